@@ -1,0 +1,128 @@
+//! Member devices: the [`BlockDevice`] trait and its implementations.
+//!
+//! The trait is consumer-side and small (the vm-memory habit): byte-offset reads and writes, a
+//! flush, a size. Everything md stores is addressed in 512-byte sectors; devices whose logical
+//! block size is larger still take byte offsets, and callers keep to that alignment.
+
+mod mem;
+pub use mem::MemDevice;
+
+#[cfg(feature = "std")]
+mod file;
+#[cfg(feature = "std")]
+pub use file::{FileDevice, OpenOptions};
+
+/// The operation that failed, for error messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoOp {
+    /// A read.
+    Read,
+    /// A write.
+    Write,
+    /// A cache flush.
+    Flush,
+    /// Opening or sizing the device.
+    Open,
+}
+
+impl core::fmt::Display for IoOp {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            IoOp::Read => "read",
+            IoOp::Write => "write",
+            IoOp::Flush => "flush",
+            IoOp::Open => "open",
+        })
+    }
+}
+
+/// A member device failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeviceError {
+    /// The device reported an I/O error (`errno` as the OS gave it; 5 = EIO for injected faults).
+    #[error("{op} error at byte {offset}: errno {errno}")]
+    Io {
+        /// What was being done.
+        op: IoOp,
+        /// Byte offset of the request.
+        offset: u64,
+        /// The OS error number.
+        errno: i32,
+    },
+    /// The request runs past the end of the device.
+    #[error("{op} of {len} bytes at byte {offset} is beyond the device's {size} bytes")]
+    OutOfRange {
+        /// What was being done.
+        op: IoOp,
+        /// Byte offset of the request.
+        offset: u64,
+        /// Request length in bytes.
+        len: u64,
+        /// Device size in bytes.
+        size: u64,
+    },
+    /// The request is not aligned to the device's logical block size.
+    #[error("{op} of {len} bytes at byte {offset} is not aligned to {align} bytes")]
+    Misaligned {
+        /// What was being done.
+        op: IoOp,
+        /// Byte offset of the request.
+        offset: u64,
+        /// Request length in bytes.
+        len: u64,
+        /// Required alignment.
+        align: u32,
+    },
+}
+
+/// A device that stores bytes: a member of an array.
+///
+/// Implementations must either do the whole transfer or return an error; short transfers are
+/// not part of the contract.
+pub trait BlockDevice {
+    /// Size in bytes.
+    fn size(&self) -> u64;
+    /// Logical block size in bytes (512 unless the device says otherwise).
+    fn logical_block_size(&self) -> u32 {
+        512
+    }
+    /// Reads `buf.len()` bytes at byte `offset`.
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError>;
+    /// Writes `buf` at byte `offset`.
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<(), DeviceError>;
+    /// Makes completed writes durable.
+    fn flush(&mut self) -> Result<(), DeviceError>;
+}
+
+impl<T: BlockDevice + ?Sized> BlockDevice for alloc::boxed::Box<T> {
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+    fn logical_block_size(&self) -> u32 {
+        (**self).logical_block_size()
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+        (**self).read_at(offset, buf)
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<(), DeviceError> {
+        (**self).write_at(offset, buf)
+    }
+    fn flush(&mut self) -> Result<(), DeviceError> {
+        (**self).flush()
+    }
+}
+
+/// Checks that `[offset, offset+len)` lies within `size`; shared by every implementation.
+pub fn check_range(op: IoOp, offset: u64, len: usize, size: u64) -> Result<(), DeviceError> {
+    let len = len as u64;
+    match offset.checked_add(len) {
+        Some(end) if end <= size => Ok(()),
+        _ => Err(DeviceError::OutOfRange {
+            op,
+            offset,
+            len,
+            size,
+        }),
+    }
+}

@@ -1,0 +1,2 @@
+//! Text reports in mdadm's layouts (`--examine`, `--detail`, `--examine-bitmap`).
+// TODO
