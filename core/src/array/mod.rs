@@ -1,5 +1,23 @@
-//! Arrays of member devices: create, assemble, stop, examine.
-// TODO
+//! Arrays of member devices: create, assemble, plain I/O, stop.
+//!
+//! An [`Array`] owns its member devices and their superblocks. Assembly follows md's rules
+//! (DESIGN.md §3 "Assembly"); creation follows mdadm's layout rules ([`crate::format::geometry`]).
+//! Until the RAID1 engine drives I/O, reads go to the first in-sync member and writes to every
+//! in-sync member, with md's metadata ordering: superblocks marked dirty before the first write,
+//! clean again at stop.
+
+mod assemble;
+mod member;
+
+pub use assemble::{AssembleOptions, AssembleReport, KickReason, Kicked};
+pub use member::{Member, MemberState};
+
+use crate::device::BlockDevice;
+use crate::format::probe::{Role, Superblock};
+use crate::format::{sb0, sb1, MetadataVersion};
+use crate::{Error, Result};
+use alloc::string::String;
+use alloc::vec::Vec;
 
 /// An array operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -7,5 +25,286 @@
 pub enum ArrayError {
     /// Invalid parameters.
     #[error("{0}")]
-    Invalid(alloc::string::String),
+    Invalid(String),
+    /// No devices were given.
+    #[error("no devices given")]
+    NoDevices,
+    /// A device carries no md superblock.
+    #[error("{device}: no md superblock found")]
+    NoSuperblock {
+        /// The device.
+        device: String,
+    },
+    /// A device belongs to another array.
+    #[error("{device}: superblock does not match the other members (array UUID differs) - assembly aborted")]
+    UuidMismatch {
+        /// The device.
+        device: String,
+    },
+    /// Only RAID1 is supported.
+    #[error("{device}: raid level {level} is not supported (only raid1)")]
+    UnsupportedLevel {
+        /// The device.
+        device: String,
+        /// The level found.
+        level: i32,
+    },
+    /// Assembly found no in-sync member.
+    #[error("no in-sync member among the devices given - assembly aborted")]
+    NoActiveMembers,
+    /// Degraded start without --run/--force.
+    #[error("assembled from {have} drive{s} (out of {need}), but not started: use --run to start it degraded", s = if *have == 1 { "" } else { "s" })]
+    NotEnough {
+        /// In-sync members found.
+        have: u32,
+        /// Slots in the array.
+        need: u32,
+    },
+    /// An offset or length outside the array.
+    #[error("{op} of {len} bytes at {offset} is beyond the array's {size} bytes")]
+    OutOfRange {
+        /// "read" or "write".
+        op: &'static str,
+        /// Byte offset.
+        offset: u64,
+        /// Length.
+        len: u64,
+        /// Array size.
+        size: u64,
+    },
+    /// The array is read-only.
+    #[error("array is read-only")]
+    ReadOnly,
+    /// Every member failed.
+    #[error("no working member left")]
+    NoWorkingMember,
+}
+
+/// A running RAID1 array.
+#[derive(Debug)]
+pub struct Array<D> {
+    members: Vec<Member<D>>,
+    raid_disks: u32,
+    /// Sectors of each member used by the array.
+    component_sectors: u64,
+    events: u64,
+    dirty: bool,
+    readonly: bool,
+}
+
+impl<D: BlockDevice> Array<D> {
+    /// Members, in the order given to create/assemble.
+    pub fn members(&self) -> &[Member<D>] {
+        &self.members
+    }
+    /// Number of mirrors (slots).
+    pub fn raid_disks(&self) -> u32 {
+        self.raid_disks
+    }
+    /// Array size in bytes.
+    pub fn size(&self) -> u64 {
+        self.component_sectors * crate::SECTOR_SIZE
+    }
+    /// Sectors used on each member.
+    pub fn component_sectors(&self) -> u64 {
+        self.component_sectors
+    }
+    /// Current event count.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+    /// Whether superblocks are marked dirty (writes since the last clean point).
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+    /// Metadata version.
+    pub fn version(&self) -> MetadataVersion {
+        self.members[0].sb.version()
+    }
+    /// Whether every slot has an in-sync member.
+    pub fn is_degraded(&self) -> bool {
+        self.in_sync_count() < self.raid_disks
+    }
+    /// Number of in-sync members.
+    pub fn in_sync_count(&self) -> u32 {
+        self.members
+            .iter()
+            .filter(|m| matches!(m.state, MemberState::InSync(_)))
+            .count() as u32
+    }
+
+    fn check_range(&self, op: &'static str, offset: u64, len: usize) -> Result<()> {
+        let size = self.size();
+        match offset.checked_add(len as u64) {
+            Some(end) if end <= size => Ok(()),
+            _ => Err(ArrayError::OutOfRange {
+                op,
+                offset,
+                len: len as u64,
+                size,
+            }
+            .into()),
+        }
+    }
+
+    /// Reads array bytes at `offset` from the first in-sync member, trying the next on error.
+    pub fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.check_range("read", offset, buf.len())?;
+        let mut last_err: Option<Error> = None;
+        for m in self
+            .members
+            .iter_mut()
+            .filter(|m| matches!(m.state, MemberState::InSync(_)))
+        {
+            match m.dev.read_at(m.data_byte(offset), buf) {
+                Ok(()) => return Ok(()),
+                Err(e) => last_err = Some(e.into()),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| ArrayError::NoWorkingMember.into()))
+    }
+
+    /// Writes `buf` at array `offset` to every in-sync member; succeeds while one member took it.
+    pub fn write(&mut self, offset: u64, buf: &[u8], now: u64) -> Result<()> {
+        if self.readonly {
+            return Err(ArrayError::ReadOnly.into());
+        }
+        self.check_range("write", offset, buf.len())?;
+        if !self.dirty {
+            self.mark_dirty(now)?;
+        }
+        let mut ok = 0;
+        let mut last_err: Option<Error> = None;
+        for m in self
+            .members
+            .iter_mut()
+            .filter(|m| matches!(m.state, MemberState::InSync(_)))
+        {
+            match m.dev.write_at(m.data_byte(offset), buf) {
+                Ok(()) => ok += 1,
+                Err(e) => {
+                    m.state = MemberState::Faulty;
+                    last_err = Some(e.into());
+                }
+            }
+        }
+        if ok == 0 {
+            return Err(last_err.unwrap_or_else(|| ArrayError::NoWorkingMember.into()));
+        }
+        if last_err.is_some() {
+            // A member failed: record it in the survivors' superblocks before reporting success.
+            self.write_superblocks(now)?;
+        }
+        Ok(())
+    }
+
+    /// Flushes every working member.
+    pub fn flush(&mut self) -> Result<()> {
+        for m in self.members.iter_mut().filter(|m| m.state.is_working()) {
+            m.dev.flush()?;
+        }
+        Ok(())
+    }
+
+    fn mark_dirty(&mut self, now: u64) -> Result<()> {
+        self.dirty = true;
+        self.write_superblocks(now)
+    }
+
+    /// The role table every member's superblock should carry, indexed by dev_number.
+    fn role_of_member(&self, m: &Member<D>) -> Role {
+        match m.state {
+            MemberState::InSync(slot) => Role::Active(slot),
+            MemberState::Spare => Role::Spare,
+            MemberState::Faulty => Role::Faulty,
+        }
+    }
+
+    /// Rewrites every working member's superblock with the current state (events+1).
+    fn write_superblocks(&mut self, now: u64) -> Result<()> {
+        self.events += 1;
+        let roles: Vec<(u32, Role)> = self
+            .members
+            .iter()
+            .map(|m| (m.sb.dev_number(), self.role_of_member(m)))
+            .collect();
+        let (events, dirty) = (self.events, self.dirty);
+        let mut working = 0;
+        let mut last_err = None;
+        for m in self.members.iter_mut().filter(|m| m.state.is_working()) {
+            apply_state(&mut m.sb, events, dirty, now, &roles);
+            let bytes = m.sb.to_bytes();
+            let r = m
+                .dev
+                .write_at(m.sb_sector * crate::SECTOR_SIZE, &bytes)
+                .and_then(|_| m.dev.flush());
+            match r {
+                Ok(()) => working += 1,
+                Err(e) => {
+                    m.state = MemberState::Faulty;
+                    last_err = Some(e);
+                }
+            }
+        }
+        if working == 0 {
+            return Err(last_err
+                .map(Error::from)
+                .unwrap_or_else(|| ArrayError::NoWorkingMember.into()));
+        }
+        Ok(())
+    }
+
+    /// Stops the array: superblocks are written clean and flushed; the devices are handed back.
+    pub fn stop(mut self, now: u64) -> Result<Vec<Member<D>>> {
+        if self.dirty && !self.readonly {
+            self.dirty = false;
+            self.write_superblocks(now)?;
+        }
+        Ok(self.members)
+    }
+}
+
+/// Lays the array's current state over a member's superblock and fixes its checksum.
+fn apply_state(sb: &mut Superblock, events: u64, dirty: bool, now: u64, roles: &[(u32, Role)]) {
+    match sb {
+        Superblock::V1(s, _) => {
+            s.events = events;
+            s.resync_offset = if dirty { 0 } else { sb1::RESYNC_CLEAN };
+            // utime keeps ctime's encoding: microseconds in the top 24 bits; we write whole seconds.
+            s.utime = now & 0xff_ffff_ffff;
+            for &(dev, role) in roles {
+                if let Some(r) = s.dev_roles.get_mut(dev as usize) {
+                    *r = role.to_sb1();
+                }
+            }
+        }
+        Superblock::V0(s) => {
+            s.events = events;
+            if dirty {
+                s.state &= !sb0::STATE_CLEAN;
+            } else {
+                s.state |= sb0::STATE_CLEAN;
+            }
+            s.utime = now as u32;
+            let mut failed = 0;
+            for &(dev, role) in roles {
+                if let Some(d) = s.disks.get_mut(dev as usize) {
+                    if role == Role::Faulty && d.state & sb0::DISK_FAULTY == 0 {
+                        d.state = sb0::DISK_FAULTY;
+                        failed += 1;
+                    }
+                }
+            }
+            if failed > 0 {
+                s.active_disks = s.active_disks.saturating_sub(failed);
+                s.working_disks = s.working_disks.saturating_sub(failed);
+                s.failed_disks = s.failed_disks.saturating_add(failed);
+            }
+            let me = s.this_disk.number as usize;
+            if let Some(d) = s.disks.get(me) {
+                s.this_disk = *d;
+            }
+        }
+    }
+    sb.update_checksum();
 }

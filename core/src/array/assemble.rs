@@ -1,0 +1,245 @@
+//! Assembly: which of the given devices form the array, by md's rules.
+//!
+//! - The freshest device holding an active role (highest events) leads; its role table decides
+//!   every other device's role.
+//! - A device whose own superblock claims an active role but is more than one event behind the
+//!   leader is kicked as non-fresh (the kernel's "kicking non-fresh" rule: events+1 < leader's).
+//! - A device the leader lists as faulty is refused.
+//! - Two devices claiming one slot: the fresher keeps it.
+//! - With every slot filled the array starts; with fewer, only with `run` or `force`.
+
+use super::{Array, ArrayError, Member, MemberState};
+use crate::device::BlockDevice;
+use crate::format::probe::{probe, Role, Superblock};
+use crate::format::FormatError;
+use crate::{Error, Result};
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// Options for [`Array::assemble`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AssembleOptions {
+    /// Start even when degraded (mdadm --run).
+    pub run: bool,
+    /// Start even when degraded or dirty (mdadm --force).
+    pub force: bool,
+    /// Start read-only: no metadata is written, writes are refused.
+    pub readonly: bool,
+}
+
+/// Why a device was left out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KickReason {
+    /// Its events are more than one behind the freshest member's.
+    NonFresh {
+        /// Its events.
+        events: u64,
+        /// The freshest member's events.
+        freshest: u64,
+    },
+    /// The freshest member's superblock lists it as faulty.
+    ListedFaulty,
+    /// Its superblock failed the kernel's checks.
+    Invalid(FormatError),
+    /// Another, fresher device holds its slot.
+    SlotTaken(u32),
+    /// Its slot is beyond raid_disks.
+    BadSlot(u32),
+}
+
+impl core::fmt::Display for KickReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            KickReason::NonFresh { events, freshest } => {
+                write!(f, "non-fresh (events {events}, freshest has {freshest})")
+            }
+            KickReason::ListedFaulty => f.write_str("listed as faulty by the freshest member"),
+            KickReason::Invalid(e) => write!(f, "invalid superblock: {e}"),
+            KickReason::SlotTaken(s) => write!(f, "slot {s} is held by a fresher device"),
+            KickReason::BadSlot(s) => write!(f, "slot {s} is beyond the array's raid devices"),
+        }
+    }
+}
+
+/// A device left out of the array, handed back with the reason.
+#[derive(Debug)]
+pub struct Kicked<D> {
+    /// Its name.
+    pub name: String,
+    /// The device.
+    pub dev: D,
+    /// Why.
+    pub reason: KickReason,
+}
+
+/// What assembly did besides building the array.
+#[derive(Debug)]
+pub struct AssembleReport<D> {
+    /// Devices left out.
+    pub kicked: Vec<Kicked<D>>,
+    /// Whether it started with fewer in-sync members than slots.
+    pub degraded: bool,
+    /// Whether the superblocks say the array was not shut down cleanly (needs resync).
+    pub unclean: bool,
+}
+
+struct Candidate<D> {
+    name: String,
+    dev: D,
+    sb: Superblock,
+    sector: u64,
+    dev_sectors: u64,
+}
+
+impl<D: BlockDevice> Array<D> {
+    /// Assembles an array from `devices` (name, device), by md's rules.
+    pub fn assemble(
+        devices: Vec<(String, D)>,
+        opts: &AssembleOptions,
+    ) -> Result<(Self, AssembleReport<D>)> {
+        if devices.is_empty() {
+            return Err(ArrayError::NoDevices.into());
+        }
+        let mut kicked = Vec::new();
+        let mut cands: Vec<Candidate<D>> = Vec::new();
+        for (name, mut dev) in devices {
+            let found = match probe(&mut dev, None) {
+                Ok(f) => f,
+                Err(Error::Format(_)) => {
+                    return Err(ArrayError::NoSuperblock { device: name }.into())
+                }
+                Err(e) => return Err(e),
+            };
+            if let Err(e) = found.sb.validate(found.sector, found.dev_sectors) {
+                kicked.push(Kicked {
+                    name,
+                    dev,
+                    reason: KickReason::Invalid(e),
+                });
+                continue;
+            }
+            if let Some(first) = cands.first() {
+                if first.sb.uuid() != found.sb.uuid() {
+                    return Err(ArrayError::UuidMismatch { device: name }.into());
+                }
+            }
+            if found.sb.level() != 1 {
+                return Err(ArrayError::UnsupportedLevel {
+                    device: name,
+                    level: found.sb.level(),
+                }
+                .into());
+            }
+            cands.push(Candidate {
+                name,
+                dev,
+                sb: found.sb,
+                sector: found.sector,
+                dev_sectors: found.dev_sectors,
+            });
+        }
+
+        // The leader: the freshest device that holds an active role in its own superblock.
+        let leader = cands
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| matches!(c.sb.role(), Role::Active(_)))
+            .max_by_key(|(i, c)| (c.sb.events(), core::cmp::Reverse(*i)))
+            .map(|(i, _)| i)
+            .ok_or(ArrayError::NoActiveMembers)?;
+        let lead_sb = cands[leader].sb.clone();
+        let freshest = lead_sb.events();
+        let raid_disks = lead_sb.raid_disks();
+
+        // Decide each device's state from the leader's role table.
+        let mut states: Vec<core::result::Result<MemberState, KickReason>> =
+            Vec::with_capacity(cands.len());
+        for (i, c) in cands.iter().enumerate() {
+            let own = c.sb.role();
+            // Freshness is judged on the device's own claim, as the kernel does: a device that
+            // believes it is active but missed more than one event holds stale data.
+            if matches!(own, Role::Active(_)) && c.sb.events().saturating_add(1) < freshest {
+                states.push(Err(KickReason::NonFresh {
+                    events: c.sb.events(),
+                    freshest,
+                }));
+                continue;
+            }
+            let role = if i == leader {
+                own
+            } else {
+                lead_sb.role_of(c.sb.dev_number()).unwrap_or(Role::Spare)
+            };
+            states.push(match role {
+                Role::Faulty | Role::Journal => Err(KickReason::ListedFaulty),
+                Role::Spare => Ok(MemberState::Spare),
+                Role::Active(slot) if slot >= raid_disks => Err(KickReason::BadSlot(slot)),
+                Role::Active(slot) => Ok(MemberState::InSync(slot)),
+            });
+        }
+        // One device per slot: the fresher one wins (the leader always keeps its own).
+        for i in 0..cands.len() {
+            let Ok(MemberState::InSync(slot)) = states[i] else {
+                continue;
+            };
+            for j in 0..cands.len() {
+                if i == j || states[j] != Ok(MemberState::InSync(slot)) {
+                    continue;
+                }
+                let i_wins =
+                    i == leader || (j != leader && cands[i].sb.events() >= cands[j].sb.events());
+                states[if i_wins { j } else { i }] = Err(KickReason::SlotTaken(slot));
+            }
+        }
+
+        let in_sync = states
+            .iter()
+            .filter(|s| matches!(s, Ok(MemberState::InSync(_))))
+            .count() as u32;
+        let degraded = in_sync < raid_disks;
+        if degraded && !(opts.run || opts.force) {
+            return Err(ArrayError::NotEnough {
+                have: in_sync,
+                need: raid_disks,
+            }
+            .into());
+        }
+
+        let component_sectors = lead_sb.component_sectors();
+        let unclean = !lead_sb.is_clean();
+        let mut members = Vec::new();
+        for (c, state) in cands.into_iter().zip(states) {
+            match state {
+                Ok(state) => members.push(Member {
+                    dev: c.dev,
+                    name: c.name,
+                    sb: c.sb,
+                    sb_sector: c.sector,
+                    dev_sectors: c.dev_sectors,
+                    state,
+                }),
+                Err(reason) => kicked.push(Kicked {
+                    name: c.name,
+                    dev: c.dev,
+                    reason,
+                }),
+            }
+        }
+        let array = Array {
+            members,
+            raid_disks,
+            component_sectors,
+            events: freshest,
+            dirty: unclean,
+            readonly: opts.readonly,
+        };
+        Ok((
+            array,
+            AssembleReport {
+                kicked,
+                degraded,
+                unclean,
+            },
+        ))
+    }
+}
