@@ -1,1 +1,17 @@
-fn main() {}
+//! `mdraid`: an mdadm-like command over image files and block devices.
+//!
+//! Arrays live only while a command runs: each verb assembles the array from the member devices
+//! named on the command line, does its work, and stops it cleanly (superblocks written clean).
+
+mod cmd;
+mod common;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cmd::Cli::parse();
+    if let Err(e) = cmd::run(cli) {
+        eprintln!("mdraid: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -280,10 +280,15 @@ fn apply_state(sb: &mut Superblock, events: u64, dirty: bool, now: u64, roles: &
         }
         Superblock::V0(s) => {
             s.events = events;
+            // md keeps the checkpoint events equal to events and marks a clean array by a
+            // recovery checkpoint of all ones.
+            s.cp_events = events;
             if dirty {
                 s.state &= !sb0::STATE_CLEAN;
+                s.recovery_cp = 0;
             } else {
                 s.state |= sb0::STATE_CLEAN;
+                s.recovery_cp = u32::MAX;
             }
             s.utime = now as u32;
             let mut failed = 0;

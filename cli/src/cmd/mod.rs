@@ -1,0 +1,105 @@
+//! The verbs and their options (mdadm's long option names).
+
+mod create;
+mod demo;
+mod examine;
+mod io;
+mod lifecycle;
+
+use crate::common::{parse_size, CliResult};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// mdraid: Linux md-compatible RAID1 over image files and block devices.
+#[derive(Parser, Debug)]
+#[command(name = "mdraid", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+/// Options for verbs that assemble an array from its members.
+#[derive(Args, Debug, Clone)]
+pub struct AssembleArgs {
+    /// Start the array even if degraded.
+    #[arg(long, short = 'R')]
+    pub run: bool,
+    /// Start the array even if degraded or dirty.
+    #[arg(long, short = 'f')]
+    pub force: bool,
+    /// Member devices or image files.
+    #[arg(required = true, value_name = "MEMBER")]
+    pub members: Vec<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Create a new array (writes superblocks on every member).
+    Create(create::CreateArgs),
+    /// Print a member's superblock (mdadm --examine).
+    Examine(examine::ExamineArgs),
+    /// Assemble the array and print its state (mdadm --detail).
+    Detail {
+        #[command(flatten)]
+        asm: AssembleArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Assemble the array by md's rules and report what was found.
+    Assemble {
+        #[command(flatten)]
+        asm: AssembleArgs,
+        /// Assemble read-only (nothing is written).
+        #[arg(long, short = 'o')]
+        readonly: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Assemble and stop the array, leaving clean superblocks.
+    Stop {
+        #[command(flatten)]
+        asm: AssembleArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy array bytes to standard output.
+    Cat {
+        #[command(flatten)]
+        asm: AssembleArgs,
+        /// First array byte (K/M/G suffixes allowed).
+        #[arg(long, default_value = "0", value_parser = parse_size)]
+        offset: u64,
+        /// Bytes to copy (default: to the end of the array).
+        #[arg(long, value_parser = parse_size)]
+        length: Option<u64>,
+    },
+    /// Copy standard input into the array.
+    Write {
+        #[command(flatten)]
+        asm: AssembleArgs,
+        /// First array byte (K/M/G suffixes allowed).
+        #[arg(long, default_value = "0", value_parser = parse_size)]
+        offset: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show mdraid at work: a RAID1 over two image files in a temporary folder.
+    Demo(demo::DemoArgs),
+}
+
+pub fn run(cli: Cli) -> CliResult {
+    match cli.cmd {
+        Cmd::Create(a) => create::run(a),
+        Cmd::Examine(a) => examine::run(a),
+        Cmd::Detail { asm, json } => lifecycle::detail(&asm, json),
+        Cmd::Assemble { asm, readonly, json } => lifecycle::assemble(&asm, readonly, json),
+        Cmd::Stop { asm, json } => lifecycle::stop(&asm, json),
+        Cmd::Cat { asm, offset, length } => io::cat(&asm, offset, length),
+        Cmd::Write { asm, offset, json } => io::write(&asm, offset, json),
+        Cmd::Demo(a) => demo::run(a),
+    }
+}
