@@ -34,18 +34,30 @@ pub type CliResult<T = ()> = Result<T, CliError>;
 
 /// Seconds since the epoch (md's utime/ctime).
 pub fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Opens a member device, naming it in any error.
 pub fn open_dev(path: &PathBuf, read_only: bool) -> CliResult<FileDevice> {
-    FileDevice::open_with(path, OpenOptions { read_only, direct: false })
-        .map_err(|e| CliError(format!("cannot open {}: {e}", path.display())))
+    FileDevice::open_with(
+        path,
+        OpenOptions {
+            read_only,
+            direct: false,
+        },
+    )
+    .map_err(|e| CliError(format!("cannot open {}: {e}", path.display())))
 }
 
 /// Opens every member.
 pub fn open_all(paths: &[PathBuf], read_only: bool) -> CliResult<Vec<(String, FileDevice)>> {
-    paths.iter().map(|p| Ok((p.display().to_string(), open_dev(p, read_only)?))).collect()
+    paths
+        .iter()
+        .map(|p| Ok((p.display().to_string(), open_dev(p, read_only)?)))
+        .collect()
 }
 
 /// Assembles the array from `paths`, printing what md would log about left-out devices.
@@ -84,7 +96,8 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         _ => (s, 1),
     };
     let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a size"))?;
-    n.checked_mul(mult).ok_or_else(|| format!("'{s}' is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("'{s}' is too large"))
 }
 
 #[cfg(test)]

@@ -8,15 +8,23 @@ use std::io::{Read, Write};
 const CHUNK: usize = 1 << 20;
 
 pub fn cat(a: &AssembleArgs, offset: u64, length: Option<u64>) -> CliResult {
-    let opts = AssembleOptions { run: a.run, force: a.force, readonly: true };
+    let opts = AssembleOptions {
+        run: a.run,
+        force: a.force,
+        readonly: true,
+    };
     let (mut array, _) = assemble(&a.members, &opts)?;
     let size = array.size();
     if offset > size {
-        return Err(CliError(format!("offset {offset} is beyond the array's {size} bytes")));
+        return Err(CliError(format!(
+            "offset {offset} is beyond the array's {size} bytes"
+        )));
     }
     let len = length.unwrap_or(size - offset);
     if len > size - offset {
-        return Err(CliError(format!("{len} bytes at offset {offset} run past the array's {size} bytes")));
+        return Err(CliError(format!(
+            "{len} bytes at offset {offset} run past the array's {size} bytes"
+        )));
     }
     let mut out = std::io::stdout().lock();
     let mut buf = vec![0u8; CHUNK];
@@ -39,7 +47,11 @@ pub fn cat(a: &AssembleArgs, offset: u64, length: Option<u64>) -> CliResult {
 }
 
 pub fn write(a: &AssembleArgs, offset: u64, json: bool) -> CliResult {
-    let opts = AssembleOptions { run: a.run, force: a.force, readonly: false };
+    let opts = AssembleOptions {
+        run: a.run,
+        force: a.force,
+        readonly: false,
+    };
     let (mut array, _) = assemble(&a.members, &opts)?;
     let size = array.size();
     let mut input = std::io::stdin().lock();
@@ -54,7 +66,9 @@ pub fn write(a: &AssembleArgs, offset: u64, json: bool) -> CliResult {
             // Stop cleanly (what was written stays written) before reporting the overrun.
             array.flush()?;
             array.stop(now())?;
-            return Err(CliError(format!("input runs past the end of the array ({size} bytes) at offset {pos}")));
+            return Err(CliError(format!(
+                "input runs past the end of the array ({size} bytes) at offset {pos}"
+            )));
         }
         array.write(pos, &buf[..n], now())?;
         pos += n as u64;
@@ -63,7 +77,10 @@ pub fn write(a: &AssembleArgs, offset: u64, json: bool) -> CliResult {
     array.stop(now())?;
     let written = pos - offset;
     if json {
-        println!("{}", serde_json::json!({ "offset": offset, "bytes_written": written }));
+        println!(
+            "{}",
+            serde_json::json!({ "offset": offset, "bytes_written": written })
+        );
     } else {
         eprintln!("mdraid: wrote {written} bytes at offset {offset}");
     }

@@ -13,7 +13,11 @@ fn plural(n: u32, word: &str) -> String {
 /// mdadm's "has been started with 2 drives (out of 3) and 1 spare." wording.
 fn started_line(array: &Array<FileDevice>) -> String {
     let in_sync = array.in_sync_count();
-    let spares = array.members().iter().filter(|m| m.state == MemberState::Spare).count() as u32;
+    let spares = array
+        .members()
+        .iter()
+        .filter(|m| m.state == MemberState::Spare)
+        .count() as u32;
     let mut s = format!("array has been started with {}", plural(in_sync, "drive"));
     if in_sync < array.raid_disks() {
         s += &format!(" (out of {})", array.raid_disks());
@@ -68,10 +72,17 @@ pub fn state_word(array: &Array<FileDevice>, report: &AssembleReport<FileDevice>
 }
 
 pub fn assemble(a: &AssembleArgs, readonly: bool, json_out: bool) -> CliResult {
-    let opts = AssembleOptions { run: a.run, force: a.force, readonly };
+    let opts = AssembleOptions {
+        run: a.run,
+        force: a.force,
+        readonly,
+    };
     let (array, report) = assemble_members(&a.members, &opts)?;
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&array_json(&array, &report)).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&array_json(&array, &report)).unwrap_or_default()
+        );
     } else {
         eprintln!("mdraid: {}", started_line(&array));
     }
@@ -80,7 +91,11 @@ pub fn assemble(a: &AssembleArgs, readonly: bool, json_out: bool) -> CliResult {
 }
 
 pub fn stop(a: &AssembleArgs, json_out: bool) -> CliResult {
-    let opts = AssembleOptions { run: a.run, force: a.force, readonly: false };
+    let opts = AssembleOptions {
+        run: a.run,
+        force: a.force,
+        readonly: false,
+    };
     let (array, report) = assemble_members(&a.members, &opts)?;
     let v = array_json(&array, &report);
     array.stop(now())?;
@@ -93,10 +108,17 @@ pub fn stop(a: &AssembleArgs, json_out: bool) -> CliResult {
 }
 
 pub fn detail(a: &AssembleArgs, json_out: bool) -> CliResult {
-    let opts = AssembleOptions { run: a.run, force: a.force, readonly: true };
+    let opts = AssembleOptions {
+        run: a.run,
+        force: a.force,
+        readonly: true,
+    };
     let (array, report) = assemble_members(&a.members, &opts)?;
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&array_json(&array, &report)).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&array_json(&array, &report)).unwrap_or_default()
+        );
     } else {
         print!("{}", crate::cmd::examine::detail_text(&array, &report));
     }

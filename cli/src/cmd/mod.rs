@@ -96,9 +96,17 @@ pub fn run(cli: Cli) -> CliResult {
         Cmd::Create(a) => create::run(a),
         Cmd::Examine(a) => examine::run(a),
         Cmd::Detail { asm, json } => lifecycle::detail(&asm, json),
-        Cmd::Assemble { asm, readonly, json } => lifecycle::assemble(&asm, readonly, json),
+        Cmd::Assemble {
+            asm,
+            readonly,
+            json,
+        } => lifecycle::assemble(&asm, readonly, json),
         Cmd::Stop { asm, json } => lifecycle::stop(&asm, json),
-        Cmd::Cat { asm, offset, length } => io::cat(&asm, offset, length),
+        Cmd::Cat {
+            asm,
+            offset,
+            length,
+        } => io::cat(&asm, offset, length),
         Cmd::Write { asm, offset, json } => io::write(&asm, offset, json),
         Cmd::Demo(a) => demo::run(a),
     }

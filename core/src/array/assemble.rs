@@ -145,8 +145,18 @@ impl<D: BlockDevice> Array<D> {
             .enumerate()
             .filter(|(_, c)| matches!(c.sb.role(), Role::Active(_)))
             .max_by_key(|(i, c)| (c.sb.events(), core::cmp::Reverse(*i)))
-            .map(|(i, _)| i)
-            .ok_or(ArrayError::NoActiveMembers)?;
+            .map(|(i, _)| i);
+        let Some(leader) = leader else {
+            // Nothing can lead: say why the first refused device was refused, if any was.
+            return Err(match kicked.first() {
+                Some(k) => ArrayError::Refused {
+                    device: k.name.clone(),
+                    reason: k.reason.to_string(),
+                },
+                None => ArrayError::NoActiveMembers,
+            }
+            .into());
+        };
         let lead_sb = cands[leader].sb.clone();
         let freshest = lead_sb.events();
         let raid_disks = lead_sb.raid_disks();

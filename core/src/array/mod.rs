@@ -49,6 +49,14 @@ pub enum ArrayError {
         /// The level found.
         level: i32,
     },
+    /// A device's superblock failed the kernel's checks, and no other member could lead.
+    #[error("{device}: {reason}")]
+    Refused {
+        /// The device.
+        device: String,
+        /// Why.
+        reason: String,
+    },
     /// Assembly found no in-sync member.
     #[error("no in-sync member among the devices given - assembly aborted")]
     NoActiveMembers,

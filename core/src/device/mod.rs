@@ -95,6 +95,25 @@ pub trait BlockDevice {
     fn flush(&mut self) -> Result<(), DeviceError>;
 }
 
+/// Borrowed devices work too: a caller can assemble an array over devices it keeps owning.
+impl<T: BlockDevice + ?Sized> BlockDevice for &mut T {
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+    fn logical_block_size(&self) -> u32 {
+        (**self).logical_block_size()
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+        (**self).read_at(offset, buf)
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<(), DeviceError> {
+        (**self).write_at(offset, buf)
+    }
+    fn flush(&mut self) -> Result<(), DeviceError> {
+        (**self).flush()
+    }
+}
+
 impl<T: BlockDevice + ?Sized> BlockDevice for alloc::boxed::Box<T> {
     fn size(&self) -> u64 {
         (**self).size()

@@ -1,0 +1,337 @@
+//! Creating an array: mdadm's layout for every member, fresh superblocks and bitmaps.
+
+use super::{Array, ArrayError, Member, MemberState};
+use crate::device::BlockDevice;
+use crate::format::bitmap::{Bitmap, BitmapSuper};
+use crate::format::geometry::{self, BitmapRequest, CreateParams, MemberLayout};
+use crate::format::probe::{sb1_location, Role, Superblock};
+use crate::format::sb0::{self, Disk0, Superblock0};
+use crate::format::sb1::{self, Superblock1};
+use crate::format::MetadataVersion;
+use crate::{Result, SECTOR_SIZE};
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// One position in the create list.
+#[derive(Debug)]
+pub enum CreateSlot<D> {
+    /// A device.
+    Device {
+        /// Name for messages.
+        name: String,
+        /// The device.
+        dev: D,
+        /// Mark write-mostly (reads avoid it).
+        write_mostly: bool,
+        /// Mark failfast.
+        failfast: bool,
+    },
+    /// `missing`: the slot starts empty (degraded array).
+    Missing,
+}
+
+/// Parameters of a new array (mdadm --create's options).
+#[derive(Clone, Debug)]
+pub struct CreateOptions {
+    /// Metadata version.
+    pub version: MetadataVersion,
+    /// Number of mirrors; the list's first `raid_disks` entries fill the slots, the rest are spares.
+    pub raid_disks: u32,
+    /// Internal bitmap or none.
+    pub bitmap: BitmapRequest,
+    /// Array name (1.x); stored as "homehost:name" when a homehost is given.
+    pub name: String,
+    /// Home host (1.x).
+    pub homehost: Option<String>,
+    /// Mark the mirrors in sync without a resync.
+    pub assume_clean: bool,
+    /// Use only this much of each member (KiB), as mdadm --size.
+    pub size_kib: Option<u64>,
+    /// Creation time, seconds since the epoch.
+    pub now: u64,
+    /// Array UUID.
+    pub uuid: [u8; 16],
+    /// Seed for device UUIDs (any random value).
+    pub seed: u64,
+    /// 0.90 preferred minor.
+    pub md_minor: u32,
+}
+
+/// splitmix64: a tiny deterministic generator for device UUIDs from the caller's seed.
+fn next_rand(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn rand_uuid(state: &mut u64) -> [u8; 16] {
+    let mut u = [0u8; 16];
+    u[..8].copy_from_slice(&next_rand(state).to_le_bytes());
+    u[8..].copy_from_slice(&next_rand(state).to_le_bytes());
+    u
+}
+
+fn set_name(opts: &CreateOptions) -> Result<[u8; 32]> {
+    let full = match &opts.homehost {
+        Some(h) if !opts.name.contains(':') => alloc::format!("{h}:{}", opts.name),
+        _ => opts.name.clone(),
+    };
+    if full.len() > 32 {
+        return Err(ArrayError::Invalid(alloc::format!("name '{full}' is longer than 32 bytes")).into());
+    }
+    let mut n = [0u8; 32];
+    n[..full.len()].copy_from_slice(full.as_bytes());
+    Ok(n)
+}
+
+impl<D: BlockDevice> Array<D> {
+    /// Creates a RAID1 array over `slots` (mdadm --create --level=1).
+    ///
+    /// Superblocks (and bitmaps) are written and flushed on every device. Without
+    /// `assume_clean`, the superblocks say a resync is needed, as mdadm leaves them for md.
+    pub fn create(slots: Vec<CreateSlot<D>>, opts: &CreateOptions) -> Result<Self> {
+        let n = opts.raid_disks;
+        let max_disks = if opts.version == MetadataVersion::V0_90 { sb0::SB0_DISKS as u32 } else { 1920 };
+        if n == 0 || n > max_disks {
+            return Err(ArrayError::Invalid(alloc::format!("raid devices must be 1..{max_disks}, not {n}")).into());
+        }
+        if (slots.len() as u32) < n {
+            return Err(ArrayError::Invalid(alloc::format!("{n} raid devices need {n} devices (or 'missing'), {} given", slots.len())).into());
+        }
+        if slots.len() as u32 > max_disks {
+            return Err(ArrayError::Invalid(alloc::format!("at most {max_disks} devices with metadata {}", opts.version)).into());
+        }
+        if slots.iter().skip(n as usize).any(|s| matches!(s, CreateSlot::Missing)) {
+            return Err(ArrayError::Invalid("'missing' may only stand for a raid device, not a spare".into()).into());
+        }
+        if !slots.iter().take(n as usize).any(|s| matches!(s, CreateSlot::Device { .. })) {
+            return Err(ArrayError::Invalid("every raid device is 'missing'".into()).into());
+        }
+        let total = slots.len() as u32;
+        let name = set_name(opts)?;
+
+        // Layout per present device; the array uses the smallest.
+        let mut layouts: Vec<Option<MemberLayout>> = Vec::with_capacity(slots.len());
+        for s in &slots {
+            layouts.push(match s {
+                CreateSlot::Device { dev, name, .. } => {
+                    let p = CreateParams {
+                        version: opts.version,
+                        dev_sectors: dev.size() / SECTOR_SIZE,
+                        raid_disks: n,
+                        total_devices: total,
+                        bitmap: opts.bitmap,
+                        requested_size_kib: opts.size_kib,
+                    };
+                    Some(geometry::member_layout(&p).map_err(|e| {
+                        ArrayError::Invalid(alloc::format!("{name}: {e}"))
+                    })?)
+                }
+                CreateSlot::Missing => None,
+            });
+        }
+        let present: Vec<MemberLayout> = layouts.iter().flatten().cloned().collect();
+        let size = geometry::array_size_sectors(&present, opts.size_kib)
+            .map_err(|e| ArrayError::Invalid(alloc::format!("{e}")))?;
+
+        let mut rng = opts.seed ^ u64::from_le_bytes([
+            opts.uuid[0], opts.uuid[1], opts.uuid[2], opts.uuid[3], opts.uuid[4], opts.uuid[5], opts.uuid[6], opts.uuid[7],
+        ]);
+        let roles: Vec<Option<Role>> = slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| match s {
+                CreateSlot::Missing => None,
+                _ if (i as u32) < n => Some(Role::Active(i as u32)),
+                _ => Some(Role::Spare),
+            })
+            .collect();
+
+        let mut members = Vec::new();
+        for (i, (slot, layout)) in slots.into_iter().zip(layouts).enumerate() {
+            let (CreateSlot::Device { name: dev_name, mut dev, write_mostly, failfast }, Some(layout)) = (slot, layout) else {
+                continue;
+            };
+            let dev_sectors = dev.size() / SECTOR_SIZE;
+            let role = roles[i].unwrap_or(Role::Spare);
+            let sb = if opts.version == MetadataVersion::V0_90 {
+                Superblock::V0(new_sb0(opts, size, &roles, i, write_mostly, failfast))
+            } else {
+                let mut s = new_sb1(opts, &name, size, &layout, &roles, i as u32, rand_uuid(&mut rng));
+                s.devflags = u8::from(write_mostly) * sb1::DEVFLAG_WRITE_MOSTLY + u8::from(failfast) * sb1::DEVFLAG_FAILFAST;
+                s.update_checksum();
+                Superblock::V1(s, opts.version)
+            };
+            let sb_sector = match &sb {
+                Superblock::V1(s, _) => s.super_offset,
+                Superblock::V0(_) => sb1_location(MetadataVersion::V0_90, dev_sectors).unwrap_or(0),
+            };
+            write_metadata(&mut dev, &sb, sb_sector, &layout, opts, size)?;
+            let state = match role {
+                Role::Active(s) => MemberState::InSync(s),
+                _ => MemberState::Spare,
+            };
+            members.push(Member { dev, name: dev_name, sb, sb_sector, dev_sectors, state });
+        }
+        Ok(Array { members, raid_disks: n, component_sectors: size, events: 0, dirty: !opts.assume_clean, readonly: false })
+    }
+}
+
+fn new_sb1(
+    opts: &CreateOptions,
+    name: &[u8; 32],
+    size: u64,
+    l: &MemberLayout,
+    roles: &[Option<Role>],
+    dev_number: u32,
+    device_uuid: [u8; 16],
+) -> Superblock1 {
+    let mut dev_roles = alloc::vec![sb1::ROLE_SPARE; l.max_dev as usize];
+    for (i, r) in roles.iter().enumerate() {
+        if let (Some(r), Some(slot)) = (r, dev_roles.get_mut(i)) {
+            *slot = r.to_sb1();
+        }
+    }
+    Superblock1 {
+        major_version: 1,
+        feature_map: if l.bitmap_offset.is_some() { sb1::FEATURE_BITMAP_OFFSET } else { 0 },
+        pad0: 0,
+        set_uuid: opts.uuid,
+        set_name: *name,
+        ctime: opts.now & 0xff_ffff_ffff,
+        level: 1,
+        layout: 0,
+        size,
+        chunksize: 0,
+        raid_disks: opts.raid_disks,
+        bitmap_offset: l.bitmap_offset.unwrap_or(0),
+        reshape: [0; 28],
+        data_offset: l.data_offset,
+        data_size: l.data_size,
+        super_offset: l.super_offset,
+        recovery_offset: 0,
+        dev_number,
+        cnt_corrected_read: 0,
+        device_uuid,
+        devflags: 0,
+        bblog_shift: l.bblog_shift,
+        bblog_size: l.bblog_size,
+        bblog_offset: l.bblog_offset,
+        utime: opts.now & 0xff_ffff_ffff,
+        events: 0,
+        resync_offset: if opts.assume_clean { sb1::RESYNC_CLEAN } else { 0 },
+        sb_csum: 0,
+        max_dev: l.max_dev,
+        pad3: [0; 32],
+        dev_roles,
+    }
+}
+
+fn new_sb0(opts: &CreateOptions, size: u64, roles: &[Option<Role>], me: usize, wm: bool, ff: bool) -> Superblock0 {
+    let u = opts.uuid;
+    let word = |i: usize| u32::from_be_bytes([u[4 * i], u[4 * i + 1], u[4 * i + 2], u[4 * i + 3]]);
+    let mut disks = [Disk0::default(); sb0::SB0_DISKS];
+    let (mut active, mut spare, mut failed) = (0u32, 0u32, 0u32);
+    for (i, r) in roles.iter().enumerate().take(sb0::SB0_DISKS) {
+        let d = &mut disks[i];
+        d.number = i as u32;
+        d.raid_disk = i as u32;
+        d.state = match r {
+            Some(Role::Active(_)) => {
+                active += 1;
+                sb0::DISK_ACTIVE | sb0::DISK_SYNC
+            }
+            Some(_) => {
+                spare += 1;
+                0
+            }
+            None => {
+                failed += 1;
+                sb0::DISK_FAULTY | sb0::DISK_REMOVED
+            }
+        };
+    }
+    if let Some(d) = disks.get_mut(me) {
+        if wm {
+            d.state |= sb0::DISK_WRITE_MOSTLY;
+        }
+        if ff {
+            d.state |= sb0::DISK_FAILFAST;
+        }
+    }
+    let mut sb = Superblock0 {
+        major_version: 0,
+        minor_version: 90,
+        patch_version: 0,
+        set_uuid: [word(0), word(1), word(2), word(3)],
+        ctime: opts.now as u32,
+        level: 1,
+        size: (size / 2).min(u64::from(u32::MAX)) as u32,
+        nr_disks: active + spare,
+        raid_disks: opts.raid_disks,
+        md_minor: opts.md_minor,
+        utime: opts.now as u32,
+        state: if opts.assume_clean { sb0::STATE_CLEAN } else { 0 },
+        active_disks: active,
+        working_disks: active + spare,
+        failed_disks: failed,
+        spare_disks: spare,
+        sb_csum: 0,
+        events: 0,
+        cp_events: 0,
+        recovery_cp: if opts.assume_clean { u32::MAX } else { 0 },
+        layout: 0,
+        chunk_size: 0,
+        disks,
+        this_disk: disks.get(me).copied().unwrap_or_default(),
+        raw: Box::new([0u8; sb0::SB0_BYTES]),
+    };
+    if matches!(opts.bitmap, BitmapRequest::Internal { .. }) {
+        sb.state |= sb0::STATE_BITMAP_PRESENT;
+    }
+    sb.update_checksum();
+    sb
+}
+
+/// Writes superblock, bitmap (all bits set, as mdadm writes a new one) and an empty bad-block
+/// log, then flushes.
+fn write_metadata<D: BlockDevice>(
+    dev: &mut D,
+    sb: &Superblock,
+    sb_sector: u64,
+    l: &MemberLayout,
+    opts: &CreateOptions,
+    size: u64,
+) -> Result<()> {
+    dev.write_at(sb_sector * SECTOR_SIZE, &sb.to_bytes())?;
+    let bitmap_sector = match (sb, l.bitmap_offset) {
+        (Superblock::V1(_, _), Some(off)) => sb_sector.checked_add_signed(i64::from(off)),
+        (Superblock::V0(_), _) if matches!(opts.bitmap, BitmapRequest::Internal { .. }) => Some(sb_sector + 8),
+        _ => None,
+    };
+    if let Some(bs) = bitmap_sector {
+        let chunk = u32::try_from(l.bitmap_chunk_bytes).map_err(|_| ArrayError::Invalid("bitmap chunk too large".into()))?;
+        let header = BitmapSuper::new(opts.uuid, size, chunk);
+        let mut bm = Bitmap::new(header).map_err(crate::format::FormatError::from)?;
+        // mdadm fills the whole bitmap area with ones; md ignores them on a clean array.
+        bm.bits.iter_mut().for_each(|b| *b = 0xff);
+        let mut bytes = bm.to_bytes();
+        let space = (l.bitmap_space_sectors * SECTOR_SIZE) as usize;
+        let padded = bytes.len().div_ceil(512) * 512;
+        bytes.resize(padded.max(bytes.len()).min(space.max(bytes.len())), 0xff);
+        dev.write_at(bs * SECTOR_SIZE, &bytes)?;
+    }
+    if let Superblock::V1(s, _) = sb {
+        if s.bblog_size > 0 {
+            if let Some(bb) = sb_sector.checked_add_signed(i64::from(s.bblog_offset)) {
+                let zeros = alloc::vec![0u8; usize::from(s.bblog_size) * SECTOR_SIZE as usize];
+                dev.write_at(bb * SECTOR_SIZE, &zeros)?;
+            }
+        }
+    }
+    dev.flush()?;
+    Ok(())
+}
