@@ -13,7 +13,7 @@ use crate::device::BlockDevice;
 use crate::format::probe::{probe, Role, Superblock};
 use crate::format::FormatError;
 use crate::{Error, Result};
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 /// Options for [`Array::assemble`].
