@@ -1,2 +1,4 @@
 //! Text reports in mdadm's layouts (`--examine`, `--detail`, `--examine-bitmap`).
-// TODO
+
+pub mod bitmap;
+pub mod units;
