@@ -5,6 +5,7 @@
 
 mod cmd;
 mod common;
+mod devnames;
 
 use clap::Parser;
 

@@ -208,7 +208,9 @@ fn every_single_byte_corruption_of_bitmaps_and_logs_is_handled() {
             let img = std::fs::read(fixture_image(&fx, &devname)).unwrap();
             let mut dev = MemDevice::from_vec(img);
             let found = probe(&mut dev, None).unwrap();
-            let mdraid::format::probe::Superblock::V1(sb, _) = &found.sb else { continue };
+            let mdraid::format::probe::Superblock::V1(sb, _) = &found.sb else {
+                continue;
+            };
             if let Some(off) = location_sb1(sb) {
                 let off = off as usize;
                 let mut region = dev.as_slice()[off..off + 4096].to_vec();
@@ -239,7 +241,10 @@ fn every_single_byte_corruption_of_bitmaps_and_logs_is_handled() {
                             if let Ok(mut log) = BadBlockLog::parse(&region, shift) {
                                 let _ = log.validate();
                                 if let Ok(b) = log.to_bytes(sb.bblog_size) {
-                                    assert_eq!(BadBlockLog::parse(&b, shift).map(|l| l.entries), Ok(log.entries.clone()));
+                                    assert_eq!(
+                                        BadBlockLog::parse(&b, shift).map(|l| l.entries),
+                                        Ok(log.entries.clone())
+                                    );
                                 }
                                 log.normalize();
                                 let _ = log.is_bad(0, u64::MAX);
@@ -253,5 +258,8 @@ fn every_single_byte_corruption_of_bitmaps_and_logs_is_handled() {
             }
         }
     }
-    assert!(bitmap_cases > 10_000 && log_cases > 100_000, "{bitmap_cases} bitmap, {log_cases} log cases");
+    assert!(
+        bitmap_cases > 10_000 && log_cases > 100_000,
+        "{bitmap_cases} bitmap, {log_cases} log cases"
+    );
 }

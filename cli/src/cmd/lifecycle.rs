@@ -4,7 +4,29 @@ use super::AssembleArgs;
 use crate::common::{assemble as assemble_members, now, CliResult};
 use mdraid::array::{Array, AssembleOptions, AssembleReport, MemberState};
 use mdraid::device::FileDevice;
+use mdraid::format::probe::Superblock;
+use mdraid::report::detail_array;
 use serde_json::{json, Value};
+
+/// What the array is called in reports: /dev/md/NAME for 1.x (the name without its homehost),
+/// /dev/mdN for 0.90 (its preferred minor), as mdadm names arrays it assembles.
+pub fn array_label(array: &Array<FileDevice>) -> String {
+    match array.lead_superblock() {
+        Superblock::V1(s, _) => {
+            let full = String::from_utf8_lossy(s.name()).into_owned();
+            let name = full.rsplit(':').next().unwrap_or("").to_string();
+            format!(
+                "/dev/md/{}",
+                if name.is_empty() {
+                    "mdraid".to_string()
+                } else {
+                    name
+                }
+            )
+        }
+        Superblock::V0(s) => format!("/dev/md{}", s.md_minor),
+    }
+}
 
 fn plural(n: u32, word: &str) -> String {
     format!("{n} {word}{}", if n == 1 { "" } else { "s" })
@@ -120,7 +142,12 @@ pub fn detail(a: &AssembleArgs, json_out: bool) -> CliResult {
             serde_json::to_string_pretty(&array_json(&array, &report)).unwrap_or_default()
         );
     } else {
-        print!("{}", crate::cmd::examine::detail_text(&array, &report));
+        let _ = &report;
+        let homehost = crate::cmd::examine::homehost_or_local(&a.homehost);
+        print!(
+            "{}",
+            detail_array(&array.detail_info(&array_label(&array), Some(homehost))).to_text()
+        );
     }
     Ok(())
 }

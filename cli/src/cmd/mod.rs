@@ -27,6 +27,9 @@ pub struct AssembleArgs {
     /// Start the array even if degraded or dirty.
     #[arg(long, short = 'f')]
     pub force: bool,
+    /// The local host name for "(local to host ...)" (default: this machine's).
+    #[arg(long)]
+    pub homehost: Option<String>,
     /// Member devices or image files.
     #[arg(required = true, value_name = "MEMBER")]
     pub members: Vec<PathBuf>,

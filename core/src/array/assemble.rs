@@ -241,6 +241,7 @@ impl<D: BlockDevice> Array<D> {
             component_sectors,
             events: freshest,
             dirty: unclean,
+            needs_resync: unclean,
             readonly: opts.readonly,
         };
         Ok((

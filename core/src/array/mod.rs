@@ -7,6 +7,7 @@
 //! clean again at stop.
 
 mod assemble;
+mod detail;
 mod member;
 
 pub use assemble::{AssembleOptions, AssembleReport, KickReason, Kicked};
@@ -97,6 +98,9 @@ pub struct Array<D> {
     component_sectors: u64,
     events: u64,
     dirty: bool,
+    /// The superblocks said unclean at assembly (or creation without assume-clean): mirrors
+    /// may differ until a resync.
+    needs_resync: bool,
     readonly: bool,
 }
 
@@ -128,6 +132,10 @@ impl<D: BlockDevice> Array<D> {
     /// Metadata version.
     pub fn version(&self) -> MetadataVersion {
         self.members[0].sb.version()
+    }
+    /// Whether the mirrors may differ (unclean shutdown or a new array) until a resync.
+    pub fn needs_resync(&self) -> bool {
+        self.needs_resync
     }
     /// Whether every slot has an in-sync member.
     pub fn is_degraded(&self) -> bool {

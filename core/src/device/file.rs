@@ -4,7 +4,7 @@
 use super::{check_range, BlockDevice, DeviceError, IoOp};
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::fs::File;
-use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -27,6 +27,7 @@ pub struct FileDevice {
     lbs: u32,
     direct: bool,
     is_block: bool,
+    rdev: Option<(u32, u32)>,
 }
 
 // BLKGETSIZE64 = _IOR(0x12, 114, size_t); BLKSSZGET = _IO(0x12, 104).
@@ -77,6 +78,13 @@ impl FileDevice {
         } else {
             (meta.len(), 512)
         };
+        // Linux's dev_t encoding: major in bits 8..20 and 32..44, minor in bits 0..8 and 20..44.
+        let r = meta.rdev();
+        let rdev = is_block.then(|| {
+            let major = ((r >> 32) & 0xffff_f000) | ((r >> 8) & 0xfff);
+            let minor = ((r >> 12) & 0xffff_ff00) | (r & 0xff);
+            (major as u32, minor as u32)
+        });
         Ok(FileDevice {
             file,
             path: path.to_path_buf(),
@@ -84,6 +92,7 @@ impl FileDevice {
             lbs,
             direct: opts.direct,
             is_block,
+            rdev,
         })
     }
 
@@ -152,6 +161,9 @@ impl BlockDevice for FileDevice {
     }
     fn logical_block_size(&self) -> u32 {
         self.lbs
+    }
+    fn device_number(&self) -> Option<(u32, u32)> {
+        self.rdev
     }
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
         check_range(IoOp::Read, offset, buf.len(), self.size)?;

@@ -87,6 +87,10 @@ pub trait BlockDevice {
     fn logical_block_size(&self) -> u32 {
         512
     }
+    /// The (major, minor) device number of a block device, if it has one (for reports).
+    fn device_number(&self) -> Option<(u32, u32)> {
+        None
+    }
     /// Reads `buf.len()` bytes at byte `offset`.
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError>;
     /// Writes `buf` at byte `offset`.
@@ -102,6 +106,9 @@ impl<T: BlockDevice + ?Sized> BlockDevice for &mut T {
     }
     fn logical_block_size(&self) -> u32 {
         (**self).logical_block_size()
+    }
+    fn device_number(&self) -> Option<(u32, u32)> {
+        (**self).device_number()
     }
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
         (**self).read_at(offset, buf)
@@ -120,6 +127,9 @@ impl<T: BlockDevice + ?Sized> BlockDevice for alloc::boxed::Box<T> {
     }
     fn logical_block_size(&self) -> u32 {
         (**self).logical_block_size()
+    }
+    fn device_number(&self) -> Option<(u32, u32)> {
+        (**self).device_number()
     }
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
         (**self).read_at(offset, buf)

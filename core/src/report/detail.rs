@@ -295,7 +295,9 @@ fn lay_out(info: &DetailInfo, slots: usize) -> Vec<DetailDisk> {
     let mut members: Vec<&DetailDisk> = info.disks.iter().collect();
     members.sort_by_key(|d| d.number);
     for disk in members {
-        if disk.major == 0 && disk.minor == 0 {
+        // mdadm skips 0:0 (an empty kernel slot); a member with a path is present even when it
+        // has no device number (an image file).
+        if disk.major == 0 && disk.minor == 0 && disk.path.is_none() {
             continue;
         }
         let slot = usize::try_from(disk.raid_disk)
@@ -635,7 +637,7 @@ pub fn detail_array(info: &DetailInfo) -> Report {
         r.raw("    Number   Major   Minor   RaidDevice");
     }
     for (d, disk) in table.iter().enumerate() {
-        let empty = disk.major == 0 && disk.minor == 0;
+        let empty = disk.major == 0 && disk.minor == 0 && disk.path.is_none();
         if empty && (d >= slots * 2 || d % 2 == 1) {
             continue;
         }
