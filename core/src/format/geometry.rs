@@ -389,6 +389,7 @@ pub fn bitmap_chunk(
 
 /// Sectors a member of `dev_sectors` offers for array data (mdadm's `validate_geometry` free
 /// size). `data_offset` is the array-wide 1.1/1.2 data offset (ignored for 1.0 and 0.90).
+/// Errors name member index 0; [`plan_create`] fills in the real index.
 pub fn usable_sectors(
     version: MetadataVersion,
     dev_sectors: u64,
