@@ -16,6 +16,7 @@ pub mod uuid;
 
 pub use badblocks::BadBlockError;
 pub use bitmap::BitmapError;
+pub use geometry::GeometryError;
 pub use probe::ProbeError;
 pub use sb0::Sb0Error;
 pub use sb1::Sb1Error;
@@ -42,6 +43,9 @@ pub enum FormatError {
     /// Finding a superblock on a device.
     #[error(transparent)]
     Probe(#[from] ProbeError),
+    /// Laying out a new array.
+    #[error("geometry: {0}")]
+    Geometry(#[from] GeometryError),
 }
 
 /// md's metadata versions.
