@@ -7,11 +7,9 @@ mod cmd;
 mod common;
 mod devnames;
 
-use clap::Parser;
-
 fn main() {
-    let cli = cmd::Cli::parse();
-    if let Err(e) = cmd::run(cli) {
+    let (cli, positions) = cmd::parse();
+    if let Err(e) = cmd::run(cli, positions) {
         eprintln!("mdraid: {e:#}");
         std::process::exit(1);
     }

@@ -7,7 +7,7 @@ mod io;
 mod lifecycle;
 
 use crate::common::{parse_size, CliResult};
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// mdraid: Linux md-compatible RAID1 over image files and block devices.
@@ -94,9 +94,25 @@ pub enum Cmd {
     Demo(demo::DemoArgs),
 }
 
-pub fn run(cli: Cli) -> CliResult {
+/// Parses argv; also returns where create's per-device flags stood among its devices.
+pub fn parse() -> (Cli, create::FlagPositions) {
+    let matches: ArgMatches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let mut pos = create::FlagPositions::default();
+    if let Some(("create", m)) = matches.subcommand() {
+        pos.devices = m
+            .indices_of("devices")
+            .map(|i| i.collect())
+            .unwrap_or_default();
+        pos.write_mostly = m.indices_of("write_mostly").and_then(|mut i| i.next());
+        pos.failfast = m.indices_of("failfast").and_then(|mut i| i.next());
+    }
+    (cli, pos)
+}
+
+pub fn run(cli: Cli, pos: create::FlagPositions) -> CliResult {
     match cli.cmd {
-        Cmd::Create(a) => create::run(a),
+        Cmd::Create(a) => create::run(a, pos),
         Cmd::Examine(a) => examine::run(a),
         Cmd::Detail { asm, json } => lifecycle::detail(&asm, json),
         Cmd::Assemble {

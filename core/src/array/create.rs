@@ -2,8 +2,10 @@
 
 use super::{Array, ArrayError, Member, MemberState};
 use crate::device::BlockDevice;
-use crate::format::bitmap::{Bitmap, BitmapSuper};
-use crate::format::geometry::{self, BitmapRequest, CreateParams, MemberLayout};
+use crate::format::bitmap::{BitmapSuper, BITMAP_HEADER_BYTES};
+use crate::format::geometry::{
+    plan_create, ArrayLayout, BitmapGeometry, BitmapRequest, CreateParams, MemberLayout,
+};
 use crate::format::probe::{sb1_location, Role, Superblock};
 use crate::format::sb0::{self, Disk0, Superblock0};
 use crate::format::sb1::{self, Superblock1};
@@ -80,7 +82,9 @@ fn set_name(opts: &CreateOptions) -> Result<[u8; 32]> {
         _ => opts.name.clone(),
     };
     if full.len() > 32 {
-        return Err(ArrayError::Invalid(alloc::format!("name '{full}' is longer than 32 bytes")).into());
+        return Err(
+            ArrayError::Invalid(alloc::format!("name '{full}' is longer than 32 bytes")).into(),
+        );
     }
     let mut n = [0u8; 32];
     n[..full.len()].copy_from_slice(full.as_bytes());
@@ -94,52 +98,90 @@ impl<D: BlockDevice> Array<D> {
     /// `assume_clean`, the superblocks say a resync is needed, as mdadm leaves them for md.
     pub fn create(slots: Vec<CreateSlot<D>>, opts: &CreateOptions) -> Result<Self> {
         let n = opts.raid_disks;
-        let max_disks = if opts.version == MetadataVersion::V0_90 { sb0::SB0_DISKS as u32 } else { 1920 };
+        let max_disks = if opts.version == MetadataVersion::V0_90 {
+            sb0::SB0_DISKS as u32
+        } else {
+            1920
+        };
         if n == 0 || n > max_disks {
-            return Err(ArrayError::Invalid(alloc::format!("raid devices must be 1..{max_disks}, not {n}")).into());
+            return Err(ArrayError::Invalid(alloc::format!(
+                "raid devices must be 1..{max_disks}, not {n}"
+            ))
+            .into());
         }
         if (slots.len() as u32) < n {
-            return Err(ArrayError::Invalid(alloc::format!("{n} raid devices need {n} devices (or 'missing'), {} given", slots.len())).into());
+            return Err(ArrayError::Invalid(alloc::format!(
+                "{n} raid devices need {n} devices (or 'missing'), {} given",
+                slots.len()
+            ))
+            .into());
         }
         if slots.len() as u32 > max_disks {
-            return Err(ArrayError::Invalid(alloc::format!("at most {max_disks} devices with metadata {}", opts.version)).into());
+            return Err(ArrayError::Invalid(alloc::format!(
+                "at most {max_disks} devices with metadata {}",
+                opts.version
+            ))
+            .into());
         }
-        if slots.iter().skip(n as usize).any(|s| matches!(s, CreateSlot::Missing)) {
-            return Err(ArrayError::Invalid("'missing' may only stand for a raid device, not a spare".into()).into());
+        if slots
+            .iter()
+            .skip(n as usize)
+            .any(|s| matches!(s, CreateSlot::Missing))
+        {
+            return Err(ArrayError::Invalid(
+                "'missing' may only stand for a raid device, not a spare".into(),
+            )
+            .into());
         }
-        if !slots.iter().take(n as usize).any(|s| matches!(s, CreateSlot::Device { .. })) {
+        if !slots
+            .iter()
+            .take(n as usize)
+            .any(|s| matches!(s, CreateSlot::Device { .. }))
+        {
             return Err(ArrayError::Invalid("every raid device is 'missing'".into()).into());
         }
         let total = slots.len() as u32;
         let name = set_name(opts)?;
 
-        // Layout per present device; the array uses the smallest.
-        let mut layouts: Vec<Option<MemberLayout>> = Vec::with_capacity(slots.len());
-        for s in &slots {
-            layouts.push(match s {
-                CreateSlot::Device { dev, name, .. } => {
-                    let p = CreateParams {
-                        version: opts.version,
-                        dev_sectors: dev.size() / SECTOR_SIZE,
-                        raid_disks: n,
-                        total_devices: total,
-                        bitmap: opts.bitmap,
-                        requested_size_kib: opts.size_kib,
-                    };
-                    Some(geometry::member_layout(&p).map_err(|e| {
-                        ArrayError::Invalid(alloc::format!("{name}: {e}"))
-                    })?)
-                }
+        // mdadm plans the whole array at once: the smallest member sets the size, the first
+        // listed sets the data offset for 1.1/1.2.
+        let params = CreateParams {
+            version: opts.version,
+            raid_disks: n,
+            spare_devices: total - n,
+            bitmap: opts.bitmap,
+            requested_size_kib: opts.size_kib,
+        };
+        let sectors: Vec<u64> = slots
+            .iter()
+            .filter_map(|s| match s {
+                CreateSlot::Device { dev, .. } => Some(dev.size() / SECTOR_SIZE),
                 CreateSlot::Missing => None,
-            });
-        }
-        let present: Vec<MemberLayout> = layouts.iter().flatten().cloned().collect();
-        let size = geometry::array_size_sectors(&present, opts.size_kib)
-            .map_err(|e| ArrayError::Invalid(alloc::format!("{e}")))?;
+            })
+            .collect();
+        let plan: ArrayLayout =
+            plan_create(&params, &sectors).map_err(crate::format::FormatError::from)?;
+        let size = plan.size_sectors;
+        let mut present_layouts = plan.members.iter();
+        let layouts: Vec<Option<&MemberLayout>> = slots
+            .iter()
+            .map(|s| match s {
+                CreateSlot::Device { .. } => present_layouts.next(),
+                CreateSlot::Missing => None,
+            })
+            .collect();
 
-        let mut rng = opts.seed ^ u64::from_le_bytes([
-            opts.uuid[0], opts.uuid[1], opts.uuid[2], opts.uuid[3], opts.uuid[4], opts.uuid[5], opts.uuid[6], opts.uuid[7],
-        ]);
+        let mut rng = opts.seed
+            ^ u64::from_le_bytes([
+                opts.uuid[0],
+                opts.uuid[1],
+                opts.uuid[2],
+                opts.uuid[3],
+                opts.uuid[4],
+                opts.uuid[5],
+                opts.uuid[6],
+                opts.uuid[7],
+            ]);
         let roles: Vec<Option<Role>> = slots
             .iter()
             .enumerate()
@@ -152,16 +194,42 @@ impl<D: BlockDevice> Array<D> {
 
         let mut members = Vec::new();
         for (i, (slot, layout)) in slots.into_iter().zip(layouts).enumerate() {
-            let (CreateSlot::Device { name: dev_name, mut dev, write_mostly, failfast }, Some(layout)) = (slot, layout) else {
+            let (
+                CreateSlot::Device {
+                    name: dev_name,
+                    mut dev,
+                    write_mostly,
+                    failfast,
+                },
+                Some(layout),
+            ) = (slot, layout)
+            else {
                 continue;
             };
             let dev_sectors = dev.size() / SECTOR_SIZE;
             let role = roles[i].unwrap_or(Role::Spare);
             let sb = if opts.version == MetadataVersion::V0_90 {
-                Superblock::V0(new_sb0(opts, size, &roles, i, write_mostly, failfast))
+                Superblock::V0(new_sb0(
+                    opts,
+                    size,
+                    &roles,
+                    i,
+                    write_mostly,
+                    failfast,
+                    plan.bitmap.is_some(),
+                ))
             } else {
-                let mut s = new_sb1(opts, &name, size, &layout, &roles, i as u32, rand_uuid(&mut rng));
-                s.devflags = u8::from(write_mostly) * sb1::DEVFLAG_WRITE_MOSTLY + u8::from(failfast) * sb1::DEVFLAG_FAILFAST;
+                let mut s = new_sb1(
+                    opts,
+                    &name,
+                    size,
+                    layout,
+                    &roles,
+                    i as u32,
+                    rand_uuid(&mut rng),
+                );
+                s.devflags = u8::from(write_mostly) * sb1::DEVFLAG_WRITE_MOSTLY
+                    + u8::from(failfast) * sb1::DEVFLAG_FAILFAST;
                 s.update_checksum();
                 Superblock::V1(s, opts.version)
             };
@@ -169,14 +237,36 @@ impl<D: BlockDevice> Array<D> {
                 Superblock::V1(s, _) => s.super_offset,
                 Superblock::V0(_) => sb1_location(MetadataVersion::V0_90, dev_sectors).unwrap_or(0),
             };
-            write_metadata(&mut dev, &sb, sb_sector, &layout, opts, size)?;
+            write_metadata(
+                &mut dev,
+                &sb,
+                sb_sector,
+                layout,
+                plan.bitmap.as_ref(),
+                opts.uuid,
+            )?;
             let state = match role {
                 Role::Active(s) => MemberState::InSync(s),
                 _ => MemberState::Spare,
             };
-            members.push(Member { dev, name: dev_name, sb, sb_sector, dev_sectors, state });
+            members.push(Member {
+                dev,
+                name: dev_name,
+                sb,
+                sb_sector,
+                dev_sectors,
+                state,
+            });
         }
-        Ok(Array { members, raid_disks: n, component_sectors: size, events: 0, dirty: !opts.assume_clean, readonly: false })
+        Ok(Array {
+            members,
+            raid_disks: n,
+            component_sectors: size,
+            events: 0,
+            dirty: false,
+            needs_resync: !opts.assume_clean,
+            readonly: false,
+        })
     }
 }
 
@@ -197,7 +287,11 @@ fn new_sb1(
     }
     Superblock1 {
         major_version: 1,
-        feature_map: if l.bitmap_offset.is_some() { sb1::FEATURE_BITMAP_OFFSET } else { 0 },
+        feature_map: if l.bitmap_offset.is_some() {
+            sb1::FEATURE_BITMAP_OFFSET
+        } else {
+            0
+        },
         pad0: 0,
         set_uuid: opts.uuid,
         set_name: *name,
@@ -222,7 +316,11 @@ fn new_sb1(
         bblog_offset: l.bblog_offset,
         utime: opts.now & 0xff_ffff_ffff,
         events: 0,
-        resync_offset: if opts.assume_clean { sb1::RESYNC_CLEAN } else { 0 },
+        resync_offset: if opts.assume_clean {
+            sb1::RESYNC_CLEAN
+        } else {
+            0
+        },
         sb_csum: 0,
         max_dev: l.max_dev,
         pad3: [0; 32],
@@ -230,7 +328,15 @@ fn new_sb1(
     }
 }
 
-fn new_sb0(opts: &CreateOptions, size: u64, roles: &[Option<Role>], me: usize, wm: bool, ff: bool) -> Superblock0 {
+fn new_sb0(
+    opts: &CreateOptions,
+    size: u64,
+    roles: &[Option<Role>],
+    me: usize,
+    wm: bool,
+    ff: bool,
+    bitmap: bool,
+) -> Superblock0 {
     let u = opts.uuid;
     let word = |i: usize| u32::from_be_bytes([u[4 * i], u[4 * i + 1], u[4 * i + 2], u[4 * i + 3]]);
     let mut disks = [Disk0::default(); sb0::SB0_DISKS];
@@ -274,7 +380,11 @@ fn new_sb0(opts: &CreateOptions, size: u64, roles: &[Option<Role>], me: usize, w
         raid_disks: opts.raid_disks,
         md_minor: opts.md_minor,
         utime: opts.now as u32,
-        state: if opts.assume_clean { sb0::STATE_CLEAN } else { 0 },
+        state: if opts.assume_clean {
+            sb0::STATE_CLEAN
+        } else {
+            0
+        },
         active_disks: active,
         working_disks: active + spare,
         failed_disks: failed,
@@ -289,7 +399,7 @@ fn new_sb0(opts: &CreateOptions, size: u64, roles: &[Option<Role>], me: usize, w
         this_disk: disks.get(me).copied().unwrap_or_default(),
         raw: Box::new([0u8; sb0::SB0_BYTES]),
     };
-    if matches!(opts.bitmap, BitmapRequest::Internal { .. }) {
+    if bitmap {
         sb.state |= sb0::STATE_BITMAP_PRESENT;
     }
     sb.update_checksum();
@@ -303,26 +413,24 @@ fn write_metadata<D: BlockDevice>(
     sb: &Superblock,
     sb_sector: u64,
     l: &MemberLayout,
-    opts: &CreateOptions,
-    size: u64,
+    bitmap: Option<&BitmapGeometry>,
+    uuid: [u8; 16],
 ) -> Result<()> {
     dev.write_at(sb_sector * SECTOR_SIZE, &sb.to_bytes())?;
-    let bitmap_sector = match (sb, l.bitmap_offset) {
-        (Superblock::V1(_, _), Some(off)) => sb_sector.checked_add_signed(i64::from(off)),
-        (Superblock::V0(_), _) if matches!(opts.bitmap, BitmapRequest::Internal { .. }) => Some(sb_sector + 8),
-        _ => None,
-    };
-    if let Some(bs) = bitmap_sector {
-        let chunk = u32::try_from(l.bitmap_chunk_bytes).map_err(|_| ArrayError::Invalid("bitmap chunk too large".into()))?;
-        let header = BitmapSuper::new(opts.uuid, size, chunk);
-        let mut bm = Bitmap::new(header).map_err(crate::format::FormatError::from)?;
-        // mdadm fills the whole bitmap area with ones; md ignores them on a clean array.
-        bm.bits.iter_mut().for_each(|b| *b = 0xff);
-        let mut bytes = bm.to_bytes();
-        let space = (l.bitmap_space_sectors * SECTOR_SIZE) as usize;
-        let padded = bytes.len().div_ceil(512) * 512;
-        bytes.resize(padded.max(bytes.len()).min(space.max(bytes.len())), 0xff);
-        dev.write_at(bs * SECTOR_SIZE, &bytes)?;
+    if let (Some(bg), Some(off)) = (bitmap, l.bitmap_offset) {
+        let at = sb_sector
+            .checked_add_signed(i64::from(off))
+            .ok_or_else(|| ArrayError::Invalid("bitmap offset before the device start".into()))?;
+        let chunk = u32::try_from(bg.chunk_bytes)
+            .map_err(|_| ArrayError::Invalid("bitmap chunk too large".into()))?;
+        let header = BitmapSuper::new(uuid, bg.sync_sectors, chunk);
+        let mut bytes = header.to_bytes().to_vec();
+        // mdadm fills the bitmap with ones up to a whole sector; md ignores set bits on a
+        // clean array and resyncs them on a new one.
+        let total = (BITMAP_HEADER_BYTES as u64 + bg.chunks.div_ceil(8)).div_ceil(SECTOR_SIZE)
+            * SECTOR_SIZE;
+        bytes.resize(total as usize, 0xff);
+        dev.write_at(at * SECTOR_SIZE, &bytes)?;
     }
     if let Superblock::V1(s, _) = sb {
         if s.bblog_size > 0 {

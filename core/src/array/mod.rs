@@ -7,10 +7,12 @@
 //! clean again at stop.
 
 mod assemble;
+mod create;
 mod detail;
 mod member;
 
 pub use assemble::{AssembleOptions, AssembleReport, KickReason, Kicked};
+pub use create::{CreateOptions, CreateSlot};
 pub use member::{Member, MemberState};
 
 use crate::device::BlockDevice;
@@ -244,11 +246,19 @@ impl<D: BlockDevice> Array<D> {
             .iter()
             .map(|m| (m.sb.dev_number(), self.role_of_member(m)))
             .collect();
-        let (events, dirty) = (self.events, self.dirty);
+        let events = self.events;
+        // md's resync checkpoint: 0 while writes may be in flight or a resync is still owed,
+        // all ones once the mirrors are known identical.
+        let resync_cp = if self.dirty || self.needs_resync {
+            0
+        } else {
+            sb1::RESYNC_CLEAN
+        };
+        let dirty = self.dirty;
         let mut working = 0;
         let mut last_err = None;
         for m in self.members.iter_mut().filter(|m| m.state.is_working()) {
-            apply_state(&mut m.sb, events, dirty, now, &roles);
+            apply_state(&mut m.sb, events, dirty, resync_cp, now, &roles);
             let bytes = m.sb.to_bytes();
             let r = m
                 .dev
@@ -281,11 +291,18 @@ impl<D: BlockDevice> Array<D> {
 }
 
 /// Lays the array's current state over a member's superblock and fixes its checksum.
-fn apply_state(sb: &mut Superblock, events: u64, dirty: bool, now: u64, roles: &[(u32, Role)]) {
+fn apply_state(
+    sb: &mut Superblock,
+    events: u64,
+    dirty: bool,
+    resync_cp: u64,
+    now: u64,
+    roles: &[(u32, Role)],
+) {
     match sb {
         Superblock::V1(s, _) => {
             s.events = events;
-            s.resync_offset = if dirty { 0 } else { sb1::RESYNC_CLEAN };
+            s.resync_offset = resync_cp;
             // utime keeps ctime's encoding: microseconds in the top 24 bits; we write whole seconds.
             s.utime = now & 0xff_ffff_ffff;
             for &(dev, role) in roles {
@@ -301,11 +318,10 @@ fn apply_state(sb: &mut Superblock, events: u64, dirty: bool, now: u64, roles: &
             s.cp_events = events;
             if dirty {
                 s.state &= !sb0::STATE_CLEAN;
-                s.recovery_cp = 0;
             } else {
                 s.state |= sb0::STATE_CLEAN;
-                s.recovery_cp = u32::MAX;
             }
+            s.recovery_cp = u32::try_from(resync_cp).unwrap_or(u32::MAX);
             s.utime = now as u32;
             let mut failed = 0;
             for &(dev, role) in roles {

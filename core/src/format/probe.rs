@@ -162,11 +162,14 @@ impl Superblock {
             Superblock::V0(s) => u64::from(s.size) * 2,
         }
     }
-    /// Whether the array was stopped cleanly.
+    /// Whether the array was stopped cleanly with identical mirrors (no resync owed).
+    ///
+    /// 1.x: resync_offset is all ones. 0.90: the clean bit is set and the recovery checkpoint
+    /// is all ones (the kernel reads the checkpoint only from a clean superblock).
     pub fn is_clean(&self) -> bool {
         match self {
             Superblock::V1(s, _) => s.is_clean(),
-            Superblock::V0(s) => s.is_clean(),
+            Superblock::V0(s) => s.is_clean() && s.recovery_cp == u32::MAX,
         }
     }
     /// Creation time in seconds.
