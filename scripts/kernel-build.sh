@@ -4,16 +4,18 @@
 #   scripts/kernel-build.sh            build target/kernel/mdraid-core.o and check it
 #   scripts/kernel-build.sh --no-check build only
 #
-# Recipe: Debian's rustc-web (rustc 1.85 at /usr/bin/rustc, sysroot /usr) and rust-web-src (the
-# library sources at /usr/lib/rustlib/src/rust -> /usr/src/rustc-1.85.0, which is where
-# -Zbuild-std looks: `<sysroot>/lib/rustlib/src/rust/library`), driven by rustup's cargo:
+# Recipe: Debian's rustc-web (/usr/bin/rustc, sysroot /usr; 1.96.0+dfsg1-1~deb12u2 in bookworm at
+# the time of writing, 1.85 with stale apt lists: both work) and rust-web-src (the library sources
+# at /usr/lib/rustlib/src/rust -> /usr/src/rustc-<version>, which is where -Zbuild-std looks:
+# `<sysroot>/lib/rustlib/src/rust/library`; no extra setting needed), driven by rustup's cargo:
 #
 #   RUSTFLAGS="-C relocation-model=static -C code-model=kernel -Z plt=yes -C force-unwind-tables=no" \
 #   RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 cargo build --release \
 #     -Zbuild-std=core,alloc --target x86_64-unknown-none   (of kmod-shim/rust)
 #
-# -Z plt=yes: without it calls to functions outside the codegen unit (memcpy, memset) go through
-# the GOT (R_X86_64_GOTPCREL), which a kernel module cannot resolve. The target itself already
+# -Z plt=yes: without it (checked with 1.85 and 1.96) calls to memcpy/memset, which live in
+# another crate (compiler_builtins), go through the GOT (R_X86_64_GOTPCREL), which a kernel module
+# cannot resolve. The target itself already
 # has soft-float, no SSE/MMX and no red zone.
 #
 # kmod-shim/rust is a no_std staticlib over `mdraid` (default-features = false) that exports the
