@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# THE test command: everything CI checks, on a fresh Debian 12 machine or a developer's.
+#
+#   scripts/test.sh             run every step, stop at the first failure
+#   scripts/test.sh STEP...     run only these steps (e.g. `scripts/test.sh test kernel_build`)
+#   scripts/test.sh --list      list the steps
+#
+# Environment: SKIP_STEPS="a b" skips steps; MDRAID_FIXTURES overrides the fixtures folder
+# (default ../shared/fixtures from the repository root); CLIPPY_STRICT=0 makes clippy warnings
+# non-fatal.
+#
+# Adding a step: write a `step_<name>` function below and add <name> to STEPS in the order it
+# should run. A step fails by returning non-zero (or by any failing command: `set -e` is on).
+# Use `need_apt PKG...` inside a step for Debian packages it needs.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+ROOT=$(repo_root)
+cd "$ROOT"
+
+STEPS=(
+	setup
+	fmt
+	build
+	build_nostd
+	clippy
+	test
+	kobj_selftest
+	kernel_build
+	kernel_smoke
+	fuzz_check
+)
+
+# Debian packages the steps need; installed together in `setup` (one apt-get update at most).
+APT_PACKAGES=(xz-utils gcc g++ binutils rustc-web rust-web-src)
+
+FIXTURES=${MDRAID_FIXTURES:-$ROOT/../shared/fixtures}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+need_apt() { ensure_apt_packages "$@"; }
+
+# --- steps -----------------------------------------------------------------------------------
+
+step_setup() {
+	need_apt "${APT_PACKAGES[@]}"
+	command -v cargo >/dev/null || die "no cargo on PATH (install rustup's stable toolchain)"
+	echo "cargo:  $(cargo -V)"
+	echo "rustc:  $(rustc -V)"
+	echo "kernel rustc: $(/usr/bin/rustc -V 2>/dev/null || echo missing)"
+	echo "gcc:    $(gcc -dumpfullversion)"
+	if [[ -d $FIXTURES ]]; then
+		echo "fixtures: $(cd "$FIXTURES" && pwd) ($(find "$FIXTURES" -mindepth 1 -maxdepth 1 -type d | wc -l) arrays)"
+	else
+		die "no fixtures at $FIXTURES (set MDRAID_FIXTURES)"
+	fi
+}
+
+step_fmt() {
+	if ! cargo fmt --version >/dev/null 2>&1; then
+		warn "rustfmt is not installed: skipping the format check"
+		return 0
+	fi
+	cargo fmt --all --check
+	cargo fmt --manifest-path kmod-shim/rust/Cargo.toml --check
+	cargo fmt --manifest-path fuzz/Cargo.toml --check
+}
+
+step_build() {
+	cargo build --workspace --all-targets --locked
+}
+
+step_build_nostd() {
+	cargo build -p mdraid --no-default-features --locked
+}
+
+step_clippy() {
+	if ! cargo clippy --version >/dev/null 2>&1; then
+		warn "clippy is not installed: skipping lints"
+		return 0
+	fi
+	local deny=(-D warnings)
+	[[ ${CLIPPY_STRICT:-1} == 0 ]] && deny=()
+	cargo clippy --workspace --all-targets --locked -- "${deny[@]}"
+	cargo clippy -p mdraid --no-default-features --locked -- "${deny[@]}"
+}
+
+step_test() {
+	MDRAID_FIXTURES=$FIXTURES cargo test --workspace --locked
+}
+
+step_kobj_selftest() {
+	scripts/check-kobj.sh --self-test
+}
+
+# Builds target/kernel/mdraid-core.o with Debian's rustc and checks it (check-kobj.sh).
+step_kernel_build() {
+	scripts/kernel-build.sh
+}
+
+# Links the kernel object into a userspace program and runs it on fixture superblocks.
+step_kernel_smoke() {
+	local obj=target/kernel/mdraid-core.o dir
+	[[ -f $obj ]] || scripts/kernel-build.sh
+	dir=target/kernel/smoke
+	mkdir -p "$dir"
+	gcc -O2 -Wall -Wextra -Werror -no-pie -o "$dir/kobj_smoke" kmod-shim/tests/kobj_smoke.c "$obj"
+	xz -dc "$FIXTURES/r1-v1.2-bitmap/vda.img.xz" >"$dir/sb1.img"
+	xz -dc "$FIXTURES/r1-v0.90/vda.img.xz" >"$dir/sb0.img"
+	"$dir/kobj_smoke" "$dir/sb1.img" 4096 "$dir/sb0.img"
+	rm -f "$dir/sb1.img" "$dir/sb0.img"
+}
+
+# The fuzz targets compile (they are run by scripts/fuzz.sh, not here). Not --locked: fuzz/ has
+# its own Cargo.lock, which would go stale whenever the core gains a dependency.
+step_fuzz_check() {
+	cargo check --manifest-path fuzz/Cargo.toml --bins
+}
+
+# --- driver ----------------------------------------------------------------------------------
+
+if [[ ${1:-} == --list ]]; then
+	printf '%s\n' "${STEPS[@]}"
+	exit 0
+fi
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then
+	sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+	exit 0
+fi
+
+selected=("$@")
+if [[ ${#selected[@]} -eq 0 ]]; then
+	selected=("${STEPS[@]}")
+fi
+for s in "${selected[@]}"; do
+	declare -F "step_$s" >/dev/null || die "unknown step '$s' (steps: ${STEPS[*]})"
+done
+
+declare -a summary=()
+total_start=$SECONDS
+for s in "${selected[@]}"; do
+	if [[ " ${SKIP_STEPS:-} " == *" $s "* ]]; then
+		summary+=("$(printf '%-16s skipped' "$s")")
+		continue
+	fi
+	printf '\n\033[1m===== %s =====\033[0m\n' "$s"
+	start=$SECONDS
+	# The step runs in a subshell (isolating its `cd`s) with `set -e` in force. Not `(...) || rc=$?`:
+	# bash ignores `set -e` inside anything on the left of `||`.
+	set +e
+	(
+		set -e
+		step_"$s"
+	)
+	rc=$?
+	set -e
+	took=$((SECONDS - start))
+	if [[ $rc -ne 0 ]]; then
+		summary+=("$(printf '%-16s FAILED (exit %d) after %ds' "$s" "$rc" "$took")")
+		printf '\n===== summary =====\n'
+		printf '%s\n' "${summary[@]}"
+		printf '\nFAILED: step %s (exit %d); total %ds\n' "$s" "$rc" $((SECONDS - total_start))
+		exit 1
+	fi
+	summary+=("$(printf '%-16s ok %5ds' "$s" "$took")")
+done
+
+printf '\n===== summary =====\n'
+printf '%s\n' "${summary[@]}"
+printf '\nPASSED: %d steps in %ds\n' "${#selected[@]}" $((SECONDS - total_start))
