@@ -5,27 +5,29 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use mdraid::format::bitmap::{Bitmap, BitmapSuper};
 
 fuzz_target!(|data: &[u8]| {
-    // TODO(lead): the bitmap codec is being written on another branch; when
-    // `mdraid::format::bitmap::{Bitmap, BitmapSuper}` exist, replace this stub with:
-    //
-    //     use mdraid::format::bitmap::{Bitmap, BitmapSuper};
-    //     if let Ok(h) = BitmapSuper::parse(data) {
-    //         let _ = h.validate();
-    //         let bytes = h.to_bytes();
-    //         assert_eq!(&bytes[..], &data[..bytes.len()], "to_bytes(parse(x)) != x");
-    //         assert_eq!(BitmapSuper::parse(&bytes).as_ref(), Ok(&h));
-    //     }
-    //     if let Ok(b) = Bitmap::parse(data) {
-    //         let _ = b.header.validate();
-    //         let _ = (b.count_dirty(), b.dirty_chunks().count(), b.is_stale(0));
-    //         let bytes = b.to_bytes();
-    //         assert_eq!(&bytes[..], &data[..bytes.len()], "to_bytes(parse(x)) != x");
-    //         assert_eq!(Bitmap::parse(&bytes).as_ref(), Ok(&b));
-    //     }
-    let _ = mdraid::format::BitmapError::Truncated {
-        need: 256,
-        have: data.len(),
-    };
+    if let Ok(h) = BitmapSuper::parse(data) {
+        let _ = h.validate();
+        let _ = (
+            h.chunks(),
+            h.byte_len(),
+            h.sectors(),
+            h.chunk_sectors(),
+            h.chunks_for(u64::MAX - 7, 9),
+        );
+        let bytes = h.to_bytes();
+        assert_eq!(&bytes[..], &data[..bytes.len()], "to_bytes(parse(x)) != x");
+        assert_eq!(BitmapSuper::parse(&bytes).as_ref(), Ok(&h));
+    }
+    if let Ok(mut b) = Bitmap::parse(data) {
+        let _ = b.header.validate();
+        let _ = (b.count_dirty(), b.dirty_chunks().count(), b.is_stale(0));
+        let bytes = b.to_bytes();
+        assert_eq!(&bytes[..], &data[..bytes.len()], "to_bytes(parse(x)) != x");
+        assert_eq!(Bitmap::parse(&bytes).as_ref(), Ok(&b));
+        b.apply_stale_rule(u64::MAX);
+        let _ = b.set_sectors(0, u64::MAX);
+    }
 });

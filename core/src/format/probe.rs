@@ -236,7 +236,7 @@ fn read_block<D: BlockDevice + ?Sized>(
     buf: &mut [u8; 4096],
 ) -> Result<bool, Error> {
     let size = dev.size();
-    let off = sector.checked_mul(512).unwrap_or(u64::MAX);
+    let off = sector.saturating_mul(512);
     match off.checked_add(4096) {
         Some(end) if end <= size => {
             dev.read_at(off, buf)?;
