@@ -12,6 +12,7 @@ pub mod geometry;
 pub mod probe;
 pub mod sb0;
 pub mod sb1;
+pub(crate) mod sha1;
 pub mod uuid;
 
 pub use badblocks::BadBlockError;

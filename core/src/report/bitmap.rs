@@ -126,13 +126,8 @@ fn render(s: &mut String, filename: &str, h: &BitmapSuper, c: &Counts, slots: &[
     } else {
         s.push_str("      Write Mode : Normal\n");
     }
-    // mdadm computes sync_size * 512 in 64 bits and hands it over as a signed value.
-    let bytes = h.sync_size.wrapping_mul(512);
-    let human = if bytes > i64::MAX as u64 {
-        String::new()
-    } else {
-        human_size(bytes)
-    };
+    // mdadm computes sync_size * 512 in 64 bits (human_size reads it as signed, as mdadm does).
+    let human = human_size(h.sync_size.wrapping_mul(512));
     let _ = writeln!(s, "       Sync Size : {}{human}", h.sync_size / 2);
     if h.nodes == 0 {
         bitmap_line(s, c);

@@ -7,9 +7,10 @@
 
 use super::examine::sb0_is_local;
 use super::fields::{
-    c_str, ctime24, human_size, level_name, r0_layout_name, r10_layout, r5_layout_name,
-    r6_layout_name, Line, Report,
+    c_str, ctime24, level_name, r0_layout_name, r10_layout, r5_layout_name, r6_layout_name, Line,
+    Report,
 };
+use super::units::human_size;
 use crate::format::sb0::Superblock0;
 use crate::format::sb1::Superblock1;
 use crate::format::uuid::format_bytes;
@@ -430,7 +431,7 @@ pub fn detail_array(info: &DetailInfo) -> Report {
             format!(
                 "{}{}",
                 info.array_size_bytes >> 10,
-                human_size(info.array_size_bytes as i64)
+                human_size(info.array_size_bytes)
             ),
             W,
         );
@@ -439,7 +440,7 @@ pub fn detail_array(info: &DetailInfo) -> Report {
         match info.used_dev_sectors {
             Some(s) if s > 0 => r.field(
                 "Used Dev Size",
-                format!("{}{}", s / 2, human_size((s << 9) as i64)),
+                format!("{}{}", s / 2, human_size(s << 9)),
                 W,
             ),
             _ => r.field("Used Dev Size", "unknown", W),

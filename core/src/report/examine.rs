@@ -6,11 +6,13 @@
 //! host, device names) come in through [`ExamineOpts`].
 
 use super::fields::{
-    c_str, ctime24, human_size, level_name, r0_layout_name, r10_layout, r5_layout_name,
-    r6_layout_name, sha1, Line, Report,
+    c_str, ctime24, level_name, r0_layout_name, r10_layout, r5_layout_name, r6_layout_name, Line,
+    Report,
 };
+use super::units::human_size;
 use crate::format::sb0::{self, Disk0, Superblock0};
 use crate::format::sb1::{self, Superblock1};
+use crate::format::sha1::sha1;
 use crate::format::uuid::format_bytes;
 use alloc::borrow::Cow;
 use alloc::format;
@@ -290,11 +292,7 @@ pub fn examine_sb1(sb: &Superblock1, opts: &ExamineOpts<'_>) -> Report {
     r.blank();
     r.field(
         "Avail Dev Size",
-        format!(
-            "{} sectors{}",
-            sb.data_size,
-            human_size((sb.data_size << 9) as i64)
-        ),
+        format!("{} sectors{}", sb.data_size, human_size(sb.data_size << 9)),
         W,
     );
     if level > 0 {
@@ -312,14 +310,14 @@ pub fn examine_sb1(sb: &Superblock1, opts: &ExamineOpts<'_>) -> Report {
             let asize = ((sb.size as i64) << 9).wrapping_mul(i64::from(ddsks)) / denom;
             r.field(
                 "Array Size",
-                format!("{} KiB{}", (asize >> 10) as u64, human_size(asize)),
+                format!("{} KiB{}", (asize >> 10) as u64, human_size(asize as u64)),
                 W,
             );
         }
         if sb.size != sb.data_size {
             r.field(
                 "Used Dev Size",
-                format!("{} sectors{}", sb.size, human_size((sb.size << 9) as i64)),
+                format!("{} sectors{}", sb.size, human_size(sb.size << 9)),
                 W,
             );
         }
@@ -378,7 +376,7 @@ pub fn examine_sb1(sb: &Superblock1, opts: &ExamineOpts<'_>) -> Report {
             format!(
                 "{}{}",
                 reshape.position / 2,
-                human_size((reshape.position << 9) as i64)
+                human_size(reshape.position << 9)
             ),
             W,
         );
@@ -608,7 +606,7 @@ pub fn examine_sb0(sb: &Superblock0, opts: &ExamineOpts<'_>) -> Report {
     if sb.level > 0 {
         r.field(
             "Used Dev Size",
-            format!("{}{}", sb.size as i32, human_size(i64::from(sb.size) << 10)),
+            format!("{}{}", sb.size as i32, human_size(u64::from(sb.size) << 10)),
             W,
         );
         let (ddsks, denom): (i32, i64) = match sb.level {
@@ -625,7 +623,7 @@ pub fn examine_sb0(sb: &Superblock0, opts: &ExamineOpts<'_>) -> Report {
             let asize = (i64::from(sb.size) << 10).wrapping_mul(i64::from(ddsks)) / denom;
             r.field(
                 "Array Size",
-                format!("{}{}", (asize >> 10) as u64, human_size(asize)),
+                format!("{}{}", (asize >> 10) as u64, human_size(asize as u64)),
                 W,
             );
         }

@@ -1,9 +1,8 @@
 //! The report model shared by `--examine` and `--detail`: a list of lines, most of them
 //! `key : value` fields, rendered to mdadm's exact text or walked as facts (for `--json`).
 //!
-//! Also the small pieces of mdadm's presentation that both reports use: its human-readable sizes,
-//! its name tables for levels and layouts, `ctime` text, and the SHA-1 it uses to tie 0.90 UUIDs to
-//! a home host.
+//! Also the small pieces of mdadm's presentation that both reports use: its name tables for levels
+//! and layouts and `ctime` text. (Human-readable sizes are in [`super::units`].)
 
 use alloc::borrow::Cow;
 use alloc::string::String;
@@ -121,48 +120,6 @@ impl Report {
     }
 }
 
-/// mdadm's `human_size`: `" (31.00 MiB 32.51 MB)"` with a leading space, or "" below 5000 KiB.
-///
-/// Integer arithmetic exactly as mdadm's C (64-bit signed, products wrapping as they would), so
-/// that even absurd sizes read from a corrupt superblock print the same text.
-pub(crate) fn human_size(bytes: i64) -> String {
-    if bytes < 5000 * 1024 {
-        return String::new();
-    }
-    // (binary centi-units, decimal centi-units, binary suffix, decimal suffix)
-    let (cb, cd, sb, sd) = if bytes < 2 * (1i64 << 30) {
-        (
-            (bytes.wrapping_mul(200) / (1i64 << 20) + 1) / 2,
-            (bytes / (1_000_000 / 200) + 1) / 2,
-            "MiB",
-            "MB",
-        )
-    } else if bytes < 2 * (1i64 << 40) {
-        (
-            (bytes.wrapping_mul(200) / (1i64 << 30) + 1) / 2,
-            (bytes / (1_000_000_000 / 200) + 1) / 2,
-            "GiB",
-            "GB",
-        )
-    } else {
-        (
-            (bytes.wrapping_mul(200) / (1i64 << 40) + 1) / 2,
-            (bytes / (1_000_000_000_000 / 200) + 1) / 2,
-            "TiB",
-            "TB",
-        )
-    };
-    alloc::format!(
-        " ({}.{:02} {} {}.{:02} {})",
-        cb / 100,
-        cb % 100,
-        sb,
-        cd / 100,
-        cd % 100,
-        sd
-    )
-}
-
 /// `ctime()` text cut to 24 characters, as mdadm prints it with `%.24s`.
 pub(crate) fn ctime24(secs: i64) -> String {
     let mut s = crate::time::UtcTime::from_unix(secs).ctime();
@@ -252,98 +209,9 @@ pub(crate) fn c_str(b: &[u8]) -> String {
     String::from_utf8_lossy(&b[..n]).into_owned()
 }
 
-/// SHA-1 of `data` (FIPS 180-4). mdadm derives the last 8 bytes of a 0.90 array UUID from the
-/// SHA-1 of the home host's name, and recognizes "local" arrays by it.
-pub(crate) fn sha1(data: &[u8]) -> [u8; 20] {
-    let mut h: [u32; 5] = [
-        0x6745_2301,
-        0xefcd_ab89,
-        0x98ba_dcfe,
-        0x1032_5476,
-        0xc3d2_e1f0,
-    ];
-    let bit_len = (data.len() as u64).wrapping_mul(8);
-    let mut msg = Vec::with_capacity(data.len() + 72);
-    msg.extend_from_slice(data);
-    msg.push(0x80);
-    while msg.len() % 64 != 56 {
-        msg.push(0);
-    }
-    msg.extend_from_slice(&bit_len.to_be_bytes());
-    for block in msg.chunks_exact(64) {
-        let mut w = [0u32; 80];
-        for (i, c) in block.chunks_exact(4).enumerate() {
-            w[i] = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
-        }
-        for i in 16..80 {
-            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
-        }
-        let [mut a, mut b, mut c, mut d, mut e] = h;
-        for (i, wi) in w.iter().enumerate() {
-            let (f, k) = match i {
-                0..=19 => ((b & c) | (!b & d), 0x5a82_7999),
-                20..=39 => (b ^ c ^ d, 0x6ed9_eba1),
-                40..=59 => ((b & c) | (b & d) | (c & d), 0x8f1b_bcdc),
-                _ => (b ^ c ^ d, 0xca62_c1d6),
-            };
-            let t = a
-                .rotate_left(5)
-                .wrapping_add(f)
-                .wrapping_add(e)
-                .wrapping_add(k)
-                .wrapping_add(*wi);
-            e = d;
-            d = c;
-            c = b.rotate_left(30);
-            b = a;
-            a = t;
-        }
-        for (hv, v) in h.iter_mut().zip([a, b, c, d, e]) {
-            *hv = hv.wrapping_add(v);
-        }
-    }
-    let mut out = [0u8; 20];
-    for (i, v) in h.iter().enumerate() {
-        out[4 * i..4 * i + 4].copy_from_slice(&v.to_be_bytes());
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn human_sizes() {
-        assert_eq!(human_size(63488 * 512), " (31.00 MiB 32.51 MB)");
-        assert_eq!(human_size(32704 * 1024), " (31.94 MiB 33.49 MB)");
-        assert_eq!(human_size(5000 * 1024 - 1), "");
-        assert_eq!(human_size(-5), "");
-        assert_eq!(human_size(4 << 30), " (4.00 GiB 4.29 GB)");
-        assert_eq!(human_size(3 << 40), " (3.00 TiB 3.30 TB)");
-    }
-
-    #[test]
-    fn sha1_vectors() {
-        let hex = |b: [u8; 20]| {
-            let mut s = String::new();
-            for x in b {
-                let _ = write!(s, "{x:02x}");
-            }
-            s
-        };
-        assert_eq!(hex(sha1(b"")), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
-        assert_eq!(
-            hex(sha1(b"abc")),
-            "a9993e364706816aba3e25717850c26c9cd0d89d"
-        );
-        assert_eq!(
-            hex(sha1(b"mdlab")),
-            "ef9c18bfc352f7ba60016871b92648b1c4d915c6"
-        );
-        let long = [b'a'; 1000];
-        assert_eq!(hex(sha1(&long)), "291e9a6c66994949b57ba5e650361e98fc36b1ba");
-    }
 
     #[test]
     fn r10_layouts() {
