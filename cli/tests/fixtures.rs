@@ -29,7 +29,8 @@ fn comparable(s: &str) -> Vec<String> {
     s.lines()
         .enumerate()
         .filter(|(i, l)| {
-            !(*i == 0 && l.ends_with(':')) && !l.trim_start().starts_with("Filename :")
+            let header = *i == 0 && l.ends_with(':');
+            !(header || l.trim_start().starts_with("Filename :"))
         })
         .map(|(_, l)| l.to_string())
         .collect()

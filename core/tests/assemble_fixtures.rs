@@ -144,3 +144,73 @@ fn write_then_stop_leaves_clean_superblocks_and_data() {
         assert!(m.sb.checksum_ok() && m.sb.is_clean());
     }
 }
+
+/// md's crash contract on our write path: dirty superblocks and the touched bitmap chunk are on
+/// disk before the data; a clean stop with all mirrors clears the bits; a degraded array keeps
+/// them for a later re-add.
+#[test]
+fn writes_set_bitmap_bits_before_data_and_clean_stop_clears_them() {
+    use mdraid::device::MemDevice;
+    let load = |fx: &str| -> Vec<(String, MemDevice)> {
+        fixture_members(fx)
+            .into_iter()
+            .map(|d| {
+                (
+                    d.clone(),
+                    MemDevice::from_vec(std::fs::read(fixture_image(fx, &d)).unwrap()),
+                )
+            })
+            .collect()
+    };
+    // r1-unclean has 64 KiB chunks: a write at 8 MiB touches chunk 128 only.
+    let (mut a, rep) = Array::assemble(load("r1-unclean"), &AssembleOptions::default()).unwrap();
+    assert!(rep.unclean && a.needs_resync());
+    let before = a.bitmap().unwrap().dirty_chunks();
+    assert_eq!(before, 16);
+    a.write(8 << 20, &[7u8; 4096], 1_900_000_000).unwrap();
+    assert_eq!(a.bitmap().unwrap().dirty_chunks(), 17);
+    assert!(a.bitmap().unwrap().bitmap.get(128));
+    // "Crash": drop the array without stopping; what is on disk must show the dirty state.
+    let devs: Vec<(String, MemDevice)> = {
+        let members = a.members();
+        members
+            .iter()
+            .map(|m| (m.name.clone(), m.dev.clone()))
+            .collect()
+    };
+    let (b, rep) = Array::assemble(devs, &AssembleOptions::default()).unwrap();
+    assert!(rep.unclean);
+    assert!(
+        b.bitmap().unwrap().bitmap.get(128),
+        "bit for the in-flight write is on disk"
+    );
+    // A resync is still owed (r1-unclean never resynced), so a clean stop keeps the bits.
+    let members = b.stop(1_900_000_001).unwrap();
+    let devs: Vec<_> = members.into_iter().map(|m| (m.name, m.dev)).collect();
+    let (c, _) = Array::assemble(devs, &AssembleOptions::default()).unwrap();
+    assert_eq!(c.bitmap().unwrap().dirty_chunks(), 17);
+
+    // A clean, complete array: bits set by a write are cleared at stop, events_cleared follows.
+    let (mut a, _) = Array::assemble(load("r1-v1.2-bitmap"), &AssembleOptions::default()).unwrap();
+    a.write(0, &[1u8; 512], 1_900_000_000).unwrap();
+    assert_eq!(a.bitmap().unwrap().dirty_chunks(), 1);
+    let members = a.stop(1_900_000_001).unwrap();
+    let devs: Vec<_> = members.into_iter().map(|m| (m.name, m.dev)).collect();
+    let (c, _) = Array::assemble(devs, &AssembleOptions::default()).unwrap();
+    let bm = c.bitmap().unwrap();
+    assert_eq!(bm.dirty_chunks(), 0);
+    assert_eq!(bm.bitmap.header.events, c.events());
+    assert_eq!(bm.bitmap.header.events_cleared, c.events());
+
+    // Degraded: the bits stay for the missing mirror's re-add.
+    let opts = AssembleOptions {
+        run: true,
+        ..Default::default()
+    };
+    let (mut a, _) = Array::assemble(load("r1-missing"), &opts).unwrap();
+    a.write(20 << 20, &[2u8; 512], 1_900_000_000).unwrap();
+    let members = a.stop(1_900_000_001).unwrap();
+    let devs: Vec<_> = members.into_iter().map(|m| (m.name, m.dev)).collect();
+    let (c, _) = Array::assemble(devs, &opts).unwrap();
+    assert!(c.bitmap().unwrap().dirty_chunks() >= 1);
+}

@@ -235,7 +235,22 @@ impl<D: BlockDevice> Array<D> {
                 }),
             }
         }
+        // The bitmap as the leader holds it (every member carries a copy).
+        let mut bitmap = None;
+        for m in members
+            .iter_mut()
+            .filter(|m| matches!(m.state, MemberState::InSync(_)))
+        {
+            match super::intent::IntentBitmap::load(m) {
+                Ok(b) => {
+                    bitmap = b;
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let array = Array {
+            bitmap,
             members,
             raid_disks,
             component_sectors,

@@ -258,7 +258,12 @@ impl<D: BlockDevice> Array<D> {
                 state,
             });
         }
+        let mut bitmap = None;
+        if let Some(m) = members.first_mut() {
+            bitmap = super::intent::IntentBitmap::load(m)?;
+        }
         Ok(Array {
+            bitmap,
             members,
             raid_disks: n,
             component_sectors: size,
@@ -337,7 +342,21 @@ fn new_sb0(
     ff: bool,
     bitmap: bool,
 ) -> Superblock0 {
-    let u = opts.uuid;
+    let mut u = opts.uuid;
+    // mdadm ties a 0.90 array to its home host by storing the first 8 bytes of the host name's
+    // SHA-1 as uuid words 2 and 3 (in memory order), which is how examine knows it is local.
+    if let Some(h) = &opts.homehost {
+        let hash = crate::format::sha1::sha1(h.as_bytes());
+        for w in 0..2 {
+            let word = u32::from_le_bytes([
+                hash[4 * w],
+                hash[4 * w + 1],
+                hash[4 * w + 2],
+                hash[4 * w + 3],
+            ]);
+            u[8 + 4 * w..12 + 4 * w].copy_from_slice(&word.to_be_bytes());
+        }
+    }
     let word = |i: usize| u32::from_be_bytes([u[4 * i], u[4 * i + 1], u[4 * i + 2], u[4 * i + 3]]);
     let mut disks = [Disk0::default(); sb0::SB0_DISKS];
     let (mut active, mut spare, mut failed) = (0u32, 0u32, 0u32);

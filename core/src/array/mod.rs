@@ -9,10 +9,12 @@
 mod assemble;
 mod create;
 mod detail;
+mod intent;
 mod member;
 
 pub use assemble::{AssembleOptions, AssembleReport, KickReason, Kicked};
 pub use create::{CreateOptions, CreateSlot};
+pub use intent::IntentBitmap;
 pub use member::{Member, MemberState};
 
 use crate::device::BlockDevice;
@@ -104,6 +106,8 @@ pub struct Array<D> {
     /// may differ until a resync.
     needs_resync: bool,
     readonly: bool,
+    /// The write-intent bitmap, when the array has one.
+    bitmap: Option<IntentBitmap>,
 }
 
 impl<D: BlockDevice> Array<D> {
@@ -138,6 +142,10 @@ impl<D: BlockDevice> Array<D> {
     /// Whether the mirrors may differ (unclean shutdown or a new array) until a resync.
     pub fn needs_resync(&self) -> bool {
         self.needs_resync
+    }
+    /// The write-intent bitmap in use, if any.
+    pub fn bitmap(&self) -> Option<&IntentBitmap> {
+        self.bitmap.as_ref()
     }
     /// Whether every slot has an in-sync member.
     pub fn is_degraded(&self) -> bool {
@@ -190,6 +198,17 @@ impl<D: BlockDevice> Array<D> {
         self.check_range("write", offset, buf.len())?;
         if !self.dirty {
             self.mark_dirty(now)?;
+        }
+        // md's set-before-write rule: the chunks this write touches are marked (and the bitmap
+        // flushed) before any member sees the data, so a crash resyncs them.
+        let sector = offset / crate::SECTOR_SIZE;
+        let end = (offset + buf.len() as u64).div_ceil(crate::SECTOR_SIZE);
+        if let Some(bm) = self.bitmap.as_mut() {
+            if bm.set_range(sector, end - sector)
+                && bm.write_all(&mut self.members, self.events)? == 0
+            {
+                return Err(ArrayError::NoWorkingMember.into());
+            }
         }
         let mut ok = 0;
         let mut last_err: Option<Error> = None;
@@ -276,6 +295,14 @@ impl<D: BlockDevice> Array<D> {
             return Err(last_err
                 .map(Error::from)
                 .unwrap_or_else(|| ArrayError::NoWorkingMember.into()));
+        }
+        let all_in_sync = self.in_sync_count() == self.raid_disks;
+        if let Some(bm) = self.bitmap.as_mut() {
+            // Clean with every mirror present and nothing owed: the bits have done their job.
+            if !self.dirty && !self.needs_resync && all_in_sync {
+                bm.clear_all(events);
+            }
+            bm.write_all(&mut self.members, events)?;
         }
         Ok(())
     }

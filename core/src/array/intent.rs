@@ -1,0 +1,103 @@
+//! The array's write-intent bitmap in use: an in-memory copy of the on-disk bitmap, written to
+//! every working member before a write reaches a clean chunk (md's set-before-write rule), and
+//! cleared when the array stops clean with all mirrors present.
+
+use super::Member;
+use crate::device::BlockDevice;
+use crate::format::bitmap::{location_sb0, location_sb1, Bitmap, BitmapSuper};
+use crate::format::probe::Superblock;
+use crate::format::FormatError;
+use crate::{Result, SECTOR_SIZE};
+use alloc::vec::Vec;
+
+/// The bitmap of a running array.
+#[derive(Debug, Clone)]
+pub struct IntentBitmap {
+    /// Header and bits as md would have them now.
+    pub bitmap: Bitmap,
+    /// Whole sectors that hold header and bits, as last read or written; bytes past the bits
+    /// are kept as they were (mdadm pads with ones).
+    raw: Vec<u8>,
+}
+
+/// Byte offset of a member's bitmap, if its superblock says it has one.
+pub(crate) fn location(sb: &Superblock, dev_sectors: u64) -> Option<u64> {
+    match sb {
+        Superblock::V1(s, _) => location_sb1(s),
+        Superblock::V0(s) => location_sb0(s, dev_sectors),
+    }
+}
+
+impl IntentBitmap {
+    /// Reads the bitmap of `m`, if its superblock has one; stale bitmaps come back all dirty
+    /// (the kernel's rule when the bitmap's events are older than the superblock's).
+    pub(crate) fn load<D: BlockDevice>(m: &mut Member<D>) -> Result<Option<Self>> {
+        let Some(off) = location(&m.sb, m.dev_sectors) else {
+            return Ok(None);
+        };
+        let mut head = [0u8; 256];
+        m.dev.read_at(off, &mut head)?;
+        let header = BitmapSuper::parse(&head).map_err(FormatError::from)?;
+        let len = header.byte_len().div_ceil(SECTOR_SIZE) * SECTOR_SIZE;
+        let len = usize::try_from(len).map_err(|_| {
+            FormatError::from(crate::format::BitmapError::TooLarge {
+                chunks: header.chunks(),
+            })
+        })?;
+        let mut raw = alloc::vec![0u8; len];
+        m.dev.read_at(off, &mut raw)?;
+        let mut bitmap = Bitmap::parse(&raw).map_err(FormatError::from)?;
+        bitmap.apply_stale_rule(m.sb.events());
+        Ok(Some(IntentBitmap { bitmap, raw }))
+    }
+
+    /// Marks the chunks under `[sector, sector+sectors)`; true when any bit was clear.
+    pub(crate) fn set_range(&mut self, sector: u64, sectors: u64) -> bool {
+        self.bitmap
+            .set_sectors(sector, sectors)
+            .map(|n| n > 0)
+            .unwrap_or(false)
+    }
+
+    /// Clears every bit and records that everything up to `events` is in sync on all mirrors.
+    pub(crate) fn clear_all(&mut self, events: u64) {
+        self.bitmap.bits.iter_mut().for_each(|b| *b = 0);
+        self.bitmap.header.events_cleared = events;
+    }
+
+    /// Writes header and bits to every working member, then flushes them.
+    pub(crate) fn write_all<D: BlockDevice>(
+        &mut self,
+        members: &mut [Member<D>],
+        events: u64,
+    ) -> Result<usize> {
+        self.bitmap.header.events = events;
+        if self.bitmap.header.events_cleared > events {
+            self.bitmap.header.events_cleared = events;
+        }
+        self.bitmap
+            .encode_into(&mut self.raw)
+            .map_err(FormatError::from)?;
+        let mut ok = 0;
+        for m in members.iter_mut().filter(|m| m.state.is_working()) {
+            let Some(off) = location(&m.sb, m.dev_sectors) else {
+                continue;
+            };
+            if m.dev
+                .write_at(off, &self.raw)
+                .and_then(|_| m.dev.flush())
+                .is_ok()
+            {
+                ok += 1;
+            } else {
+                m.state = super::MemberState::Faulty;
+            }
+        }
+        Ok(ok)
+    }
+
+    /// Number of dirty chunks.
+    pub fn dirty_chunks(&self) -> u64 {
+        self.bitmap.count_dirty()
+    }
+}
