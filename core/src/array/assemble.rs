@@ -235,20 +235,14 @@ impl<D: BlockDevice> Array<D> {
                 }),
             }
         }
-        // The bitmap as the leader holds it (every member carries a copy).
-        let mut bitmap = None;
-        for m in members
+        // The bitmap as the in-sync members hold it (each carries the same copy).
+        let bitmap = match members
             .iter_mut()
-            .filter(|m| matches!(m.state, MemberState::InSync(_)))
+            .find(|m| matches!(m.state, MemberState::InSync(_)))
         {
-            match super::intent::IntentBitmap::load(m) {
-                Ok(b) => {
-                    bitmap = b;
-                    break;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+            Some(m) => super::intent::IntentBitmap::load(m)?,
+            None => None,
+        };
         let array = Array {
             bitmap,
             members,
