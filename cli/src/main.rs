@@ -10,7 +10,10 @@ mod devnames;
 fn main() {
     let (cli, positions) = cmd::parse();
     if let Err(e) = cmd::run(cli, positions) {
-        eprintln!("mdraid: {e:#}");
+        // An empty message means the verb already reported the failure itself.
+        if !e.0.is_empty() {
+            eprintln!("mdraid: {e:#}");
+        }
         std::process::exit(1);
     }
 }

@@ -114,6 +114,8 @@ pub fn run(a: ExamineArgs) -> CliResult {
     }
     match failures.len() {
         0 => Ok(()),
+        // Each failure was reported on its own line; with one device that line says it all.
+        _ if a.devices.len() == 1 => Err(CliError(String::new())),
         _ => Err(CliError(format!(
             "could not examine {}",
             failures.join(", ")
