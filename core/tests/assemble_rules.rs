@@ -1,0 +1,160 @@
+//! md's assembly rules on arrays made here: freshness by events, the leader's faulty list,
+//! one device per slot, degraded starts.
+
+use mdraid::array::{Array, AssembleOptions, CreateOptions, CreateSlot, KickReason, MemberState};
+use mdraid::device::MemDevice;
+use mdraid::format::geometry::BitmapRequest;
+use mdraid::format::probe::{probe, Superblock};
+use mdraid::format::sb1;
+use mdraid::format::MetadataVersion;
+
+fn new_array(n: usize, version: MetadataVersion) -> Vec<MemDevice> {
+    let slots = (0..n)
+        .map(|i| CreateSlot::Device {
+            name: format!("m{i}"),
+            dev: MemDevice::new(8 << 20),
+            write_mostly: false,
+            failfast: false,
+        })
+        .collect();
+    let opts = CreateOptions {
+        version,
+        raid_disks: n as u32,
+        bitmap: BitmapRequest::None,
+        name: "rules".into(),
+        homehost: None,
+        assume_clean: true,
+        size_kib: None,
+        now: 1_800_000_000,
+        uuid: [7; 16],
+        seed: 1,
+        md_minor: 0,
+    };
+    let a = Array::create(slots, &opts).unwrap();
+    a.stop(1_800_000_000)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.dev)
+        .collect()
+}
+
+/// Rewrites a 1.x member's superblock through `f` (checksum fixed).
+fn edit_sb1(dev: &mut MemDevice, f: impl FnOnce(&mut sb1::Superblock1)) {
+    let found = probe(dev, None).unwrap();
+    let Superblock::V1(mut s, _) = found.sb else {
+        panic!("not 1.x")
+    };
+    f(&mut s);
+    s.update_checksum();
+    let b = s.to_bytes();
+    let at = found.sector as usize * 512;
+    dev.as_mut_slice()[at..at + b.len()].copy_from_slice(&b);
+}
+
+fn named(devs: Vec<MemDevice>) -> Vec<(String, MemDevice)> {
+    devs.into_iter()
+        .enumerate()
+        .map(|(i, d)| (format!("m{i}"), d))
+        .collect()
+}
+
+#[test]
+fn one_event_behind_is_kept_two_behind_is_kicked() {
+    let mut devs = new_array(3, MetadataVersion::V1_2);
+    edit_sb1(&mut devs[0], |s| s.events += 2);
+    edit_sb1(&mut devs[1], |s| s.events += 1);
+    let (a, rep) = Array::assemble(
+        named(devs),
+        &AssembleOptions {
+            run: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(a.in_sync_count(), 2);
+    assert_eq!(rep.kicked.len(), 1);
+    assert_eq!(rep.kicked[0].name, "m2");
+    assert!(matches!(rep.kicked[0].reason, KickReason::NonFresh { .. }));
+}
+
+#[test]
+fn a_device_the_freshest_lists_as_faulty_is_refused() {
+    let mut devs = new_array(2, MetadataVersion::V1_2);
+    // m0 recorded m1 as faulty one event ago; m1 never learned (it is only one event behind).
+    edit_sb1(&mut devs[0], |s| {
+        s.events += 1;
+        s.dev_roles[1] = sb1::ROLE_FAULTY;
+    });
+    let err = Array::assemble(named(devs.clone()), &AssembleOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("not started"), "{err}");
+    let (a, rep) = Array::assemble(
+        named(devs),
+        &AssembleOptions {
+            force: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(a.in_sync_count(), 1);
+    assert_eq!(rep.kicked[0].reason, KickReason::ListedFaulty);
+}
+
+#[test]
+fn two_devices_claiming_one_slot_the_fresher_wins() {
+    let mut devs = new_array(2, MetadataVersion::V1_1);
+    // m1 also claims slot 0 (as if a stale copy of m0 were given), one event behind.
+    let mut copy = devs[0].clone();
+    edit_sb1(&mut copy, |s| s.dev_number = 0);
+    edit_sb1(&mut devs[0], |s| s.events += 1);
+    edit_sb1(&mut devs[1], |s| s.events += 1);
+    let mut all = named(devs);
+    all.push(("copy".into(), copy));
+    let (a, rep) = Array::assemble(all, &AssembleOptions::default()).unwrap();
+    assert_eq!(a.in_sync_count(), 2);
+    assert_eq!(rep.kicked.len(), 1);
+    assert_eq!(rep.kicked[0].name, "copy");
+    assert_eq!(rep.kicked[0].reason, KickReason::SlotTaken(0));
+}
+
+#[test]
+fn every_version_assembles() {
+    for v in [
+        MetadataVersion::V0_90,
+        MetadataVersion::V1_0,
+        MetadataVersion::V1_1,
+        MetadataVersion::V1_2,
+    ] {
+        let devs = new_array(3, v);
+        let (a, rep) = Array::assemble(named(devs), &AssembleOptions::default()).unwrap();
+        assert_eq!(a.in_sync_count(), 3, "{v}");
+        assert!(
+            !rep.degraded && !rep.unclean && rep.kicked.is_empty(),
+            "{v}"
+        );
+        assert!(a
+            .members()
+            .iter()
+            .all(|m| matches!(m.state, MemberState::InSync(_))));
+        assert_eq!(a.version(), v);
+    }
+}
+
+#[test]
+fn missing_members_need_run() {
+    let devs = new_array(3, MetadataVersion::V1_2);
+    let two: Vec<_> = named(devs).into_iter().take(2).collect();
+    let err = Array::assemble(two.clone(), &AssembleOptions::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "assembled from 2 drives (out of 3), but not started: use --run to start it degraded"
+    );
+    let (_, rep) = Array::assemble(
+        two,
+        &AssembleOptions {
+            run: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(rep.degraded);
+}
