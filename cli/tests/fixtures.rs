@@ -339,7 +339,7 @@ fn create_reproduces_every_fixture_geometry() {
 /// mdadm's rules (format::geometry, itself checked against hand-derived mdadm values).
 #[test]
 fn create_over_sparse_files_follows_mdadm_rules_at_every_size() {
-    use mdraid::format::geometry::{plan_create, BitmapRequest, CreateParams};
+    use mdraid::format::geometry::{plan_create, CreateParams};
     use mdraid::format::MetadataVersion;
     const K: u64 = 1024;
     let sizes = [
