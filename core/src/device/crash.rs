@@ -182,9 +182,10 @@ pub struct CutStats {
 /// d.read_at(0, &mut b).unwrap();
 /// assert_eq!(b, [2; 512]); // the cache is visible before the cut
 /// assert!(!d.is_durable(0, 512));
-/// let image = d.power_cut(7);
-/// let v = image.to_vec().unwrap();
-/// assert!(v[..512] == [1; 512] || v[..512] == [2; 512]);
+/// let mut image = d.power_cut(7);
+/// image.read_at(0, &mut b).unwrap();
+/// assert!(b == [1; 512] || b == [2; 512]);
+/// assert_eq!(d.pending_writes(), 0); // the device now holds the durable image
 /// ```
 #[derive(Clone, Debug)]
 pub struct CrashDevice {

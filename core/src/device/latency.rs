@@ -272,16 +272,15 @@ mod tests {
         assert_eq!(m.service_time(4 << 30, 512), 10 + 1000 + 8000);
         let mut m = m;
         let _ = m.submit(0, 8 << 30, 512);
-        // Backwards seeks cost the same as forward ones.
-        assert_eq!(
-            m.service_time(6 << 30, 512),
-            m.service_time((10 << 30) + 512, 512)
-        );
+        // Backwards seeks cost the same as forward ones; the head sits at 8 GiB + 512.
+        assert_eq!(m.service_time((6 << 30) + 512, 512), 10 + 1000 + 4000);
+        assert_eq!(m.service_time((10 << 30) + 512, 512), 10 + 1000 + 4000);
+        assert_eq!(m.service_time((8 << 30) + 512, 512), 10);
     }
 
     #[test]
     fn queue_serializes_and_idles() {
-        let mut m = ServiceModel::fixed(100).with_transfer(1_000_000);
+        let m = ServiceModel::fixed(100).with_transfer(1_000_000);
         assert_eq!(m.service_time(0, 1 << 20), 1_000_100);
         let mut m = ServiceModel::fixed(100);
         assert_eq!(m.submit(0, 0, 512), 100);
