@@ -61,7 +61,8 @@ fn fault_rules_fire_exactly_where_specified() {
     assert_eq!((s.reads, s.writes, s.flushes), (16, 4, 0));
     assert_eq!((s.read_faults, s.write_faults, s.faults()), (1, 1, 2));
 
-    // "Every write after op count K": device-wide count, here K = 20 already seen.
+    // "Every write after op count K": device-wide count (20 seen so far), not reset with stats.
+    ctl.reset_stats();
     ctl.clear();
     ctl.add(FaultRule::writes().from_device_op(21));
     assert!(d.write_at(0, &b).is_ok()); // op index 20
@@ -102,6 +103,9 @@ fn fault_control_reaches_a_device_owned_by_an_array() {
 
 #[test]
 fn fault_control_works_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<FaultControl>();
+    send_sync::<FaultyDevice<MemDevice>>();
     use std::sync::mpsc;
     let (mut d, ctl) = FaultyDevice::new(MemDevice::new(MIB as usize));
     let (tx, rx) = mpsc::channel::<u64>();

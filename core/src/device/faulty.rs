@@ -278,12 +278,15 @@ struct FaultState {
     rules: Vec<Installed>,
     next_id: u64,
     stats: FaultStats,
+    /// Requests seen since the device was made ([`FaultControl::reset_stats`] keeps it).
+    total_ops: u64,
 }
 
 impl FaultState {
     /// Counts the request and decides whether it fails; returns the errno if so.
     fn judge(&mut self, op: IoOp, offset: u64, len: u64) -> Option<i32> {
-        let before = self.stats.ops();
+        let before = self.total_ops;
+        self.total_ops += 1;
         match op {
             IoOp::Read => self.stats.reads += 1,
             IoOp::Write => self.stats.writes += 1,
@@ -381,7 +384,8 @@ impl FaultControl {
     pub fn stats(&self) -> FaultStats {
         self.state.with(|s| s.stats)
     }
-    /// Zeroes the counters (rules keep their own counts).
+    /// Zeroes the counters (rules keep their own counts, and
+    /// [`FaultRule::from_device_op`] still counts from the device's creation).
     pub fn reset_stats(&self) {
         self.state.with(|s| s.stats = FaultStats::default())
     }
