@@ -7,6 +7,14 @@
 mod mem;
 pub use mem::MemDevice;
 
+// Test doubles: fault injection, service-time model, volatile cache and sparse storage.
+mod crash;
+mod faulty;
+mod latency;
+pub use crash::{CrashDevice, CutStats, SparseDevice};
+pub use faulty::{FaultControl, FaultRule, FaultStats, FaultyDevice, Ops, RuleId, EIO};
+pub use latency::{LatencyDevice, SeekProfile, ServiceModel};
+
 #[cfg(feature = "std")]
 mod file;
 #[cfg(feature = "std")]
