@@ -8,7 +8,7 @@
 //!   mdadm's geometry rules for new arrays.
 //! - [`device`]: the [`BlockDevice`](device::BlockDevice) trait and its implementations.
 //! - [`registry`]: md's object model (probe / alloc / lookup / refcount / remove) as a value.
-//! - [`array`](crate::array): create, assemble, stop and examine arrays of member devices.
+//! - [`array`](mod@array): create, assemble, stop and examine arrays of member devices.
 //! - [`report`]: `mdadm --examine` / `--detail` compatible text.
 #![no_std]
 // `unsafe` is allowed only at the OS edges (ioctl, O_DIRECT buffers, io_uring), each block commented.
