@@ -24,6 +24,7 @@ STEPS=(
 	build
 	build_nostd
 	clippy
+	doc
 	test
 	kobj_selftest
 	kernel_build
@@ -82,6 +83,11 @@ step_clippy() {
 	[[ ${CLIPPY_STRICT:-1} == 0 ]] && deny=()
 	cargo clippy --workspace --all-targets --locked -- "${deny[@]}"
 	cargo clippy -p mdraid --no-default-features --locked -- "${deny[@]}"
+}
+
+# Rustdoc of the core: broken or ambiguous intra-doc links fail the build.
+step_doc() {
+	RUSTDOCFLAGS='-D warnings' cargo doc -p mdraid --no-deps --locked
 }
 
 # Debian's mdadm (the real thing the CLI is held against), unpacked into .cache without
