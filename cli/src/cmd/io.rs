@@ -2,17 +2,12 @@
 
 use super::AssembleArgs;
 use crate::common::{assemble, now, CliError, CliResult};
-use mdraid::array::AssembleOptions;
 use std::io::{Read, Write};
 
 const CHUNK: usize = 1 << 20;
 
 pub fn cat(a: &AssembleArgs, offset: u64, length: Option<u64>) -> CliResult {
-    let opts = AssembleOptions {
-        run: a.run,
-        force: a.force,
-        readonly: true,
-    };
+    let opts = a.options(true);
     let (mut array, _) = assemble(&a.members, &opts)?;
     let size = array.size();
     if offset > size {
@@ -47,11 +42,7 @@ pub fn cat(a: &AssembleArgs, offset: u64, length: Option<u64>) -> CliResult {
 }
 
 pub fn write(a: &AssembleArgs, offset: u64, json: bool) -> CliResult {
-    let opts = AssembleOptions {
-        run: a.run,
-        force: a.force,
-        readonly: false,
-    };
+    let opts = a.options(false);
     let (mut array, _) = assemble(&a.members, &opts)?;
     let size = array.size();
     let mut input = std::io::stdin().lock();

@@ -2,7 +2,7 @@
 
 use super::AssembleArgs;
 use crate::common::{assemble as assemble_members, now, CliResult};
-use mdraid::array::{Array, AssembleOptions, AssembleReport, MemberState};
+use mdraid::array::{Array, AssembleReport, MemberState};
 use mdraid::device::FileDevice;
 use mdraid::format::probe::Superblock;
 use mdraid::report::detail_array;
@@ -93,18 +93,15 @@ pub fn state_word(array: &Array<FileDevice>, report: &AssembleReport<FileDevice>
     s
 }
 
+pub fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
 pub fn assemble(a: &AssembleArgs, readonly: bool, json_out: bool) -> CliResult {
-    let opts = AssembleOptions {
-        run: a.run,
-        force: a.force,
-        readonly,
-    };
+    let opts = a.options(readonly);
     let (array, report) = assemble_members(&a.members, &opts)?;
     if json_out {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&array_json(&array, &report)).unwrap_or_default()
-        );
+        print_json(&array_json(&array, &report));
     } else {
         eprintln!("mdraid: {}", started_line(&array));
     }
@@ -113,11 +110,7 @@ pub fn assemble(a: &AssembleArgs, readonly: bool, json_out: bool) -> CliResult {
 }
 
 pub fn stop(a: &AssembleArgs, json_out: bool) -> CliResult {
-    let opts = AssembleOptions {
-        run: a.run,
-        force: a.force,
-        readonly: false,
-    };
+    let opts = a.options(false);
     let (array, report) = assemble_members(&a.members, &opts)?;
     let v = array_json(&array, &report);
     array.stop(now())?;
@@ -130,17 +123,10 @@ pub fn stop(a: &AssembleArgs, json_out: bool) -> CliResult {
 }
 
 pub fn detail(a: &AssembleArgs, json_out: bool) -> CliResult {
-    let opts = AssembleOptions {
-        run: a.run,
-        force: a.force,
-        readonly: true,
-    };
+    let opts = a.options(true);
     let (array, report) = assemble_members(&a.members, &opts)?;
     if json_out {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&array_json(&array, &report)).unwrap_or_default()
-        );
+        print_json(&array_json(&array, &report));
     } else {
         let _ = &report;
         let homehost = crate::cmd::examine::homehost_or_local(&a.homehost);

@@ -35,6 +35,17 @@ pub struct AssembleArgs {
     pub members: Vec<PathBuf>,
 }
 
+impl AssembleArgs {
+    /// The assembly options these flags ask for.
+    pub fn options(&self, readonly: bool) -> mdraid::array::AssembleOptions {
+        mdraid::array::AssembleOptions {
+            run: self.run,
+            force: self.force,
+            readonly,
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
     /// Create a new array (writes superblocks on every member).

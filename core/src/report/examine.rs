@@ -404,21 +404,8 @@ pub fn examine_sb1(sb: &Superblock1, opts: &ExamineOpts<'_>) -> Report {
             );
         }
         if reshape.new_layout != sb.layout {
-            match level {
-                5 => r.field(
-                    "New Layout",
-                    r5_layout_name(reshape.new_layout).unwrap_or("-unknown-"),
-                    W,
-                ),
-                6 => r.field(
-                    "New Layout",
-                    r6_layout_name(reshape.new_layout).unwrap_or("-unknown-"),
-                    W,
-                ),
-                10 => r
-                    .lines
-                    .push(layout_line("New Layout", r10_layout(reshape.new_layout), W)),
-                _ => {}
+            if let Some(l) = layout_for_level("New Layout", level as i32, reshape.new_layout) {
+                r.lines.push(l);
             }
         }
         if reshape.new_chunk != sb.chunksize {
@@ -549,6 +536,25 @@ pub fn examine_sb1(sb: &Superblock1, opts: &ExamineOpts<'_>) -> Report {
 
 /// A line mdadm prints as `"key :"` followed by text that brings its own leading space
 /// (Flags, RAID10 layouts): a field when there is text, else the bare key.
+/// The layout line mdadm prints for RAID5/6/10 (`key` is "Layout" or "New Layout"); other
+/// levels have none.
+fn layout_for_level(key: &'static str, level: i32, layout: u32) -> Option<Line> {
+    match level {
+        5 => Some(Line::field(
+            key,
+            r5_layout_name(layout).unwrap_or("-unknown-"),
+            W,
+        )),
+        6 => Some(Line::field(
+            key,
+            r6_layout_name(layout).unwrap_or("-unknown-"),
+            W,
+        )),
+        10 => Some(layout_line(key, r10_layout(layout), W)),
+        _ => None,
+    }
+}
+
 fn layout_line(key: &'static str, text: String, width: usize) -> Line {
     match text.strip_prefix(' ') {
         Some(rest) => Line::field(key, rest, width),
@@ -653,21 +659,8 @@ pub fn examine_sb0(sb: &Superblock0, opts: &ExamineOpts<'_>) -> Report {
     }
     r.field("Events", format!("{}", sb.events), W);
     r.blank();
-    match sb.level {
-        5 => r.field(
-            "Layout",
-            r5_layout_name(sb.layout).unwrap_or("-unknown-"),
-            W,
-        ),
-        6 => r.field(
-            "Layout",
-            r6_layout_name(sb.layout).unwrap_or("-unknown-"),
-            W,
-        ),
-        10 => r
-            .lines
-            .push(layout_line("Layout", r10_layout(sb.layout), W)),
-        _ => {}
+    if let Some(l) = layout_for_level("Layout", sb.level, sb.layout) {
+        r.lines.push(l);
     }
     match sb.level {
         0 | 4 | 5 | 6 | 10 => r.field("Chunk Size", format!("{}K", sb.chunk_size / 1024), W),
