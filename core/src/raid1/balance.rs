@@ -281,3 +281,129 @@ fn choose_slow(mirrors: &[Mirror], s: u64, len: u64, blocked: u64) -> Option<Cho
         failfast: false,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn mirror(bad: Option<Vec<(u64, u64)>>, cap: usize) -> Mirror {
+        Mirror {
+            state: MemberState::InSync,
+            write_mostly: false,
+            failfast: false,
+            rotational: false,
+            bb: bad.map(|mut r| {
+                r.reserve(cap + 1);
+                (r, cap)
+            }),
+            head_position: 0,
+            next_seq_sect: u64::MAX,
+            seq_start: u64::MAX,
+            counters: MemberCounters::default(),
+            last_read_error: None,
+        }
+    }
+
+    #[test]
+    fn bad_ranges_merge_and_respect_capacity() {
+        let mut m = mirror(Some(vec![]), 3);
+        assert!(m.add_bad(10, 5));
+        assert!(m.add_bad(20, 5));
+        assert!(m.add_bad(15, 5)); // bridges both
+        assert_eq!(m.bb.as_ref().unwrap().0, vec![(10, 15)]);
+        assert!(m.add_bad(100, 1));
+        assert!(m.add_bad(200, 1));
+        assert!(!m.add_bad(300, 1), "a fourth entry does not fit");
+        assert!(
+            m.add_bad(99, 2),
+            "merging into an existing entry needs no room"
+        );
+        assert!(!m.add_bad(1000, 1024), "1024 sectors need two entries");
+        assert_eq!(m.bb.as_ref().unwrap().0, vec![(10, 15), (99, 2), (200, 1)]);
+        assert!(!mirror(None, 0).add_bad(0, 1), "no table, no room");
+        assert!(!m.add_bad(u64::MAX, 2), "overflow refused");
+    }
+
+    #[test]
+    fn prefixes_and_segments() {
+        let m = mirror(Some(vec![(10, 2), (20, 4)]), 8);
+        assert_eq!(m.good_prefix(0, 8), 8);
+        assert_eq!(m.good_prefix(4, 8), 6);
+        assert_eq!(m.good_prefix(10, 8), 0);
+        assert_eq!(m.next_good_segment(8, 30), Some((8, 2)));
+        assert_eq!(m.next_good_segment(10, 30), Some((12, 8)));
+        assert_eq!(m.next_good_segment(20, 24), None);
+        assert_eq!(m.first_bad(12, 8), None);
+        assert_eq!(m.first_bad(12, 9), Some((20, 4)));
+        assert!(check_table(&BadBlockTable {
+            ranges: vec![(1, 1), (2, 1)],
+            capacity: 2
+        }));
+        assert!(!check_table(&BadBlockTable {
+            ranges: vec![(1, 2), (2, 1)],
+            capacity: 2
+        }));
+        assert!(!check_table(&BadBlockTable {
+            ranges: vec![(1, 0)],
+            capacity: 2
+        }));
+        assert!(!check_table(&BadBlockTable {
+            ranges: vec![(1, 1), (5, 1)],
+            capacity: 1
+        }));
+    }
+
+    #[test]
+    fn balance_order_of_preference() {
+        // Unsynced region: first current mirror, even write-mostly, even with a later bad block.
+        let mut ms = vec![mirror(Some(vec![(6, 1)]), 8), mirror(None, 0)];
+        ms[0].write_mostly = true;
+        let c = read_balance(&mut ms, 0, 0, 8, 0).unwrap();
+        assert_eq!((c.member, c.sectors), (0, 6));
+        // Synced: the write-mostly mirror is skipped.
+        let c = read_balance(&mut ms, u64::MAX, 100, 8, 0).unwrap();
+        assert_eq!(c.member, 1);
+        // Blocked: only the write-mostly one is left; it serves its good prefix.
+        let c = read_balance(&mut ms, u64::MAX, 0, 8, 0b10).unwrap();
+        assert_eq!((c.member, c.sectors), (0, 6));
+        // Nothing readable.
+        assert_eq!(read_balance(&mut ms, u64::MAX, 6, 1, 0b10), None);
+        // Sequential affinity beats pending counts.
+        let mut ms = vec![mirror(None, 0), mirror(None, 0)];
+        ms[1].next_seq_sect = 50;
+        ms[1].counters.pending = 9;
+        assert_eq!(read_balance(&mut ms, u64::MAX, 50, 8, 0).unwrap().member, 1);
+        assert_eq!(ms[1].next_seq_sect, 58);
+        // Least pending otherwise.
+        ms[0].counters.pending = 3;
+        ms[1].counters.pending = 1;
+        assert_eq!(
+            read_balance(&mut ms, u64::MAX, 500, 8, 0).unwrap().member,
+            1
+        );
+        // All rotational and busy: closest head.
+        ms[0].rotational = true;
+        ms[1].rotational = true;
+        ms[0].head_position = 990;
+        ms[1].head_position = 10;
+        assert_eq!(
+            read_balance(&mut ms, u64::MAX, 1000, 8, 0).unwrap().member,
+            0
+        );
+        // Recovering mirrors read only below their recovery offset.
+        ms[0].state = MemberState::Recovering {
+            recovery_offset: 500,
+        };
+        assert_eq!(
+            read_balance(&mut ms, u64::MAX, 1000, 8, 0).unwrap().member,
+            1
+        );
+        ms[1].state = MemberState::Faulty;
+        assert_eq!(read_balance(&mut ms, u64::MAX, 1000, 8, 0), None);
+        assert_eq!(
+            read_balance(&mut ms, u64::MAX, 100, 8, 0).unwrap().member,
+            0
+        );
+    }
+}
