@@ -9,6 +9,8 @@
 //! - [`device`]: the [`BlockDevice`](device::BlockDevice) trait and its implementations.
 //! - [`registry`]: md's object model (probe / alloc / lookup / refcount / remove) as a value.
 //! - [`array`](mod@array): create, assemble, stop and examine arrays of member devices.
+//! - [`raid1`]: the sans-IO RAID1 engine (read balancing, mirrored writes, error handling,
+//!   metadata ordering hooks) and its deterministic simulator.
 //! - [`report`]: `mdadm --examine` / `--detail` compatible text.
 #![no_std]
 // `unsafe` is allowed only at the OS edges (ioctl, O_DIRECT buffers, io_uring), each block commented.
@@ -24,6 +26,7 @@ pub mod array;
 pub mod device;
 mod error;
 pub mod format;
+pub mod raid1;
 pub mod registry;
 pub mod report;
 pub mod time;
