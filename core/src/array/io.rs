@@ -40,11 +40,14 @@ impl<D: BlockDevice> Array<D> {
             if let Superblock::V1(s, _) = &m.sb {
                 mc.write_mostly = s.devflags & sb1::DEVFLAG_WRITE_MOSTLY != 0;
                 mc.failfast = s.devflags & sb1::DEVFLAG_FAILFAST != 0;
-                if let Some(log) = &m.badblocks {
+                // Every 1.x member with a log area gets a table, empty or not: a write error
+                // is then recorded as a bad block instead of failing the member.
+                if s.bblog_size > 0 && s.bblog_offset != 0 {
                     let data_offset = s.data_offset;
-                    let ranges = log
-                        .entries
+                    let ranges = m
+                        .badblocks
                         .iter()
+                        .flat_map(|log| log.entries.iter())
                         .filter(|e| e.start_sector + u64::from(e.len_sectors) > data_offset)
                         .map(|e| {
                             let start = e.start_sector.max(data_offset);
@@ -325,8 +328,17 @@ impl<D: BlockDevice> Array<D> {
         let mut raw = alloc::vec![0u8; len];
         log.encode_into(&mut raw)
             .map_err(crate::format::FormatError::from)?;
-        m.dev.write_at(off, &raw)?;
-        s.feature_map |= sb1::FEATURE_BAD_BLOCKS;
+        if m.dev
+            .write_at(off, &raw)
+            .and_then(|_| m.dev.flush())
+            .is_err()
+        {
+            // The log cannot be written either: md fails the member (md_error), which the
+            // survivors' superblocks record.
+            m.state = MemberState::Faulty;
+        } else {
+            s.feature_map |= sb1::FEATURE_BAD_BLOCKS;
+        }
         self.write_superblocks(now)
     }
 
