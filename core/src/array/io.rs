@@ -194,10 +194,13 @@ impl<D: BlockDevice> Array<D> {
                     CallerBuf::None => None,
                 }
                 .ok_or(MemberError::Io(22))?;
-                self.members[mi]
-                    .dev
-                    .write_at(at, src)
-                    .map_err(MemberError::from)
+                let dev = &mut self.members[mi].dev;
+                let r = if io.fua {
+                    dev.write_at_fua(at, src)
+                } else {
+                    dev.write_at(at, src)
+                };
+                r.map_err(MemberError::from)
             }
             (MemberIoKind::Read, IoBuf::Scratch { index }) => {
                 let mut tmp = alloc::vec![0u8; len];
@@ -370,6 +373,16 @@ impl<D: BlockDevice> Array<D> {
     /// Writes `buf` at array `offset` through the engine; succeeds while one mirror took it.
     /// `now` (seconds since the epoch) stamps the superblocks.
     pub fn write(&mut self, offset: u64, buf: &[u8], now: u64) -> Result<()> {
+        self.write_with(offset, buf, now, false)
+    }
+
+    /// [`Self::write`] with force unit access: durable on every member that took it when this
+    /// returns.
+    pub fn write_fua(&mut self, offset: u64, buf: &[u8], now: u64) -> Result<()> {
+        self.write_with(offset, buf, now, true)
+    }
+
+    fn write_with(&mut self, offset: u64, buf: &[u8], now: u64, fua: bool) -> Result<()> {
         if self.readonly {
             return Err(ArrayError::ReadOnly.into());
         }
@@ -379,12 +392,12 @@ impl<D: BlockDevice> Array<D> {
         }
         self.last_now = now;
         let (first, count, lead) = sector_span(offset, buf.len());
+        let req = ArrayRequest {
+            fua,
+            ..ArrayRequest::write(first, count, BufRef(0))
+        };
         if lead == 0 && buf.len() as u64 % SECTOR_SIZE == 0 {
-            return self.run_request(
-                ArrayRequest::write(first, count, BufRef(0)),
-                CallerBuf::Write(buf),
-                now,
-            );
+            return self.run_request(req, CallerBuf::Write(buf), now);
         }
         // Partial sectors: read-modify-write of the covering sectors.
         let mut tmp = alloc::vec![0u8; (count * SECTOR_SIZE) as usize];
@@ -394,11 +407,7 @@ impl<D: BlockDevice> Array<D> {
             now,
         )?;
         tmp[lead..lead + buf.len()].copy_from_slice(buf);
-        self.run_request(
-            ArrayRequest::write(first, count, BufRef(0)),
-            CallerBuf::Write(&tmp),
-            now,
-        )
+        self.run_request(req, CallerBuf::Write(&tmp), now)
     }
 
     /// Makes every completed write durable on every working member.

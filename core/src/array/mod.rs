@@ -242,6 +242,12 @@ impl<D: BlockDevice> Array<D> {
         Ok(())
     }
 
+    /// Hands the members back without writing anything, as a crash or power cut leaves them
+    /// (for tests of crash consistency; a normal shutdown is [`Self::stop`]).
+    pub fn abandon(self) -> Vec<Member<D>> {
+        self.members
+    }
+
     /// Stops the array: superblocks are written clean and flushed; the devices are handed back.
     pub fn stop(mut self, now: u64) -> Result<Vec<Member<D>>> {
         if self.engine.is_some() && !self.readonly {
