@@ -12,6 +12,7 @@ mod detail;
 mod intent;
 mod io;
 mod member;
+mod sync;
 
 pub use assemble::{AssembleOptions, AssembleReport, KickReason, Kicked};
 pub use create::{CreateOptions, CreateSlot};
@@ -194,6 +195,29 @@ impl<D: BlockDevice> Array<D> {
 
     /// Rewrites every working member's superblock with the current state (events+1).
     pub(crate) fn write_superblocks(&mut self, now: u64) -> Result<()> {
+        // md's md_update_sb: a member that fails while its superblock is written must be
+        // recorded as faulty in the survivors' superblocks too, so the round repeats (with a new
+        // event count) until one completes without a new failure.
+        loop {
+            let failed_before = self.faulty_count();
+            self.write_superblocks_once(now)?;
+            if let Some(bm) = self.bitmap.as_mut() {
+                bm.write_all(&mut self.members, self.events)?;
+            }
+            if self.faulty_count() == failed_before {
+                return Ok(());
+            }
+        }
+    }
+
+    fn faulty_count(&self) -> usize {
+        self.members
+            .iter()
+            .filter(|m| m.state == MemberState::Faulty)
+            .count()
+    }
+
+    fn write_superblocks_once(&mut self, now: u64) -> Result<()> {
         self.events += 1;
         let roles: Vec<(u32, Role)> = self
             .members
@@ -231,14 +255,6 @@ impl<D: BlockDevice> Array<D> {
                 .map(Error::from)
                 .unwrap_or_else(|| ArrayError::NoWorkingMember.into()));
         }
-        let all_in_sync = self.in_sync_count() == self.raid_disks;
-        if let Some(bm) = self.bitmap.as_mut() {
-            // Clean with every mirror present and nothing owed: the bits have done their job.
-            if !self.dirty && !self.needs_resync && all_in_sync {
-                bm.clear_all(events);
-            }
-            bm.write_all(&mut self.members, events)?;
-        }
         Ok(())
     }
 
@@ -250,11 +266,26 @@ impl<D: BlockDevice> Array<D> {
 
     /// Stops the array: superblocks are written clean and flushed; the devices are handed back.
     pub fn stop(mut self, now: u64) -> Result<Vec<Member<D>>> {
-        if self.engine.is_some() && !self.readonly {
+        if self.readonly {
+            return Ok(self.members);
+        }
+        if self.engine.is_some() {
             self.flush()?;
         }
-        if self.dirty && !self.readonly {
+        // Clean, complete and owing nothing: the bits have done their job. md clears them
+        // lazily; at stop nothing can race with the clearing, and the superblocks are written
+        // clean before the cleared bitmap, so a cut in between leaves set bits on a clean array,
+        // which md ignores.
+        let complete = self.in_sync_count() == self.raid_disks && !self.needs_resync;
+        let clear_bits = complete && self.bitmap.as_ref().is_some_and(|b| b.dirty_chunks() > 0);
+        if self.dirty || clear_bits {
             self.dirty = false;
+            if clear_bits {
+                if let Some(bm) = self.bitmap.as_mut() {
+                    // events_cleared follows the new event count (write_all caps it).
+                    bm.clear_all(u64::MAX);
+                }
+            }
             self.write_superblocks(now)?;
         }
         Ok(self.members)
