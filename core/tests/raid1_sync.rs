@@ -136,6 +136,24 @@ mod raid1_sync {
     }
 
     #[test]
+    fn a_long_clean_stretch_is_skipped_in_bounded_steps() {
+        // 8192 small chunks, only the last one dirty: the scan runs over several timer wake-ups.
+        let size = 8192 * 8;
+        let mut cfg = Raid1Config::new(2, size);
+        let mut bm = BitmapConfig::new(8);
+        bm.set_chunks = vec![(8191, 1)];
+        cfg.bitmap = Some(bm);
+        cfg.resync_offset = 0;
+        let mut s = sim(cfg);
+        s.members[0].data = pattern(2, size);
+        run_sync(&mut s, SyncAction::Resync);
+        assert_eq!(counters(&s, 1).write_sectors, 8);
+        assert_eq!(range(&s, 1, size - 8, 8), range(&s, 0, size - 8, 8));
+        assert!(s.drive() < 100, "timers run out");
+        assert_eq!(s.engine.poll_timeout(), None);
+    }
+
+    #[test]
     fn full_resync_without_bitmap_starts_at_resync_offset() {
         let size = 64 * BLK;
         let mut cfg = Raid1Config::new(3, size);

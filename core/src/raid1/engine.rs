@@ -760,7 +760,8 @@ impl Raid1 {
                         sector: io.sector,
                         sectors: io.sectors,
                         blocked: io.blocked | bit(io.member),
-                        fix_targets: io.fix_targets | if still { bit(io.member) } else { 0 },
+                        fix_targets: io.fix_targets
+                            | if still && !stale { bit(io.member) } else { 0 },
                     };
                     let req = &mut self.reqs[io.req];
                     if req.retries.try_reserve(1).is_ok() {
@@ -789,10 +790,18 @@ impl Raid1 {
                 }
             },
             Op::Flush => {
-                if result.is_err() {
+                if result.is_err() && !stale {
                     self.reqs[io.req]
                         .error
                         .get_or_insert(ArrayIoError::FlushFailed { member: io.member });
+                }
+            }
+            Op::Fix if stale => {
+                // The member left: drop the rest of the repair.
+                let r = &mut self.reqs[io.req];
+                r.cursor = r.end();
+                if let Some(f) = r.fix.as_mut() {
+                    f.io_out = false;
                 }
             }
             Op::Fix => self.fix_step_done(io.req, result.is_ok()),

@@ -85,6 +85,47 @@
 //! `safemode_delay_ns` without writes it emits [`Event::MarkClean`]; bitmap bits of chunks idle for
 //! two daemon passes are cleared ([`Event::BitmapClear`]) when every mirror is in sync and the chunk
 //! saw no degraded write.
+//!
+//! # Sync actions ([`Raid1::start_sync`])
+//!
+//! [`SyncAction::Resync`] copies the first in-sync mirror over the others from `resync_offset`
+//! to the end (with a bitmap, only chunks whose bit is set; clean chunks are skipped);
+//! [`SyncAction::Recovery`] rebuilds recovering members from their `recovery_offset` (a member
+//! re-added with [`Raid1::re_add_member`] gets only the dirty chunks); [`SyncAction::Check`]
+//! reads every in-sync mirror and adds the block's sectors to `mismatch_cnt` for each mirror
+//! that differs from the first one read (md's `process_checks`; a mirror whose read failed counts
+//! too and is rewritten, as md does even in check); [`SyncAction::Repair`] also overwrites the
+//! differing mirrors. Work goes in blocks of [`SYNC_BLOCK_SECTORS`] (never across a bitmap
+//! chunk or a bad range), at most `sync_window` in flight, each with engine buffers from the
+//! sync pool ([`IoBuf::Scratch`]). A sync block is an ordinary entry of the ordered request
+//! list that counts as a write: user requests submitted after it wait for it, it waits for user
+//! writes submitted before it (md's barrier as range conflicts), so user I/O is never starved.
+//!
+//! Speed (md's `speed_limit_min/max`, per array): above `sync_speed_max_kib` over the current
+//! 3 s window the next block waits (the engine arms [`Raid1::poll_timeout`]); above
+//! `sync_speed_min_kib` and with user I/O in flight or submitted in the last 100 ms, one block
+//! at a time (md waits for `recovery_active` to drain when the array is busy); below the minimum
+//! the whole window runs.
+//!
+//! Progress moves `resync_offset` or the targets' `recovery_offset` in memory as blocks
+//! complete, and [`Event::SyncCheckpoint`] reports it every 1/16 of the array (md checkpoints
+//! every `max_sectors >> 4`); the owner persists it. At the end: a resync sets `resync_offset`
+//! to `u64::MAX` (checkpoint `u64::MAX`) and releases the synced bitmap chunks
+//! ([`Event::BitmapClear`]); a recovery turns its targets in sync ([`Event::MemberInSync`]);
+//! every action ends with [`Event::SyncDone`] (`sectors_copied` = sectors written to members).
+//! [`Raid1::abort_sync`] lets the blocks in flight finish, then emits a checkpoint and an
+//! interrupted `SyncDone`.
+//!
+//! # Membership
+//!
+//! Entries `0..raid_disks` of the configuration are the slots; a member's slot is
+//! [`Raid1::member_slot`]. [`Raid1::fail_member`] (never the last in-sync mirror) frees the slot
+//! and interrupts a running sync (md's `MD_RECOVERY_INTR`; an interrupted resync restarts from
+//! its checkpoint); [`Raid1::remove_member`] takes out a faulty or spare member (I/Os still in
+//! flight to it complete as stale and are ignored); [`Raid1::add_member`] adds a spare at a free
+//! index. Whenever a slot is empty and a spare exists (after an add or a failure) and no sync
+//! runs, the spare takes the slot and recovery starts on its own, as md's `md_check_recovery`
+//! does.
 
 mod balance;
 mod engine;

@@ -637,6 +637,10 @@ impl Raid1 {
     fn schedule_sync(&mut self) -> bool {
         let mut changed = false;
         let mut scan = 0u32;
+        // The throttle and the scan budget re-arm the timer when they need it.
+        if let Some(st) = self.sync.as_mut() {
+            st.wake = None;
+        }
         loop {
             let (action, next, end, aborting) = match self.sync.as_ref() {
                 Some(st) => (st.action, st.next, st.end, st.aborting),
