@@ -481,10 +481,14 @@ pub enum Event {
         member: usize,
     },
     /// Sync progress: every sector below `sector` is done for `action`. For a resync the owner
-    /// persists it as `resync_offset`, for a recovery as the `recovery_offset` of every member
-    /// still [`MemberState::Recovering`] (read it with [`Raid1::member_state`]); `u64::MAX`
-    /// means the range is complete. The members must be flushed before it is made durable (md's
-    /// superblock writes carry a preflush).
+    /// persists it as `resync_offset` (md's `recovery_cp`: written into the superblock while
+    /// the array is clean; a dirty superblock says 0 — [`Raid1::resync_offset`] always has the
+    /// current value), for a recovery as the `recovery_offset` of every member still
+    /// [`MemberState::Recovering`] (read it with [`Raid1::member_state`] and its role with
+    /// [`Raid1::member_slot`]); `u64::MAX` means the range is complete. Check and repair
+    /// report progress the same way (md's `sync_completed`); nothing needs persisting. The
+    /// members must be flushed before a checkpoint is made durable (md's superblock writes
+    /// carry a preflush).
     SyncCheckpoint {
         /// Acknowledge with this token.
         token: MetaToken,
