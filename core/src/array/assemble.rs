@@ -258,6 +258,17 @@ impl<D: BlockDevice> Array<D> {
             needs_resync: unclean,
             readonly: opts.readonly,
             engine: None,
+            emap: Vec::new(),
+            resync_done: match &lead_sb {
+                Superblock::V1(s, _) => s.resync_offset,
+                Superblock::V0(_) if unclean => 0,
+                Superblock::V0(_) => u64::MAX,
+            },
+            last_sync: None,
+            speed_limits: (
+                crate::raid1::DEFAULT_SYNC_SPEED_MIN_KIB,
+                crate::raid1::DEFAULT_SYNC_SPEED_MAX_KIB,
+            ),
             clock_ns: 0,
             last_now: lead_sb_utime(&lead_sb),
         };

@@ -265,6 +265,13 @@ impl<D: BlockDevice> Array<D> {
         }
         Ok(Array {
             engine: None,
+            emap: Vec::new(),
+            resync_done: if opts.assume_clean { u64::MAX } else { 0 },
+            last_sync: None,
+            speed_limits: (
+                crate::raid1::DEFAULT_SYNC_SPEED_MIN_KIB,
+                crate::raid1::DEFAULT_SYNC_SPEED_MAX_KIB,
+            ),
             clock_ns: 0,
             last_now: opts.now,
             bitmap,

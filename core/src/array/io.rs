@@ -5,14 +5,14 @@
 //! become superblock / bitmap / bad-block-log writes (flushed before they are acknowledged, so a
 //! data write never overtakes the metadata it depends on), and completions are collected.
 
-use super::{Array, ArrayError, MemberState};
+use super::{Array, ArrayError, MemberState, SyncReport};
 use crate::device::BlockDevice;
 use crate::format::badblocks;
 use crate::format::probe::Superblock;
 use crate::format::sb1;
 use crate::raid1::{
     ArrayRequest, BadBlockTable, BitmapConfig, BufRef, Event, IoBuf, MemberConfig, MemberError,
-    MemberIo, MemberIoKind, Raid1, Raid1Config,
+    MemberIo, MemberIoKind, Raid1, Raid1Config, SyncAction,
 };
 use crate::{Result, SECTOR_SIZE};
 use alloc::vec::Vec;
@@ -22,48 +22,85 @@ use alloc::vec::Vec;
 const STALL_LIMIT: u32 = 1000;
 
 /// The caller's memory for one request.
-enum CallerBuf<'a> {
+pub(crate) enum CallerBuf<'a> {
     Read(&'a mut [u8]),
     Write(&'a [u8]),
     None,
 }
 
 impl<D: BlockDevice> Array<D> {
-    /// The engine configuration for the array as it stands.
-    pub(crate) fn engine_config(&self) -> Raid1Config {
-        let mut cfg = Raid1Config::new(self.raid_disks as usize, self.component_sectors);
-        for (slot, mc) in cfg.members.iter_mut().enumerate() {
-            let Some(m) = self.slot_member(slot as u32).map(|i| &self.members[i]) else {
-                *mc = MemberConfig::missing();
-                continue;
-            };
-            if let Superblock::V1(s, _) = &m.sb {
-                mc.write_mostly = s.devflags & sb1::DEVFLAG_WRITE_MOSTLY != 0;
-                mc.failfast = s.devflags & sb1::DEVFLAG_FAILFAST != 0;
-                // Every 1.x member with a log area gets a table, empty or not: a write error
-                // is then recorded as a bad block instead of failing the member.
-                if s.bblog_size > 0 && s.bblog_offset != 0 {
-                    let data_offset = s.data_offset;
-                    let ranges = m
-                        .badblocks
-                        .iter()
-                        .flat_map(|log| log.entries.iter())
-                        .filter(|e| e.start_sector + u64::from(e.len_sectors) > data_offset)
-                        .map(|e| {
-                            let start = e.start_sector.max(data_offset);
-                            (
-                                start - data_offset,
-                                e.start_sector + u64::from(e.len_sectors) - start,
-                            )
-                        })
-                        .collect();
-                    mc.bad_blocks = Some(BadBlockTable {
-                        ranges,
-                        capacity: badblocks::capacity(s.bblog_size),
-                    });
-                }
+    /// What the engine needs to know about one member device.
+    pub(crate) fn member_config(&self, i: usize) -> MemberConfig {
+        let m = &self.members[i];
+        let mut mc = MemberConfig::in_sync();
+        if let Superblock::V1(s, _) = &m.sb {
+            mc.write_mostly = s.devflags & sb1::DEVFLAG_WRITE_MOSTLY != 0;
+            mc.failfast = s.devflags & sb1::DEVFLAG_FAILFAST != 0;
+            // Every 1.x member with a log area gets a table, empty or not: a write error is
+            // then recorded as a bad block instead of failing the member.
+            if s.bblog_size > 0 && s.bblog_offset != 0 {
+                let data_offset = s.data_offset;
+                let ranges = m
+                    .badblocks
+                    .iter()
+                    .flat_map(|log| log.entries.iter())
+                    .filter(|e| e.start_sector + u64::from(e.len_sectors) > data_offset)
+                    .map(|e| {
+                        let start = e.start_sector.max(data_offset);
+                        (
+                            start - data_offset,
+                            e.start_sector + u64::from(e.len_sectors) - start,
+                        )
+                    })
+                    .collect();
+                mc.bad_blocks = Some(BadBlockTable {
+                    ranges,
+                    capacity: badblocks::capacity(s.bblog_size),
+                });
             }
         }
+        if m.state == MemberState::Spare {
+            mc.spare = true;
+            mc.in_sync = false;
+        }
+        mc
+    }
+
+    /// The engine configuration for the array as it stands, and which member each engine
+    /// position holds: positions `0..raid_disks` are the slots, then the spares, then free
+    /// positions for devices added at run time.
+    pub(crate) fn engine_config(&self) -> (Raid1Config, Vec<Option<usize>>) {
+        let slots = self.raid_disks as usize;
+        let spares: Vec<usize> = (0..self.members.len())
+            .filter(|&i| self.members[i].state == MemberState::Spare)
+            .collect();
+        let positions = (slots + spares.len() + 2)
+            .min(crate::raid1::MAX_SLOTS)
+            .max(slots);
+        let mut cfg = Raid1Config::new(positions, self.component_sectors);
+        cfg.raid_disks = slots;
+        let mut emap = alloc::vec![None; positions];
+        for (pos, mc) in cfg.members.iter_mut().enumerate() {
+            let member = if pos < slots {
+                self.slot_member(pos as u32)
+            } else {
+                spares.get(pos - slots).copied()
+            };
+            match member {
+                Some(i) => {
+                    *mc = self.member_config(i);
+                    emap[pos] = Some(i);
+                }
+                None => *mc = MemberConfig::missing(),
+            }
+        }
+        if self.readonly {
+            // A read-only array never syncs (md keeps resync pending on a read-only array).
+            cfg.sync_window = 0;
+            cfg.sync_buffers = 0;
+        }
+        cfg.sync_speed_min_kib = self.speed_limits.0;
+        cfg.sync_speed_max_kib = self.speed_limits.1;
         cfg.resync_offset = if self.needs_resync {
             self.resync_checkpoint()
         } else {
@@ -77,15 +114,12 @@ impl<D: BlockDevice> Array<D> {
                 cfg.bitmap = Some(b);
             }
         }
-        cfg
+        (cfg, emap)
     }
 
     /// Where a resync would start: the superblock's checkpoint (1.x), else the beginning.
     fn resync_checkpoint(&self) -> u64 {
-        match self.lead_superblock() {
-            Superblock::V1(s, _) => s.resync_offset.min(self.component_sectors),
-            Superblock::V0(_) => 0,
-        }
+        self.resync_done.min(self.component_sectors)
     }
 
     /// The member holding `slot`, if any.
@@ -95,10 +129,12 @@ impl<D: BlockDevice> Array<D> {
             .position(|m| m.state == MemberState::InSync(slot))
     }
 
-    fn engine_mut(&mut self) -> Result<&mut Raid1> {
+    pub(crate) fn engine_mut(&mut self) -> Result<&mut Raid1> {
         if self.engine.is_none() {
-            let e = Raid1::new(self.engine_config())
-                .map_err(|e| ArrayError::Invalid(alloc::format!("engine: {e}")))?;
+            let (cfg, emap) = self.engine_config();
+            self.emap = emap;
+            let e =
+                Raid1::new(cfg).map_err(|e| ArrayError::Invalid(alloc::format!("engine: {e}")))?;
             self.engine = Some(e);
         }
         // Just built or already there.
@@ -116,12 +152,40 @@ impl<D: BlockDevice> Array<D> {
         let id = engine
             .handle_submit(req)
             .map_err(|e| ArrayError::Invalid(alloc::format!("{e}")))?;
+        let mut done = None;
+        self.drive(&mut buf, now, &mut |_| None, false, &mut |rid, res| {
+            if rid == id {
+                done = Some(res);
+            }
+            done.is_some()
+        })?;
+        match done {
+            Some(res) => res.map_err(|e| ArrayError::Io(alloc::format!("{e}")).into()),
+            None => Err(ArrayError::Invalid("request lost by the engine".into()).into()),
+        }
+    }
+
+    /// Runs the engine until `finished` says so (it sees every completion), until a sync
+    /// action has ended when `until_sync_done`, or else until nothing is left to do. When only a timer is pending, `wait`
+    /// is asked to wait until that deadline (ns) and returns the new time; `None` from it
+    /// advances the engine's virtual clock instead.
+    pub(crate) fn drive(
+        &mut self,
+        buf: &mut CallerBuf<'_>,
+        now: u64,
+        wait: &mut dyn FnMut(u64) -> Option<u64>,
+        until_sync_done: bool,
+        finished: &mut dyn FnMut(
+            crate::raid1::ReqId,
+            core::result::Result<(), crate::raid1::ArrayIoError>,
+        ) -> bool,
+    ) -> Result<()> {
         let mut stalls = 0;
         loop {
             let mut progressed = false;
             while let Some(io) = self.engine_mut()?.poll_member_io() {
                 progressed = true;
-                let result = self.do_member_io(&io, &mut buf);
+                let result = self.do_member_io(&io, buf);
                 self.engine_mut()?
                     .handle_member_completion(io.id, result)
                     .map_err(|e| ArrayError::Invalid(alloc::format!("engine: {e}")))?;
@@ -135,26 +199,34 @@ impl<D: BlockDevice> Array<D> {
             }
             while let Some((rid, res)) = self.engine_mut()?.poll_completion() {
                 progressed = true;
-                if rid == id {
-                    return res.map_err(|e| ArrayError::Io(alloc::format!("{e}")).into());
+                if finished(rid, res) {
+                    return Ok(());
                 }
+            }
+            if until_sync_done && self.last_sync.is_some() {
+                return Ok(());
             }
             if progressed {
                 stalls = 0;
-            } else {
-                stalls += 1;
-                if stalls > STALL_LIMIT {
-                    return Err(ArrayError::Invalid("engine made no progress".into()).into());
-                }
-                // Nothing to do but wait for the engine's timer (e.g. a throttled action).
-                let next = self
-                    .engine_mut()?
-                    .poll_timeout()
-                    .unwrap_or(self.clock_ns + 1_000_000);
-                self.clock_ns = self.clock_ns.max(next);
-                let c = self.clock_ns;
-                self.engine_mut()?.handle_timeout(c);
+                continue;
             }
+            let engine = self.engine_mut()?;
+            let busy = engine.requests_in_flight() > 0 || engine.sync_status().is_some();
+            if !busy {
+                return Ok(());
+            }
+            stalls += 1;
+            if stalls > STALL_LIMIT {
+                return Err(ArrayError::Invalid("engine made no progress".into()).into());
+            }
+            // Nothing to do but wait for the engine's timer (a throttled sync, a retry).
+            let next = engine
+                .poll_timeout()
+                .unwrap_or(self.clock_ns + 1_000_000)
+                .max(self.clock_ns);
+            self.clock_ns = wait(next).unwrap_or(next).max(self.clock_ns);
+            let c = self.clock_ns;
+            self.engine_mut()?.handle_timeout(c);
         }
     }
 
@@ -164,12 +236,13 @@ impl<D: BlockDevice> Array<D> {
         io: &MemberIo,
         buf: &mut CallerBuf<'_>,
     ) -> core::result::Result<(), MemberError> {
-        let Some(mi) = self
-            .slot_member(io.member as u32)
-            .or_else(|| self.recovering_member(io.member))
-        else {
+        // The engine position's device; a member this layer already failed gets no more I/O.
+        let Some(mi) = self.emap.get(io.member).copied().flatten() else {
             return Err(MemberError::Io(19));
         };
+        if self.members[mi].state == MemberState::Faulty {
+            return Err(MemberError::Io(19));
+        }
         let len = usize::try_from(io.sectors * SECTOR_SIZE).map_err(|_| MemberError::Io(22))?;
         let at = self.members[mi].data_byte(io.sector * SECTOR_SIZE);
         match (io.kind, io.buf) {
@@ -232,11 +305,6 @@ impl<D: BlockDevice> Array<D> {
         }
     }
 
-    /// A member being rebuilt into `slot` (sync actions), if any.
-    fn recovering_member(&self, _slot: usize) -> Option<usize> {
-        None
-    }
-
     /// Makes one metadata event durable.
     fn apply_event(&mut self, ev: &Event, now: u64) -> Result<()> {
         if self.readonly {
@@ -289,10 +357,48 @@ impl<D: BlockDevice> Array<D> {
                 sector,
                 sectors,
                 ..
-            } => self.record_bad_blocks(member, sector, sectors, now),
+            } => match self.emap.get(member).copied().flatten() {
+                Some(i) => self.record_bad_blocks(i, sector, sectors, now),
+                None => Ok(()),
+            },
             Event::MemberFailed { member, .. } => {
-                if let Some(i) = self.slot_member(member as u32) {
+                if let Some(i) = self.emap.get(member).copied().flatten() {
                     self.members[i].state = MemberState::Faulty;
+                }
+                self.write_superblocks(now)
+            }
+            Event::SyncCheckpoint { action, sector, .. } => {
+                // md persists resync progress as resync_offset; recovery progress is not
+                // persisted here (an interrupted rebuild starts over, which is safe).
+                if action == SyncAction::Resync && self.needs_resync {
+                    self.resync_done = sector;
+                    self.write_superblocks(now)?;
+                }
+                Ok(())
+            }
+            Event::SyncDone {
+                action,
+                mismatch_cnt,
+                sectors_copied,
+                interrupted,
+                ..
+            } => {
+                if action == SyncAction::Resync && !interrupted {
+                    self.needs_resync = false;
+                    self.resync_done = u64::MAX;
+                }
+                self.last_sync = Some(SyncReport {
+                    action,
+                    mismatch_cnt,
+                    sectors_copied,
+                    sectors_done: self.component_sectors,
+                    interrupted,
+                });
+                self.write_superblocks(now)
+            }
+            Event::MemberInSync { member, slot, .. } => {
+                if let Some(i) = self.emap.get(member).copied().flatten() {
+                    self.members[i].state = MemberState::InSync(slot as u32);
                 }
                 self.write_superblocks(now)
             }
@@ -300,16 +406,7 @@ impl<D: BlockDevice> Array<D> {
     }
 
     /// Adds a range to a member's bad-block log and writes log and superblock.
-    fn record_bad_blocks(
-        &mut self,
-        slot: usize,
-        sector: u64,
-        sectors: u64,
-        now: u64,
-    ) -> Result<()> {
-        let Some(i) = self.slot_member(slot as u32) else {
-            return Ok(());
-        };
+    fn record_bad_blocks(&mut self, i: usize, sector: u64, sectors: u64, now: u64) -> Result<()> {
         let m = &mut self.members[i];
         let Superblock::V1(s, _) = &mut m.sb else {
             // 0.90 has no log: the engine fails the member instead (no table was configured).

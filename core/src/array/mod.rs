@@ -14,10 +14,12 @@ mod io;
 mod member;
 mod sync;
 
+pub use crate::raid1::SyncAction as SyncKind;
 pub use assemble::{AssembleOptions, AssembleReport, KickReason, Kicked};
 pub use create::{CreateOptions, CreateSlot};
 pub use intent::IntentBitmap;
 pub use member::{Member, MemberState};
+pub use sync::{AddOptions, AddOutcome, SyncReport};
 
 use crate::device::BlockDevice;
 use crate::format::probe::{Role, Superblock};
@@ -119,6 +121,14 @@ pub struct Array<D> {
     clock_ns: u64,
     /// The last `now` (seconds) a caller gave, for metadata written by reads and flushes.
     last_now: u64,
+    /// Which member each engine position holds.
+    emap: Vec<Option<usize>>,
+    /// While a resync is owed: sectors below this are known in sync (md's resync checkpoint).
+    resync_done: u64,
+    /// The outcome of the last sync action.
+    last_sync: Option<SyncReport>,
+    /// Sync speed limits in KiB/s (min, max), md's defaults unless set.
+    speed_limits: (u64, u64),
 }
 
 impl<D: BlockDevice> Array<D> {

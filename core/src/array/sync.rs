@@ -1,61 +1,435 @@
-//! Sync actions on a stopped-I/O array (driven to completion by the caller's thread).
+//! Sync actions and runtime membership on a running array, driven by the RAID1 engine.
 
-use super::{Array, MemberState};
+use super::io::CallerBuf;
+use super::{Array, ArrayError, Member, MemberState};
 use crate::device::BlockDevice;
+use crate::format::probe::{probe, Role, Superblock};
+use crate::raid1::{MemberConfig, SyncAction};
 use crate::{Result, SECTOR_SIZE};
+use alloc::string::String;
+use alloc::vec::Vec;
 
-/// 64 KiB: md's resync block.
-const BLOCK: u64 = 128;
+/// How a sync action ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncReport {
+    /// The action.
+    pub action: SyncAction,
+    /// Mismatched sectors found (md `mismatch_cnt`; check and repair).
+    pub mismatch_cnt: u64,
+    /// Sectors written to members by the action.
+    pub sectors_copied: u64,
+    /// Sectors of the array the action covered.
+    pub sectors_done: u64,
+    /// It stopped before the end (a member failed).
+    pub interrupted: bool,
+}
+
+/// Options for [`Array::add_member`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AddOptions {
+    /// The new member is write-mostly.
+    pub write_mostly: bool,
+    /// The new member is failfast.
+    pub failfast: bool,
+    /// Only a re-add is acceptable (mdadm --re-add).
+    pub re_add_only: bool,
+}
+
+/// What [`Array::add_member`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddOutcome {
+    /// The device is a spare (every slot was filled).
+    Spare,
+    /// The device was rebuilt into an empty slot.
+    Rebuilt(SyncReport),
+    /// The device came back to its old slot; only what changed meanwhile was copied.
+    ReAdded(SyncReport),
+}
+
+/// Progress callback: (sectors done, sectors in total).
+pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 
 impl<D: BlockDevice> Array<D> {
-    /// Makes every in-sync mirror identical to the first one over the range still owed a
-    /// resync (all of it without a bitmap; only the dirty chunks with one), then records the
-    /// array as in sync. Does nothing when no resync is owed.
+    /// Sets md's sync speed limits (KiB/s) for later sync actions.
+    pub fn set_speed_limits(&mut self, min_kib: u64, max_kib: u64) {
+        self.speed_limits = (min_kib.max(1), max_kib.max(min_kib.max(1)));
+        if self
+            .engine
+            .as_ref()
+            .is_some_and(|e| e.requests_in_flight() == 0 && e.sync_status().is_none())
+        {
+            // Rebuilt with the new limits at the next use (it holds no state the array lacks).
+            self.engine = None;
+        }
+    }
+
+    /// Runs `action` to completion. `wait(deadline_ns)` is called when the engine waits for
+    /// its speed limit and returns the time (ns) it waited until (`None`: virtual time);
+    /// `progress` sees (done, total) sectors.
+    pub fn run_sync_with(
+        &mut self,
+        action: SyncAction,
+        now: u64,
+        wait: &mut dyn FnMut(u64) -> Option<u64>,
+        progress: Progress<'_>,
+    ) -> Result<SyncReport> {
+        if self.readonly {
+            return Err(ArrayError::ReadOnly.into());
+        }
+        self.last_now = now;
+        if action == SyncAction::Resync && !self.needs_resync {
+            // md: nothing owed, nothing done.
+            return Ok(SyncReport {
+                action,
+                mismatch_cnt: 0,
+                sectors_copied: 0,
+                sectors_done: 0,
+                interrupted: false,
+            });
+        }
+        self.last_sync = None;
+        let clock = self.clock_ns.max(now.saturating_mul(1_000_000_000));
+        self.clock_ns = clock;
+        self.engine_mut()?
+            .start_sync(action, clock)
+            .map_err(|e| ArrayError::Invalid(alloc::format!("{} refused: {e}", action.as_str())))?;
+        let mut buf = CallerBuf::None;
+        loop {
+            // Drive in slices so progress is reported as the action goes.
+            self.drive(&mut buf, now, wait, true, &mut |_, _| false)?;
+            if let Some(r) = self.last_sync.take() {
+                progress(r.sectors_done, r.sectors_done);
+                return Ok(r);
+            }
+            match self.engine.as_ref().and_then(|e| e.sync_status()) {
+                Some(st) => progress(st.done_sectors, st.total_sectors),
+                None => return Err(ArrayError::Invalid("sync action vanished".into()).into()),
+            }
+        }
+    }
+
+    /// [`Self::run_sync_with`] on the engine's virtual clock (speed limits shape the order of
+    /// work, not the wall-clock time).
+    pub fn run_sync(
+        &mut self,
+        action: SyncAction,
+        now: u64,
+        progress: Progress<'_>,
+    ) -> Result<SyncReport> {
+        self.run_sync_with(action, now, &mut |_| None, progress)
+    }
+
+    /// A resync if one is owed (after an unclean shutdown or creation without assume-clean).
     pub fn resync(&mut self, now: u64) -> Result<()> {
-        if !self.needs_resync || self.readonly {
+        if self.needs_resync && !self.readonly {
+            self.run_sync(SyncAction::Resync, now, &mut |_, _| {})?;
+        }
+        Ok(())
+    }
+
+    fn engine_pos(&self, member: usize) -> Option<usize> {
+        self.emap.iter().position(|m| *m == Some(member))
+    }
+
+    fn member_named(&self, name: &str) -> Result<usize> {
+        self.members
+            .iter()
+            .position(|m| m.name == name)
+            .ok_or_else(|| {
+                ArrayError::Invalid(alloc::format!("{name} is not a member of this array")).into()
+            })
+    }
+
+    /// Fails a member (mdadm --fail): the survivors record it as faulty. The last in-sync
+    /// mirror cannot fail.
+    pub fn fail_member(&mut self, name: &str, now: u64) -> Result<()> {
+        let i = self.member_named(name)?;
+        if self.members[i].state == MemberState::Faulty {
             return Ok(());
         }
-        let slots: alloc::vec::Vec<usize> = (0..self.raid_disks)
-            .filter_map(|s| self.slot_member(s))
-            .collect();
-        let Some((&src, dsts)) = slots.split_first() else {
-            return Ok(());
-        };
-        let chunk_sectors = self
-            .bitmap
-            .as_ref()
-            .and_then(|b| b.bitmap.header.chunk_sectors());
-        let mut buf = alloc::vec![0u8; (BLOCK * SECTOR_SIZE) as usize];
-        let mut sector = 0;
-        while sector < self.component_sectors {
-            let n = BLOCK.min(self.component_sectors - sector);
-            let dirty = match (&self.bitmap, chunk_sectors) {
-                (Some(bm), Some(cs)) if !bm.bitmap.is_stale(self.events) => {
-                    (sector / cs..=(sector + n - 1) / cs).any(|c| bm.bitmap.get(c))
+        self.last_now = now;
+        self.engine_mut()?;
+        let pos = self
+            .engine_pos(i)
+            .ok_or_else(|| ArrayError::Invalid("member unknown to the engine".into()))?;
+        self.engine_mut()?
+            .fail_member(pos)
+            .map_err(|e| ArrayError::Invalid(alloc::format!("{name}: {e}")))?;
+        self.drive(
+            &mut CallerBuf::None,
+            now,
+            &mut |_| None,
+            false,
+            &mut |_, _| false,
+        )
+    }
+
+    /// Removes a faulty or spare device (mdadm --remove). `dev` is the device as given: when
+    /// assembly already left it out (the survivors list it as faulty), its slot in their role
+    /// tables is forgotten.
+    pub fn remove_member(&mut self, name: &str, mut dev: D, now: u64) -> Result<()> {
+        self.last_now = now;
+        if let Ok(i) = self.member_named(name) {
+            match self.members[i].state {
+                MemberState::InSync(_) => {
+                    return Err(ArrayError::Invalid(alloc::format!(
+                        "{name} is active: fail it first"
+                    ))
+                    .into())
                 }
-                _ => true,
-            };
-            if dirty {
-                let b = &mut buf[..(n * SECTOR_SIZE) as usize];
-                let at = self.members[src].data_byte(sector * SECTOR_SIZE);
-                self.members[src].dev.read_at(at, b)?;
-                for &d in dsts {
-                    let at = self.members[d].data_byte(sector * SECTOR_SIZE);
-                    if self.members[d].dev.write_at(at, b).is_err() {
-                        self.members[d].state = MemberState::Faulty;
+                MemberState::Spare | MemberState::Faulty => {
+                    if let Some(pos) = self.engine_pos(i) {
+                        if let Some(e) = self.engine.as_mut() {
+                            let _ = e.remove_member(pos);
+                        }
+                    }
+                    let dev_number = self.members[i].sb.dev_number();
+                    self.members.remove(i);
+                    // Indices moved: the engine is rebuilt at the next use.
+                    self.engine = None;
+                    self.forget_role(dev_number);
+                    return self.write_superblocks(now);
+                }
+            }
+        }
+        let found = probe(&mut dev, None)?;
+        if found.sb.uuid() != self.lead_superblock().uuid() {
+            return Err(ArrayError::Invalid(alloc::format!(
+                "{name} is not a member of this array"
+            ))
+            .into());
+        }
+        let dev_number = found.sb.dev_number();
+        match self.lead_superblock().role_of(dev_number) {
+            Some(Role::Active(_)) if found.sb.events() + 1 >= self.events => {
+                Err(ArrayError::Invalid(alloc::format!("{name} is active: fail it first")).into())
+            }
+            _ => {
+                self.forget_role(dev_number);
+                self.write_superblocks(now)
+            }
+        }
+    }
+
+    /// Marks `dev_number` as an empty position in every member's role table (md lists a
+    /// removed device as a spare entry, 0xffff, in 1.x; 0.90 marks the record removed).
+    fn forget_role(&mut self, dev_number: u32) {
+        for m in &mut self.members {
+            match &mut m.sb {
+                Superblock::V1(s, _) => {
+                    if let Some(r) = s.dev_roles.get_mut(dev_number as usize) {
+                        *r = crate::format::sb1::ROLE_SPARE;
+                    }
+                }
+                Superblock::V0(s) => {
+                    if let Some(d) = s.disks.get_mut(dev_number as usize) {
+                        d.state =
+                            crate::format::sb0::DISK_REMOVED | crate::format::sb0::DISK_FAULTY;
                     }
                 }
             }
-            sector += n;
         }
-        for &d in dsts {
-            if self.members[d].state != MemberState::Faulty && self.members[d].dev.flush().is_err()
-            {
-                self.members[d].state = MemberState::Faulty;
+    }
+
+    /// Adds a device (mdadm --add): a device that left this array recently and whose data the
+    /// bitmap still covers comes back to its slot, copying only what changed (re-add); any
+    /// other device gets a fresh superblock and becomes a spare, rebuilt at once when a slot is
+    /// empty. `progress` sees the rebuild.
+    pub fn add_member(
+        &mut self,
+        name: String,
+        mut dev: D,
+        opts: &AddOptions,
+        now: u64,
+        progress: Progress<'_>,
+    ) -> Result<AddOutcome> {
+        if self.readonly {
+            return Err(ArrayError::ReadOnly.into());
+        }
+        self.last_now = now;
+        if self.members.iter().any(|m| m.name == name) {
+            return Err(ArrayError::Invalid(alloc::format!("{name} is already a member")).into());
+        }
+        let lead = self.lead_superblock().clone();
+        let needed = self.component_sectors;
+        // Re-add: same array, its old slot free, its events within what the bitmap still
+        // records (md: events >= the bitmap's events_cleared).
+        let mut readd: Option<(Superblock, u64, u32)> = None;
+        if let Ok(found) = probe(&mut dev, None) {
+            if found.sb.uuid() == lead.uuid() {
+                if let (Role::Active(slot), Some(bm)) = (found.sb.role(), self.bitmap.as_ref()) {
+                    let cleared = bm.bitmap.header.events_cleared;
+                    if self.slot_member(slot).is_none()
+                        && found.sb.events() >= cleared
+                        && found.sb.events() <= self.events
+                    {
+                        readd = Some((found.sb.clone(), found.sector, slot));
+                    }
+                }
             }
         }
-        self.needs_resync = false;
-        self.engine = None;
-        self.write_superblocks(now)
+        if opts.re_add_only && readd.is_none() {
+            return Err(ArrayError::Invalid(alloc::format!(
+                "{name}: cannot re-add (not a recent member of this array)"
+            ))
+            .into());
+        }
+        let dev_sectors = dev.size() / SECTOR_SIZE;
+        let (sb, sb_sector, state) = match readd {
+            Some((sb, sector, slot)) => (sb, sector, MemberState::InSync(slot)),
+            None => {
+                let (sb, sector) = self.fresh_superblock(&lead, dev_sectors, opts)?;
+                (sb, sector, MemberState::Spare)
+            }
+        };
+        let data_end = sb.data_offset() + needed;
+        if dev_sectors < data_end {
+            return Err(ArrayError::Invalid(alloc::format!(
+                "{name}: {dev_sectors} sectors is too small (needs {data_end})"
+            ))
+            .into());
+        }
+        let is_readd = matches!(state, MemberState::InSync(_));
+        let member = Member {
+            dev,
+            name,
+            sb,
+            sb_sector,
+            dev_sectors,
+            state: MemberState::Spare,
+            badblocks: None,
+        };
+        self.members.push(member);
+        let i = self.members.len() - 1;
+        // Make sure the engine exists, then give the device a free position.
+        self.engine_mut()?;
+        let pos = self
+            .emap
+            .iter()
+            .enumerate()
+            .skip(self.raid_disks as usize)
+            .find(|(p, m)| {
+                m.is_none()
+                    && self.engine.as_ref().and_then(|e| e.member_state(*p))
+                        == Some(crate::raid1::MemberState::Missing)
+            })
+            .map(|(p, _)| p)
+            .ok_or_else(|| ArrayError::Invalid("no free position for another member".into()))?;
+        self.emap[pos] = Some(i);
+        let mut cfg: MemberConfig = self.member_config(i);
+        cfg.spare = !is_readd;
+        cfg.in_sync = false;
+        cfg.recovery_offset = 0;
+        self.last_sync = None;
+        let clock = self.clock_ns;
+        let r = match state {
+            MemberState::InSync(slot) => self.engine_mut()?.re_add_member(pos, cfg, slot as usize),
+            _ => self.engine_mut()?.add_member(pos, cfg),
+        };
+        r.map_err(|e| ArrayError::Invalid(alloc::format!("add: {e}")))?;
+        let _ = clock;
+        // Its superblock and bitmap copy go out with the next metadata round.
+        self.write_superblocks(now)?;
+        if let Some(bm) = self.bitmap.as_mut() {
+            bm.write_all(&mut self.members, self.events)?;
+        }
+        let mut buf = CallerBuf::None;
+        self.drive(&mut buf, now, &mut |_| None, true, &mut |_, _| false)?;
+        loop {
+            if let Some(r) = self.last_sync.take() {
+                progress(r.sectors_done, r.sectors_done);
+                return Ok(if is_readd {
+                    AddOutcome::ReAdded(r)
+                } else {
+                    AddOutcome::Rebuilt(r)
+                });
+            }
+            match self.engine.as_ref().and_then(|e| e.sync_status()) {
+                Some(st) => progress(st.done_sectors, st.total_sectors),
+                None => return Ok(AddOutcome::Spare),
+            }
+            self.drive(&mut buf, now, &mut |_| None, true, &mut |_, _| false)?;
+        }
+    }
+
+    /// A superblock for a new member: the array's, with a new identity as a spare.
+    fn fresh_superblock(
+        &self,
+        lead: &Superblock,
+        dev_sectors: u64,
+        opts: &AddOptions,
+    ) -> Result<(Superblock, u64)> {
+        let used: Vec<u32> = self.members.iter().map(|m| m.sb.dev_number()).collect();
+        match lead {
+            Superblock::V1(s, v) => {
+                let mut n = s.clone();
+                let dev_number = (0..n.max_dev)
+                    .find(|d| {
+                        !used.contains(d)
+                            && n.dev_roles
+                                .get(*d as usize)
+                                .is_some_and(|&r| r == crate::format::sb1::ROLE_SPARE)
+                    })
+                    .ok_or_else(|| {
+                        ArrayError::Invalid("no free device number (max_dev reached)".into())
+                    })?;
+                n.dev_number = dev_number;
+                if let Some(r) = n.dev_roles.get_mut(dev_number as usize) {
+                    *r = crate::format::sb1::ROLE_SPARE;
+                }
+                let sector = crate::format::probe::sb1_location(*v, dev_sectors)
+                    .ok_or_else(|| ArrayError::Invalid("device too small".into()))?;
+                if *v == crate::format::MetadataVersion::V1_0 {
+                    // 1.0 keeps data at 0 and the superblock at the end: the data area must fit.
+                    n.data_size = sector.saturating_sub(n.data_offset);
+                } else {
+                    n.data_size = dev_sectors.saturating_sub(n.data_offset);
+                }
+                n.super_offset = sector;
+                n.recovery_offset = 0;
+                n.feature_map &= !(crate::format::sb1::FEATURE_RECOVERY_OFFSET
+                    | crate::format::sb1::FEATURE_BAD_BLOCKS);
+                n.cnt_corrected_read = 0;
+                // A new identity, derived from the array's and the position (no entropy here).
+                let mut u = n.device_uuid;
+                for (k, b) in u.iter_mut().enumerate() {
+                    *b ^= (dev_number as u8)
+                        .wrapping_mul(31)
+                        .wrapping_add(k as u8)
+                        .wrapping_add(self.events as u8);
+                }
+                n.device_uuid = u;
+                n.devflags = u8::from(opts.write_mostly) * crate::format::sb1::DEVFLAG_WRITE_MOSTLY
+                    + u8::from(opts.failfast) * crate::format::sb1::DEVFLAG_FAILFAST;
+                Ok((Superblock::V1(n, *v), sector))
+            }
+            Superblock::V0(s) => {
+                let mut n = s.clone();
+                let number = (0..crate::format::sb0::SB0_DISKS as u32)
+                    .find(|d| {
+                        !used.contains(d)
+                            && n.disks[*d as usize].state
+                                & (crate::format::sb0::DISK_ACTIVE | crate::format::sb0::DISK_SYNC)
+                                == 0
+                            && (*d >= n.raid_disks
+                                || n.disks[*d as usize].state & crate::format::sb0::DISK_REMOVED
+                                    != 0
+                                || n.disks[*d as usize].number == 0 && *d >= n.nr_disks)
+                    })
+                    .ok_or_else(|| ArrayError::Invalid("no free disk record".into()))?;
+                let rec = crate::format::sb0::Disk0 {
+                    number,
+                    major: 0,
+                    minor: 0,
+                    raid_disk: number,
+                    state: 0,
+                };
+                n.disks[number as usize] = rec;
+                n.this_disk = rec;
+                let sector = crate::format::sb0::location(dev_sectors)
+                    .ok_or_else(|| ArrayError::Invalid("device too small".into()))?;
+                Ok((Superblock::V0(n), sector))
+            }
+        }
     }
 }

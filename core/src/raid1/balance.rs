@@ -17,6 +17,12 @@ pub(crate) struct Mirror {
     pub seq_start: u64,
     pub counters: MemberCounters,
     pub last_read_error: Option<u64>,
+    /// The slot (md role) this member fills; `None` for spares, faulty and missing members.
+    pub slot: Option<usize>,
+    /// Bumped when the member is removed or replaced: older I/Os complete as stale.
+    pub epoch: u32,
+    /// Re-added with a bitmap: recovery copies only chunks whose bit is set.
+    pub bitmap_recovery: bool,
 }
 
 /// Log entries a range needs.
@@ -302,6 +308,9 @@ mod tests {
             seq_start: u64::MAX,
             counters: MemberCounters::default(),
             last_read_error: None,
+            slot: Some(0),
+            epoch: 0,
+            bitmap_recovery: false,
         }
     }
 

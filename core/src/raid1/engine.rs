@@ -5,8 +5,13 @@ use super::*;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
+mod sync;
+use sync::{SyncBlock, SyncState};
+
 /// Events beyond the per-request reserve: bitmap clears and repair outcomes share this budget.
 const OPTIONAL_EVENTS: usize = 64;
+/// Tokens reserved for sync events (checkpoints, the end of an action, members in sync).
+const SYNC_EVENTS: usize = 8;
 /// Bounded re-runs of the progress loop per input (each run must make progress to repeat).
 const MAX_PROGRESS_ROUNDS: usize = 256;
 
@@ -21,11 +26,14 @@ enum Op {
     Discard,
     Flush,
     Fix,
+    Sync,
 }
 
 impl Op {
     fn writes(self) -> bool {
-        matches!(self, Op::Write | Op::Discard | Op::Fix)
+        // A sync block counts as a write: user I/O and sync blocks over the same range exclude
+        // each other (md's barrier, reduced to range conflicts).
+        matches!(self, Op::Write | Op::Discard | Op::Fix | Op::Sync)
     }
     fn user_write(self) -> bool {
         matches!(self, Op::Write | Op::Discard)
@@ -80,6 +88,7 @@ struct Req {
     settled: bool,
     bitmap_held: bool,
     fix: Option<Fix>,
+    sync: Option<SyncBlock>,
 }
 
 impl Req {
@@ -106,6 +115,7 @@ impl Req {
             settled: false,
             bitmap_held: false,
             fix: None,
+            sync: None,
         }
     }
     fn end(&self) -> u64 {
@@ -116,6 +126,7 @@ impl Req {
             Op::Read => self.cursor >= self.end() && self.retries.is_empty(),
             Op::Write | Op::Discard | Op::Flush => self.cur_member >= slots,
             Op::Fix => self.cursor >= self.end() && self.fix.is_none_or(|f| !f.io_out),
+            Op::Sync => self.sync.is_none_or(|b| b.all_issued()),
         }
     }
 }
@@ -132,6 +143,7 @@ struct IoSlot {
     blocked: u64,
     fix_targets: u64,
     failfast: bool,
+    epoch: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -197,10 +209,33 @@ pub struct Raid1 {
     bitmap: Option<Bitmap>,
     scratch: Vec<Vec<u8>>,
     scratch_busy: Vec<bool>,
+    raid_disks: usize,
+    /// Free sync buffers (indices into `scratch`, after the repair buffers).
+    sync_free: Vec<usize>,
+    sync_buffers: usize,
+    sync_window: usize,
+    sync_speed_min: u64,
+    sync_speed_max: u64,
+    /// Sync blocks in flight, in issue order: `(start, end, done)`.
+    sync_blocks: VecDeque<(u64, u64, bool)>,
+    sync: Option<SyncState>,
+    /// A membership change may let a recovery start (md_check_recovery's spare scan).
+    want_recovery: bool,
+    /// A resync was interrupted by a member failure: restart it when possible.
+    auto_resync: bool,
+    /// `mismatch_cnt` of the last check/repair.
+    last_mismatch: u64,
+    /// When the last user request was accepted (sync's idleness test).
+    last_user_submit: Option<u64>,
 }
 
 fn reserve<T>(v: &mut Vec<T>, n: usize) -> Result<(), EngineError> {
     v.try_reserve_exact(n).map_err(|_| EngineError::NoMemory)
+}
+
+/// Every slot holds an in-sync member.
+fn fully_in_sync(mirrors: &[Mirror], raid_disks: usize) -> bool {
+    (0..raid_disks).all(|s| mirrors.iter().any(|m| m.slot == Some(s) && m.is_in_sync()))
 }
 
 fn bit(i: usize) -> u64 {
@@ -217,6 +252,20 @@ impl Raid1 {
         let slots = config.members.len();
         if slots == 0 || slots > MAX_SLOTS {
             return Err(EngineError::InvalidConfig("slots must be 1..=64"));
+        }
+        if config.raid_disks == 0 || config.raid_disks > slots {
+            return Err(EngineError::InvalidConfig(
+                "raid_disks must be 1..=members.len()",
+            ));
+        }
+        if config.sync_buffers > 4096 || config.sync_window > 4096 {
+            return Err(EngineError::InvalidConfig("sync pool too large"));
+        }
+        if config.sync_buffers > 0 && config.sync_window == 0 {
+            return Err(EngineError::InvalidConfig("sync window of zero blocks"));
+        }
+        if config.sync_speed_max_kib == 0 || config.sync_speed_min_kib > config.sync_speed_max_kib {
+            return Err(EngineError::InvalidConfig("sync speed limits inconsistent"));
         }
         if config.array_sectors == 0 {
             return Err(EngineError::InvalidConfig("array size is zero"));
@@ -242,9 +291,16 @@ impl Raid1 {
 
         let mut mirrors = Vec::new();
         reserve(&mut mirrors, slots)?;
-        for m in &config.members {
+        for (i, m) in config.members.iter().enumerate() {
+            if m.present && !m.spare && i >= config.raid_disks {
+                return Err(EngineError::InvalidConfig(
+                    "members past raid_disks must be spares or missing",
+                ));
+            }
             let state = if !m.present {
                 MemberState::Missing
+            } else if m.spare {
+                MemberState::Spare
             } else if m.in_sync {
                 MemberState::InSync
             } else {
@@ -277,10 +333,18 @@ impl Raid1 {
                 seq_start: u64::MAX,
                 counters: MemberCounters::default(),
                 last_read_error: None,
+                slot: if state.is_working() { Some(i) } else { None },
+                epoch: 0,
+                bitmap_recovery: false,
             });
         }
 
-        let total_reqs = config.max_requests + config.fix_buffers;
+        let sync_window = if config.sync_buffers == 0 {
+            0
+        } else {
+            config.sync_window
+        };
+        let total_reqs = config.max_requests + config.fix_buffers + sync_window;
         let mut reqs = Vec::new();
         reserve(&mut reqs, total_reqs)?;
         for _ in 0..total_reqs {
@@ -308,6 +372,7 @@ impl Raid1 {
                 blocked: 0,
                 fix_targets: 0,
                 failfast: false,
+                epoch: 0,
             });
         }
         let mut free_ios = Vec::new();
@@ -324,10 +389,11 @@ impl Raid1 {
 
         // Mandatory tokens: dirty + clean, one bitmap set and one event per slot per request,
         // one member failure per slot; plus the optional budget.
-        let meta_cap = config
-            .max_requests
+        // Sync blocks reserve one event per slot each, like requests, plus the sync events.
+        let meta_cap = (config.max_requests + sync_window)
             .saturating_mul(slots + 1)
-            .saturating_add(slots + 2 + OPTIONAL_EVENTS);
+            .saturating_add(slots + 2 + OPTIONAL_EVENTS)
+            .saturating_add(SYNC_EVENTS + 2 * slots);
         let mut events = VecDeque::new();
         events
             .try_reserve_exact(meta_cap)
@@ -336,18 +402,32 @@ impl Raid1 {
         reserve(&mut pending_meta, meta_cap)?;
 
         let mut scratch = Vec::new();
-        reserve(&mut scratch, config.fix_buffers)?;
+        reserve(&mut scratch, config.fix_buffers + config.sync_buffers)?;
         for _ in 0..config.fix_buffers {
             let mut b = Vec::new();
             reserve(&mut b, fix_bytes)?;
             b.resize(fix_bytes, 0);
             scratch.push(b);
         }
+        let sync_bytes = (SYNC_BLOCK_SECTORS * crate::SECTOR_SIZE) as usize;
+        let mut sync_free = Vec::new();
+        reserve(&mut sync_free, config.sync_buffers)?;
+        for i in 0..config.sync_buffers {
+            let mut b = Vec::new();
+            reserve(&mut b, sync_bytes)?;
+            b.resize(sync_bytes, 0);
+            scratch.push(b);
+            sync_free.push(config.fix_buffers + config.sync_buffers - 1 - i);
+        }
+        let mut sync_blocks = VecDeque::new();
+        sync_blocks
+            .try_reserve_exact(sync_window)
+            .map_err(|_| EngineError::NoMemory)?;
         let mut scratch_busy = Vec::new();
         reserve(&mut scratch_busy, config.fix_buffers)?;
         scratch_busy.resize(config.fix_buffers, false);
 
-        let all_in_sync = mirrors.iter().all(|m| m.is_in_sync());
+        let all_in_sync = fully_in_sync(&mirrors, config.raid_disks);
         let bitmap = match &config.bitmap {
             None => None,
             Some(b) => {
@@ -414,6 +494,18 @@ impl Raid1 {
             bitmap,
             scratch,
             scratch_busy,
+            raid_disks: config.raid_disks,
+            sync_free,
+            sync_buffers: config.sync_buffers,
+            sync_window,
+            sync_speed_min: config.sync_speed_min_kib,
+            sync_speed_max: config.sync_speed_max_kib,
+            sync_blocks,
+            sync: None,
+            want_recovery: false,
+            auto_resync: false,
+            last_mismatch: 0,
+            last_user_submit: None,
         };
         if !config.start_clean {
             e.safemode_deadline = Some(e.safemode_delay);
@@ -588,9 +680,11 @@ impl Raid1 {
         r.settled = false;
         r.bitmap_held = false;
         r.fix = None;
+        r.sync = None;
         let id = ReqId(((r.gen as u64) << 32) | slot as u64);
         self.order.push(slot);
         self.user_live += 1;
+        self.last_user_submit = Some(self.now);
         self.progress();
         Ok(id)
     }
@@ -614,7 +708,18 @@ impl Raid1 {
         // that is misuse but must not corrupt state.
         self.out_ios.retain(|m| m.id != id);
         self.free_ios.push(slot);
-        if let Some(m) = self.mirrors.get_mut(io.member) {
+        // An I/O to a member that was removed (and maybe replaced) since it was issued: the
+        // completion is accepted, its data and outcome are ignored.
+        let stale = self
+            .mirrors
+            .get(io.member)
+            .is_none_or(|m| m.epoch != io.epoch);
+        let result = if stale {
+            Err(MemberError::Io(5))
+        } else {
+            result
+        };
+        if let Some(m) = self.mirrors.get_mut(io.member).filter(|_| !stale) {
             m.counters.pending = m.counters.pending.saturating_sub(1);
             if result.is_ok() && matches!(io.kind, MemberIoKind::Read | MemberIoKind::Write) {
                 m.head_position = io.sector.saturating_add(io.sectors);
@@ -644,7 +749,9 @@ impl Raid1 {
                     }
                 }
                 Err(_) => {
-                    self.note_read_error(io.member, io.failfast);
+                    if !stale {
+                        self.note_read_error(io.member, io.failfast);
+                    }
                     let still = self
                         .mirrors
                         .get(io.member)
@@ -653,7 +760,8 @@ impl Raid1 {
                         sector: io.sector,
                         sectors: io.sectors,
                         blocked: io.blocked | bit(io.member),
-                        fix_targets: io.fix_targets | if still { bit(io.member) } else { 0 },
+                        fix_targets: io.fix_targets
+                            | if still && !stale { bit(io.member) } else { 0 },
                     };
                     let req = &mut self.reqs[io.req];
                     if req.retries.try_reserve(1).is_ok() {
@@ -676,7 +784,7 @@ impl Raid1 {
                     if op == Op::Discard {
                         // md ignores discard errors.
                         self.reqs[io.req].ok_in_sync = true;
-                    } else {
+                    } else if !stale {
                         self.reqs[io.req].failed_mask |= bit(io.member);
                     }
                 }
@@ -689,6 +797,7 @@ impl Raid1 {
                         self.reqs[io.req].ok_in_sync = true;
                     }
                 }
+                Err(_) if stale => {}
                 Err(_) => {
                     let r = &mut self.reqs[io.req];
                     r.failed_mask |= bit(io.member);
@@ -696,7 +805,16 @@ impl Raid1 {
                         .get_or_insert(ArrayIoError::FlushFailed { member: io.member });
                 }
             },
+            Op::Fix if stale => {
+                // The member left: drop the rest of the repair.
+                let r = &mut self.reqs[io.req];
+                r.cursor = r.end();
+                if let Some(f) = r.fix.as_mut() {
+                    f.io_out = false;
+                }
+            }
             Op::Fix => self.fix_step_done(io.req, result.is_ok()),
+            Op::Sync => self.sync_io_done(io.req, io.member, io.kind, result.is_ok(), stale),
         }
         self.progress();
         Ok(())
@@ -788,10 +906,14 @@ impl Raid1 {
     /// When to call [`Raid1::handle_timeout`] next (absolute ns), if a timer is armed.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<u64> {
-        match (self.safemode_deadline, self.daemon_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.safemode_deadline,
+            self.daemon_deadline,
+            self.sync.as_ref().and_then(|s| s.wake),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     // ---------------------------------------------------------------- internals
@@ -830,13 +952,15 @@ impl Raid1 {
     }
 
     /// Fails `m` unless it is the last in-sync member. Emits `MemberFailed` and returns its token.
-    fn fail_member(&mut self, m: usize, waiter: Waiter, optional: bool) -> Option<u64> {
+    fn fail_member_inner(&mut self, m: usize, waiter: Waiter, optional: bool) -> Option<u64> {
         let in_sync = self.in_sync_count();
         let mirror = self.mirrors.get_mut(m)?;
         if !mirror.state.is_working() || (mirror.is_in_sync() && in_sync <= 1) {
             return None;
         }
         mirror.state = MemberState::Faulty;
+        mirror.slot = None;
+        self.member_lost();
         self.emit(
             |token| Event::MemberFailed { token, member: m },
             waiter,
@@ -861,7 +985,7 @@ impl Raid1 {
         m.last_read_error = Some(now);
         m.counters.read_errors = m.counters.read_errors.saturating_add(1);
         if m.counters.read_errors > max || (failfast_ok && m.failfast) {
-            let _ = self.fail_member(member, Waiter::Nothing, false);
+            let _ = self.fail_member_inner(member, Waiter::Nothing, false);
         }
     }
 
@@ -896,6 +1020,7 @@ impl Raid1 {
         io.blocked = blocked;
         io.fix_targets = fix_targets;
         io.failfast = failfast;
+        io.epoch = self.mirrors.get(member).map_or(0, |m| m.epoch);
         let id = MemberIoId(((io.gen as u64) << 32) | slot as u64);
         if let Some(m) = self.mirrors.get_mut(member) {
             let c = &mut m.counters;
@@ -929,7 +1054,7 @@ impl Raid1 {
 
     fn progress(&mut self) {
         for _ in 0..MAX_PROGRESS_ROUNDS {
-            let mut changed = false;
+            let mut changed = self.sync_tick();
             let mut idx = 0;
             while idx < self.order.len() {
                 let slot = self.order[idx];
@@ -1042,7 +1167,8 @@ impl Raid1 {
             if self.reqs[slot].op.user_write() && !self.write_gates(slot) {
                 return (false, false);
             }
-            if self.reqs[slot].op.user_write() && self.mirrors.iter().any(|m| !m.is_in_sync()) {
+            // md's R1BIO_Degraded: some slot has no working member to take the write.
+            if self.reqs[slot].op.user_write() && !self.all_slots_working() {
                 self.reqs[slot].degraded = true;
             }
             self.reqs[slot].started = true;
@@ -1054,6 +1180,7 @@ impl Raid1 {
             Op::Write | Op::Discard => self.issue_write(slot),
             Op::Flush => self.issue_flush(slot),
             Op::Fix => self.issue_fix(slot),
+            Op::Sync => self.issue_sync(slot),
         }
         changed |= self.free_ios.len() != before;
         let slots = self.mirrors.len();
@@ -1061,7 +1188,7 @@ impl Raid1 {
         if !(r.all_issued(slots) && r.inflight == 0) {
             return (changed, false);
         }
-        if r.op == Op::Write && !r.settled {
+        if matches!(r.op, Op::Write | Op::Sync) && !r.settled {
             self.settle_write(slot);
             changed = true;
         } else if r.op == Op::Flush && !r.settled {
@@ -1244,7 +1371,7 @@ impl Raid1 {
                     false,
                 )
             } else {
-                self.fail_member(m, waiter, false)
+                self.fail_member_inner(m, waiter, false)
             };
             if token.is_some() {
                 self.reqs[slot].meta_wait += 1;
@@ -1262,7 +1389,7 @@ impl Raid1 {
         };
         let waiter = Waiter::Req { slot, gen };
         for m in 0..self.mirrors.len() {
-            if mask & bit(m) != 0 && self.fail_member(m, waiter, false).is_some() {
+            if mask & bit(m) != 0 && self.fail_member_inner(m, waiter, false).is_some() {
                 self.reqs[slot].meta_wait += 1;
             }
         }
@@ -1291,6 +1418,10 @@ impl Raid1 {
             self.order.remove(idx);
         }
         self.free_reqs.push(slot);
+        if op == Op::Sync {
+            self.sync_block_finished(slot);
+            return;
+        }
         if op == Op::Fix {
             if let Some(f) = self.reqs[slot].fix.take() {
                 if let Some(b) = self.scratch_busy.get_mut(f.scratch) {
@@ -1329,8 +1460,8 @@ impl Raid1 {
     }
 
     fn daemon_pass(&mut self) {
-        let all_in_sync =
-            self.mirrors.iter().all(|m| m.is_in_sync()) && self.resync_offset >= self.array_sectors;
+        let all_in_sync = fully_in_sync(&self.mirrors, self.raid_disks)
+            && self.resync_offset >= self.array_sectors;
         if !all_in_sync {
             return;
         }
@@ -1442,6 +1573,7 @@ impl Raid1 {
         r.meta_wait = 0;
         r.settled = false;
         r.bitmap_held = false;
+        r.sync = None;
         r.fix = Some(Fix {
             target,
             source,
@@ -1527,7 +1659,7 @@ impl Raid1 {
                         true,
                     );
                 } else {
-                    let _ = self.fail_member(target, Waiter::Nothing, true);
+                    let _ = self.fail_member_inner(target, Waiter::Nothing, true);
                 }
             }
         }

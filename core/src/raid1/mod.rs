@@ -85,6 +85,47 @@
 //! `safemode_delay_ns` without writes it emits [`Event::MarkClean`]; bitmap bits of chunks idle for
 //! two daemon passes are cleared ([`Event::BitmapClear`]) when every mirror is in sync and the chunk
 //! saw no degraded write.
+//!
+//! # Sync actions ([`Raid1::start_sync`])
+//!
+//! [`SyncAction::Resync`] copies the first in-sync mirror over the others from `resync_offset`
+//! to the end (with a bitmap, only chunks whose bit is set; clean chunks are skipped);
+//! [`SyncAction::Recovery`] rebuilds recovering members from their `recovery_offset` (a member
+//! re-added with [`Raid1::re_add_member`] gets only the dirty chunks); [`SyncAction::Check`]
+//! reads every in-sync mirror and adds the block's sectors to `mismatch_cnt` for each mirror
+//! that differs from the first one read (md's `process_checks`; a mirror whose read failed counts
+//! too and is rewritten, as md does even in check); [`SyncAction::Repair`] also overwrites the
+//! differing mirrors. Work goes in blocks of [`SYNC_BLOCK_SECTORS`] (never across a bitmap
+//! chunk or a bad range), at most `sync_window` in flight, each with engine buffers from the
+//! sync pool ([`IoBuf::Scratch`]). A sync block is an ordinary entry of the ordered request
+//! list that counts as a write: user requests submitted after it wait for it, it waits for user
+//! writes submitted before it (md's barrier as range conflicts), so user I/O is never starved.
+//!
+//! Speed (md's `speed_limit_min/max`, per array): above `sync_speed_max_kib` over the current
+//! 3 s window the next block waits (the engine arms [`Raid1::poll_timeout`]); above
+//! `sync_speed_min_kib` and with user I/O in flight or submitted in the last 100 ms, one block
+//! at a time (md waits for `recovery_active` to drain when the array is busy); below the minimum
+//! the whole window runs.
+//!
+//! Progress moves `resync_offset` or the targets' `recovery_offset` in memory as blocks
+//! complete, and [`Event::SyncCheckpoint`] reports it every 1/16 of the array (md checkpoints
+//! every `max_sectors >> 4`); the owner persists it. At the end: a resync sets `resync_offset`
+//! to `u64::MAX` (checkpoint `u64::MAX`) and releases the synced bitmap chunks
+//! ([`Event::BitmapClear`]); a recovery turns its targets in sync ([`Event::MemberInSync`]);
+//! every action ends with [`Event::SyncDone`] (`sectors_copied` = sectors written to members).
+//! [`Raid1::abort_sync`] lets the blocks in flight finish, then emits a checkpoint and an
+//! interrupted `SyncDone`.
+//!
+//! # Membership
+//!
+//! Entries `0..raid_disks` of the configuration are the slots; a member's slot is
+//! [`Raid1::member_slot`]. [`Raid1::fail_member`] (never the last in-sync mirror) frees the slot
+//! and interrupts a running sync (md's `MD_RECOVERY_INTR`; an interrupted resync restarts from
+//! its checkpoint); [`Raid1::remove_member`] takes out a faulty or spare member (I/Os still in
+//! flight to it complete as stale and are ignored); [`Raid1::add_member`] adds a spare at a free
+//! index. Whenever a slot is empty and a spare exists (after an add or a failure) and no sync
+//! runs, the spare takes the slot and recovery starts on its own, as md's `md_check_recovery`
+//! does.
 
 mod balance;
 mod engine;
@@ -106,6 +147,16 @@ pub const MAX_SLOTS: usize = 64;
 pub const BB_ENTRY_MAX_SECTORS: u64 = 512;
 /// One hour of engine time, the read-error decay period.
 pub const READ_ERROR_DECAY_NS: u64 = 3_600_000_000_000;
+/// Sectors per sync block (md's `RESYNC_BLOCK_SIZE`, 64 KiB).
+pub const SYNC_BLOCK_SECTORS: u64 = 128;
+/// md's default minimum sync speed (`speed_limit_min`, KiB/s).
+pub const DEFAULT_SYNC_SPEED_MIN_KIB: u64 = 1_000;
+/// md's default maximum sync speed (`speed_limit_max`, KiB/s).
+pub const DEFAULT_SYNC_SPEED_MAX_KIB: u64 = 200_000;
+/// Length of one sync-speed measurement window (md's `SYNC_MARK_STEP`, 3 s).
+pub const SYNC_MARK_STEP_NS: u64 = 3_000_000_000;
+/// Checkpoints per sync action (md persists progress every 1/16 of the range).
+pub const SYNC_CHECKPOINTS: u64 = 16;
 
 /// An opaque caller buffer token: the driver maps it to memory. The engine never looks inside.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -370,6 +421,9 @@ pub enum EngineError {
     /// An engine invariant broke (a bug; the engine refuses the input instead of panicking).
     #[error("internal error: {0}")]
     Unreachable(&'static str),
+    /// A command (sync action, membership change) is not possible in the current state.
+    #[error("refused: {0}")]
+    Refused(&'static str),
 }
 
 /// Metadata work for the owner (the Array layer), in the order it must become durable.
@@ -426,6 +480,45 @@ pub enum Event {
         /// Member slot.
         member: usize,
     },
+    /// Sync progress: every sector below `sector` is done for `action`. For a resync the owner
+    /// persists it as `resync_offset` (md's `recovery_cp`: written into the superblock while
+    /// the array is clean; a dirty superblock says 0 — [`Raid1::resync_offset`] always has the
+    /// current value), for a recovery as the `recovery_offset` of every member still
+    /// [`MemberState::Recovering`] (read it with [`Raid1::member_state`] and its role with
+    /// [`Raid1::member_slot`]); `u64::MAX` means the range is complete. Check and repair
+    /// report progress the same way (md's `sync_completed`); nothing needs persisting. The
+    /// members must be flushed before a checkpoint is made durable (md's superblock writes
+    /// carry a preflush).
+    SyncCheckpoint {
+        /// Acknowledge with this token.
+        token: MetaToken,
+        /// The running action.
+        action: SyncAction,
+        /// Done below this sector.
+        sector: u64,
+    },
+    /// A sync action ended (finished, or interrupted by [`Raid1::abort_sync`] or a fault).
+    SyncDone {
+        /// Acknowledge with this token.
+        token: MetaToken,
+        /// The action.
+        action: SyncAction,
+        /// Mismatched sectors found (md `mismatch_cnt`; check and repair only).
+        mismatch_cnt: u64,
+        /// Sectors written to members by the action (summed over members).
+        sectors_copied: u64,
+        /// The action stopped before the end of its range.
+        interrupted: bool,
+    },
+    /// Recovery finished on `member`: it is in sync in `slot` (the owner records the role).
+    MemberInSync {
+        /// Acknowledge with this token.
+        token: MetaToken,
+        /// Member index.
+        member: usize,
+        /// Its slot (role).
+        slot: usize,
+    },
 }
 
 impl Event {
@@ -437,7 +530,10 @@ impl Event {
             | Event::BitmapSet { token, .. }
             | Event::BitmapClear { token, .. }
             | Event::BadBlocks { token, .. }
-            | Event::MemberFailed { token, .. } => token,
+            | Event::MemberFailed { token, .. }
+            | Event::SyncCheckpoint { token, .. }
+            | Event::SyncDone { token, .. }
+            | Event::MemberInSync { token, .. } => token,
         }
     }
 }
@@ -457,6 +553,8 @@ pub enum MemberState {
     },
     /// Failed: receives no I/O.
     Faulty,
+    /// A present spare without a slot: receives no I/O until recovery gives it a slot.
+    Spare,
 }
 
 impl MemberState {
@@ -493,6 +591,8 @@ pub struct MemberConfig {
     pub rotational: bool,
     /// Its bad-block table, if the format has one.
     pub bad_blocks: Option<BadBlockTable>,
+    /// A present spare (no slot; `in_sync` and `recovery_offset` are ignored).
+    pub spare: bool,
 }
 
 impl MemberConfig {
@@ -506,6 +606,24 @@ impl MemberConfig {
             failfast: false,
             rotational: false,
             bad_blocks: None,
+            spare: false,
+        }
+    }
+    /// A present spare (md role 0xffff): recovery may give it an empty slot.
+    pub fn spare() -> Self {
+        Self {
+            in_sync: false,
+            recovery_offset: 0,
+            spare: true,
+            ..Self::in_sync()
+        }
+    }
+    /// A present member that is not in sync: current below `recovery_offset`.
+    pub fn recovering(recovery_offset: u64) -> Self {
+        Self {
+            in_sync: false,
+            recovery_offset,
+            ..Self::in_sync()
         }
     }
     /// An empty slot.
@@ -568,12 +686,26 @@ pub struct Raid1Config {
     pub fix_buffer_sectors: u64,
     /// Read errors tolerated before a member is failed.
     pub max_read_errors: u32,
+    /// Number of mirror slots (md `raid_disks`). Entry `i < raid_disks` of `members` fills slot
+    /// `i` (unless it is missing or a spare); entries from `raid_disks` on are spares or free
+    /// member positions for [`Raid1::add_member`].
+    pub raid_disks: usize,
+    /// Engine-owned 64 KiB buffers for sync actions (a resync/recovery block takes one, a
+    /// check/repair block one per mirror read). 0 disables sync actions.
+    pub sync_buffers: usize,
+    /// Sync blocks in flight at most (the window that keeps user I/O from starving).
+    pub sync_window: usize,
+    /// Minimum sync speed, KiB/s: below it sync proceeds even when user I/O is active.
+    pub sync_speed_min_kib: u64,
+    /// Maximum sync speed, KiB/s: above it sync waits.
+    pub sync_speed_max_kib: u64,
 }
 
 impl Raid1Config {
     /// `slots` in-sync members, `array_sectors` long, with md's defaults: 128 requests, 1024
     /// member I/Os, fully synced, clean, 200 ms safe mode, no bitmap, 4 repair buffers of 8
-    /// sectors (md repairs a page at a time), 20 read errors.
+    /// sectors (md repairs a page at a time), 20 read errors, `slots` raid disks, 8 sync
+    /// buffers (512 KiB), a window of 4 sync blocks and md's sync speed limits.
     pub fn new(slots: usize, array_sectors: u64) -> Self {
         let mut members = Vec::new();
         for _ in 0..slots {
@@ -591,8 +723,60 @@ impl Raid1Config {
             fix_buffers: 4,
             fix_buffer_sectors: 8,
             max_read_errors: DEFAULT_MAX_READ_ERRORS,
+            raid_disks: slots,
+            sync_buffers: 8,
+            sync_window: 4,
+            sync_speed_min_kib: DEFAULT_SYNC_SPEED_MIN_KIB,
+            sync_speed_max_kib: DEFAULT_SYNC_SPEED_MAX_KIB,
         }
     }
+}
+
+/// A background sync action (md's `sync_action`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SyncAction {
+    /// After an unclean shutdown: copy the first in-sync mirror over the others from
+    /// `resync_offset` on (with a bitmap, only chunks whose bit is set).
+    Resync,
+    /// Rebuild recovering members from their `recovery_offset` on (a bitmap re-add copies only
+    /// dirty chunks).
+    Recovery,
+    /// Read every in-sync mirror and count mismatched sectors; write nothing.
+    Check,
+    /// Like check, and copy the first readable mirror over the mismatching ones.
+    Repair,
+}
+
+impl SyncAction {
+    /// md's word for it (`sync_action` in sysfs).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncAction::Resync => "resync",
+            SyncAction::Recovery => "recover",
+            SyncAction::Check => "check",
+            SyncAction::Repair => "repair",
+        }
+    }
+}
+
+/// Progress of the running sync action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SyncStatus {
+    /// The action.
+    pub action: SyncAction,
+    /// Sectors of the range done (including clean chunks skipped).
+    pub done_sectors: u64,
+    /// Sectors in the range.
+    pub total_sectors: u64,
+    /// Mismatched sectors so far (md `mismatch_cnt`).
+    pub mismatch_cnt: u64,
+    /// Sectors written to members so far (summed over members).
+    pub sectors_copied: u64,
+    /// Current speed over the measurement window (KiB/s, md's `sync_speed`).
+    pub rate_kib_s: u64,
+    /// An abort was requested; the blocks in flight are draining.
+    pub aborting: bool,
 }
 
 /// Per-member counters (the evidence for the balancing policy).

@@ -1,0 +1,98 @@
+//! `fail`, `remove`, `add`, `re-add`: manage one member of the array.
+
+use super::AssembleArgs;
+use crate::common::{assemble, now, open_dev, CliError, CliResult};
+use clap::Args;
+use mdraid::array::{AddOptions, AddOutcome};
+use serde_json::json;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct MemberArgs {
+    #[command(flatten)]
+    pub asm: AssembleArgs,
+    /// The member device to act on.
+    #[arg(long, short = 'd', value_name = "DEV")]
+    pub device: PathBuf,
+    /// The added device is write-mostly.
+    #[arg(long = "write-mostly")]
+    pub write_mostly: bool,
+    /// The added device is failfast.
+    #[arg(long)]
+    pub failfast: bool,
+    /// The added device is not failfast.
+    #[arg(long)]
+    pub nofailfast: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verb {
+    Fail,
+    Remove,
+    Add,
+    ReAdd,
+}
+
+pub fn run(verb: Verb, a: &MemberArgs) -> CliResult {
+    let name = a.device.display().to_string();
+    // The device acted on is assembled with the others when it is a member (fail), and left
+    // out otherwise (remove, add, re-add take it separately).
+    let mut members = a.asm.members.clone();
+    if verb == Verb::Fail && !members.contains(&a.device) {
+        members.push(a.device.clone());
+    }
+    members.retain(|m| verb == Verb::Fail || *m != a.device);
+    let (mut array, report) = assemble(&members, &a.asm.options(false))?;
+    let t = now();
+    let outcome = match verb {
+        Verb::Fail => {
+            array.fail_member(&name, t)?;
+            "faulty".to_string()
+        }
+        Verb::Remove => {
+            // A failed member was left out at assembly (its superblock lost to the survivors);
+            // it is removed by forgetting its slot in their role tables.
+            let dev = open_dev(&a.device, true)?;
+            array.remove_member(&name, dev, t)?;
+            "removed".to_string()
+        }
+        Verb::Add | Verb::ReAdd => {
+            let dev = open_dev(&a.device, false)?;
+            let opts = AddOptions {
+                write_mostly: a.write_mostly,
+                failfast: a.failfast && !a.nofailfast,
+                re_add_only: verb == Verb::ReAdd,
+            };
+            let mut bar = None;
+            let out = array.add_member(name.clone(), dev, &opts, t, &mut |done, total| {
+                let pb = bar.get_or_insert_with(|| {
+                    crate::cmd::sync::progress_bar("recovery", total).unwrap_or_else(indicatif::ProgressBar::hidden)
+                });
+                pb.set_position(done * 512);
+            })?;
+            if let Some(pb) = bar {
+                pb.finish_and_clear();
+            }
+            match out {
+                AddOutcome::Spare => "spare".to_string(),
+                AddOutcome::Rebuilt(r) => format!("rebuilt ({} sectors copied)", r.sectors_copied),
+                AddOutcome::ReAdded(r) => format!("re-added ({} sectors copied)", r.sectors_copied),
+            }
+        }
+    };
+    let _ = report;
+    let v = crate::cmd::lifecycle::array_json_now(&array);
+    array.stop(now())?;
+    if a.json {
+        println!("{}", json!({ "device": name, "result": outcome, "array": v }));
+    } else {
+        eprintln!("mdraid: {name}: {outcome}");
+    }
+    if verb == Verb::ReAdd && outcome == "spare" {
+        return Err(CliError(format!("{name} could not be re-added")));
+    }
+    Ok(())
+}

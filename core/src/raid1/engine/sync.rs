@@ -1,0 +1,1230 @@
+//! Sync actions (resync, recovery, check, repair) and runtime membership changes.
+//!
+//! A sync action walks its range in blocks of at most [`SYNC_BLOCK_SECTORS`] (md's 64 KiB
+//! `RESYNC_BLOCK_SIZE`). Each block is an internal request in the engine's ordered request list,
+//! so it conflicts with overlapping user I/O exactly like a write: user requests submitted after
+//! it wait for it, and it waits for user writes submitted before it. At most `sync_window`
+//! blocks are in flight, each holding engine buffers from the sync pool. Progress is the lowest
+//! sector not yet done ("contiguous"); it moves `resync_offset` / the targets' `recovery_offset`
+//! in memory and is reported every 1/16 of the array (md checkpoints `max_sectors >> 4`).
+
+use super::*;
+
+/// No buffer.
+const NO_BUF: u16 = u16::MAX;
+/// User I/O this recent makes the array "not idle" for the sync throttle.
+const SYNC_IDLE_NS: u64 = 100_000_000;
+
+/// Where a sync block is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum SyncStage {
+    /// Reading: the source (resync, recovery) or every reader (check, repair).
+    Read,
+    /// Writing the targets from the block's source buffer.
+    Write,
+    /// Nothing more to issue.
+    Done,
+}
+
+/// One sync block (the engine's r1bio for sync).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct SyncBlock {
+    stage: SyncStage,
+    action: SyncAction,
+    /// Resync/recovery: the member read from; check/repair: the primary after comparing.
+    source: usize,
+    /// Resync/recovery: a source read is in flight.
+    reading: bool,
+    /// Check/repair: members to read. Resync: members that take part (not all bad here).
+    readers: u64,
+    /// Check/repair: reads handed out.
+    read_issued: u64,
+    read_ok: u64,
+    read_err: u64,
+    /// Sources that failed to read.
+    tried: u64,
+    /// Members to write.
+    targets: u64,
+    /// Writes handed out.
+    written: u64,
+    /// Resync/recovery buffer.
+    main_buf: u16,
+    /// Check/repair: each reader's buffer.
+    bufs: [u16; MAX_SLOTS],
+}
+
+impl SyncBlock {
+    pub(super) fn all_issued(&self) -> bool {
+        match self.stage {
+            SyncStage::Read => false,
+            SyncStage::Write => self.written & self.targets == self.targets,
+            SyncStage::Done => true,
+        }
+    }
+
+    fn buf_for_write(&self) -> u16 {
+        match self.action {
+            SyncAction::Resync | SyncAction::Recovery => self.main_buf,
+            SyncAction::Check | SyncAction::Repair => {
+                self.bufs.get(self.source).copied().unwrap_or(NO_BUF)
+            }
+        }
+    }
+}
+
+/// The running sync action.
+#[derive(Debug)]
+pub(super) struct SyncState {
+    action: SyncAction,
+    start: u64,
+    end: u64,
+    /// Next sector to plan.
+    next: u64,
+    /// Every sector below this is done.
+    contiguous: u64,
+    step: u64,
+    next_checkpoint: u64,
+    mismatch: u64,
+    copied: u64,
+    /// Recovery: the members being rebuilt.
+    targets: u64,
+    aborting: bool,
+    interrupted: bool,
+    /// No member failed and no block failed: bitmap bits may be released at the end.
+    clean_ok: bool,
+    mark_time: u64,
+    mark_sectors: u64,
+    /// The throttle's next wake-up.
+    pub(super) wake: Option<u64>,
+}
+
+/// A planned piece of the range.
+enum Plan {
+    /// Nothing to do up to this sector.
+    Skip(u64),
+    /// A block of `len` sectors; `set` = recovery targets or check readers; `excluded` =
+    /// members whose copy of the block is entirely bad.
+    Block { len: u64, set: u64, excluded: u64 },
+}
+
+fn bits(mask: u64) -> impl Iterator<Item = usize> {
+    (0..MAX_SLOTS).filter(move |&i| mask & bit(i) != 0)
+}
+
+impl Raid1 {
+    // ------------------------------------------------------------ public: sync
+
+    /// Starts a sync action at time `now`. Refused while one is running, when there is nothing
+    /// to do (resync of an array in sync, recovery without a recovering member or spare for an
+    /// empty slot) or when it is impossible (no in-sync source; check/repair with fewer than two
+    /// in-sync mirrors; too few sync buffers). A recovery first gives spares the empty slots.
+    pub fn start_sync(&mut self, action: SyncAction, now: u64) -> Result<(), EngineError> {
+        self.now = self.now.max(now);
+        let r = self.start_sync_inner(action);
+        if r.is_ok() && action == SyncAction::Resync {
+            self.auto_resync = false;
+        }
+        self.progress();
+        r
+    }
+
+    /// Stops the running action: no new blocks start, the ones in flight finish, then a
+    /// [`Event::SyncCheckpoint`] and an interrupted [`Event::SyncDone`] are emitted.
+    pub fn abort_sync(&mut self) -> Result<(), EngineError> {
+        let Some(st) = self.sync.as_mut() else {
+            return Err(EngineError::Refused("no sync action running"));
+        };
+        st.aborting = true;
+        st.interrupted = true;
+        st.wake = None;
+        self.auto_resync = false;
+        self.progress();
+        Ok(())
+    }
+
+    /// Progress of the running action (also while an abort drains).
+    pub fn sync_status(&self) -> Option<SyncStatus> {
+        let st = self.sync.as_ref()?;
+        Some(SyncStatus {
+            action: st.action,
+            done_sectors: st.contiguous.saturating_sub(st.start),
+            total_sectors: st.end.saturating_sub(st.start),
+            mismatch_cnt: st.mismatch,
+            sectors_copied: st.copied,
+            rate_kib_s: self.sync_rate_kib(st),
+            aborting: st.aborting,
+        })
+    }
+
+    /// md's `mismatch_cnt`: mismatched sectors of the running or last check/repair.
+    pub fn mismatch_cnt(&self) -> u64 {
+        match &self.sync {
+            Some(st) if matches!(st.action, SyncAction::Check | SyncAction::Repair) => st.mismatch,
+            _ => self.last_mismatch,
+        }
+    }
+
+    // ------------------------------------------------------------ public: membership
+
+    /// Number of slots (md `raid_disks`).
+    pub fn raid_disks(&self) -> usize {
+        self.raid_disks
+    }
+
+    /// The slot member `member` fills (`None`: spare, faulty, missing or out of range).
+    pub fn member_slot(&self, member: usize) -> Option<usize> {
+        self.mirrors.get(member).and_then(|m| m.slot)
+    }
+
+    /// Fails `member` (mdadm `--fail`): emits [`Event::MemberFailed`]; a spare becomes faulty
+    /// too. Refused for the last in-sync mirror (md keeps it) and for empty positions; failing
+    /// a faulty member is a no-op. A running sync action is interrupted (md sets
+    /// `MD_RECOVERY_INTR`); recovery onto a spare starts when one can fill the freed slot.
+    pub fn fail_member(&mut self, member: usize) -> Result<(), EngineError> {
+        let state = self
+            .member_state(member)
+            .ok_or(EngineError::Refused("no such member"))?;
+        match state {
+            MemberState::Missing => return Err(EngineError::Refused("no device at that index")),
+            MemberState::Faulty => return Ok(()),
+            MemberState::InSync if self.in_sync_count() <= 1 => {
+                return Err(EngineError::Refused("the last in-sync mirror cannot fail"))
+            }
+            MemberState::Spare => {
+                if let Some(m) = self.mirrors.get_mut(member) {
+                    m.state = MemberState::Faulty;
+                }
+                let _ = self.emit(
+                    |token| Event::MemberFailed { token, member },
+                    Waiter::Nothing,
+                    false,
+                );
+            }
+            _ => {
+                if self
+                    .fail_member_inner(member, Waiter::Nothing, false)
+                    .is_none()
+                    && self.member_state(member) != Some(MemberState::Faulty)
+                {
+                    return Err(EngineError::Refused("member cannot fail"));
+                }
+            }
+        }
+        self.progress();
+        Ok(())
+    }
+
+    /// Removes a faulty or spare member (mdadm `--remove`); its index becomes free. I/Os still
+    /// in flight to it complete harmlessly (their outcome is ignored).
+    pub fn remove_member(&mut self, member: usize) -> Result<(), EngineError> {
+        let m = self
+            .mirrors
+            .get_mut(member)
+            .ok_or(EngineError::Refused("no such member"))?;
+        if !matches!(m.state, MemberState::Faulty | MemberState::Spare) {
+            return Err(EngineError::Refused(
+                "only faulty or spare members can be removed",
+            ));
+        }
+        m.state = MemberState::Missing;
+        m.slot = None;
+        m.epoch = m.epoch.wrapping_add(1);
+        m.bb = None;
+        m.bitmap_recovery = false;
+        m.counters.pending = 0;
+        Ok(())
+    }
+
+    /// Adds a device at the free index `member` as a spare (mdadm `--add`; `config.in_sync`
+    /// and `recovery_offset` are ignored: a new device is rebuilt in full). When a slot is
+    /// empty and no sync action runs, recovery onto it starts at once.
+    pub fn add_member(&mut self, member: usize, config: MemberConfig) -> Result<(), EngineError> {
+        self.install_member(member, &config, MemberState::Spare, None)?;
+        self.want_recovery = true;
+        self.progress();
+        Ok(())
+    }
+
+    /// Re-adds a device that left `slot` (mdadm `--re-add` with a write-intent bitmap): it
+    /// returns to `slot` as recovering from `config.recovery_offset`, and recovery copies only
+    /// the chunks whose bitmap bit is set. The owner checks that the device's events lie within
+    /// the bitmap's `events_cleared` window; otherwise use [`Raid1::add_member`]. Recovery
+    /// starts at once when no sync action runs.
+    pub fn re_add_member(
+        &mut self,
+        member: usize,
+        config: MemberConfig,
+        slot: usize,
+    ) -> Result<(), EngineError> {
+        if self.bitmap.is_none() {
+            return Err(EngineError::Refused("re-add needs a write-intent bitmap"));
+        }
+        if slot >= self.raid_disks || !self.slot_free(slot) {
+            return Err(EngineError::Refused("slot out of range or occupied"));
+        }
+        let state = MemberState::Recovering {
+            recovery_offset: config.recovery_offset.min(self.array_sectors),
+        };
+        self.install_member(member, &config, state, Some(slot))?;
+        if let Some(m) = self.mirrors.get_mut(member) {
+            m.bitmap_recovery = true;
+        }
+        self.want_recovery = true;
+        self.progress();
+        Ok(())
+    }
+
+    fn install_member(
+        &mut self,
+        member: usize,
+        config: &MemberConfig,
+        state: MemberState,
+        slot: Option<usize>,
+    ) -> Result<(), EngineError> {
+        match self.mirrors.get(member) {
+            None => return Err(EngineError::Refused("no such member index")),
+            Some(m) if m.state != MemberState::Missing => {
+                return Err(EngineError::Refused("member index in use"))
+            }
+            _ => {}
+        }
+        if !config.present {
+            return Err(EngineError::Refused("config describes no device"));
+        }
+        let bb = match &config.bad_blocks {
+            None => None,
+            Some(t) => {
+                if !check_table(t) {
+                    return Err(EngineError::InvalidConfig(
+                        "bad-block list unsorted, overlapping or over capacity",
+                    ));
+                }
+                let mut r = Vec::new();
+                reserve(&mut r, t.capacity.saturating_add(1).max(t.ranges.len()))?;
+                r.extend_from_slice(&t.ranges);
+                Some((r, t.capacity))
+            }
+        };
+        let Some(m) = self.mirrors.get_mut(member) else {
+            return Err(EngineError::Refused("no such member index"));
+        };
+        m.state = state;
+        m.write_mostly = config.write_mostly;
+        m.failfast = config.failfast;
+        m.rotational = config.rotational;
+        m.bb = bb;
+        m.head_position = 0;
+        m.next_seq_sect = u64::MAX;
+        m.seq_start = u64::MAX;
+        m.counters = MemberCounters::default();
+        m.last_read_error = None;
+        m.slot = slot;
+        m.epoch = m.epoch.wrapping_add(1);
+        m.bitmap_recovery = false;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ internals
+
+    fn slot_free(&self, slot: usize) -> bool {
+        !self
+            .mirrors
+            .iter()
+            .any(|m| m.slot == Some(slot) && m.state.is_working())
+    }
+
+    /// Every slot has a working member (a write reaching all of them is not degraded).
+    pub(super) fn all_slots_working(&self) -> bool {
+        (0..self.raid_disks).all(|s| !self.slot_free(s))
+    }
+
+    /// A member failed: interrupt the running action (md's `MD_RECOVERY_INTR`) and look for a
+    /// spare; an interrupted resync restarts from its checkpoint later.
+    pub(super) fn member_lost(&mut self) {
+        self.want_recovery = true;
+        if let Some(st) = self.sync.as_mut() {
+            st.clean_ok = false;
+            if !st.aborting {
+                st.aborting = true;
+                st.interrupted = true;
+                st.wake = None;
+                if st.action == SyncAction::Resync {
+                    self.auto_resync = true;
+                }
+            }
+        }
+    }
+
+    /// Gives spares the empty slots (md's `remove_and_add_spares`). Returns how many.
+    fn assign_spares(&mut self) -> usize {
+        let mut n = 0;
+        for s in 0..self.raid_disks {
+            if !self.slot_free(s) {
+                continue;
+            }
+            let Some(i) = self
+                .mirrors
+                .iter()
+                .position(|m| m.state == MemberState::Spare)
+            else {
+                break;
+            };
+            let m = &mut self.mirrors[i];
+            m.state = MemberState::Recovering { recovery_offset: 0 };
+            m.slot = Some(s);
+            m.bitmap_recovery = false;
+            n += 1;
+        }
+        n
+    }
+
+    fn start_sync_inner(&mut self, action: SyncAction) -> Result<(), EngineError> {
+        if self.sync.is_some() {
+            return Err(EngineError::Refused("a sync action is running"));
+        }
+        if self.sync_buffers == 0 || self.sync_window == 0 {
+            return Err(EngineError::Refused("no sync buffers configured"));
+        }
+        if self.in_sync_count() == 0 {
+            return Err(EngineError::Refused("no in-sync mirror to sync from"));
+        }
+        let end = self.array_sectors;
+        let mut targets = 0u64;
+        let start = match action {
+            SyncAction::Resync => {
+                if self.resync_offset >= end {
+                    return Err(EngineError::Refused("the array is in sync"));
+                }
+                self.resync_offset
+            }
+            SyncAction::Recovery => {
+                self.assign_spares();
+                let mut start = u64::MAX;
+                for (i, m) in self.mirrors.iter().enumerate() {
+                    if let MemberState::Recovering { recovery_offset } = m.state {
+                        targets |= bit(i);
+                        start = start.min(recovery_offset);
+                    }
+                }
+                if targets == 0 {
+                    return Err(EngineError::Refused("nothing to recover"));
+                }
+                start.min(end)
+            }
+            SyncAction::Check | SyncAction::Repair => {
+                let n = self.in_sync_count();
+                if n < 2 {
+                    return Err(EngineError::Refused(
+                        "check and repair need two in-sync mirrors",
+                    ));
+                }
+                if self.sync_buffers < n {
+                    return Err(EngineError::Refused("too few sync buffers for check"));
+                }
+                0
+            }
+        };
+        let step = (end / SYNC_CHECKPOINTS).max(1);
+        self.sync = Some(SyncState {
+            action,
+            start,
+            end,
+            next: start,
+            contiguous: start,
+            step,
+            next_checkpoint: start.saturating_add(step),
+            mismatch: 0,
+            copied: 0,
+            targets,
+            aborting: false,
+            interrupted: false,
+            clean_ok: true,
+            mark_time: self.now,
+            mark_sectors: 0,
+            wake: None,
+        });
+        Ok(())
+    }
+
+    /// Starts a recovery or a resync the engine owes (md_check_recovery).
+    fn maybe_auto_sync(&mut self) -> bool {
+        if self.sync.is_some() || self.sync_window == 0 {
+            return false;
+        }
+        if self.want_recovery {
+            self.want_recovery = false;
+            let can = self.assign_spares() > 0
+                || self
+                    .mirrors
+                    .iter()
+                    .any(|m| matches!(m.state, MemberState::Recovering { .. }));
+            if can && self.start_sync_inner(SyncAction::Recovery).is_ok() {
+                return true;
+            }
+        }
+        if self.auto_resync {
+            self.auto_resync = false;
+            if self.start_sync_inner(SyncAction::Resync).is_ok() {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The sync part of a progress round. `true` when something changed.
+    pub(super) fn sync_tick(&mut self) -> bool {
+        if self.sync.is_none() {
+            return self.maybe_auto_sync();
+        }
+        let mut changed = self.sync_checkpoint();
+        changed |= self.schedule_sync();
+        changed |= self.sync_maybe_end();
+        changed
+    }
+
+    /// Current speed in KiB/s over the measurement window (md adds a second to the elapsed
+    /// time, so a fresh window reads slow).
+    fn sync_rate_kib(&self, st: &SyncState) -> u64 {
+        let el = self.now.saturating_sub(st.mark_time) as u128;
+        let kib = st.mark_sectors as u128 / 2;
+        (kib * 1_000_000_000 / (el + 1_000_000_000)) as u64
+    }
+
+    /// Whether a block of `n` sectors may start now (speed limits and yielding to user I/O).
+    fn sync_throttle_allows(&mut self, n: u64) -> bool {
+        let now = self.now;
+        let in_flight = !self.sync_blocks.is_empty();
+        // md's is_mddev_idle: user I/O in flight or submitted recently.
+        let user_active = self.user_live > 0
+            || self
+                .last_user_submit
+                .is_some_and(|t| now.saturating_sub(t) < SYNC_IDLE_NS);
+        let (min, max) = (self.sync_speed_min, self.sync_speed_max);
+        let rate = match self.sync.as_ref() {
+            Some(st) => self.sync_rate_kib(st),
+            None => return false,
+        };
+        let Some(st) = self.sync.as_mut() else {
+            return false;
+        };
+        if now.saturating_sub(st.mark_time) >= SYNC_MARK_STEP_NS {
+            st.mark_time = now;
+            st.mark_sectors = 0;
+        }
+        // Above the maximum: wait until the window's average allows this block.
+        let bytes = (st.mark_sectors.saturating_add(n) as u128) * crate::SECTOR_SIZE as u128;
+        let rate_bytes = (max as u128) * 1024;
+        let need_ns = (bytes * 1_000_000_000).div_ceil(rate_bytes.max(1));
+        let at = (st.mark_time as u128).saturating_add(need_ns);
+        if at > now as u128 {
+            st.wake = Some(u64::try_from(at).unwrap_or(u64::MAX));
+            return false;
+        }
+        st.wake = None;
+        // Between min and max: while user I/O is active, one block at a time (md waits for
+        // `recovery_active` to drain when the array is not idle). Below min: go regardless.
+        if user_active && in_flight && rate >= min {
+            return false;
+        }
+        true
+    }
+
+    /// Plans the piece of the range at `s`.
+    fn plan(&self, s: u64) -> Plan {
+        let Some(st) = self.sync.as_ref() else {
+            return Plan::Skip(u64::MAX);
+        };
+        let end = st.end;
+        let mut len = SYNC_BLOCK_SECTORS.min(end - s);
+        let mut chunk_end = end;
+        let mut chunk_set = true;
+        if let Some(b) = self.bitmap.as_ref() {
+            let c = s / b.chunk_sectors;
+            chunk_end = c.saturating_add(1).saturating_mul(b.chunk_sectors).min(end);
+            len = len.min(chunk_end - s);
+            chunk_set = b
+                .chunks
+                .get(c as usize)
+                .is_none_or(|ch| ch.state != CHUNK_CLEAR);
+        }
+        let set = match st.action {
+            SyncAction::Resync => {
+                if !chunk_set {
+                    return Plan::Skip(chunk_end);
+                }
+                let working = self.working_mask();
+                if working.count_ones() < 2 {
+                    return Plan::Skip(end);
+                }
+                working
+            }
+            SyncAction::Recovery => {
+                let mut t = 0u64;
+                let mut later = end;
+                for i in bits(st.targets) {
+                    let Some(m) = self.mirrors.get(i) else {
+                        continue;
+                    };
+                    let MemberState::Recovering { recovery_offset } = m.state else {
+                        continue;
+                    };
+                    if recovery_offset > s {
+                        // Not due yet; the block must not run past its offset.
+                        later = later.min(recovery_offset);
+                        continue;
+                    }
+                    if m.bitmap_recovery && !chunk_set {
+                        continue;
+                    }
+                    t |= bit(i);
+                }
+                if t == 0 {
+                    let to = if chunk_set {
+                        later
+                    } else {
+                        later.min(chunk_end)
+                    };
+                    return Plan::Skip(to.max(s + 1));
+                }
+                len = len.min(later - s);
+                t
+            }
+            SyncAction::Check | SyncAction::Repair => {
+                let r = self.in_sync_mask();
+                if r.count_ones() < 2 {
+                    return Plan::Skip(end);
+                }
+                r
+            }
+        };
+        // Cut the block where any involved member's bad range starts or ends, so that each
+        // member is either wholly good or wholly bad over it.
+        let involved = match st.action {
+            SyncAction::Recovery => set | self.in_sync_mask(),
+            _ => set,
+        };
+        let mut excluded = 0u64;
+        for i in bits(involved) {
+            if let Some((bs, bl)) = self.mirrors.get(i).and_then(|m| m.first_bad(s, len)) {
+                if bs > s {
+                    len = bs - s;
+                } else {
+                    len = len.min(bs.saturating_add(bl) - s).max(1);
+                    excluded |= bit(i);
+                }
+            }
+        }
+        Plan::Block { len, set, excluded }
+    }
+
+    fn working_mask(&self) -> u64 {
+        self.mirrors
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.state.is_working())
+            .fold(0, |a, (i, _)| a | bit(i))
+    }
+
+    fn in_sync_mask(&self) -> u64 {
+        self.mirrors
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.is_in_sync())
+            .fold(0, |a, (i, _)| a | bit(i))
+    }
+
+    /// Starts new sync blocks as the window, buffers and speed limits allow.
+    fn schedule_sync(&mut self) -> bool {
+        let mut changed = false;
+        let mut scan = 0u32;
+        // The throttle and the scan budget re-arm the timer when they need it.
+        if let Some(st) = self.sync.as_mut() {
+            st.wake = None;
+        }
+        loop {
+            let (action, next, end, aborting) = match self.sync.as_ref() {
+                Some(st) => (st.action, st.next, st.end, st.aborting),
+                None => return changed,
+            };
+            if aborting || next >= end || self.sync_blocks.len() >= self.sync_window {
+                return changed;
+            }
+            scan += 1;
+            if scan > 4096 {
+                // A long clean stretch: continue on an immediate timer.
+                if let Some(st) = self.sync.as_mut() {
+                    st.wake = Some(self.now);
+                }
+                return changed;
+            }
+            let (len, set, excluded) = match self.plan(next) {
+                Plan::Skip(to) => {
+                    if let Some(st) = self.sync.as_mut() {
+                        st.next = to.min(end).max(next + 1);
+                    }
+                    self.sync_progress();
+                    changed = true;
+                    continue;
+                }
+                Plan::Block { len, set, excluded } => (len, set, excluded),
+            };
+            let readers = set & !excluded;
+            if matches!(action, SyncAction::Check | SyncAction::Repair) && readers.count_ones() < 2
+            {
+                // Fewer than two readable copies here: nothing to compare.
+                if let Some(st) = self.sync.as_mut() {
+                    st.next = next + len;
+                }
+                self.sync_progress();
+                changed = true;
+                continue;
+            }
+            let need_bufs = match action {
+                SyncAction::Resync | SyncAction::Recovery => 1,
+                _ => readers.count_ones() as usize,
+            };
+            if self.sync_free.len() < need_bufs || self.free_reqs.is_empty() {
+                return changed;
+            }
+            if !self.sync_throttle_allows(len) {
+                return changed;
+            }
+            let Some(slot) = self.free_reqs.pop() else {
+                return changed;
+            };
+            let mut blk = SyncBlock {
+                stage: SyncStage::Read,
+                action,
+                source: 0,
+                reading: false,
+                readers: 0,
+                read_issued: 0,
+                read_ok: 0,
+                read_err: 0,
+                tried: 0,
+                targets: 0,
+                written: 0,
+                main_buf: NO_BUF,
+                bufs: [NO_BUF; MAX_SLOTS],
+            };
+            match action {
+                SyncAction::Resync => {
+                    blk.readers = readers;
+                    blk.main_buf = self.sync_free.pop().map_or(NO_BUF, |b| b as u16);
+                }
+                SyncAction::Recovery => {
+                    blk.targets = readers;
+                    blk.main_buf = self.sync_free.pop().map_or(NO_BUF, |b| b as u16);
+                }
+                SyncAction::Check | SyncAction::Repair => {
+                    blk.readers = readers;
+                    for i in bits(readers) {
+                        blk.bufs[i] = self.sync_free.pop().map_or(NO_BUF, |b| b as u16);
+                    }
+                }
+            }
+            let r = &mut self.reqs[slot];
+            r.live = true;
+            r.gen = r.gen.wrapping_add(1);
+            r.op = Op::Sync;
+            r.sector = next;
+            r.sectors = len;
+            r.fua = false;
+            r.buf = BufRef(0);
+            r.buf_offset = 0;
+            r.started = false;
+            r.cur_member = 0;
+            r.cursor = next;
+            r.inflight = 0;
+            r.retries.clear();
+            r.error = None;
+            r.ok_in_sync = false;
+            r.failed_mask = 0;
+            r.degraded = false;
+            r.meta_wait = 0;
+            r.settled = false;
+            r.bitmap_held = false;
+            r.fix = None;
+            r.sync = Some(blk);
+            self.order.push(slot);
+            self.sync_blocks.push_back((next, next + len, false));
+            if let Some(st) = self.sync.as_mut() {
+                st.next = next + len;
+                st.mark_sectors = st.mark_sectors.saturating_add(len);
+            }
+            changed = true;
+        }
+    }
+
+    /// Hands out the member I/Os of sync block `slot`.
+    pub(super) fn issue_sync(&mut self, slot: usize) {
+        let Some(mut b) = self.reqs[slot].sync else {
+            return;
+        };
+        let (s, n) = (self.reqs[slot].sector, self.reqs[slot].sectors);
+        match b.stage {
+            SyncStage::Read => match b.action {
+                SyncAction::Resync | SyncAction::Recovery => {
+                    if !b.reading {
+                        match self.pick_source(&b, s, n) {
+                            Some(src) => {
+                                let buf = IoBuf::Scratch {
+                                    index: b.main_buf as usize,
+                                };
+                                if self.issue(
+                                    slot,
+                                    src,
+                                    MemberIoKind::Read,
+                                    s,
+                                    n,
+                                    buf,
+                                    false,
+                                    0,
+                                    0,
+                                    false,
+                                ) {
+                                    b.source = src;
+                                    b.reading = true;
+                                }
+                            }
+                            None => self.sync_unreadable(slot, &mut b),
+                        }
+                    }
+                }
+                SyncAction::Check | SyncAction::Repair => {
+                    for i in bits(b.readers & !b.read_issued) {
+                        let buf = IoBuf::Scratch {
+                            index: b.bufs[i] as usize,
+                        };
+                        if !self.issue(slot, i, MemberIoKind::Read, s, n, buf, false, 0, 0, false) {
+                            break;
+                        }
+                        b.read_issued |= bit(i);
+                    }
+                }
+            },
+            SyncStage::Write => {
+                let buf = b.buf_for_write();
+                for i in bits(b.targets & !b.written) {
+                    let working = self.mirrors.get(i).is_some_and(|m| m.state.is_working());
+                    if working && buf != NO_BUF {
+                        let io_buf = IoBuf::Scratch {
+                            index: buf as usize,
+                        };
+                        if !self.issue(
+                            slot,
+                            i,
+                            MemberIoKind::Write,
+                            s,
+                            n,
+                            io_buf,
+                            false,
+                            0,
+                            0,
+                            false,
+                        ) {
+                            break;
+                        }
+                    }
+                    b.written |= bit(i);
+                }
+            }
+            SyncStage::Done => {}
+        }
+        self.reqs[slot].sync = Some(b);
+    }
+
+    /// The member to copy from: in sync, not yet tried, not a target, no bad block here;
+    /// write-mostly members last (md's `raid1_sync_request` read disk choice).
+    fn pick_source(&self, b: &SyncBlock, s: u64, n: u64) -> Option<usize> {
+        let ok = |i: usize, m: &Mirror| {
+            m.is_in_sync()
+                && b.tried & bit(i) == 0
+                && b.targets & bit(i) == 0
+                && m.first_bad(s, n).is_none()
+        };
+        let mut wm = None;
+        for (i, m) in self.mirrors.iter().enumerate() {
+            if !ok(i, m) {
+                continue;
+            }
+            if !m.write_mostly {
+                return Some(i);
+            }
+            wm.get_or_insert(i);
+        }
+        wm
+    }
+
+    /// No mirror could supply the block: recovery records it bad on the targets (or stops),
+    /// resync leaves it.
+    fn sync_unreadable(&mut self, slot: usize, b: &mut SyncBlock) {
+        b.stage = SyncStage::Done;
+        let (s, n, gen) = (
+            self.reqs[slot].sector,
+            self.reqs[slot].sectors,
+            self.reqs[slot].gen,
+        );
+        let mut stop = false;
+        if b.action == SyncAction::Recovery {
+            for t in bits(b.targets) {
+                let recorded = self
+                    .mirrors
+                    .get_mut(t)
+                    .is_some_and(|m| m.state.is_working() && m.add_bad(s, n));
+                if recorded {
+                    let token = self.emit(
+                        |token| Event::BadBlocks {
+                            token,
+                            member: t,
+                            sector: s,
+                            sectors: n,
+                        },
+                        Waiter::Req { slot, gen },
+                        false,
+                    );
+                    if token.is_some() {
+                        self.reqs[slot].meta_wait += 1;
+                    }
+                } else {
+                    stop = true;
+                }
+            }
+        }
+        if let Some(st) = self.sync.as_mut() {
+            st.clean_ok = false;
+            if stop && !st.aborting {
+                // md: "unrecoverable I/O read error", the recovery is interrupted.
+                st.aborting = true;
+                st.interrupted = true;
+                st.wake = None;
+            }
+        }
+    }
+
+    /// A sync member I/O finished.
+    pub(super) fn sync_io_done(
+        &mut self,
+        slot: usize,
+        member: usize,
+        kind: MemberIoKind,
+        ok: bool,
+        stale: bool,
+    ) {
+        let Some(mut b) = self.reqs[slot].sync else {
+            return;
+        };
+        let n = self.reqs[slot].sectors;
+        let ok = ok
+            && self
+                .mirrors
+                .get(member)
+                .is_some_and(|m| m.state.is_working());
+        match (b.stage, kind) {
+            (SyncStage::Read, MemberIoKind::Read) => match b.action {
+                SyncAction::Resync | SyncAction::Recovery => {
+                    b.reading = false;
+                    if ok {
+                        b.targets = match b.action {
+                            SyncAction::Resync => b.readers & self.working_mask() & !bit(member),
+                            _ => b.targets & self.working_mask(),
+                        };
+                        b.stage = if b.targets == 0 {
+                            SyncStage::Done
+                        } else {
+                            SyncStage::Write
+                        };
+                    } else {
+                        b.tried |= bit(member);
+                        if !stale {
+                            self.note_read_error(member, false);
+                        }
+                    }
+                }
+                SyncAction::Check | SyncAction::Repair => {
+                    if ok {
+                        b.read_ok |= bit(member);
+                    } else {
+                        b.read_err |= bit(member);
+                        if !stale {
+                            self.note_read_error(member, false);
+                        }
+                    }
+                    if (b.read_ok | b.read_err) & b.readers == b.readers {
+                        self.sync_compare(&mut b, n);
+                    }
+                }
+            },
+            (SyncStage::Write, MemberIoKind::Write) => {
+                if ok {
+                    if let Some(st) = self.sync.as_mut() {
+                        st.copied = st.copied.saturating_add(n);
+                    }
+                } else if !stale {
+                    self.reqs[slot].failed_mask |= bit(member);
+                    if let Some(st) = self.sync.as_mut() {
+                        st.clean_ok = false;
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.reqs[slot].sync = Some(b);
+    }
+
+    /// md's `process_checks`: the first mirror that read is the primary; every other mirror
+    /// whose read failed or whose data differs adds the block's sectors to `mismatch_cnt` and,
+    /// for repair (or after a read error, even in check), is overwritten from the primary.
+    fn sync_compare(&mut self, b: &mut SyncBlock, n: u64) {
+        let Some(primary) = bits(b.read_ok).next() else {
+            b.stage = SyncStage::Done;
+            if let Some(st) = self.sync.as_mut() {
+                st.clean_ok = false;
+            }
+            return;
+        };
+        b.source = primary;
+        let len = (n * crate::SECTOR_SIZE) as usize;
+        let pbuf = b.bufs[primary] as usize;
+        let mut mismatch = 0u64;
+        let mut targets = 0u64;
+        for i in bits(b.readers) {
+            if i == primary {
+                continue;
+            }
+            let differs = if b.read_err & bit(i) != 0 {
+                true
+            } else {
+                let a = self.scratch.get(pbuf).and_then(|v| v.get(..len));
+                let c = self
+                    .scratch
+                    .get(b.bufs[i] as usize)
+                    .and_then(|v| v.get(..len));
+                a != c
+            };
+            if differs {
+                mismatch += n;
+                if b.action == SyncAction::Repair || b.read_err & bit(i) != 0 {
+                    targets |= bit(i);
+                }
+            }
+        }
+        b.targets = targets & self.working_mask();
+        b.stage = if b.targets == 0 {
+            SyncStage::Done
+        } else {
+            SyncStage::Write
+        };
+        if let Some(st) = self.sync.as_mut() {
+            st.mismatch = st.mismatch.saturating_add(mismatch);
+        }
+    }
+
+    /// Sync block `slot` is finished (called from `finish`).
+    pub(super) fn sync_block_finished(&mut self, slot: usize) {
+        let start = self.reqs[slot].sector;
+        if let Some(b) = self.reqs[slot].sync.take() {
+            let mut free = |i: u16| {
+                if i != NO_BUF {
+                    self.sync_free.push(i as usize);
+                }
+            };
+            free(b.main_buf);
+            for &i in b.bufs.iter() {
+                free(i);
+            }
+        }
+        if let Some(e) = self.sync_blocks.iter_mut().find(|e| e.0 == start && !e.2) {
+            e.2 = true;
+        }
+        while self.sync_blocks.front().is_some_and(|e| e.2) {
+            self.sync_blocks.pop_front();
+        }
+        self.sync_progress();
+    }
+
+    /// Moves the done point and the in-memory offsets.
+    fn sync_progress(&mut self) {
+        let front = self.sync_blocks.front().map(|e| e.0);
+        let Some(st) = self.sync.as_mut() else {
+            return;
+        };
+        let c = front.unwrap_or(st.next).min(st.end);
+        if c <= st.contiguous {
+            return;
+        }
+        st.contiguous = c;
+        let (action, targets) = (st.action, st.targets);
+        match action {
+            SyncAction::Resync if self.resync_offset < c => self.resync_offset = c,
+            SyncAction::Recovery => {
+                for i in bits(targets) {
+                    if let Some(m) = self.mirrors.get_mut(i) {
+                        if let MemberState::Recovering { recovery_offset } = m.state {
+                            if recovery_offset < c {
+                                m.state = MemberState::Recovering { recovery_offset: c };
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Emits a progress checkpoint every 1/16 of the array.
+    fn sync_checkpoint(&mut self) -> bool {
+        let Some(st) = self.sync.as_ref() else {
+            return false;
+        };
+        if st.aborting || st.contiguous < st.next_checkpoint || st.contiguous >= st.end {
+            return false;
+        }
+        let (action, sector, step) = (st.action, st.contiguous, st.step);
+        let ok = self
+            .emit(
+                |token| Event::SyncCheckpoint {
+                    token,
+                    action,
+                    sector,
+                },
+                Waiter::Nothing,
+                false,
+            )
+            .is_some();
+        if ok {
+            if let Some(st) = self.sync.as_mut() {
+                st.next_checkpoint = sector.saturating_add(step);
+            }
+        }
+        ok
+    }
+
+    /// Ends the action once its range is planned (or it is aborting) and no block is in flight.
+    fn sync_maybe_end(&mut self) -> bool {
+        let Some(st) = self.sync.as_ref() else {
+            return false;
+        };
+        if !(st.aborting || st.next >= st.end) || !self.sync_blocks.is_empty() {
+            return false;
+        }
+        let room = self.mirrors.len() + 3;
+        if self.meta_cap.saturating_sub(self.pending_meta.len()) < room
+            || self.events.capacity().saturating_sub(self.events.len()) < room
+        {
+            return false;
+        }
+        let Some(st) = self.sync.take() else {
+            return false;
+        };
+        let complete = !st.interrupted && st.contiguous >= st.end;
+        let action = st.action;
+        let ev = |s: &mut Self, make: &dyn Fn(MetaToken) -> Event| {
+            let _ = s.emit(make, Waiter::Nothing, false);
+        };
+        if complete {
+            match action {
+                SyncAction::Resync => {
+                    self.resync_offset = u64::MAX;
+                    ev(self, &|token| Event::SyncCheckpoint {
+                        token,
+                        action,
+                        sector: u64::MAX,
+                    });
+                }
+                SyncAction::Recovery => {
+                    for i in bits(st.targets) {
+                        let Some(m) = self.mirrors.get_mut(i) else {
+                            continue;
+                        };
+                        if !matches!(m.state, MemberState::Recovering { .. }) {
+                            continue;
+                        }
+                        m.state = MemberState::InSync;
+                        m.bitmap_recovery = false;
+                        let slot = m.slot.unwrap_or(i);
+                        ev(self, &|token| Event::MemberInSync {
+                            token,
+                            member: i,
+                            slot,
+                        });
+                    }
+                    ev(self, &|token| Event::SyncCheckpoint {
+                        token,
+                        action,
+                        sector: u64::MAX,
+                    });
+                }
+                _ => {}
+            }
+            if matches!(action, SyncAction::Resync | SyncAction::Recovery) {
+                self.release_synced_chunks(action == SyncAction::Recovery && st.clean_ok);
+            }
+        } else {
+            let sector = st.contiguous;
+            ev(self, &|token| Event::SyncCheckpoint {
+                token,
+                action,
+                sector,
+            });
+        }
+        if matches!(action, SyncAction::Check | SyncAction::Repair) {
+            self.last_mismatch = st.mismatch;
+        }
+        let (mismatch_cnt, sectors_copied, interrupted) = (st.mismatch, st.copied, !complete);
+        ev(self, &|token| Event::SyncDone {
+            token,
+            action,
+            mismatch_cnt,
+            sectors_copied,
+            interrupted,
+        });
+        true
+    }
+
+    /// After a completed resync/recovery: chunks synced with every slot in sync no longer need
+    /// their bit; idle ones are cleared now, the rest by the daemon.
+    fn release_synced_chunks(&mut self, recovered: bool) {
+        if !fully_in_sync(&self.mirrors, self.raid_disks) || self.resync_offset < self.array_sectors
+        {
+            return;
+        }
+        let Some(b) = self.bitmap.as_mut() else {
+            return;
+        };
+        if recovered {
+            for ch in b.chunks.iter_mut() {
+                ch.needed = false;
+            }
+        }
+        let sleep = b.daemon_sleep;
+        let n = b.chunks.len();
+        let idle = |s: &Self, c: usize| {
+            s.bitmap
+                .as_ref()
+                .and_then(|b| b.chunks.get(c))
+                .is_some_and(|ch| ch.state == CHUNK_SET && ch.pending == 0 && !ch.needed)
+        };
+        let mut c = 0;
+        while c < n {
+            if !idle(self, c) {
+                c += 1;
+                continue;
+            }
+            let first = c;
+            while c < n && idle(self, c) {
+                c += 1;
+            }
+            if !self.emit_clear(first as u64, (c - first) as u64) {
+                break;
+            }
+        }
+        let left = self
+            .bitmap
+            .as_ref()
+            .is_some_and(|b| b.chunks.iter().any(|ch| ch.state == CHUNK_SET));
+        if left && self.daemon_deadline.is_none() {
+            self.daemon_deadline = Some(self.now.saturating_add(sleep));
+        }
+    }
+}
