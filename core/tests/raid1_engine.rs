@@ -342,11 +342,25 @@ mod raid1 {
             remaining: 1,
             heal_on_write: false,
         });
+        // As md: the member whose flush failed is failed, and the flush succeeds because an
+        // in-sync member made its cache durable.
+        let f = s.submit(ArrayRequest::flush()).unwrap();
+        s.settle();
+        assert_eq!(s.result(f), Some(Ok(())));
+        assert_eq!(s.engine.member_state(1), Some(MemberState::Faulty));
+        // With no in-sync member left to flush, the error reaches the caller.
+        s.members[0].faults.push(Fault {
+            op: FaultOp::Flush,
+            sector: 0,
+            sectors: 0,
+            remaining: 1,
+            heal_on_write: false,
+        });
         let f = s.submit(ArrayRequest::flush()).unwrap();
         s.settle();
         assert_eq!(
             s.result(f),
-            Some(Err(ArrayIoError::FlushFailed { member: 1 }))
+            Some(Err(ArrayIoError::FlushFailed { member: 0 }))
         );
     }
 

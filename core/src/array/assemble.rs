@@ -220,14 +220,19 @@ impl<D: BlockDevice> Array<D> {
         let mut members = Vec::new();
         for (c, state) in cands.into_iter().zip(states) {
             match state {
-                Ok(state) => members.push(Member {
-                    dev: c.dev,
-                    name: c.name,
-                    sb: c.sb,
-                    sb_sector: c.sector,
-                    dev_sectors: c.dev_sectors,
-                    state,
-                }),
+                Ok(state) => {
+                    let mut m = Member {
+                        dev: c.dev,
+                        name: c.name,
+                        sb: c.sb,
+                        sb_sector: c.sector,
+                        dev_sectors: c.dev_sectors,
+                        state,
+                        badblocks: None,
+                    };
+                    m.badblocks = m.load_badblocks()?;
+                    members.push(m);
+                }
                 Err(reason) => kicked.push(Kicked {
                     name: c.name,
                     dev: c.dev,
@@ -252,6 +257,9 @@ impl<D: BlockDevice> Array<D> {
             dirty: unclean,
             needs_resync: unclean,
             readonly: opts.readonly,
+            engine: None,
+            clock_ns: 0,
+            last_now: lead_sb_utime(&lead_sb),
         };
         Ok((
             array,
@@ -261,5 +269,13 @@ impl<D: BlockDevice> Array<D> {
                 unclean,
             },
         ))
+    }
+}
+
+/// The leader's last update time in seconds: the clock metadata written by reads starts from.
+fn lead_sb_utime(sb: &Superblock) -> u64 {
+    match sb {
+        Superblock::V1(s, _) => crate::format::sb1::Superblock1::time_secs(s.utime),
+        Superblock::V0(s) => u64::from(s.utime),
     }
 }

@@ -250,6 +250,7 @@ impl<D: BlockDevice> Array<D> {
                 _ => MemberState::Spare,
             };
             members.push(Member {
+                badblocks: None,
                 dev,
                 name: dev_name,
                 sb,
@@ -263,6 +264,9 @@ impl<D: BlockDevice> Array<D> {
             bitmap = super::intent::IntentBitmap::load(m)?;
         }
         Ok(Array {
+            engine: None,
+            clock_ns: 0,
+            last_now: opts.now,
             bitmap,
             members,
             raid_disks: n,

@@ -51,14 +51,6 @@ impl IntentBitmap {
         Ok(Some(IntentBitmap { bitmap, raw }))
     }
 
-    /// Marks the chunks under `[sector, sector+sectors)`; true when any bit was clear.
-    pub(crate) fn set_range(&mut self, sector: u64, sectors: u64) -> bool {
-        self.bitmap
-            .set_sectors(sector, sectors)
-            .map(|n| n > 0)
-            .unwrap_or(false)
-    }
-
     /// Clears every bit and records that everything up to `events` is in sync on all mirrors.
     pub(crate) fn clear_all(&mut self, events: u64) {
         self.bitmap.bits.iter_mut().for_each(|b| *b = 0);

@@ -37,9 +37,32 @@ pub struct Member<D> {
     pub dev_sectors: u64,
     /// State in the array.
     pub state: MemberState,
+    /// Its bad-block log as loaded (1.x members whose log has entries).
+    pub badblocks: Option<crate::format::badblocks::BadBlockLog>,
 }
 
 impl<D: BlockDevice> Member<D> {
+    /// Reads the bad-block log of a 1.x member whose superblock says it holds entries.
+    pub(crate) fn load_badblocks(
+        &mut self,
+    ) -> crate::Result<Option<crate::format::badblocks::BadBlockLog>> {
+        use crate::format::badblocks::{log_location, BadBlockLog};
+        let Superblock::V1(s, _) = &self.sb else {
+            return Ok(None);
+        };
+        if s.feature_map & crate::format::sb1::FEATURE_BAD_BLOCKS == 0 {
+            return Ok(None);
+        }
+        let Some((off, len)) = log_location(s) else {
+            return Ok(None);
+        };
+        let mut raw = alloc::vec![0u8; len];
+        self.dev.read_at(off, &mut raw)?;
+        Ok(Some(
+            BadBlockLog::parse_for(s, &raw).map_err(crate::format::FormatError::from)?,
+        ))
+    }
+
     /// Byte offset on the device of array byte `offset`.
     pub fn data_byte(&self, offset: u64) -> u64 {
         self.sb.data_offset() * crate::SECTOR_SIZE + offset

@@ -10,7 +10,9 @@ mod assemble;
 mod create;
 mod detail;
 mod intent;
+mod io;
 mod member;
+mod sync;
 
 pub use assemble::{AssembleOptions, AssembleReport, KickReason, Kicked};
 pub use create::{CreateOptions, CreateSlot};
@@ -88,6 +90,9 @@ pub enum ArrayError {
     /// The array is read-only.
     #[error("array is read-only")]
     ReadOnly,
+    /// An array request failed on every mirror that could serve it.
+    #[error("array I/O error: {0}")]
+    Io(String),
     /// Every member failed.
     #[error("no working member left")]
     NoWorkingMember,
@@ -108,6 +113,12 @@ pub struct Array<D> {
     readonly: bool,
     /// The write-intent bitmap, when the array has one.
     bitmap: Option<IntentBitmap>,
+    /// The RAID1 engine, built at the first I/O.
+    engine: Option<crate::raid1::Raid1>,
+    /// The engine's clock (ns), fed from the `now` of the calls.
+    clock_ns: u64,
+    /// The last `now` (seconds) a caller gave, for metadata written by reads and flushes.
+    last_now: u64,
 }
 
 impl<D: BlockDevice> Array<D> {
@@ -173,81 +184,6 @@ impl<D: BlockDevice> Array<D> {
         }
     }
 
-    /// Reads array bytes at `offset` from the first in-sync member, trying the next on error.
-    pub fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        self.check_range("read", offset, buf.len())?;
-        let mut last_err: Option<Error> = None;
-        for m in self
-            .members
-            .iter_mut()
-            .filter(|m| matches!(m.state, MemberState::InSync(_)))
-        {
-            match m.dev.read_at(m.data_byte(offset), buf) {
-                Ok(()) => return Ok(()),
-                Err(e) => last_err = Some(e.into()),
-            }
-        }
-        Err(last_err.unwrap_or_else(|| ArrayError::NoWorkingMember.into()))
-    }
-
-    /// Writes `buf` at array `offset` to every in-sync member; succeeds while one member took it.
-    pub fn write(&mut self, offset: u64, buf: &[u8], now: u64) -> Result<()> {
-        if self.readonly {
-            return Err(ArrayError::ReadOnly.into());
-        }
-        self.check_range("write", offset, buf.len())?;
-        if !self.dirty {
-            self.mark_dirty(now)?;
-        }
-        // md's set-before-write rule: the chunks this write touches are marked (and the bitmap
-        // flushed) before any member sees the data, so a crash resyncs them.
-        let sector = offset / crate::SECTOR_SIZE;
-        let end = (offset + buf.len() as u64).div_ceil(crate::SECTOR_SIZE);
-        if let Some(bm) = self.bitmap.as_mut() {
-            if bm.set_range(sector, end - sector)
-                && bm.write_all(&mut self.members, self.events)? == 0
-            {
-                return Err(ArrayError::NoWorkingMember.into());
-            }
-        }
-        let mut ok = 0;
-        let mut last_err: Option<Error> = None;
-        for m in self
-            .members
-            .iter_mut()
-            .filter(|m| matches!(m.state, MemberState::InSync(_)))
-        {
-            match m.dev.write_at(m.data_byte(offset), buf) {
-                Ok(()) => ok += 1,
-                Err(e) => {
-                    m.state = MemberState::Faulty;
-                    last_err = Some(e.into());
-                }
-            }
-        }
-        if ok == 0 {
-            return Err(last_err.unwrap_or_else(|| ArrayError::NoWorkingMember.into()));
-        }
-        if last_err.is_some() {
-            // A member failed: record it in the survivors' superblocks before reporting success.
-            self.write_superblocks(now)?;
-        }
-        Ok(())
-    }
-
-    /// Flushes every working member.
-    pub fn flush(&mut self) -> Result<()> {
-        for m in self.members.iter_mut().filter(|m| m.state.is_working()) {
-            m.dev.flush()?;
-        }
-        Ok(())
-    }
-
-    fn mark_dirty(&mut self, now: u64) -> Result<()> {
-        self.dirty = true;
-        self.write_superblocks(now)
-    }
-
     /// The role table every member's superblock should carry, indexed by dev_number.
     fn role_of_member(&self, m: &Member<D>) -> Role {
         match m.state {
@@ -258,7 +194,30 @@ impl<D: BlockDevice> Array<D> {
     }
 
     /// Rewrites every working member's superblock with the current state (events+1).
-    fn write_superblocks(&mut self, now: u64) -> Result<()> {
+    pub(crate) fn write_superblocks(&mut self, now: u64) -> Result<()> {
+        // md's md_update_sb: a member that fails while its superblock is written must be
+        // recorded as faulty in the survivors' superblocks too, so the round repeats (with a new
+        // event count) until one completes without a new failure.
+        loop {
+            let failed_before = self.faulty_count();
+            self.write_superblocks_once(now)?;
+            if let Some(bm) = self.bitmap.as_mut() {
+                bm.write_all(&mut self.members, self.events)?;
+            }
+            if self.faulty_count() == failed_before {
+                return Ok(());
+            }
+        }
+    }
+
+    fn faulty_count(&self) -> usize {
+        self.members
+            .iter()
+            .filter(|m| m.state == MemberState::Faulty)
+            .count()
+    }
+
+    fn write_superblocks_once(&mut self, now: u64) -> Result<()> {
         self.events += 1;
         let roles: Vec<(u32, Role)> = self
             .members
@@ -296,21 +255,37 @@ impl<D: BlockDevice> Array<D> {
                 .map(Error::from)
                 .unwrap_or_else(|| ArrayError::NoWorkingMember.into()));
         }
-        let all_in_sync = self.in_sync_count() == self.raid_disks;
-        if let Some(bm) = self.bitmap.as_mut() {
-            // Clean with every mirror present and nothing owed: the bits have done their job.
-            if !self.dirty && !self.needs_resync && all_in_sync {
-                bm.clear_all(events);
-            }
-            bm.write_all(&mut self.members, events)?;
-        }
         Ok(())
+    }
+
+    /// Hands the members back without writing anything, as a crash or power cut leaves them
+    /// (for tests of crash consistency; a normal shutdown is [`Self::stop`]).
+    pub fn abandon(self) -> Vec<Member<D>> {
+        self.members
     }
 
     /// Stops the array: superblocks are written clean and flushed; the devices are handed back.
     pub fn stop(mut self, now: u64) -> Result<Vec<Member<D>>> {
-        if self.dirty && !self.readonly {
+        if self.readonly {
+            return Ok(self.members);
+        }
+        if self.engine.is_some() {
+            self.flush()?;
+        }
+        // Clean, complete and owing nothing: the bits have done their job. md clears them
+        // lazily; at stop nothing can race with the clearing, and the superblocks are written
+        // clean before the cleared bitmap, so a cut in between leaves set bits on a clean array,
+        // which md ignores.
+        let complete = self.in_sync_count() == self.raid_disks && !self.needs_resync;
+        let clear_bits = complete && self.bitmap.as_ref().is_some_and(|b| b.dirty_chunks() > 0);
+        if self.dirty || clear_bits {
             self.dirty = false;
+            if clear_bits {
+                if let Some(bm) = self.bitmap.as_mut() {
+                    // events_cleared follows the new event count (write_all caps it).
+                    bm.clear_all(u64::MAX);
+                }
+            }
             self.write_superblocks(now)?;
         }
         Ok(self.members)

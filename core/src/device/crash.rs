@@ -388,6 +388,9 @@ impl BlockDevice for CrashDevice {
         }
         Ok(())
     }
+    fn write_at_fua(&mut self, offset: u64, buf: &[u8]) -> Result<(), DeviceError> {
+        self.write_durable(offset, buf)
+    }
     fn flush(&mut self) -> Result<(), DeviceError> {
         self.flushes += 1;
         // In issue order, FUA entries included: they are durable already but must stay on top

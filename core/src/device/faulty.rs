@@ -470,6 +470,10 @@ impl<D: BlockDevice> BlockDevice for FaultyDevice<D> {
         self.judge(IoOp::Flush, 0, 0)?;
         self.inner.flush()
     }
+    fn write_at_fua(&mut self, offset: u64, buf: &[u8]) -> Result<(), DeviceError> {
+        self.judge(IoOp::Write, offset, buf.len())?;
+        self.inner.write_at_fua(offset, buf)
+    }
 }
 
 #[cfg(test)]

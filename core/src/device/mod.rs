@@ -105,6 +105,12 @@ pub trait BlockDevice {
     fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<(), DeviceError>;
     /// Makes completed writes durable.
     fn flush(&mut self) -> Result<(), DeviceError>;
+    /// Writes `buf` at byte `offset` durably before returning (force unit access). The default
+    /// writes, then flushes the whole cache; devices with a real FUA path override it.
+    fn write_at_fua(&mut self, offset: u64, buf: &[u8]) -> Result<(), DeviceError> {
+        self.write_at(offset, buf)?;
+        self.flush()
+    }
 }
 
 /// Borrowed devices work too: a caller can assemble an array over devices it keeps owning.
@@ -127,6 +133,9 @@ impl<T: BlockDevice + ?Sized> BlockDevice for &mut T {
     fn flush(&mut self) -> Result<(), DeviceError> {
         (**self).flush()
     }
+    fn write_at_fua(&mut self, offset: u64, buf: &[u8]) -> Result<(), DeviceError> {
+        (**self).write_at_fua(offset, buf)
+    }
 }
 
 impl<T: BlockDevice + ?Sized> BlockDevice for alloc::boxed::Box<T> {
@@ -147,6 +156,9 @@ impl<T: BlockDevice + ?Sized> BlockDevice for alloc::boxed::Box<T> {
     }
     fn flush(&mut self) -> Result<(), DeviceError> {
         (**self).flush()
+    }
+    fn write_at_fua(&mut self, offset: u64, buf: &[u8]) -> Result<(), DeviceError> {
+        (**self).write_at_fua(offset, buf)
     }
 }
 

@@ -789,13 +789,23 @@ impl Raid1 {
                     }
                 }
             },
-            Op::Flush => {
-                if result.is_err() && !stale {
-                    self.reqs[io.req]
-                        .error
+            // md treats a failed flush like a failed write: the member is failed, and the flush
+            // succeeds while an in-sync member made its cache durable.
+            Op::Flush => match result {
+                Ok(()) => {
+                    if self.mirrors.get(io.member).is_some_and(|m| m.is_in_sync()) {
+                        self.reqs[io.req].ok_in_sync = true;
+                    }
+                }
+                // A flush to a member removed since: ignored.
+                Err(_) if stale => {}
+                Err(_) => {
+                    let r = &mut self.reqs[io.req];
+                    r.failed_mask |= bit(io.member);
+                    r.error
                         .get_or_insert(ArrayIoError::FlushFailed { member: io.member });
                 }
-            }
+            },
             Op::Fix if stale => {
                 // The member left: drop the rest of the repair.
                 let r = &mut self.reqs[io.req];
@@ -1182,6 +1192,9 @@ impl Raid1 {
         if matches!(r.op, Op::Write | Op::Sync) && !r.settled {
             self.settle_write(slot);
             changed = true;
+        } else if r.op == Op::Flush && !r.settled {
+            self.settle_flush(slot);
+            changed = true;
         }
         if self.reqs[slot].meta_wait > 0 {
             return (changed, false);
@@ -1367,12 +1380,29 @@ impl Raid1 {
         }
     }
 
+    /// Fails every member whose flush failed (never the last in-sync one); the flush completes
+    /// once the failures are recorded.
+    fn settle_flush(&mut self, slot: usize) {
+        let (mask, gen) = {
+            let r = &mut self.reqs[slot];
+            r.settled = true;
+            (r.failed_mask, r.gen)
+        };
+        let waiter = Waiter::Req { slot, gen };
+        for m in 0..self.mirrors.len() {
+            if mask & bit(m) != 0 && self.fail_member_inner(m, waiter, false).is_some() {
+                self.reqs[slot].meta_wait += 1;
+            }
+        }
+    }
+
     fn finish(&mut self, slot: usize, idx: usize) {
         let (op, gen, result, degraded, held, sector, end) = {
             let r = &mut self.reqs[slot];
             r.live = false;
             let result = match r.op {
                 Op::Write if !r.ok_in_sync => Err(ArrayIoError::WriteFailed { sector: r.sector }),
+                Op::Flush if r.ok_in_sync => Ok(()),
                 _ => r.error.map_or(Ok(()), Err),
             };
             (

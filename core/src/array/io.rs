@@ -1,0 +1,449 @@
+//! Array I/O through the RAID1 engine: a blocking drive loop.
+//!
+//! Each call submits one request to the sans-IO engine ([`crate::raid1::Raid1`]) and drives it to
+//! completion: member I/Os are carried out one at a time on the member devices, metadata events
+//! become superblock / bitmap / bad-block-log writes (flushed before they are acknowledged, so a
+//! data write never overtakes the metadata it depends on), and completions are collected.
+
+use super::{Array, ArrayError, MemberState};
+use crate::device::BlockDevice;
+use crate::format::badblocks;
+use crate::format::probe::Superblock;
+use crate::format::sb1;
+use crate::raid1::{
+    ArrayRequest, BadBlockTable, BitmapConfig, BufRef, Event, IoBuf, MemberConfig, MemberError,
+    MemberIo, MemberIoKind, Raid1, Raid1Config,
+};
+use crate::{Result, SECTOR_SIZE};
+use alloc::vec::Vec;
+
+/// Rounds of the drive loop without any progress before the loop gives up (an engine bug must
+/// not hang the caller).
+const STALL_LIMIT: u32 = 1000;
+
+/// The caller's memory for one request.
+enum CallerBuf<'a> {
+    Read(&'a mut [u8]),
+    Write(&'a [u8]),
+    None,
+}
+
+impl<D: BlockDevice> Array<D> {
+    /// The engine configuration for the array as it stands.
+    pub(crate) fn engine_config(&self) -> Raid1Config {
+        let mut cfg = Raid1Config::new(self.raid_disks as usize, self.component_sectors);
+        for (slot, mc) in cfg.members.iter_mut().enumerate() {
+            let Some(m) = self.slot_member(slot as u32).map(|i| &self.members[i]) else {
+                *mc = MemberConfig::missing();
+                continue;
+            };
+            if let Superblock::V1(s, _) = &m.sb {
+                mc.write_mostly = s.devflags & sb1::DEVFLAG_WRITE_MOSTLY != 0;
+                mc.failfast = s.devflags & sb1::DEVFLAG_FAILFAST != 0;
+                // Every 1.x member with a log area gets a table, empty or not: a write error
+                // is then recorded as a bad block instead of failing the member.
+                if s.bblog_size > 0 && s.bblog_offset != 0 {
+                    let data_offset = s.data_offset;
+                    let ranges = m
+                        .badblocks
+                        .iter()
+                        .flat_map(|log| log.entries.iter())
+                        .filter(|e| e.start_sector + u64::from(e.len_sectors) > data_offset)
+                        .map(|e| {
+                            let start = e.start_sector.max(data_offset);
+                            (
+                                start - data_offset,
+                                e.start_sector + u64::from(e.len_sectors) - start,
+                            )
+                        })
+                        .collect();
+                    mc.bad_blocks = Some(BadBlockTable {
+                        ranges,
+                        capacity: badblocks::capacity(s.bblog_size),
+                    });
+                }
+            }
+        }
+        cfg.resync_offset = if self.needs_resync {
+            self.resync_checkpoint()
+        } else {
+            u64::MAX
+        };
+        cfg.start_clean = !self.dirty;
+        if let Some(bm) = &self.bitmap {
+            if let Some(cs) = bm.bitmap.header.chunk_sectors() {
+                let mut b = BitmapConfig::new(cs);
+                b.set_chunks = dirty_runs(bm);
+                cfg.bitmap = Some(b);
+            }
+        }
+        cfg
+    }
+
+    /// Where a resync would start: the superblock's checkpoint (1.x), else the beginning.
+    fn resync_checkpoint(&self) -> u64 {
+        match self.lead_superblock() {
+            Superblock::V1(s, _) => s.resync_offset.min(self.component_sectors),
+            Superblock::V0(_) => 0,
+        }
+    }
+
+    /// The member holding `slot`, if any.
+    pub(crate) fn slot_member(&self, slot: u32) -> Option<usize> {
+        self.members
+            .iter()
+            .position(|m| m.state == MemberState::InSync(slot))
+    }
+
+    fn engine_mut(&mut self) -> Result<&mut Raid1> {
+        if self.engine.is_none() {
+            let e = Raid1::new(self.engine_config())
+                .map_err(|e| ArrayError::Invalid(alloc::format!("engine: {e}")))?;
+            self.engine = Some(e);
+        }
+        // Just built or already there.
+        self.engine
+            .as_mut()
+            .ok_or_else(|| ArrayError::Invalid("engine missing".into()).into())
+    }
+
+    /// Runs one array request to completion.
+    fn run_request(&mut self, req: ArrayRequest, mut buf: CallerBuf<'_>, now: u64) -> Result<()> {
+        self.clock_ns = self.clock_ns.max(now.saturating_mul(1_000_000_000));
+        let clock = self.clock_ns;
+        let engine = self.engine_mut()?;
+        engine.handle_timeout(clock);
+        let id = engine
+            .handle_submit(req)
+            .map_err(|e| ArrayError::Invalid(alloc::format!("{e}")))?;
+        let mut stalls = 0;
+        loop {
+            let mut progressed = false;
+            while let Some(io) = self.engine_mut()?.poll_member_io() {
+                progressed = true;
+                let result = self.do_member_io(&io, &mut buf);
+                self.engine_mut()?
+                    .handle_member_completion(io.id, result)
+                    .map_err(|e| ArrayError::Invalid(alloc::format!("engine: {e}")))?;
+            }
+            while let Some(ev) = self.engine_mut()?.poll_event() {
+                progressed = true;
+                self.apply_event(&ev, now)?;
+                self.engine_mut()?
+                    .handle_metadata_done(ev.token())
+                    .map_err(|e| ArrayError::Invalid(alloc::format!("engine: {e}")))?;
+            }
+            while let Some((rid, res)) = self.engine_mut()?.poll_completion() {
+                progressed = true;
+                if rid == id {
+                    return res.map_err(|e| ArrayError::Io(alloc::format!("{e}")).into());
+                }
+            }
+            if progressed {
+                stalls = 0;
+            } else {
+                stalls += 1;
+                if stalls > STALL_LIMIT {
+                    return Err(ArrayError::Invalid("engine made no progress".into()).into());
+                }
+                // Nothing to do but wait for the engine's timer (e.g. a throttled action).
+                let next = self
+                    .engine_mut()?
+                    .poll_timeout()
+                    .unwrap_or(self.clock_ns + 1_000_000);
+                self.clock_ns = self.clock_ns.max(next);
+                let c = self.clock_ns;
+                self.engine_mut()?.handle_timeout(c);
+            }
+        }
+    }
+
+    /// Carries out one member I/O on the member's device.
+    fn do_member_io(
+        &mut self,
+        io: &MemberIo,
+        buf: &mut CallerBuf<'_>,
+    ) -> core::result::Result<(), MemberError> {
+        let Some(mi) = self
+            .slot_member(io.member as u32)
+            .or_else(|| self.recovering_member(io.member))
+        else {
+            return Err(MemberError::Io(19));
+        };
+        let len = usize::try_from(io.sectors * SECTOR_SIZE).map_err(|_| MemberError::Io(22))?;
+        let at = self.members[mi].data_byte(io.sector * SECTOR_SIZE);
+        match (io.kind, io.buf) {
+            (MemberIoKind::Flush, _) => self.members[mi].dev.flush().map_err(MemberError::from),
+            (MemberIoKind::Discard, _) => Ok(()),
+            (MemberIoKind::Read, IoBuf::Caller { offset, .. }) => {
+                let CallerBuf::Read(b) = buf else {
+                    return Err(MemberError::Io(22));
+                };
+                let o = usize::try_from(offset).map_err(|_| MemberError::Io(22))?;
+                let dst = b.get_mut(o..o + len).ok_or(MemberError::Io(22))?;
+                self.members[mi]
+                    .dev
+                    .read_at(at, dst)
+                    .map_err(MemberError::from)
+            }
+            (MemberIoKind::Write, IoBuf::Caller { offset, .. }) => {
+                let o = usize::try_from(offset).map_err(|_| MemberError::Io(22))?;
+                let src = match buf {
+                    CallerBuf::Write(b) => b.get(o..o + len),
+                    CallerBuf::Read(b) => b.get(o..o + len),
+                    CallerBuf::None => None,
+                }
+                .ok_or(MemberError::Io(22))?;
+                let dev = &mut self.members[mi].dev;
+                let r = if io.fua {
+                    dev.write_at_fua(at, src)
+                } else {
+                    dev.write_at(at, src)
+                };
+                r.map_err(MemberError::from)
+            }
+            (MemberIoKind::Read, IoBuf::Scratch { index }) => {
+                let mut tmp = alloc::vec![0u8; len];
+                self.members[mi]
+                    .dev
+                    .read_at(at, &mut tmp)
+                    .map_err(MemberError::from)?;
+                let engine = self.engine.as_mut().ok_or(MemberError::Io(22))?;
+                let s = engine
+                    .scratch_mut(index)
+                    .and_then(|s| s.get_mut(..len))
+                    .ok_or(MemberError::Io(22))?;
+                s.copy_from_slice(&tmp);
+                Ok(())
+            }
+            (MemberIoKind::Write, IoBuf::Scratch { index }) => {
+                let engine = self.engine.as_ref().ok_or(MemberError::Io(22))?;
+                let tmp = engine
+                    .scratch(index)
+                    .and_then(|s| s.get(..len))
+                    .ok_or(MemberError::Io(22))?
+                    .to_vec();
+                self.members[mi]
+                    .dev
+                    .write_at(at, &tmp)
+                    .map_err(MemberError::from)
+            }
+            _ => Err(MemberError::Io(22)),
+        }
+    }
+
+    /// A member being rebuilt into `slot` (sync actions), if any.
+    fn recovering_member(&self, _slot: usize) -> Option<usize> {
+        None
+    }
+
+    /// Makes one metadata event durable.
+    fn apply_event(&mut self, ev: &Event, now: u64) -> Result<()> {
+        if self.readonly {
+            // A read-only array writes nothing, metadata included (md's "readonly" state).
+            return Ok(());
+        }
+        match *ev {
+            Event::MarkDirty { .. } => {
+                self.dirty = true;
+                self.write_superblocks(now)
+            }
+            Event::MarkClean { .. } => {
+                self.dirty = false;
+                self.write_superblocks(now)
+            }
+            Event::BitmapSet {
+                first_chunk,
+                chunks,
+                ..
+            } => {
+                let events = self.events;
+                if let Some(bm) = self.bitmap.as_mut() {
+                    for c in first_chunk..first_chunk.saturating_add(chunks).min(bm.bitmap.chunks())
+                    {
+                        let _ = bm.bitmap.set(c);
+                    }
+                    if bm.write_all(&mut self.members, events)? == 0 {
+                        return Err(ArrayError::NoWorkingMember.into());
+                    }
+                }
+                Ok(())
+            }
+            Event::BitmapClear {
+                first_chunk,
+                chunks,
+                ..
+            } => {
+                let events = self.events;
+                if let Some(bm) = self.bitmap.as_mut() {
+                    for c in first_chunk..first_chunk.saturating_add(chunks).min(bm.bitmap.chunks())
+                    {
+                        let _ = bm.bitmap.clear(c);
+                    }
+                    bm.write_all(&mut self.members, events)?;
+                }
+                Ok(())
+            }
+            Event::BadBlocks {
+                member,
+                sector,
+                sectors,
+                ..
+            } => self.record_bad_blocks(member, sector, sectors, now),
+            Event::MemberFailed { member, .. } => {
+                if let Some(i) = self.slot_member(member as u32) {
+                    self.members[i].state = MemberState::Faulty;
+                }
+                self.write_superblocks(now)
+            }
+            // Sync actions are not started by the Array yet (merge of the raid1 sync branch:
+            // the lead wires checkpoints, MemberInSync and SyncDone into the superblocks).
+            Event::SyncCheckpoint { .. } | Event::SyncDone { .. } | Event::MemberInSync { .. } => {
+                Ok(())
+            }
+        }
+    }
+
+    /// Adds a range to a member's bad-block log and writes log and superblock.
+    fn record_bad_blocks(
+        &mut self,
+        slot: usize,
+        sector: u64,
+        sectors: u64,
+        now: u64,
+    ) -> Result<()> {
+        let Some(i) = self.slot_member(slot as u32) else {
+            return Ok(());
+        };
+        let m = &mut self.members[i];
+        let Superblock::V1(s, _) = &mut m.sb else {
+            // 0.90 has no log: the engine fails the member instead (no table was configured).
+            return Ok(());
+        };
+        let Some((off, len)) = badblocks::log_location(s) else {
+            return Ok(());
+        };
+        let log = m.badblocks.get_or_insert_with(|| badblocks::BadBlockLog {
+            shift: s.bblog_shift,
+            entries: Vec::new(),
+        });
+        log.add(
+            s.data_offset + sector,
+            sectors,
+            badblocks::capacity(s.bblog_size),
+        )
+        .map_err(crate::format::FormatError::from)?;
+        let mut raw = alloc::vec![0u8; len];
+        log.encode_into(&mut raw)
+            .map_err(crate::format::FormatError::from)?;
+        if m.dev
+            .write_at(off, &raw)
+            .and_then(|_| m.dev.flush())
+            .is_err()
+        {
+            // The log cannot be written either: md fails the member (md_error), which the
+            // survivors' superblocks record.
+            m.state = MemberState::Faulty;
+        } else {
+            s.feature_map |= sb1::FEATURE_BAD_BLOCKS;
+        }
+        self.write_superblocks(now)
+    }
+
+    /// Reads array bytes at `offset` through the engine.
+    pub fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.check_range("read", offset, buf.len())?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let (first, count, lead) = sector_span(offset, buf.len());
+        if lead == 0 && buf.len() as u64 % SECTOR_SIZE == 0 {
+            return self.run_request(
+                ArrayRequest::read(first, count, BufRef(0)),
+                CallerBuf::Read(buf),
+                self.last_now,
+            );
+        }
+        // Not sector aligned: read the covering sectors and copy the part asked for.
+        let mut tmp = alloc::vec![0u8; (count * SECTOR_SIZE) as usize];
+        self.run_request(
+            ArrayRequest::read(first, count, BufRef(0)),
+            CallerBuf::Read(&mut tmp),
+            self.last_now,
+        )?;
+        buf.copy_from_slice(&tmp[lead..lead + buf.len()]);
+        Ok(())
+    }
+
+    /// Writes `buf` at array `offset` through the engine; succeeds while one mirror took it.
+    /// `now` (seconds since the epoch) stamps the superblocks.
+    pub fn write(&mut self, offset: u64, buf: &[u8], now: u64) -> Result<()> {
+        self.write_with(offset, buf, now, false)
+    }
+
+    /// [`Self::write`] with force unit access: durable on every member that took it when this
+    /// returns.
+    pub fn write_fua(&mut self, offset: u64, buf: &[u8], now: u64) -> Result<()> {
+        self.write_with(offset, buf, now, true)
+    }
+
+    fn write_with(&mut self, offset: u64, buf: &[u8], now: u64, fua: bool) -> Result<()> {
+        if self.readonly {
+            return Err(ArrayError::ReadOnly.into());
+        }
+        self.check_range("write", offset, buf.len())?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.last_now = now;
+        let (first, count, lead) = sector_span(offset, buf.len());
+        let req = ArrayRequest {
+            fua,
+            ..ArrayRequest::write(first, count, BufRef(0))
+        };
+        if lead == 0 && buf.len() as u64 % SECTOR_SIZE == 0 {
+            return self.run_request(req, CallerBuf::Write(buf), now);
+        }
+        // Partial sectors: read-modify-write of the covering sectors.
+        let mut tmp = alloc::vec![0u8; (count * SECTOR_SIZE) as usize];
+        self.run_request(
+            ArrayRequest::read(first, count, BufRef(0)),
+            CallerBuf::Read(&mut tmp),
+            now,
+        )?;
+        tmp[lead..lead + buf.len()].copy_from_slice(buf);
+        self.run_request(req, CallerBuf::Write(&tmp), now)
+    }
+
+    /// Makes every completed write durable on every working member.
+    pub fn flush(&mut self) -> Result<()> {
+        if self.engine.is_none() {
+            return Ok(());
+        }
+        self.run_request(ArrayRequest::flush(), CallerBuf::None, self.last_now)
+    }
+
+    /// Per-member counters of the engine, by slot (reads, writes, errors, corrected, ...).
+    pub fn counters(&self, slot: usize) -> Option<crate::raid1::MemberCounters> {
+        self.engine.as_ref().and_then(|e| e.member_counters(slot))
+    }
+}
+
+/// The bitmap's dirty chunks as sorted `(first, count)` runs.
+fn dirty_runs(bm: &super::IntentBitmap) -> Vec<(u64, u64)> {
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    for c in bm.bitmap.dirty_chunks() {
+        match runs.last_mut() {
+            Some((first, n)) if *first + *n == c => *n += 1,
+            _ => runs.push((c, 1)),
+        }
+    }
+    runs
+}
+
+/// First sector, sector count and byte offset into the first sector of `[offset, offset+len)`.
+fn sector_span(offset: u64, len: usize) -> (u64, u64, usize) {
+    let first = offset / SECTOR_SIZE;
+    let end = (offset + len as u64).div_ceil(SECTOR_SIZE);
+    (first, end - first, (offset % SECTOR_SIZE) as usize)
+}
