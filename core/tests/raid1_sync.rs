@@ -576,6 +576,55 @@ mod raid1_sync {
         assert_eq!(range(&s, 1, 384, size - 384), range(&s, 0, 384, size - 384));
     }
 
+    #[test]
+    fn a_target_write_error_fails_the_target_and_interrupts_recovery() {
+        let size = 32 * BLK;
+        let mut cfg = Raid1Config::new(2, size);
+        cfg.members[1] = MemberConfig::recovering(0);
+        let mut s = sim(cfg);
+        s.members[0].data = pattern(6, size);
+        s.members[1].faults.push(Fault::write(10 * BLK, 1));
+        run_sync(&mut s, SyncAction::Recovery);
+        assert_eq!(s.engine.member_state(1), Some(MemberState::Faulty));
+        assert!(s
+            .events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::MemberFailed { member: 1, .. })));
+        let d = done_events(&s);
+        assert_eq!(d.len(), 1);
+        assert!(d[0].3, "interrupted");
+        assert!(!s
+            .events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::MemberInSync { .. })));
+    }
+
+    #[test]
+    fn a_resync_interrupted_by_a_failure_restarts_from_its_checkpoint() {
+        let size = 256 * BLK;
+        let mut cfg = Raid1Config::new(3, size);
+        cfg.resync_offset = 0;
+        let mut s = sim(cfg);
+        for m in 0..3 {
+            s.members[m].data = pattern(20 + m as u64, size);
+        }
+        s.engine.start_sync(SyncAction::Resync, 0).unwrap();
+        s.pump();
+        assert!(s.run_until(|s| s.engine.resync_offset() > size / 2));
+        s.engine.fail_member(2).unwrap();
+        s.pump();
+        assert!(s.run_until(
+            |s| s.engine.sync_status().is_none() && s.engine.resync_offset() == u64::MAX
+        ));
+        s.settle();
+        let d = done_events(&s);
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert!(d[0].3 && !d[1].3);
+        assert_eq!(s.members[1].data, s.members[0].data);
+        // The restart began at the checkpoint, not at 0: well under two full passes read.
+        assert!(counters(&s, 0).read_sectors < size + size / 2);
+    }
+
     // ---------------------------------------------------------------- property test
 
     struct Rng(u64);

@@ -237,8 +237,10 @@ impl<D: BlockDevice> Array<D> {
         let events = self.events;
         // md's resync checkpoint: 0 while writes may be in flight or a resync is still owed,
         // all ones once the mirrors are known identical.
-        let resync_cp = if self.dirty || self.needs_resync {
+        let resync_cp = if self.dirty {
             0
+        } else if self.needs_resync {
+            self.resync_done.min(self.component_sectors)
         } else {
             sb1::RESYNC_CLEAN
         };

@@ -797,6 +797,7 @@ impl Raid1 {
                         self.reqs[io.req].ok_in_sync = true;
                     }
                 }
+                // A flush to a member removed since: ignored.
                 Err(_) if stale => {}
                 Err(_) => {
                     let r = &mut self.reqs[io.req];
