@@ -2,7 +2,9 @@
 
 use crate::common::{now, open_all, CliError, CliResult};
 use clap::Args;
-use mdraid::array::{Array, AssembleOptions, CreateOptions, CreateSlot};
+use mdraid::array::{
+    AddOptions, AddOutcome, Array, AssembleOptions, CreateOptions, CreateSlot, SyncKind,
+};
 use mdraid::device::FileDevice;
 use mdraid::format::geometry::BitmapRequest;
 use mdraid::format::MetadataVersion;
@@ -51,12 +53,22 @@ pub fn run(a: DemoArgs) -> CliResult {
     result
 }
 
+fn show_detail(array: &Array<FileDevice>) {
+    print!(
+        "{}",
+        detail_array(&array.detail_info("/dev/md/demo", Some("mdraid".into()))).to_text()
+    );
+}
+
 fn demo(dir: &std::path::Path, size: u64) -> CliResult {
-    let paths: Vec<PathBuf> = ["a.img", "b.img"].iter().map(|n| dir.join(n)).collect();
+    let paths: Vec<PathBuf> = ["a.img", "b.img", "c.img"]
+        .iter()
+        .map(|n| dir.join(n))
+        .collect();
     step(
         1,
         &format!(
-            "two blank {} MiB image files in {}",
+            "three blank {} MiB image files in {}",
             size >> 20,
             dir.display()
         ),
@@ -66,8 +78,8 @@ fn demo(dir: &std::path::Path, size: u64) -> CliResult {
         println!("   {}", p.display());
     }
 
-    step(2, "create a RAID1 (metadata 1.2, internal bitmap; blank members are identical, so --assume-clean)");
-    let devs = open_all(&paths, false)?;
+    step(2, "create a RAID1 over a.img and b.img (metadata 1.2, internal bitmap; blank members are identical, so --assume-clean)");
+    let devs = open_all(&paths[..2], false)?;
     let slots = devs
         .into_iter()
         .map(|(name, dev)| CreateSlot::Device {
@@ -99,10 +111,7 @@ fn demo(dir: &std::path::Path, size: u64) -> CliResult {
     );
 
     let data = demo_data(1 << 20);
-    step(
-        3,
-        "write 1 MiB at array offset 4 MiB (superblocks go dirty first, as md does)",
-    );
+    step(3, "write 1 MiB at array offset 4 MiB (superblocks go dirty and bitmap bits are set first, as md does)");
     array.write(4 << 20, &data, now())?;
     array.flush()?;
     println!(
@@ -119,14 +128,54 @@ fn demo(dir: &std::path::Path, size: u64) -> CliResult {
     }
     println!("   1 MiB read back, identical");
 
-    step(5, "detail (mdadm --detail layout)");
-    print!(
-        "{}",
-        detail_array(&array.detail_info("/dev/md/demo", Some("mdraid".into()))).to_text()
+    step(5, "b.img fails: the array runs degraded on a.img");
+    array.fail_member(&paths[1].display().to_string(), now())?;
+    array.read(4 << 20, &mut back)?;
+    println!(
+        "   degraded: {}, data still identical: {}",
+        array.is_degraded(),
+        back == data
     );
+    show_detail(&array);
 
     step(
         6,
+        "add c.img: it becomes a spare and is rebuilt into the empty slot",
+    );
+    let (name, dev) = open_all(&paths[2..3], false)?.remove(0);
+    let mut bar = None;
+    let out = array.add_member(
+        name,
+        dev,
+        &AddOptions::default(),
+        now(),
+        &mut |done, total| {
+            let pb = bar.get_or_insert_with(|| {
+                super::sync::progress_bar("recover", total)
+                    .unwrap_or_else(indicatif::ProgressBar::hidden)
+            });
+            pb.set_position(done * 512);
+        },
+    )?;
+    if let Some(pb) = bar {
+        pb.finish_and_clear();
+    }
+    match out {
+        AddOutcome::Rebuilt(r) => println!("   rebuilt: {} sectors copied", r.sectors_copied),
+        other => println!("   {other:?}"),
+    }
+    println!("   degraded: {}", array.is_degraded());
+
+    step(7, "check: compare the mirrors");
+    let r = array.run_sync(SyncKind::Check, now(), &mut |_, _| {})?;
+    println!("   mismatch_cnt = {} (sectors)", r.mismatch_cnt);
+    if r.mismatch_cnt != 0 {
+        return Err(CliError("the mirrors differ after the rebuild".into()));
+    }
+    show_detail(&array);
+
+    step(
+        8,
         "stop (clean superblocks), then assemble again from the image files",
     );
     array.stop(now())?;
@@ -138,14 +187,13 @@ fn demo(dir: &std::path::Path, size: u64) -> CliResult {
         },
     )?;
     println!(
-        "   assembled from {} drives, {} left out, clean: {}, events {}",
+        "   assembled from {} drives, clean: {}, events {}",
         again.in_sync_count(),
-        report.kicked.len(),
         !report.unclean,
         again.events()
     );
-    for (i, m) in again.members().iter().enumerate() {
-        println!("   member {i}: {} {:?}", m.name, m.state);
+    for k in &report.kicked {
+        println!("   left out: {} ({})", k.name, k.reason);
     }
     again.read(4 << 20, &mut back)?;
     if back != data {

@@ -68,6 +68,18 @@ pub fn members_json(array: &Array<FileDevice>) -> Value {
     )
 }
 
+/// The array's facts for `--json`, with no assembly report at hand (after a change).
+pub fn array_json_now(array: &Array<FileDevice>) -> Value {
+    json!({
+        "state": if array.is_degraded() { "clean, degraded" } else { "clean" },
+        "metadata": array.version().as_str(),
+        "raid_devices": array.raid_disks(),
+        "array_size_kib": array.size() / 1024,
+        "events": array.events(),
+        "members": members_json(array),
+    })
+}
+
 pub fn array_json(array: &Array<FileDevice>, report: &AssembleReport<FileDevice>) -> Value {
     json!({
         "state": state_word(array, report),

@@ -50,13 +50,22 @@ pub fn run(verb: Verb, a: &MemberArgs) -> CliResult {
     let outcome = match verb {
         Verb::Fail => {
             array.fail_member(&name, t)?;
-            "faulty".to_string()
+            match array.last_sync() {
+                // md rebuilds onto a spare at once.
+                Some(r) if r.action == mdraid::array::SyncKind::Recovery => {
+                    format!(
+                        "faulty; a spare was rebuilt ({} sectors copied)",
+                        r.sectors_copied
+                    )
+                }
+                _ => "faulty".to_string(),
+            }
         }
         Verb::Remove => {
             // A failed member was left out at assembly (its superblock lost to the survivors);
             // it is removed by forgetting its slot in their role tables.
             let dev = open_dev(&a.device, true)?;
-            array.remove_member(&name, dev, t)?;
+            array.remove_member(&name, Some(dev), t)?;
             "removed".to_string()
         }
         Verb::Add | Verb::ReAdd => {
@@ -69,7 +78,8 @@ pub fn run(verb: Verb, a: &MemberArgs) -> CliResult {
             let mut bar = None;
             let out = array.add_member(name.clone(), dev, &opts, t, &mut |done, total| {
                 let pb = bar.get_or_insert_with(|| {
-                    crate::cmd::sync::progress_bar("recovery", total).unwrap_or_else(indicatif::ProgressBar::hidden)
+                    crate::cmd::sync::progress_bar("recovery", total)
+                        .unwrap_or_else(indicatif::ProgressBar::hidden)
                 });
                 pb.set_position(done * 512);
             })?;
@@ -87,7 +97,10 @@ pub fn run(verb: Verb, a: &MemberArgs) -> CliResult {
     let v = crate::cmd::lifecycle::array_json_now(&array);
     array.stop(now())?;
     if a.json {
-        println!("{}", json!({ "device": name, "result": outcome, "array": v }));
+        println!(
+            "{}",
+            json!({ "device": name, "result": outcome, "array": v })
+        );
     } else {
         eprintln!("mdraid: {name}: {outcome}");
     }

@@ -5,6 +5,8 @@ mod demo;
 mod examine;
 mod io;
 mod lifecycle;
+mod members;
+mod sync;
 
 use crate::common::{parse_size, CliResult};
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -101,6 +103,21 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Resync the mirrors (copy the first over the others where a resync is owed).
+    Resync(sync::SyncArgs),
+    /// Compare the mirrors and count mismatched sectors (mismatch_cnt); write nothing.
+    Check(sync::SyncArgs),
+    /// Compare the mirrors and copy the first good one over those that differ.
+    Repair(sync::SyncArgs),
+    /// Mark a member faulty (mdadm --fail).
+    Fail(members::MemberArgs),
+    /// Remove a faulty or spare member (mdadm --remove).
+    Remove(members::MemberArgs),
+    /// Add a device: re-added if it left recently, else a spare, rebuilt into an empty slot.
+    Add(members::MemberArgs),
+    /// Re-add a recently removed member, copying only what changed (needs a bitmap).
+    #[command(name = "re-add")]
+    ReAdd(members::MemberArgs),
     /// Show mdraid at work: a RAID1 over two image files in a temporary folder.
     Demo(demo::DemoArgs),
 }
@@ -138,6 +155,13 @@ pub fn run(cli: Cli, pos: create::FlagPositions) -> CliResult {
             length,
         } => io::cat(&asm, offset, length),
         Cmd::Write { asm, offset, json } => io::write(&asm, offset, json),
+        Cmd::Resync(a) => sync::run(mdraid::array::SyncKind::Resync, &a),
+        Cmd::Check(a) => sync::run(mdraid::array::SyncKind::Check, &a),
+        Cmd::Repair(a) => sync::run(mdraid::array::SyncKind::Repair, &a),
+        Cmd::Fail(a) => members::run(members::Verb::Fail, &a),
+        Cmd::Remove(a) => members::run(members::Verb::Remove, &a),
+        Cmd::Add(a) => members::run(members::Verb::Add, &a),
+        Cmd::ReAdd(a) => members::run(members::Verb::ReAdd, &a),
         Cmd::Demo(a) => demo::run(a),
     }
 }

@@ -39,6 +39,21 @@ pub fn progress_bar(action: &str, total_sectors: u64) -> Option<ProgressBar> {
     Some(pb)
 }
 
+/// Makes the engine's speed limit real: when it waits for a deadline (ns on its clock), sleep
+/// for the difference from the clock it was at when first asked, and report the time reached.
+pub fn real_time_waiter() -> impl FnMut(u64) -> Option<u64> {
+    let mut origin: Option<(std::time::Instant, u64)> = None;
+    move |deadline| {
+        let (t0, c0) = *origin.get_or_insert((std::time::Instant::now(), deadline));
+        let target = std::time::Duration::from_nanos(deadline.saturating_sub(c0));
+        let elapsed = t0.elapsed();
+        if target > elapsed {
+            std::thread::sleep(target - elapsed);
+        }
+        Some(c0 + t0.elapsed().as_nanos() as u64)
+    }
+}
+
 pub fn report_json(r: &SyncReport) -> serde_json::Value {
     json!({
         "action": r.action.as_str(),
@@ -50,11 +65,15 @@ pub fn report_json(r: &SyncReport) -> serde_json::Value {
 
 pub fn run(kind: SyncKind, a: &SyncArgs) -> CliResult {
     let (mut array, _) = assemble(&a.asm.members, &a.asm.options(false))?;
+    array.set_speed_limits(a.speed_min, a.speed_max);
     let mut bar: Option<ProgressBar> = None;
-    let report = array.run_sync(kind, now(), (a.speed_min, a.speed_max), &mut |done, total| {
-        let pb = bar.get_or_insert_with(|| progress_bar(kind.as_str(), total).unwrap_or_else(ProgressBar::hidden));
-        pb.set_position(done * 512);
-    })?;
+    let report =
+        array.run_sync_with(kind, now(), &mut real_time_waiter(), &mut |done, total| {
+            let pb = bar.get_or_insert_with(|| {
+                progress_bar(kind.as_str(), total).unwrap_or_else(ProgressBar::hidden)
+            });
+            pb.set_position(done * 512);
+        })?;
     if let Some(pb) = bar {
         pb.finish_and_clear();
     }
@@ -62,7 +81,11 @@ pub fn run(kind: SyncKind, a: &SyncArgs) -> CliResult {
     if a.json {
         println!("{}", report_json(&report));
     } else {
-        eprint!("mdraid: {} done: {} sectors copied", report.action.as_str(), report.sectors_copied);
+        eprint!(
+            "mdraid: {} done: {} sectors copied",
+            report.action.as_str(),
+            report.sectors_copied
+        );
         if matches!(kind, SyncKind::Check | SyncKind::Repair) {
             eprint!(", mismatch_cnt {}", report.mismatch_cnt);
         }

@@ -50,6 +50,12 @@ pub enum AddOutcome {
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 
 impl<D: BlockDevice> Array<D> {
+    /// The outcome of the last sync action that ended (also one the engine started by itself,
+    /// such as a recovery onto a spare after a failure).
+    pub fn last_sync(&self) -> Option<SyncReport> {
+        self.last_sync
+    }
+
     /// Sets md's sync speed limits (KiB/s) for later sync actions.
     pub fn set_speed_limits(&mut self, min_kib: u64, max_kib: u64) {
         self.speed_limits = (min_kib.max(1), max_kib.max(min_kib.max(1)));
@@ -97,7 +103,7 @@ impl<D: BlockDevice> Array<D> {
         loop {
             // Drive in slices so progress is reported as the action goes.
             self.drive(&mut buf, now, wait, true, &mut |_, _| false)?;
-            if let Some(r) = self.last_sync.take() {
+            if let Some(r) = self.last_sync {
                 progress(r.sectors_done, r.sectors_done);
                 return Ok(r);
             }
@@ -164,10 +170,10 @@ impl<D: BlockDevice> Array<D> {
         )
     }
 
-    /// Removes a faulty or spare device (mdadm --remove). `dev` is the device as given: when
-    /// assembly already left it out (the survivors list it as faulty), its slot in their role
-    /// tables is forgotten.
-    pub fn remove_member(&mut self, name: &str, mut dev: D, now: u64) -> Result<()> {
+    /// Removes a faulty or spare device (mdadm --remove) and hands it back when it was a
+    /// member. A device assembly already left out (the survivors list it as faulty) is named
+    /// by `dev`: its entry in their role tables is forgotten.
+    pub fn remove_member(&mut self, name: &str, dev: Option<D>, now: u64) -> Result<Option<D>> {
         self.last_now = now;
         if let Ok(i) = self.member_named(name) {
             match self.members[i].state {
@@ -184,14 +190,21 @@ impl<D: BlockDevice> Array<D> {
                         }
                     }
                     let dev_number = self.members[i].sb.dev_number();
-                    self.members.remove(i);
+                    let removed = self.members.remove(i);
                     // Indices moved: the engine is rebuilt at the next use.
                     self.engine = None;
                     self.forget_role(dev_number);
-                    return self.write_superblocks(now);
+                    self.write_superblocks(now)?;
+                    return Ok(Some(removed.dev));
                 }
             }
         }
+        let Some(mut dev) = dev else {
+            return Err(ArrayError::Invalid(alloc::format!(
+                "{name} is not a member of this array"
+            ))
+            .into());
+        };
         let found = probe(&mut dev, None)?;
         if found.sb.uuid() != self.lead_superblock().uuid() {
             return Err(ArrayError::Invalid(alloc::format!(
@@ -206,7 +219,8 @@ impl<D: BlockDevice> Array<D> {
             }
             _ => {
                 self.forget_role(dev_number);
-                self.write_superblocks(now)
+                self.write_superblocks(now)?;
+                Ok(Some(dev))
             }
         }
     }
@@ -336,7 +350,7 @@ impl<D: BlockDevice> Array<D> {
         let mut buf = CallerBuf::None;
         self.drive(&mut buf, now, &mut |_| None, true, &mut |_, _| false)?;
         loop {
-            if let Some(r) = self.last_sync.take() {
+            if let Some(r) = self.last_sync {
                 progress(r.sectors_done, r.sectors_done);
                 return Ok(if is_readd {
                     AddOutcome::ReAdded(r)

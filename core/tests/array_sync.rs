@@ -1,0 +1,201 @@
+//! Sync actions on the fixtures, end to end (Array → engine → image files): md's own unclean
+//! and stale arrays brought back in sync with the least copying md would do.
+
+use mdraid::array::{AddOptions, AddOutcome, Array, AssembleOptions, SyncKind};
+use mdraid::device::{BlockDevice, MemDevice};
+use mdraid::format::probe::Superblock;
+use mdraid::testutil::*;
+
+fn load(fx: &str, devs: &[&str]) -> Vec<(String, MemDevice)> {
+    devs.iter()
+        .map(|d| {
+            (
+                d.to_string(),
+                MemDevice::from_vec(std::fs::read(fixture_image(fx, d)).unwrap()),
+            )
+        })
+        .collect()
+}
+
+fn data_area(m: &mdraid::array::Member<MemDevice>, sectors: u64) -> Vec<u8> {
+    let mut v = vec![0u8; (sectors * 512) as usize];
+    let mut d = m.dev.clone();
+    d.read_at(m.data_byte(0), &mut v).unwrap();
+    v
+}
+
+#[test]
+fn unclean_fixture_resyncs_only_its_16_dirty_chunks() {
+    let (mut a, rep) = Array::assemble(
+        load("r1-unclean", &["vda", "vdb"]),
+        &AssembleOptions::default(),
+    )
+    .unwrap();
+    assert!(rep.unclean && a.needs_resync());
+    let before = a.events();
+    assert_eq!(a.bitmap().unwrap().dirty_chunks(), 16);
+    let r = a
+        .run_sync(SyncKind::Resync, 1_900_000_000, &mut |_, _| {})
+        .unwrap();
+    // 16 chunks of 64 KiB = 2048 sectors, read from the first mirror, written to the second.
+    assert_eq!(r.sectors_copied, 16 * 128);
+    let (c0, c1) = (a.counters(0).unwrap(), a.counters(1).unwrap());
+    assert_eq!((c0.read_sectors, c0.write_sectors), (16 * 128, 0));
+    assert_eq!((c1.read_sectors, c1.write_sectors), (0, 16 * 128));
+    assert!(!a.needs_resync());
+    let sectors = a.component_sectors();
+    let members = a.stop(1_900_000_001).unwrap();
+    assert!(
+        data_area(&members[0], sectors) == data_area(&members[1], sectors),
+        "mirrors differ"
+    );
+    for m in &members {
+        let Superblock::V1(s, _) = &m.sb else {
+            panic!()
+        };
+        assert!(
+            s.is_clean() && s.checksum_ok(),
+            "superblock clean after resync"
+        );
+        assert!(s.events > before, "events moved");
+    }
+    // The bitmap's bits are spent too.
+    let devs: Vec<_> = members.into_iter().map(|m| (m.name, m.dev)).collect();
+    let (b, rep) = Array::assemble(devs, &AssembleOptions::default()).unwrap();
+    assert!(!rep.unclean);
+    assert_eq!(b.bitmap().unwrap().dirty_chunks(), 0);
+}
+
+#[test]
+fn stale_member_re_added_copies_only_dirty_chunks() {
+    let fx = "r1-degraded-stale";
+    let opts = AssembleOptions {
+        run: true,
+        ..Default::default()
+    };
+    let (mut a, _) = Array::assemble(load(fx, &["vda"]), &opts).unwrap();
+    let bm = a.bitmap().unwrap();
+    let chunk = bm.bitmap.header.chunk_sectors().unwrap();
+    let dirty = bm.dirty_chunks();
+    assert!(dirty >= 1);
+    let vdb = MemDevice::from_vec(std::fs::read(fixture_image(fx, "vdb")).unwrap());
+    let out = a
+        .add_member(
+            "vdb".into(),
+            vdb,
+            &AddOptions::default(),
+            1_900_000_000,
+            &mut |_, _| {},
+        )
+        .unwrap();
+    let AddOutcome::ReAdded(r) = out else {
+        panic!("expected a re-add, got {out:?}")
+    };
+    let sectors = a.component_sectors();
+    assert_eq!(
+        r.sectors_copied,
+        (dirty * chunk).min(sectors),
+        "only the dirty chunks are copied"
+    );
+    assert_eq!(a.in_sync_count(), 2);
+    // vdb now holds gen 2 too.
+    let members = a.stop(1_900_000_001).unwrap();
+    assert!(data_area(&members[0], sectors) == data_area(&members[1], sectors));
+    let devs: Vec<_> = members.into_iter().map(|m| (m.name, m.dev)).collect();
+    let (mut b, rep) = Array::assemble(devs, &AssembleOptions::default()).unwrap();
+    assert!(!rep.degraded && rep.kicked.is_empty());
+    let mut s = vec![0u8; 512];
+    b.read(4 << 20, &mut s).unwrap();
+    assert_eq!(s[..], pattern_sector(fx, 2, 0)[..]);
+}
+
+#[test]
+fn check_counts_mismatches_and_repair_fixes_them() {
+    let (mut a, _) = Array::assemble(
+        load("r1-v1.2-bitmap", &["vda", "vdb"]),
+        &AssembleOptions::default(),
+    )
+    .unwrap();
+    let r = a
+        .run_sync(SyncKind::Check, 1_900_000_000, &mut |_, _| {})
+        .unwrap();
+    assert_eq!((r.mismatch_cnt, r.sectors_copied), (0, 0));
+    // Corrupt 3 sectors of one mirror behind the array's back.
+    let members = a.stop(1_900_000_001).unwrap();
+    let mut devs: Vec<_> = members.into_iter().map(|m| (m.name, m.dev)).collect();
+    let off = 2048 * 512 + 1000 * 512;
+    devs[1].1.as_mut_slice()[off..off + 1536].fill(0xEE);
+    let (mut a, _) = Array::assemble(devs, &AssembleOptions::default()).unwrap();
+    let r = a
+        .run_sync(SyncKind::Check, 1_900_000_002, &mut |_, _| {})
+        .unwrap();
+    // md counts the whole 64 KiB block that differs.
+    assert_eq!((r.mismatch_cnt, r.sectors_copied), (128, 0));
+    let r = a
+        .run_sync(SyncKind::Repair, 1_900_000_003, &mut |_, _| {})
+        .unwrap();
+    assert_eq!(r.mismatch_cnt, 128);
+    assert_eq!(r.sectors_copied, 128);
+    let r = a
+        .run_sync(SyncKind::Check, 1_900_000_004, &mut |_, _| {})
+        .unwrap();
+    assert_eq!(r.mismatch_cnt, 0);
+}
+
+#[test]
+fn fail_remove_add_rebuilds_a_spare() {
+    let (mut a, _) = Array::assemble(
+        load("r1-3way-spare", &["vda", "vdb", "vdc", "vdd"]),
+        &AssembleOptions::default(),
+    )
+    .unwrap();
+    a.fail_member("vdb", 1_900_000_000).unwrap();
+    // As md does, recovery onto the spare starts at once and runs to the end.
+    let sectors = a.component_sectors();
+    let r = a.last_sync().expect("recovery ran");
+    assert_eq!(
+        (r.action, r.sectors_copied, r.interrupted),
+        (SyncKind::Recovery, sectors, false)
+    );
+    // Nothing is left to recover.
+    assert!(a
+        .run_sync(SyncKind::Recovery, 1_900_000_001, &mut |_, _| {})
+        .is_err());
+    assert_eq!(a.in_sync_count(), 3);
+    // Remove the failed member, add it back: its slot is taken, so it becomes the new spare.
+    let vdb = a
+        .remove_member("vdb", None, 1_900_000_002)
+        .unwrap()
+        .expect("vdb handed back");
+    assert!(
+        a.remove_member("vda", None, 1_900_000_002).is_err(),
+        "an active member cannot be removed"
+    );
+    let out = a
+        .add_member(
+            "vdb".into(),
+            vdb,
+            &AddOptions::default(),
+            1_900_000_003,
+            &mut |_, _| {},
+        )
+        .unwrap();
+    assert_eq!(out, AddOutcome::Spare);
+    let members = a.stop(1_900_000_004).unwrap();
+    assert_eq!(
+        members
+            .iter()
+            .filter(|m| m.state == mdraid::array::MemberState::Spare)
+            .count(),
+        1
+    );
+    let in_sync: Vec<_> = members
+        .iter()
+        .filter(|m| matches!(m.state, mdraid::array::MemberState::InSync(_)))
+        .collect();
+    assert_eq!(in_sync.len(), 3);
+    let first = data_area(in_sync[0], sectors);
+    for m in &in_sync[1..] {
+        assert!(data_area(m, sectors) == first, "{} differs", m.name);
+    }
+}
