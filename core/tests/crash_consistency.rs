@@ -1,5 +1,5 @@
 //! Crash consistency, the property md's metadata ordering exists for: random workloads
-//! (writes, FUA writes, flushes, member failures) over crash-simulating members, a power cut at
+//! (writes, FUA writes, flushes, member failures, check/repair/resync) over crash-simulating members, a power cut at
 //! a random point (unflushed writes kept, dropped or torn per sector, in any order), then
 //! reassembly and resync. Must hold for every case:
 //! - assembly succeeds;
@@ -10,7 +10,7 @@
 //! `MDRAID_CRASH_CASES` sets the number of cases (default 10,000, each seeded by its index and
 //! reproducible: `MDRAID_CRASH_FIRST` starts elsewhere); `MDRAID_CRASH_LONG=1` runs 200,000.
 
-use mdraid::array::{Array, AssembleOptions, CreateOptions, CreateSlot, MemberState};
+use mdraid::array::{Array, AssembleOptions, CreateOptions, CreateSlot, MemberState, SyncKind};
 use mdraid::device::{BlockDevice, CrashDevice, FaultControl, FaultyDevice, SparseDevice};
 use mdraid::format::geometry::BitmapRequest;
 use mdraid::format::MetadataVersion;
@@ -148,6 +148,11 @@ fn run_case(case: u64) -> Result<(), String> {
                     ctls[victim].kill();
                     alive -= 1;
                 }
+            }
+            9 => {
+                // A sync action mid-workload (refused when impossible, e.g. check on one mirror).
+                let action = [SyncKind::Check, SyncKind::Repair, SyncKind::Resync][rng.below(3) as usize];
+                let _ = a.run_sync(action, now, &mut |_, _| {});
             }
             _ => {
                 let s = rng.below(sectors);
