@@ -87,6 +87,8 @@
 //! saw no degraded write.
 
 mod balance;
+#[cfg(feature = "std")]
+pub mod driver;
 mod engine;
 pub mod sim;
 
