@@ -8,7 +8,8 @@ mod raid1_drivers {
         BlockDevice, FaultRule, FaultyDevice, FileDevice, MemDevice, OpenOptions,
     };
     use mdraid::raid1::driver::{
-        BlockingDriver, DriverError, MetadataSink, NoopSink, RecordingSink, SinkError,
+        BlockingDriver, BufId, DriverError, MetadataSink, NoopSink, RecordingSink, SinkError,
+        UringConfig, UringDriver,
     };
     use mdraid::raid1::{BadBlockTable, Event, MemberState, Raid1, Raid1Config};
     use mdraid::testutil::TempDir;
@@ -324,5 +325,232 @@ mod raid1_drivers {
             Err(DriverError::Poisoned)
         ));
         let _ = drv.devices()[0].as_ref().unwrap().size();
+    }
+
+    // ------------------------------------------------------------------ io_uring
+
+    fn direct_files(dir: &TempDir, tag: &str, n: usize, bytes: u64) -> Vec<std::path::PathBuf> {
+        (0..n)
+            .map(|i| {
+                let p = dir.path().join(format!("{tag}{i}.img"));
+                std::fs::File::create(&p).unwrap().set_len(bytes).unwrap();
+                p
+            })
+            .collect()
+    }
+
+    fn open_direct(p: &std::path::Path) -> FileDevice {
+        FileDevice::open_with(
+            p,
+            OpenOptions {
+                direct: true,
+                ..Default::default()
+            },
+        )
+        .or_else(|_| FileDevice::open(p))
+        .unwrap()
+    }
+
+    /// Builds a uring driver, or `None` (printing why) where io_uring is unavailable.
+    fn uring<S: MetadataSink<FileDevice>>(
+        engine: Raid1,
+        devs: Vec<Option<FileDevice>>,
+        offsets: Vec<u64>,
+        sink: S,
+        cfg: UringConfig,
+    ) -> Option<UringDriver<S>> {
+        match UringDriver::new(engine, devs, offsets, sink, cfg) {
+            Ok(d) => Some(d),
+            Err(DriverError::UringUnavailable(e)) => {
+                println!("io_uring unavailable, skipping ({e})");
+                None
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn uring_qd32_random_io_against_model() {
+        let dir = TempDir::new("drv-uring");
+        let sectors: u64 = 2048; // 1 MiB array: 256 blocks, so requests overlap often
+        let offsets = vec![4096u64, 1 << 20];
+        let paths = direct_files(&dir, "m", 2, 4 << 20);
+        let devs = paths.iter().map(|p| Some(open_direct(p))).collect();
+        let engine = Raid1::new(Raid1Config::new(2, sectors)).unwrap();
+        let Some(mut drv) = uring(
+            engine,
+            devs,
+            offsets.clone(),
+            RecordingSink::default(),
+            UringConfig::new(32, 40, 4096),
+        ) else {
+            return;
+        };
+        let blocks = sectors / 8;
+        let mut model = vec![0u8; sectors as usize * SECTOR];
+        let mut free: Vec<BufId> = (0..drv.buffer_count()).map(BufId).collect();
+        // ReqId -> (buffer, expected read data)
+        let mut pending = std::collections::HashMap::new();
+        let mut rng = 0x1234_5678_9abc_def1u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let (mut issued, mut reads_checked, mut max_inflight) = (0, 0, 0);
+        let check = |done: Vec<(mdraid::raid1::ReqId, Result<(), DriverError>)>,
+                     drv: &mut UringDriver<RecordingSink>,
+                     pending: &mut std::collections::HashMap<_, (BufId, Option<Vec<u8>>)>,
+                     free: &mut Vec<BufId>,
+                     reads_checked: &mut usize| {
+            for (id, r) in done {
+                r.unwrap();
+                let (buf, want) = pending.remove(&id).expect("known request");
+                if let Some(want) = want {
+                    assert!(drv.buffer(buf).unwrap() == &want[..], "read data");
+                    *reads_checked += 1;
+                }
+                free.push(buf);
+            }
+        };
+        while issued < 1000 {
+            while pending.len() < 32 && issued < 1000 {
+                let buf = free.pop().unwrap();
+                let block = next() % blocks;
+                let sector = block * 8;
+                let range = sector as usize * SECTOR..(sector as usize + 8) * SECTOR;
+                if next() % 2 == 0 {
+                    let d = data(issued as u64 + 1, 4096);
+                    drv.buffer_mut(buf).unwrap().copy_from_slice(&d);
+                    model[range].copy_from_slice(&d);
+                    pending.insert(
+                        drv.submit_write(sector, 8, buf, issued % 50 == 0).unwrap(),
+                        (buf, None),
+                    );
+                } else {
+                    let want = model[range].to_vec();
+                    pending.insert(drv.submit_read(sector, 8, buf).unwrap(), (buf, Some(want)));
+                }
+                issued += 1;
+                max_inflight = max_inflight.max(drv.in_flight());
+            }
+            let done = drv.reap(8).unwrap();
+            assert!(!done.is_empty());
+            check(done, &mut drv, &mut pending, &mut free, &mut reads_checked);
+        }
+        let done = drv.run_until_idle().unwrap();
+        check(done, &mut drv, &mut pending, &mut free, &mut reads_checked);
+        assert!(pending.is_empty());
+        assert_eq!(max_inflight, 32);
+        assert!(reads_checked > 300, "{reads_checked} reads checked");
+        let flush = drv.submit_flush().unwrap();
+        let done = drv.run_until_idle().unwrap();
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].0, flush);
+        done.into_iter().for_each(|(_, r)| r.unwrap());
+        // Whole-array read back in one request through a larger buffer is not possible with
+        // 4 KiB buffers: read it block by block.
+        for b in 0..blocks {
+            let id = drv.submit_read(b * 8, 8, BufId(0)).unwrap();
+            let done = drv.run_until_idle().unwrap();
+            assert_eq!(done[0].0, id);
+            let at = b as usize * 4096;
+            assert!(drv.buffer(BufId(0)).unwrap() == &model[at..at + 4096]);
+        }
+        assert!(matches!(
+            drv.sink().events[0],
+            mdraid::raid1::Event::MarkDirty { .. }
+        ));
+        let c0 = drv.engine().member_counters(0).unwrap();
+        let c1 = drv.engine().member_counters(1).unwrap();
+        assert!(
+            c0.reads > 0 && c1.reads > 0,
+            "reads balanced over both mirrors"
+        );
+        assert_eq!(c0.errors + c1.errors, 0);
+        drop(drv);
+        let a = std::fs::read(&paths[0]).unwrap();
+        let b = std::fs::read(&paths[1]).unwrap();
+        let len = model.len();
+        assert!(a[4096..][..len] == model[..], "member 0 matches the model");
+        assert!(
+            b[1 << 20..][..len] == model[..],
+            "member 1 matches the model"
+        );
+    }
+
+    #[test]
+    fn uring_missing_member_fails_through_sink_and_buffers_guarded() {
+        let dir = TempDir::new("drv-uring2");
+        let paths = direct_files(&dir, "m", 1, 1 << 20);
+        let engine = Raid1::new(Raid1Config::new(2, 1024)).unwrap();
+        // Slot 1 has no device although the engine believes it in sync: its I/O fails (ENXIO).
+        let Some(mut drv) = uring(
+            engine,
+            vec![Some(open_direct(&paths[0])), None],
+            vec![0, 0],
+            RecordingSink::default(),
+            UringConfig::new(8, 4, 8192),
+        ) else {
+            return;
+        };
+        drv.buffer_mut(BufId(1)).unwrap().fill(0x5a);
+        let id = drv.submit_write(0, 16, BufId(1), false).unwrap();
+        // Held while in flight.
+        assert!(drv.buffer(BufId(1)).is_none());
+        assert!(matches!(
+            drv.submit_read(0, 8, BufId(1)),
+            Err(DriverError::InvalidBuffer(_))
+        ));
+        assert!(matches!(
+            drv.submit_read(0, 17, BufId(2)),
+            Err(DriverError::InvalidBuffer(_))
+        ));
+        let done = drv.run_until_idle().unwrap();
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].0, id);
+        assert!(done[0].1.is_ok());
+        assert!(drv
+            .sink()
+            .events
+            .iter()
+            .any(|e| matches!(e, mdraid::raid1::Event::MemberFailed { member: 1, .. })));
+        assert_eq!(drv.engine().member_state(1), Some(MemberState::Faulty));
+        drv.buffer_mut(BufId(1)).unwrap().fill(0);
+        drv.submit_read(0, 16, BufId(1)).unwrap();
+        let done = drv.reap(10).unwrap();
+        assert!(done[0].1.is_ok());
+        assert!(drv.buffer(BufId(1)).unwrap().iter().all(|&b| b == 0x5a));
+        // Timers: clean marking once idle.
+        let deadline = drv.engine().poll_timeout().unwrap();
+        drv.idle(deadline).unwrap();
+        assert!(drv.engine().is_clean());
+        assert_eq!(drv.reap(1).unwrap().len(), 0, "nothing in flight");
+    }
+
+    // ------------------------------------------------------------------ benchmarks
+
+    #[test]
+    fn bench_functions_run_and_report() {
+        use mdraid::raid1::driver::bench;
+        let dir = TempDir::new("drv-bench");
+        for (name, r) in bench::all(Some(dir.path())) {
+            match r {
+                Ok(r) => {
+                    println!("{}", r.to_json());
+                    assert!(r.value.is_finite() && r.baseline > 0.0, "{name}: {r:?}");
+                    // Virtual-time results are deterministic; wall-clock ones depend on the
+                    // machine and are only reported.
+                    if name.starts_with("sim_") || name.starts_with("seqwrite") {
+                        assert!(r.passed(), "{name}: {r:?}");
+                    }
+                }
+                Err(DriverError::UringUnavailable(e)) => {
+                    println!("io_uring unavailable, skipping {name} ({e})")
+                }
+                Err(e) => panic!("{name}: {e}"),
+            }
+        }
     }
 }

@@ -2,9 +2,9 @@
 //!
 //! - [`BlockingDriver`]: one array request per call over any [`BlockDevice`]s, member I/O done
 //!   synchronously, one at a time. Simple and portable; the Array layer's default.
-//! - `UringDriver` (Linux): many array requests in flight over files or block devices, member
+//! - [`UringDriver`] (Linux): many array requests in flight over files or block devices, member
 //!   I/O through io_uring (O_DIRECT friendly, driver-owned aligned buffers).
-//! - `bench`: end-to-end measurements (`mdraid bench --json`).
+//! - [`bench`](mod@bench): end-to-end measurements (`mdraid bench --json`).
 //!
 //! Both drivers follow the engine's call order (see [`crate::raid1`]): feed an input, drain
 //! `poll_member_io`, `poll_event` and `poll_completion`, repeat. They own the only clock
@@ -30,9 +30,14 @@ use std::boxed::Box;
 use std::time::Instant;
 use std::vec::Vec;
 
+pub mod bench;
 mod blocking;
+#[cfg(target_os = "linux")]
+mod uring;
 
 pub use blocking::BlockingDriver;
+#[cfg(target_os = "linux")]
+pub use uring::{BufId, Completion, UringConfig, UringDriver};
 
 /// A boxed error from a [`MetadataSink`].
 pub type SinkError = Box<dyn std::error::Error + Send + Sync + 'static>;
