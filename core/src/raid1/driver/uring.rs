@@ -86,6 +86,10 @@ struct AlignedBuf {
     layout: Layout,
 }
 
+// SAFETY: an `AlignedBuf` uniquely owns its allocation (like a `Box<[u8]>`); nothing else holds
+// the pointer except ring entries, which the owning driver tracks and drains before dropping it.
+unsafe impl Send for AlignedBuf {}
+
 impl AlignedBuf {
     fn new(len: usize) -> Option<Self> {
         let layout = Layout::from_size_align(len.max(ALIGN), ALIGN).ok()?;
@@ -128,6 +132,7 @@ struct Slot {
 #[derive(Debug)]
 struct ReqInfo {
     pool: Option<usize>,
+    token: Option<u64>,
     failures: Vec<MemberFailure>,
 }
 
@@ -380,15 +385,18 @@ impl<S: MetadataSink<FileDevice>> UringDriver<S> {
         }
         self.engine.handle_timeout(self.clock.now_ns());
         let id = self.engine.handle_submit(req)?;
-        if let Some(p) = pool {
+        let token = pool.map(|p| {
             self.held[p] = true;
-            self.tokens.insert(self.next_token, id);
+            let t = self.next_token;
+            self.tokens.insert(t, id);
             self.next_token = self.next_token.wrapping_add(1).max(1);
-        }
+            t
+        });
         self.reqs.insert(
             id,
             ReqInfo {
                 pool,
+                token,
                 failures: Vec::new(),
             },
         );
@@ -508,17 +516,18 @@ impl<S: MetadataSink<FileDevice>> UringDriver<S> {
             }
             while let Some((id, r)) = self.engine.poll_completion() {
                 moved = true;
-                let info = self.reqs.remove(&id);
-                let (pool, failures) = match info {
-                    Some(i) => (i.pool, i.failures),
-                    None => (None, Vec::new()),
+                let (pool, token, failures) = match self.reqs.remove(&id) {
+                    Some(i) => (i.pool, i.token, i.failures),
+                    None => (None, None, Vec::new()),
                 };
                 if let Some(p) = pool {
                     if let Some(h) = self.held.get_mut(p) {
                         *h = false;
                     }
                 }
-                self.tokens.retain(|_, v| *v != id);
+                if let Some(t) = token {
+                    self.tokens.remove(&t);
+                }
                 let r = r.map_err(|error| DriverError::Array {
                     error,
                     members: failures,
