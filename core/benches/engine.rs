@@ -69,5 +69,34 @@ fn write_4k(c: &mut Criterion) {
     assert!(e.poll_event().is_none());
 }
 
-criterion_group!(benches, read_4k, write_4k);
+/// Reads with `depth` requests outstanding: each iteration completes the oldest member I/O and
+/// submits a new read (the engine's per-input work grows with the requests it tracks).
+fn read_4k_queued(c: &mut Criterion) {
+    for depth in [8usize, 32, 128] {
+        let mut e = engine(2);
+        let mut block = 0;
+        let mut fifo = std::collections::VecDeque::new();
+        for _ in 0..depth {
+            let sector = step(&mut block);
+            e.handle_submit(ArrayRequest::read(sector, 8, BufRef(1)))
+                .expect("submit");
+            fifo.extend(std::iter::from_fn(|| e.poll_member_io()));
+        }
+        c.bench_function(&format!("engine_read_4k_2_mirrors_qd{depth}"), |b| {
+            b.iter(|| {
+                let io = fifo.pop_front().expect("outstanding read");
+                e.handle_member_completion(io.id, Ok(()))
+                    .expect("completion");
+                let (_, r) = e.poll_completion().expect("request done");
+                black_box(r).expect("read ok");
+                let sector = step(&mut block);
+                e.handle_submit(ArrayRequest::read(sector, 8, BufRef(1)))
+                    .expect("submit");
+                fifo.extend(std::iter::from_fn(|| e.poll_member_io()));
+            })
+        });
+    }
+}
+
+criterion_group!(benches, read_4k, write_4k, read_4k_queued);
 criterion_main!(benches);

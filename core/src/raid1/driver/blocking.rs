@@ -199,7 +199,7 @@ impl<D: BlockDevice, S: MetadataSink<D>> BlockingDriver<D, S> {
             return Err(DriverError::Poisoned);
         }
         self.failures.clear();
-        self.engine.handle_timeout(self.clock.now_ns());
+        self.clock.feed(&mut self.engine);
         let id = self.engine.handle_submit(req)?;
         match self.pump(req.buf, &mut buf, Some(id))? {
             Some(Ok(())) => Ok(()),

@@ -149,10 +149,15 @@ impl<D, S: MetadataSink<D> + ?Sized> MetadataSink<D> for &mut S {
     }
 }
 
+/// How stale the engine's notion of time may get on the I/O path (1 ms): feeding the time costs
+/// an engine pass, so drivers feed it only when a timer is due or the clock moved this much.
+pub const CLOCK_GRANULARITY_NS: u64 = 1_000_000;
+
 /// The drivers' clock: nanoseconds since the driver was built (the engine's epoch).
 #[derive(Clone, Copy, Debug)]
 pub struct Clock {
     start: Instant,
+    fed: u64,
 }
 
 impl Clock {
@@ -160,11 +165,23 @@ impl Clock {
     pub fn new() -> Self {
         Clock {
             start: Instant::now(),
+            fed: 0,
         }
     }
     /// Nanoseconds since the clock started (saturating at `u64::MAX`, ~584 years).
     pub fn now_ns(&self) -> u64 {
         u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+    /// Gives `engine` the current time if one of its timers is due or the time it knows is
+    /// [`CLOCK_GRANULARITY_NS`] old.
+    pub fn feed(&mut self, engine: &mut super::Raid1) {
+        let now = self.now_ns();
+        if engine.poll_timeout().is_some_and(|t| t <= now)
+            || now.saturating_sub(self.fed) >= CLOCK_GRANULARITY_NS
+        {
+            engine.handle_timeout(now);
+            self.fed = now;
+        }
     }
 }
 

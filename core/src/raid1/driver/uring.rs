@@ -117,6 +117,34 @@ impl Drop for AlignedBuf {
     }
 }
 
+/// Hashing for engine ids (already unique integers): one multiply instead of SipHash.
+#[derive(Clone, Copy, Debug, Default)]
+struct IdHash;
+
+#[derive(Debug, Default)]
+struct IdHasher(u64);
+
+impl core::hash::BuildHasher for IdHash {
+    type Hasher = IdHasher;
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+impl core::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
 /// A member I/O in the ring.
 #[derive(Debug)]
 struct Slot {
@@ -132,7 +160,6 @@ struct Slot {
 #[derive(Debug)]
 struct ReqInfo {
     pool: Option<usize>,
-    token: Option<u64>,
     failures: Vec<MemberFailure>,
 }
 
@@ -175,9 +202,9 @@ pub struct UringDriver<S: MetadataSink<FileDevice> = NoopSink> {
     /// Entries pushed to the submission queue and not yet passed to the kernel.
     unsubmitted: bool,
     waiting: VecDeque<MemberIo>,
-    next_token: u64,
-    tokens: HashMap<u64, ReqId>,
-    reqs: HashMap<ReqId, ReqInfo>,
+    /// The request holding each pool buffer (the buffer's index is its engine token).
+    pool_req: Vec<Option<ReqId>>,
+    reqs: HashMap<ReqId, ReqInfo, IdHash>,
     done: VecDeque<Completion>,
     cqes: Vec<(u64, i32)>,
     poisoned: bool,
@@ -242,9 +269,8 @@ impl<S: MetadataSink<FileDevice>> UringDriver<S> {
             in_ring: 0,
             unsubmitted: false,
             waiting: VecDeque::new(),
-            next_token: 1,
-            tokens: HashMap::new(),
-            reqs: HashMap::new(),
+            pool_req: std::vec![None; config.buffers],
+            reqs: HashMap::with_capacity_and_hasher(qd, IdHash),
             done: VecDeque::new(),
             cqes: Vec::with_capacity(qd),
             poisoned: false,
@@ -375,7 +401,7 @@ impl<S: MetadataSink<FileDevice>> UringDriver<S> {
         if !fits {
             return Err(DriverError::InvalidBuffer("request longer than the buffer"));
         }
-        req.buf = BufRef(self.next_token);
+        req.buf = BufRef(buf.0 as u64);
         self.submit_req(req, Some(buf.0))
     }
 
@@ -383,20 +409,16 @@ impl<S: MetadataSink<FileDevice>> UringDriver<S> {
         if self.poisoned {
             return Err(DriverError::Poisoned);
         }
-        self.engine.handle_timeout(self.clock.now_ns());
+        self.clock.feed(&mut self.engine);
         let id = self.engine.handle_submit(req)?;
-        let token = pool.map(|p| {
+        if let Some(p) = pool {
             self.held[p] = true;
-            let t = self.next_token;
-            self.tokens.insert(t, id);
-            self.next_token = self.next_token.wrapping_add(1).max(1);
-            t
-        });
+            self.pool_req[p] = Some(id);
+        }
         self.reqs.insert(
             id,
             ReqInfo {
                 pool,
-                token,
                 failures: Vec::new(),
             },
         );
@@ -437,7 +459,7 @@ impl<S: MetadataSink<FileDevice>> UringDriver<S> {
             return Err(DriverError::Poisoned);
         }
         self.engine.handle_timeout(now_ns);
-        self.settle()?;
+        self.turn(false)?;
         Ok(self.engine.poll_timeout())
     }
 
@@ -463,7 +485,7 @@ impl<S: MetadataSink<FileDevice>> UringDriver<S> {
         if self.poisoned {
             return Err(DriverError::Poisoned);
         }
-        self.engine.handle_timeout(self.clock.now_ns());
+        self.clock.feed(&mut self.engine);
         self.settle()?;
         if self.in_ring == 0 {
             if wait && self.busy() && self.done.is_empty() {
@@ -516,17 +538,17 @@ impl<S: MetadataSink<FileDevice>> UringDriver<S> {
             }
             while let Some((id, r)) = self.engine.poll_completion() {
                 moved = true;
-                let (pool, token, failures) = match self.reqs.remove(&id) {
-                    Some(i) => (i.pool, i.token, i.failures),
-                    None => (None, None, Vec::new()),
+                let (pool, failures) = match self.reqs.remove(&id) {
+                    Some(i) => (i.pool, i.failures),
+                    None => (None, Vec::new()),
                 };
                 if let Some(p) = pool {
                     if let Some(h) = self.held.get_mut(p) {
                         *h = false;
                     }
-                }
-                if let Some(t) = token {
-                    self.tokens.remove(&t);
+                    if let Some(r) = self.pool_req.get_mut(p) {
+                        *r = None;
+                    }
                 }
                 let r = r.map_err(|error| DriverError::Array {
                     error,
@@ -614,11 +636,10 @@ impl<S: MetadataSink<FileDevice>> UringDriver<S> {
         let len32 = u32::try_from(len).map_err(|_| MemberError::Io(EFAULT))?;
         let (ptr, index, pool, bounce) = match io.buf {
             IoBuf::Caller { buf, offset } => {
-                let id = self.tokens.get(&buf.0).ok_or(MemberError::Io(EFAULT))?;
-                let p = self
-                    .reqs
-                    .get(id)
-                    .and_then(|r| r.pool)
+                // The token is the pool index; only a held buffer may be named.
+                let p = usize::try_from(buf.0)
+                    .ok()
+                    .filter(|&p| self.held.get(p) == Some(&true))
                     .ok_or(MemberError::Io(EFAULT))?;
                 let b = &self.pool[p];
                 let start = usize::try_from(offset).map_err(|_| MemberError::Io(EFAULT))?;
@@ -731,7 +752,10 @@ impl<S: MetadataSink<FileDevice>> UringDriver<S> {
         result: Result<(), MemberError>,
     ) -> Result<(), DriverError> {
         if let (Err(error), IoBuf::Caller { buf, .. }) = (result, io.buf) {
-            if let Some(info) = self.tokens.get(&buf.0).and_then(|id| self.reqs.get_mut(id)) {
+            let id = usize::try_from(buf.0)
+                .ok()
+                .and_then(|p| self.pool_req.get(p).copied().flatten());
+            if let Some(info) = id.and_then(|id| self.reqs.get_mut(&id)) {
                 info.failures.push(MemberFailure {
                     member: io.member,
                     op: io.kind,
