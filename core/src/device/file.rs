@@ -128,6 +128,14 @@ impl FileDevice {
     }
 }
 
+/// The open descriptor, for drivers that submit I/O themselves (io_uring). The device keeps
+/// owning it.
+impl std::os::unix::io::AsRawFd for FileDevice {
+    fn as_raw_fd(&self) -> std::os::unix::io::RawFd {
+        self.file.as_raw_fd()
+    }
+}
+
 /// A heap buffer aligned for O_DIRECT.
 struct AlignedBuf {
     ptr: *mut u8,

@@ -128,6 +128,8 @@
 //! does.
 
 mod balance;
+#[cfg(feature = "std")]
+pub mod driver;
 mod engine;
 pub mod sim;
 

@@ -1,0 +1,102 @@
+//! Engine CPU cost per request, no I/O: `cargo bench -p mdraid --bench engine`.
+//!
+//! Each iteration runs one array request through the sans-IO engine in steady state (requests
+//! and member I/Os recycled from its pools): submit, complete every member I/O it hands out,
+//! poll the completion. The array starts dirty so writes need no metadata round trip.
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use mdraid::raid1::{ArrayRequest, BufRef, Raid1, Raid1Config};
+
+const ARRAY_SECTORS: u64 = 1 << 24; // 8 GiB
+const BLOCKS: u64 = ARRAY_SECTORS / 8;
+
+fn engine(slots: usize) -> Raid1 {
+    let mut cfg = Raid1Config::new(slots, ARRAY_SECTORS);
+    cfg.start_clean = false;
+    Raid1::new(cfg).expect("engine")
+}
+
+/// Next 4 KiB block: a large odd stride, so consecutive requests are never sequential.
+fn step(block: &mut u64) -> u64 {
+    *block = (*block + 104_729) % BLOCKS;
+    *block * 8
+}
+
+fn read_4k(c: &mut Criterion) {
+    for slots in [1usize, 2, 4] {
+        let mut e = engine(slots);
+        let mut block = 0;
+        c.bench_function(&format!("engine_read_4k_{slots}_mirrors"), |b| {
+            b.iter(|| {
+                let sector = step(&mut block);
+                let id = e
+                    .handle_submit(ArrayRequest::read(sector, 8, BufRef(1)))
+                    .expect("submit");
+                let io = e.poll_member_io().expect("one member read");
+                e.handle_member_completion(io.id, Ok(()))
+                    .expect("completion");
+                let (done, r) = e.poll_completion().expect("request done");
+                debug_assert_eq!(done, id);
+                black_box(r).expect("read ok");
+            })
+        });
+        assert_eq!(e.requests_in_flight(), 0);
+        assert!(e.poll_event().is_none());
+    }
+}
+
+fn write_4k(c: &mut Criterion) {
+    let mut e = engine(2);
+    let mut block = 0;
+    c.bench_function("engine_write_4k_2_mirrors", |b| {
+        b.iter(|| {
+            let sector = step(&mut block);
+            let id = e
+                .handle_submit(ArrayRequest::write(sector, 8, BufRef(1)))
+                .expect("submit");
+            let a = e.poll_member_io().expect("first mirror");
+            let b = e.poll_member_io().expect("second mirror");
+            e.handle_member_completion(a.id, Ok(()))
+                .expect("completion");
+            e.handle_member_completion(b.id, Ok(()))
+                .expect("completion");
+            let (done, r) = e.poll_completion().expect("request done");
+            debug_assert_eq!(done, id);
+            black_box(r).expect("write ok");
+        })
+    });
+    assert_eq!(e.requests_in_flight(), 0);
+    assert!(e.poll_event().is_none());
+}
+
+/// Reads with `depth` requests outstanding: each iteration completes the oldest member I/O and
+/// submits a new read (the engine's per-input work grows with the requests it tracks).
+fn read_4k_queued(c: &mut Criterion) {
+    for depth in [8usize, 32, 128] {
+        let mut e = engine(2);
+        let mut block = 0;
+        let mut fifo = std::collections::VecDeque::new();
+        for _ in 0..depth {
+            let sector = step(&mut block);
+            e.handle_submit(ArrayRequest::read(sector, 8, BufRef(1)))
+                .expect("submit");
+            fifo.extend(std::iter::from_fn(|| e.poll_member_io()));
+        }
+        c.bench_function(&format!("engine_read_4k_2_mirrors_qd{depth}"), |b| {
+            b.iter(|| {
+                let io = fifo.pop_front().expect("outstanding read");
+                e.handle_member_completion(io.id, Ok(()))
+                    .expect("completion");
+                let (_, r) = e.poll_completion().expect("request done");
+                black_box(r).expect("read ok");
+                let sector = step(&mut block);
+                e.handle_submit(ArrayRequest::read(sector, 8, BufRef(1)))
+                    .expect("submit");
+                fifo.extend(std::iter::from_fn(|| e.poll_member_io()));
+            })
+        });
+    }
+}
+
+criterion_group!(benches, read_4k, write_4k, read_4k_queued);
+criterion_main!(benches);
