@@ -151,7 +151,8 @@ fn run_case(case: u64) -> Result<(), String> {
             }
             9 => {
                 // A sync action mid-workload (refused when impossible, e.g. check on one mirror).
-                let action = [SyncKind::Check, SyncKind::Repair, SyncKind::Resync][rng.below(3) as usize];
+                let action =
+                    [SyncKind::Check, SyncKind::Repair, SyncKind::Resync][rng.below(3) as usize];
                 let _ = a.run_sync(action, now, &mut |_, _| {});
             }
             _ => {

@@ -1,5 +1,6 @@
 //! The verbs and their options (mdadm's long option names).
 
+mod bench;
 mod create;
 mod demo;
 mod examine;
@@ -120,6 +121,8 @@ pub enum Cmd {
     ReAdd(members::MemberArgs),
     /// Show mdraid at work: a RAID1 over two image files in a temporary folder.
     Demo(demo::DemoArgs),
+    /// End-to-end benchmarks, as ratios against a baseline measured in the same run.
+    Bench(bench::BenchArgs),
 }
 
 /// Parses argv; also returns where create's per-device flags stood among its devices.
@@ -163,5 +166,6 @@ pub fn run(cli: Cli, pos: create::FlagPositions) -> CliResult {
         Cmd::Add(a) => members::run(members::Verb::Add, &a),
         Cmd::ReAdd(a) => members::run(members::Verb::ReAdd, &a),
         Cmd::Demo(a) => demo::run(a),
+        Cmd::Bench(a) => bench::run(a),
     }
 }
