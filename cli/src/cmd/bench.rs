@@ -46,6 +46,8 @@ pub fn run(a: BenchArgs) -> CliResult {
                 // A benchmark that cannot run here (io_uring refused) says so and is left out.
                 eprintln!("mdraid: {name}: {e}");
                 details.insert(name.clone(), json!({ "error": e.to_string() }));
+                // The key is always there; null says it could not be measured here.
+                ratios.insert(name.clone(), Value::Null);
                 failed.push(name);
             }
         }
