@@ -209,3 +209,47 @@ fn mdadm_and_mdraid_agree_on_the_fixtures() {
         }
     }
 }
+
+/// After every sync action and membership change, mdadm reads the superblocks as we print them
+/// (clean state, events, roles, bitmap events, bad-block log).
+#[test]
+fn mdadm_reads_our_superblocks_after_sync_actions() {
+    let Some(bin) = mdadm_bin() else { return };
+    use mdraid::testutil::{fixture_image_copy, fixture_members};
+    let (tu, ts) = (TempDir::new("xcheck-sync-u"), TempDir::new("xcheck-sync-s"));
+    let copy = |fx: &str, dir: &TempDir| -> Vec<String> {
+        fixture_members(fx)
+            .iter()
+            .map(|d| {
+                fixture_image_copy(fx, d, dir.path())
+                    .to_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    let u = copy("r1-unclean", &tu);
+    let s = copy("r1-degraded-stale", &ts);
+    let steps: Vec<Vec<&str>> = vec![
+        vec!["resync", &u[0], &u[1]],
+        vec!["check", &u[0], &u[1]],
+        vec!["repair", &u[0], &u[1]],
+        vec!["fail", &u[0], &u[1], "--device", &u[1]],
+        vec!["remove", "--run", &u[0], "--device", &u[1]],
+        vec!["re-add", "--run", &u[0], "--device", &u[1]],
+        vec!["add", "--run", &s[0], "--device", &s[1]],
+    ];
+    for st in steps {
+        let o = mdraid(&st);
+        assert!(
+            o.status.success(),
+            "{st:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        for img in u.iter().chain(s.iter()) {
+            compare(&bin, img, &format!("after {st:?}"));
+        }
+    }
+    let ex = mdadm(&bin, &["--examine", &u[0]]);
+    assert!(ex.contains("          State : clean"), "{ex}");
+}
