@@ -29,6 +29,8 @@ pub mod format;
 pub mod raid1;
 pub mod registry;
 pub mod report;
+#[doc(hidden)]
+pub mod splitmix;
 pub mod time;
 
 pub use error::{Error, Result};

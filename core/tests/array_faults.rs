@@ -12,19 +12,7 @@ use mdraid::format::MetadataVersion;
 
 const MIB: usize = 1 << 20;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use mdraid::splitmix::SplitMix64 as Rng;
 
 fn make(n: usize, v: MetadataVersion) -> (Array<FaultyDevice<MemDevice>>, Vec<FaultControl>) {
     let mut ctls = Vec::new();

@@ -60,19 +60,10 @@ pub struct CreateOptions {
     pub md_minor: u32,
 }
 
-/// splitmix64: a tiny deterministic generator for device UUIDs from the caller's seed.
-fn next_rand(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-fn rand_uuid(state: &mut u64) -> [u8; 16] {
+fn rand_uuid(rng: &mut crate::splitmix::SplitMix64) -> [u8; 16] {
     let mut u = [0u8; 16];
-    u[..8].copy_from_slice(&next_rand(state).to_le_bytes());
-    u[8..].copy_from_slice(&next_rand(state).to_le_bytes());
+    u[..8].copy_from_slice(&rng.next().to_le_bytes());
+    u[8..].copy_from_slice(&rng.next().to_le_bytes());
     u
 }
 
@@ -171,17 +162,9 @@ impl<D: BlockDevice> Array<D> {
             })
             .collect();
 
-        let mut rng = opts.seed
-            ^ u64::from_le_bytes([
-                opts.uuid[0],
-                opts.uuid[1],
-                opts.uuid[2],
-                opts.uuid[3],
-                opts.uuid[4],
-                opts.uuid[5],
-                opts.uuid[6],
-                opts.uuid[7],
-            ]);
+        let mut uuid_head = [0u8; 8];
+        uuid_head.copy_from_slice(&opts.uuid[..8]);
+        let mut rng = crate::splitmix::SplitMix64::new(opts.seed ^ u64::from_le_bytes(uuid_head));
         let roles: Vec<Option<Role>> = slots
             .iter()
             .enumerate()

@@ -324,34 +324,12 @@ impl<D: BlockDevice> Array<D> {
                 first_chunk,
                 chunks,
                 ..
-            } => {
-                let events = self.events;
-                if let Some(bm) = self.bitmap.as_mut() {
-                    for c in first_chunk..first_chunk.saturating_add(chunks).min(bm.bitmap.chunks())
-                    {
-                        let _ = bm.bitmap.set(c);
-                    }
-                    if bm.write_all(&mut self.members, events)? == 0 {
-                        return Err(ArrayError::NoWorkingMember.into());
-                    }
-                }
-                Ok(())
-            }
+            } => self.update_bitmap(first_chunk, chunks, true, now),
             Event::BitmapClear {
                 first_chunk,
                 chunks,
                 ..
-            } => {
-                let events = self.events;
-                if let Some(bm) = self.bitmap.as_mut() {
-                    for c in first_chunk..first_chunk.saturating_add(chunks).min(bm.bitmap.chunks())
-                    {
-                        let _ = bm.bitmap.clear(c);
-                    }
-                    bm.write_all(&mut self.members, events)?;
-                }
-                Ok(())
-            }
+            } => self.update_bitmap(first_chunk, chunks, false, now),
             Event::BadBlocks {
                 member,
                 sector,
@@ -403,6 +381,30 @@ impl<D: BlockDevice> Array<D> {
                 self.write_superblocks(now)
             }
         }
+    }
+
+    /// Sets or clears a run of bitmap bits and writes the bitmap to every working member; a
+    /// member that fails meanwhile is recorded in the survivors' superblocks (md_update_sb).
+    fn update_bitmap(&mut self, first: u64, chunks: u64, set: bool, now: u64) -> Result<()> {
+        let failed = self.faulty_count();
+        let events = self.events;
+        let Some(bm) = self.bitmap.as_mut() else {
+            return Ok(());
+        };
+        for c in first..first.saturating_add(chunks).min(bm.bitmap.chunks()) {
+            let _ = if set {
+                bm.bitmap.set(c)
+            } else {
+                bm.bitmap.clear(c)
+            };
+        }
+        if bm.write_all(&mut self.members, events)? == 0 {
+            return Err(ArrayError::NoWorkingMember.into());
+        }
+        if self.faulty_count() != failed {
+            self.write_superblocks(now)?;
+        }
+        Ok(())
     }
 
     /// Adds a range to a member's bad-block log and writes log and superblock.

@@ -220,7 +220,7 @@ impl<D: BlockDevice> Array<D> {
         }
     }
 
-    fn faulty_count(&self) -> usize {
+    pub(crate) fn faulty_count(&self) -> usize {
         self.members
             .iter()
             .filter(|m| m.state == MemberState::Faulty)

@@ -122,19 +122,7 @@ impl BlockDevice for SparseDevice {
 
 // ---------------------------------------------------------------------------------------------
 
-/// splitmix64: a small, good-enough PRNG for deterministic power cuts.
-#[derive(Debug)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
+use crate::splitmix::SplitMix64;
 
 /// A write accepted into the cache but not yet made durable by a flush.
 #[derive(Clone, Debug)]
