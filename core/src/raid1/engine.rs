@@ -148,6 +148,20 @@ impl Req {
     }
 }
 
+/// A request's place in `order`: its range and conflict class kept inline, so the conflict
+/// check and the lookups by `seq` scan a compact array instead of the request slots.
+#[derive(Clone, Copy, Debug)]
+struct OrderEntry {
+    seq: u64,
+    slot: usize,
+    sector: u64,
+    end: u64,
+    /// Never conflicts (flush).
+    flush: bool,
+    /// Counts as a write for conflicts.
+    writes: bool,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct IoSlot {
     live: bool,
@@ -207,7 +221,8 @@ pub struct Raid1 {
     fix_sectors: u64,
     reqs: Vec<Req>,
     free_reqs: Vec<usize>,
-    order: Vec<usize>,
+    /// Live requests in submission order (sorted by `seq`), with what the conflict check needs.
+    order: VecDeque<OrderEntry>,
     user_live: usize,
     live_fixes: usize,
     ios: Vec<IoSlot>,
@@ -402,8 +417,10 @@ impl Raid1 {
         let mut free_reqs = Vec::new();
         reserve(&mut free_reqs, total_reqs)?;
         free_reqs.extend((0..total_reqs).rev());
-        let mut order = Vec::new();
-        reserve(&mut order, total_reqs)?;
+        let mut order = VecDeque::new();
+        order
+            .try_reserve_exact(total_reqs)
+            .map_err(|_| EngineError::NoMemory)?;
         let mut work = BinaryHeap::new();
         work.try_reserve_exact(2 * total_reqs + 2)
             .map_err(|_| EngineError::NoMemory)?;
@@ -1169,10 +1186,21 @@ impl Raid1 {
                 changed |= self.full_round();
             }
             self.end_round();
-            if !changed {
+            if !changed || self.next_round_idle() {
                 break;
             }
         }
+    }
+
+    /// The next round would change nothing: nothing queued, no global change, and the sync
+    /// scheduler has nothing to start or run.
+    fn next_round_idle(&self) -> bool {
+        self.work.is_empty()
+            && !self.full_next
+            && self.sync.is_none()
+            && !self.want_recovery
+            && !self.auto_resync
+            && self.live_fixes == 0
     }
 
     /// Visits the queued requests of this round in order; stops early (with `full_now` set)
@@ -1209,11 +1237,9 @@ impl Raid1 {
     fn full_round(&mut self) -> bool {
         let mut changed = false;
         let cursor = self.cursor;
-        let reqs = &self.reqs;
-        let mut idx = self.order.partition_point(|&s| reqs[s].seq <= cursor);
-        while idx < self.order.len() {
-            let slot = self.order[idx];
-            self.cursor = self.reqs[slot].seq;
+        let mut idx = self.order.partition_point(|e| e.seq <= cursor);
+        while let Some(&OrderEntry { slot, seq, .. }) = self.order.get(idx) {
+            self.cursor = seq;
             let (c, removed) = self.advance(slot);
             changed |= c;
             if !removed {
@@ -1266,6 +1292,14 @@ impl Raid1 {
 
     /// Wakes every request on waiter list `list`.
     fn wake_list(&mut self, list: u8) {
+        let empty = match list {
+            LIST_CONFLICT => self.conflict_waiters.is_empty(),
+            LIST_GATE => self.gate_waiters.is_empty(),
+            _ => self.pool_waiters.is_empty(),
+        };
+        if empty {
+            return;
+        }
         let mut v = core::mem::take(match list {
             LIST_CONFLICT => &mut self.conflict_waiters,
             LIST_GATE => &mut self.gate_waiters,
@@ -1305,6 +1339,9 @@ impl Raid1 {
     /// Takes a finishing request off the waiter lists it is on.
     fn unlisten(&mut self, slot: usize) {
         let listed = core::mem::take(&mut self.reqs[slot].listed);
+        if listed == 0 {
+            return;
+        }
         for (bit, v) in [
             (LIST_CONFLICT, &mut self.conflict_waiters),
             (LIST_GATE, &mut self.gate_waiters),
@@ -1332,7 +1369,14 @@ impl Raid1 {
         if r.op.user_write() {
             self.user_writes += 1;
         }
-        self.order.push(slot);
+        self.order.push_back(OrderEntry {
+            seq,
+            slot,
+            sector: r.sector,
+            end: r.end(),
+            flush: r.op == Op::Flush,
+            writes: r.op.writes(),
+        });
         self.wake(slot);
     }
 
@@ -1347,17 +1391,10 @@ impl Raid1 {
             return false;
         }
         let (seq, sector, end, writes) = (me.seq, me.sector, me.end(), me.op.writes());
-        for &s in &self.order {
-            let o = &self.reqs[s];
-            if o.seq >= seq {
-                break;
-            }
-            if o.op != Op::Flush && (writes || o.op.writes()) && o.sector < end && sector < o.end()
-            {
-                return true;
-            }
-        }
-        false
+        self.order
+            .iter()
+            .take_while(|o| o.seq < seq)
+            .any(|o| !o.flush && (writes || o.writes) && o.sector < end && sector < o.end)
     }
 
     /// Opens the dirty and bitmap gates for a write; `true` once both are open.
@@ -1696,8 +1733,7 @@ impl Raid1 {
             )
         };
         let seq = self.reqs[slot].seq;
-        let reqs = &self.reqs;
-        if let Ok(idx) = self.order.binary_search_by_key(&seq, |&s| reqs[s].seq) {
+        if let Ok(idx) = self.order.binary_search_by_key(&seq, |e| e.seq) {
             self.order.remove(idx);
         }
         self.unlisten(slot);
