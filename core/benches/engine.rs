@@ -98,5 +98,36 @@ fn read_4k_queued(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, read_4k, write_4k, read_4k_queued);
+/// Writes with `depth` requests outstanding (each one's two member writes in flight): each
+/// iteration completes the oldest request's member writes and submits a new write.
+fn write_4k_queued(c: &mut Criterion) {
+    for depth in [8usize, 32, 128] {
+        let mut e = engine(2);
+        let mut block = 0;
+        let mut fifo = std::collections::VecDeque::new();
+        for _ in 0..depth {
+            let sector = step(&mut block);
+            e.handle_submit(ArrayRequest::write(sector, 8, BufRef(1)))
+                .expect("submit");
+            fifo.extend(std::iter::from_fn(|| e.poll_member_io()));
+        }
+        c.bench_function(&format!("engine_write_4k_2_mirrors_qd{depth}"), |b| {
+            b.iter(|| {
+                for _ in 0..2 {
+                    let io = fifo.pop_front().expect("outstanding write");
+                    e.handle_member_completion(io.id, Ok(()))
+                        .expect("completion");
+                }
+                let (_, r) = e.poll_completion().expect("request done");
+                black_box(r).expect("write ok");
+                let sector = step(&mut block);
+                e.handle_submit(ArrayRequest::write(sector, 8, BufRef(1)))
+                    .expect("submit");
+                fifo.extend(std::iter::from_fn(|| e.poll_member_io()));
+            })
+        });
+    }
+}
+
+criterion_group!(benches, read_4k, write_4k, read_4k_queued, write_4k_queued);
 criterion_main!(benches);

@@ -2,10 +2,13 @@
 
 use super::balance::{check_table, read_balance, Mirror};
 use super::*;
-use alloc::collections::VecDeque;
+use alloc::collections::{BinaryHeap, VecDeque};
 use alloc::vec::Vec;
+use core::cmp::Reverse;
 
 mod sync;
+#[cfg(test)]
+mod tests;
 use sync::{SyncBlock, SyncState};
 
 /// Events beyond the per-request reserve: bitmap clears and repair outcomes share this budget.
@@ -18,6 +21,11 @@ const MAX_PROGRESS_ROUNDS: usize = 256;
 const CHUNK_CLEAR: u8 = 0;
 const CHUNK_SETTING: u8 = 1;
 const CHUNK_SET: u8 = 2;
+
+/// Waiter lists a request can sit on (bits of [`Req::listed`]).
+const LIST_CONFLICT: u8 = 1;
+const LIST_GATE: u8 = 2;
+const LIST_POOL: u8 = 4;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Op {
@@ -89,6 +97,12 @@ struct Req {
     bitmap_held: bool,
     fix: Option<Fix>,
     sync: Option<SyncBlock>,
+    /// Position in submission order: `order` is sorted by it (unique, never reused).
+    seq: u64,
+    /// The progress round this request is queued for in `work` (0: none).
+    queued_for: u64,
+    /// The waiter lists it is on (`LIST_*` bits).
+    listed: u8,
 }
 
 impl Req {
@@ -116,6 +130,9 @@ impl Req {
             bitmap_held: false,
             fix: None,
             sync: None,
+            seq: 0,
+            queued_for: 0,
+            listed: 0,
         }
     }
     fn end(&self) -> u64 {
@@ -129,6 +146,20 @@ impl Req {
             Op::Sync => self.sync.is_none_or(|b| b.all_issued()),
         }
     }
+}
+
+/// A request's place in `order`: its range and conflict class kept inline, so the conflict
+/// check and the lookups by `seq` scan a compact array instead of the request slots.
+#[derive(Clone, Copy, Debug)]
+struct OrderEntry {
+    seq: u64,
+    slot: usize,
+    sector: u64,
+    end: u64,
+    /// Never conflicts (flush).
+    flush: bool,
+    /// Counts as a write for conflicts.
+    writes: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -190,7 +221,8 @@ pub struct Raid1 {
     fix_sectors: u64,
     reqs: Vec<Req>,
     free_reqs: Vec<usize>,
-    order: Vec<usize>,
+    /// Live requests in submission order (sorted by `seq`), with what the conflict check needs.
+    order: VecDeque<OrderEntry>,
     user_live: usize,
     live_fixes: usize,
     ios: Vec<IoSlot>,
@@ -227,6 +259,36 @@ pub struct Raid1 {
     last_mismatch: u64,
     /// When the last user request was accepted (sync's idleness test).
     last_user_submit: Option<u64>,
+    // Incremental progress (see `progress`).
+    /// Next request sequence number.
+    next_seq: u64,
+    /// Requests in `order` whose op writes (user writes, discards, repairs, sync blocks).
+    writers: usize,
+    /// User writes and discards in `order`.
+    user_writes: usize,
+    /// Requests to visit: `(round, seq, slot)`, smallest first.
+    work: BinaryHeap<Reverse<(u64, u64, usize)>>,
+    /// The current (or last) progress round.
+    round: u64,
+    /// A round is running: wakes of requests after `cursor` join it.
+    in_round: bool,
+    /// Sequence number of the request visited last in this round (0: none yet).
+    cursor: u64,
+    /// The running round visits every request.
+    full_now: bool,
+    /// A global condition changed: the rest of this round and the next one visit everything.
+    full_next: bool,
+    /// An event could not be emitted: the next input rechecks every request.
+    emit_starved: bool,
+    /// Not started: an earlier conflicting request is active.
+    conflict_waiters: Vec<usize>,
+    /// Not started: a write waiting for the dirty or bitmap gate.
+    gate_waiters: Vec<usize>,
+    /// Started with member I/Os still to hand out (the pool ran dry).
+    pool_waiters: Vec<usize>,
+    /// Tests: every round visits every request (the reference behaviour).
+    #[cfg(test)]
+    always_full: bool,
 }
 
 fn reserve<T>(v: &mut Vec<T>, n: usize) -> Result<(), EngineError> {
@@ -355,8 +417,19 @@ impl Raid1 {
         let mut free_reqs = Vec::new();
         reserve(&mut free_reqs, total_reqs)?;
         free_reqs.extend((0..total_reqs).rev());
-        let mut order = Vec::new();
-        reserve(&mut order, total_reqs)?;
+        let mut order = VecDeque::new();
+        order
+            .try_reserve_exact(total_reqs)
+            .map_err(|_| EngineError::NoMemory)?;
+        let mut work = BinaryHeap::new();
+        work.try_reserve_exact(2 * total_reqs + 2)
+            .map_err(|_| EngineError::NoMemory)?;
+        let mut conflict_waiters = Vec::new();
+        reserve(&mut conflict_waiters, total_reqs)?;
+        let mut gate_waiters = Vec::new();
+        reserve(&mut gate_waiters, total_reqs)?;
+        let mut pool_waiters = Vec::new();
+        reserve(&mut pool_waiters, total_reqs)?;
 
         let mut ios = Vec::new();
         reserve(&mut ios, config.max_member_ios)?;
@@ -506,6 +579,21 @@ impl Raid1 {
             auto_resync: false,
             last_mismatch: 0,
             last_user_submit: None,
+            next_seq: 1,
+            writers: 0,
+            user_writes: 0,
+            work,
+            round: 0,
+            in_round: false,
+            cursor: 0,
+            full_now: false,
+            full_next: false,
+            emit_starved: false,
+            conflict_waiters,
+            gate_waiters,
+            pool_waiters,
+            #[cfg(test)]
+            always_full: false,
         };
         if !config.start_clean {
             e.safemode_deadline = Some(e.safemode_delay);
@@ -605,6 +693,7 @@ impl Raid1 {
     /// Moves the known-in-sync boundary (the owner's resync progressed or restarted).
     pub fn set_resync_offset(&mut self, sector: u64) {
         self.resync_offset = sector;
+        self.full_next = true;
     }
 
     // ---------------------------------------------------------------- inputs
@@ -682,7 +771,7 @@ impl Raid1 {
         r.fix = None;
         r.sync = None;
         let id = ReqId(((r.gen as u64) << 32) | slot as u64);
-        self.order.push(slot);
+        self.push_order(slot);
         self.user_live += 1;
         self.last_user_submit = Some(self.now);
         self.progress();
@@ -708,6 +797,8 @@ impl Raid1 {
         // that is misuse but must not corrupt state.
         self.out_ios.retain(|m| m.id != id);
         self.free_ios.push(slot);
+        // Pool space: requests that ran out of member I/Os may continue.
+        self.wake_list(LIST_POOL);
         // An I/O to a member that was removed (and maybe replaced) since it was issued: the
         // completion is accepted, its data and outcome are ignored.
         let stale = self
@@ -736,6 +827,7 @@ impl Raid1 {
         }
         req.inflight = req.inflight.saturating_sub(1);
         let op = req.op;
+        self.wake(io.req);
         match op {
             Op::Read => match result {
                 Ok(()) => {
@@ -857,10 +949,14 @@ impl Raid1 {
                 if let Some(r) = self.reqs.get_mut(slot) {
                     if r.live && r.gen == gen {
                         r.meta_wait = r.meta_wait.saturating_sub(1);
+                        self.wake(slot);
                     }
                 }
             }
         }
+        // Writes held at the dirty or bitmap gate look again (any acknowledgement may be the
+        // one they wait for, and it frees token space).
+        self.wake_list(LIST_GATE);
         self.progress();
         Ok(())
     }
@@ -881,6 +977,8 @@ impl Raid1 {
             self.daemon_deadline = None;
             self.daemon_pass();
         }
+        // Timers are rare (drivers feed the clock at a coarse granularity): look at everything.
+        self.full_next = true;
         self.progress();
     }
 
@@ -920,9 +1018,7 @@ impl Raid1 {
     // ---------------------------------------------------------------- internals
 
     fn any_user_write(&self) -> bool {
-        self.order
-            .iter()
-            .any(|&s| self.reqs.get(s).is_some_and(|r| r.op.user_write()))
+        self.user_writes > 0
     }
 
     fn in_sync_count(&self) -> usize {
@@ -940,6 +1036,8 @@ impl Raid1 {
             || (optional && self.optional_pending >= OPTIONAL_EVENTS)
             || self.events.len() >= self.events.capacity()
         {
+            // Whoever wanted this event retries when space frees: recheck everything then.
+            self.emit_starved = true;
             return None;
         }
         let t = self.next_token;
@@ -961,6 +1059,7 @@ impl Raid1 {
         }
         mirror.state = MemberState::Faulty;
         mirror.slot = None;
+        self.full_next = true;
         self.member_lost();
         self.emit(
             |token| Event::MemberFailed { token, member: m },
@@ -1053,39 +1152,249 @@ impl Raid1 {
         true
     }
 
+    /// Moves every request that can move, in submission order, in rounds until a round changes
+    /// nothing (each round first runs the sync scheduler).
+    ///
+    /// The rounds are those of a full pass over `order`, but a round only visits the requests
+    /// whose state this input (or an earlier visit) may have changed: every other request would
+    /// do nothing. A request not visited waits for exactly one of: an earlier conflicting
+    /// request to finish (`conflict_waiters`), a dirty/bitmap acknowledgement
+    /// (`gate_waiters`), member-I/O pool space (`pool_waiters`), its own member I/Os or its own
+    /// metadata tokens; the inputs that end those waits queue it in `work`. Rare global changes
+    /// (timers, membership and bad-block changes, exhausted event space, sync actions and
+    /// repairs running) fall back to visiting everything.
     fn progress(&mut self) {
+        if core::mem::take(&mut self.emit_starved) {
+            self.full_next = true;
+        }
         for _ in 0..MAX_PROGRESS_ROUNDS {
+            self.round += 1;
+            self.in_round = true;
+            self.cursor = 0;
+            self.full_now = false;
             let mut changed = self.sync_tick();
-            let mut idx = 0;
-            while idx < self.order.len() {
-                let slot = self.order[idx];
-                let (c, removed) = self.advance(slot, idx);
-                changed |= c;
-                if !removed {
-                    idx += 1;
-                }
+            self.full_now =
+                core::mem::take(&mut self.full_next) || self.sync.is_some() || self.live_fixes > 0;
+            #[cfg(test)]
+            {
+                self.full_now |= self.always_full;
             }
-            if !changed {
+            if !self.full_now {
+                changed |= self.sparse_round();
+            }
+            if self.full_now {
+                changed |= self.full_round();
+            }
+            self.end_round();
+            if !changed || self.next_round_idle() {
                 break;
             }
         }
     }
 
-    /// Whether an earlier active request conflicts with the one at `idx`.
-    fn blocked_by_earlier(&self, idx: usize) -> bool {
-        let Some(me) = self.order.get(idx).and_then(|&s| self.reqs.get(s)) else {
-            return true;
+    /// The next round would change nothing: nothing queued, no global change, and the sync
+    /// scheduler has nothing to start or run.
+    fn next_round_idle(&self) -> bool {
+        self.work.is_empty()
+            && !self.full_next
+            && self.sync.is_none()
+            && !self.want_recovery
+            && !self.auto_resync
+            && self.live_fixes == 0
+    }
+
+    /// Visits the queued requests of this round in order; stops early (with `full_now` set)
+    /// when a visit changed a global condition.
+    fn sparse_round(&mut self) -> bool {
+        let mut changed = false;
+        while let Some(&Reverse((round, seq, slot))) = self.work.peek() {
+            if self.full_next {
+                self.full_now = true;
+                break;
+            }
+            if round > self.round {
+                break;
+            }
+            self.work.pop();
+            let due = self
+                .reqs
+                .get(slot)
+                .is_some_and(|r| r.live && r.seq == seq && r.queued_for == round);
+            if !due {
+                continue;
+            }
+            self.reqs[slot].queued_for = 0;
+            self.cursor = seq;
+            changed |= self.advance(slot).0;
+        }
+        if self.full_next {
+            self.full_now = true;
+        }
+        changed
+    }
+
+    /// Visits every request after `cursor`, in order.
+    fn full_round(&mut self) -> bool {
+        let mut changed = false;
+        let cursor = self.cursor;
+        let mut idx = self.order.partition_point(|e| e.seq <= cursor);
+        while let Some(&OrderEntry { slot, seq, .. }) = self.order.get(idx) {
+            self.cursor = seq;
+            let (c, removed) = self.advance(slot);
+            changed |= c;
+            if !removed {
+                idx += 1;
+            }
+        }
+        changed
+    }
+
+    /// Drops what is left queued for the round just run (a full round visited it).
+    fn end_round(&mut self) {
+        while let Some(&Reverse((round, seq, slot))) = self.work.peek() {
+            if round > self.round {
+                break;
+            }
+            self.work.pop();
+            if let Some(r) = self.reqs.get_mut(slot) {
+                if r.seq == seq && r.queued_for == round {
+                    r.queued_for = 0;
+                }
+            }
+        }
+        self.in_round = false;
+    }
+
+    /// Queues `slot` for a visit: in the running round when it comes after the request being
+    /// visited, else in the next round (the first of the next `progress` outside one).
+    fn wake(&mut self, slot: usize) {
+        let Some(r) = self.reqs.get_mut(slot) else {
+            return;
         };
+        if !r.live {
+            return;
+        }
+        let round = if self.in_round && r.seq > self.cursor {
+            if self.full_now {
+                // The full pass reaches it.
+                return;
+            }
+            self.round
+        } else {
+            self.round + 1
+        };
+        if r.queued_for == round {
+            return;
+        }
+        r.queued_for = round;
+        self.work.push(Reverse((round, r.seq, slot)));
+    }
+
+    /// Wakes every request on waiter list `list`.
+    fn wake_list(&mut self, list: u8) {
+        let empty = match list {
+            LIST_CONFLICT => self.conflict_waiters.is_empty(),
+            LIST_GATE => self.gate_waiters.is_empty(),
+            _ => self.pool_waiters.is_empty(),
+        };
+        if empty {
+            return;
+        }
+        let mut v = core::mem::take(match list {
+            LIST_CONFLICT => &mut self.conflict_waiters,
+            LIST_GATE => &mut self.gate_waiters,
+            _ => &mut self.pool_waiters,
+        });
+        for &slot in &v {
+            if let Some(r) = self.reqs.get_mut(slot) {
+                r.listed &= !list;
+            }
+            self.wake(slot);
+        }
+        v.clear();
+        // Hand the (reserved) storage back.
+        match list {
+            LIST_CONFLICT => self.conflict_waiters = v,
+            LIST_GATE => self.gate_waiters = v,
+            _ => self.pool_waiters = v,
+        }
+    }
+
+    /// Puts `slot` on waiter list `list` (once).
+    fn listen(&mut self, slot: usize, list: u8) {
+        let Some(r) = self.reqs.get_mut(slot) else {
+            return;
+        };
+        if r.listed & list != 0 {
+            return;
+        }
+        r.listed |= list;
+        match list {
+            LIST_CONFLICT => self.conflict_waiters.push(slot),
+            LIST_GATE => self.gate_waiters.push(slot),
+            _ => self.pool_waiters.push(slot),
+        }
+    }
+
+    /// Takes a finishing request off the waiter lists it is on.
+    fn unlisten(&mut self, slot: usize) {
+        let listed = core::mem::take(&mut self.reqs[slot].listed);
+        if listed == 0 {
+            return;
+        }
+        for (bit, v) in [
+            (LIST_CONFLICT, &mut self.conflict_waiters),
+            (LIST_GATE, &mut self.gate_waiters),
+            (LIST_POOL, &mut self.pool_waiters),
+        ] {
+            if listed & bit != 0 {
+                if let Some(i) = v.iter().position(|&s| s == slot) {
+                    v.swap_remove(i);
+                }
+            }
+        }
+    }
+
+    /// Appends a freshly filled request slot to `order` and queues it.
+    fn push_order(&mut self, slot: usize) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let r = &mut self.reqs[slot];
+        r.seq = seq;
+        r.queued_for = 0;
+        r.listed = 0;
+        if r.op.writes() {
+            self.writers += 1;
+        }
+        if r.op.user_write() {
+            self.user_writes += 1;
+        }
+        self.order.push_back(OrderEntry {
+            seq,
+            slot,
+            sector: r.sector,
+            end: r.end(),
+            flush: r.op == Op::Flush,
+            writes: r.op.writes(),
+        });
+        self.wake(slot);
+    }
+
+    /// Whether an earlier active request conflicts with `slot`.
+    fn blocked_by_earlier(&self, slot: usize) -> bool {
+        let me = &self.reqs[slot];
         if me.op == Op::Flush {
             return false;
         }
-        self.order[..idx].iter().any(|&s| {
-            let o = &self.reqs[s];
-            o.op != Op::Flush
-                && (o.op.writes() || me.op.writes())
-                && o.sector < me.end()
-                && me.sector < o.end()
-        })
+        // Reads only conflict with writers.
+        if !me.op.writes() && self.writers == 0 {
+            return false;
+        }
+        let (seq, sector, end, writes) = (me.seq, me.sector, me.end(), me.op.writes());
+        self.order
+            .iter()
+            .take_while(|o| o.seq < seq)
+            .any(|o| !o.flush && (writes || o.writes) && o.sector < end && sector < o.end)
     }
 
     /// Opens the dirty and bitmap gates for a write; `true` once both are open.
@@ -1159,13 +1468,15 @@ impl Raid1 {
     }
 
     /// Moves one request forward. Returns (changed, removed from `order`).
-    fn advance(&mut self, slot: usize, idx: usize) -> (bool, bool) {
+    fn advance(&mut self, slot: usize) -> (bool, bool) {
         let mut changed = false;
         if !self.reqs[slot].started {
-            if self.blocked_by_earlier(idx) {
+            if self.blocked_by_earlier(slot) {
+                self.listen(slot, LIST_CONFLICT);
                 return (false, false);
             }
             if self.reqs[slot].op.user_write() && !self.write_gates(slot) {
+                self.listen(slot, LIST_GATE);
                 return (false, false);
             }
             // md's R1BIO_Degraded: some slot has no working member to take the write.
@@ -1186,7 +1497,12 @@ impl Raid1 {
         changed |= self.free_ios.len() != before;
         let slots = self.mirrors.len();
         let r = &self.reqs[slot];
-        if !(r.all_issued(slots) && r.inflight == 0) {
+        if !r.all_issued(slots) {
+            // Out of member I/Os (or, for a repair or sync block, waiting on its own I/O).
+            self.listen(slot, LIST_POOL);
+            return (changed, false);
+        }
+        if r.inflight != 0 {
             return (changed, false);
         }
         if matches!(r.op, Op::Write | Op::Sync) && !r.settled {
@@ -1199,7 +1515,7 @@ impl Raid1 {
         if self.reqs[slot].meta_wait > 0 {
             return (changed, false);
         }
-        self.finish(slot, idx);
+        self.finish(slot);
         (true, true)
     }
 
@@ -1360,6 +1676,7 @@ impl Raid1 {
             if mask & bit(m) == 0 || !self.mirrors[m].state.is_working() {
                 continue;
             }
+            self.full_next = true;
             let token = if self.mirrors[m].add_bad(sector, sectors) {
                 self.emit(
                     |token| Event::BadBlocks {
@@ -1396,7 +1713,7 @@ impl Raid1 {
         }
     }
 
-    fn finish(&mut self, slot: usize, idx: usize) {
+    fn finish(&mut self, slot: usize) {
         let (op, gen, result, degraded, held, sector, end) = {
             let r = &mut self.reqs[slot];
             r.live = false;
@@ -1415,8 +1732,34 @@ impl Raid1 {
                 r.end(),
             )
         };
-        if idx < self.order.len() {
+        let seq = self.reqs[slot].seq;
+        if let Ok(idx) = self.order.binary_search_by_key(&seq, |e| e.seq) {
             self.order.remove(idx);
+        }
+        self.unlisten(slot);
+        if op.writes() {
+            self.writers = self.writers.saturating_sub(1);
+        }
+        if op.user_write() {
+            self.user_writes = self.user_writes.saturating_sub(1);
+        }
+        // Later requests held back by this one may start.
+        if op != Op::Flush && !self.conflict_waiters.is_empty() {
+            let mut i = 0;
+            while let Some(&w) = self.conflict_waiters.get(i) {
+                let r = &self.reqs[w];
+                if r.seq > seq
+                    && (op.writes() || r.op.writes())
+                    && r.sector < end
+                    && sector < r.end()
+                {
+                    self.conflict_waiters.swap_remove(i);
+                    self.reqs[w].listed &= !LIST_CONFLICT;
+                    self.wake(w);
+                } else {
+                    i += 1;
+                }
+            }
         }
         self.free_reqs.push(slot);
         if op == Op::Sync {
@@ -1582,7 +1925,7 @@ impl Raid1 {
             stage: FixStage::ReadSource,
             io_out: false,
         });
-        self.order.push(slot);
+        self.push_order(slot);
     }
 
     fn issue_fix(&mut self, slot: usize) {
@@ -1644,6 +1987,7 @@ impl Raid1 {
             (FixStage::WriteTarget | FixStage::Verify, false) => {
                 r.cursor = end;
                 // The rewrite did not stick: record the range bad, or fail the member.
+                self.full_next = true;
                 let recorded = self
                     .mirrors
                     .get_mut(target)

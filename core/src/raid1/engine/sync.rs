@@ -124,6 +124,7 @@ impl Raid1 {
         if r.is_ok() && action == SyncAction::Resync {
             self.auto_resync = false;
         }
+        self.full_next = true;
         self.progress();
         r
     }
@@ -138,6 +139,7 @@ impl Raid1 {
         st.interrupted = true;
         st.wake = None;
         self.auto_resync = false;
+        self.full_next = true;
         self.progress();
         Ok(())
     }
@@ -210,6 +212,7 @@ impl Raid1 {
                 }
             }
         }
+        self.full_next = true;
         self.progress();
         Ok(())
     }
@@ -232,6 +235,7 @@ impl Raid1 {
         m.bb = None;
         m.bitmap_recovery = false;
         m.counters.pending = 0;
+        self.full_next = true;
         Ok(())
     }
 
@@ -241,6 +245,7 @@ impl Raid1 {
     pub fn add_member(&mut self, member: usize, config: MemberConfig) -> Result<(), EngineError> {
         self.install_member(member, &config, MemberState::Spare, None)?;
         self.want_recovery = true;
+        self.full_next = true;
         self.progress();
         Ok(())
     }
@@ -270,6 +275,7 @@ impl Raid1 {
             m.bitmap_recovery = true;
         }
         self.want_recovery = true;
+        self.full_next = true;
         self.progress();
         Ok(())
     }
@@ -342,6 +348,7 @@ impl Raid1 {
     /// spare; an interrupted resync restarts from its checkpoint later.
     pub(super) fn member_lost(&mut self) {
         self.want_recovery = true;
+        self.full_next = true;
         if let Some(st) = self.sync.as_mut() {
             st.clean_ok = false;
             if !st.aborting {
@@ -746,7 +753,7 @@ impl Raid1 {
             r.bitmap_held = false;
             r.fix = None;
             r.sync = Some(blk);
-            self.order.push(slot);
+            self.push_order(slot);
             self.sync_blocks.push_back((next, next + len, false));
             if let Some(st) = self.sync.as_mut() {
                 st.next = next + len;
@@ -866,6 +873,7 @@ impl Raid1 {
             self.reqs[slot].gen,
         );
         let mut stop = false;
+        self.full_next = true;
         if b.action == SyncAction::Recovery {
             for t in bits(b.targets) {
                 let recorded = self
@@ -1117,6 +1125,7 @@ impl Raid1 {
         let Some(st) = self.sync.take() else {
             return false;
         };
+        self.full_next = true;
         let complete = !st.interrupted && st.contiguous >= st.end;
         let action = st.action;
         let ev = |s: &mut Self, make: &dyn Fn(MetaToken) -> Event| {
