@@ -144,19 +144,17 @@ fn demo(dir: &std::path::Path, size: u64) -> CliResult {
     );
     let (name, dev) = open_all(&paths[2..3], false)?.remove(0);
     let mut bar = None;
-    let out = array.add_member(
-        name,
-        dev,
-        &AddOptions::default(),
-        now(),
-        &mut |done, total| {
-            let pb = bar.get_or_insert_with(|| {
-                super::sync::progress_bar("recover", total)
-                    .unwrap_or_else(indicatif::ProgressBar::hidden)
-            });
-            pb.set_position(done * 512);
-        },
-    )?;
+    let add = AddOptions {
+        device_uuid: Some(super::create::random_bytes()),
+        ..Default::default()
+    };
+    let out = array.add_member(name, dev, &add, now(), &mut |done, total| {
+        let pb = bar.get_or_insert_with(|| {
+            super::sync::progress_bar("recover", total)
+                .unwrap_or_else(indicatif::ProgressBar::hidden)
+        });
+        pb.set_position(done * 512);
+    })?;
     if let Some(pb) = bar {
         pb.finish_and_clear();
     }

@@ -74,6 +74,7 @@ pub fn run(verb: Verb, a: &MemberArgs) -> CliResult {
                 write_mostly: a.write_mostly,
                 failfast: a.failfast && !a.nofailfast,
                 re_add_only: verb == Verb::ReAdd,
+                device_uuid: Some(crate::cmd::create::random_bytes()),
             };
             let mut bar = None;
             let out = array.add_member(name.clone(), dev, &opts, t, &mut |done, total| {

@@ -33,6 +33,9 @@ pub struct AddOptions {
     pub failfast: bool,
     /// Only a re-add is acceptable (mdadm --re-add).
     pub re_add_only: bool,
+    /// Device UUID for a new member (random from the caller); derived from the array's when
+    /// absent (the no_std core has no entropy of its own).
+    pub device_uuid: Option<[u8; 16]>,
 }
 
 /// What [`Array::add_member`] did.
