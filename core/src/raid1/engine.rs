@@ -795,7 +795,9 @@ impl Raid1 {
         };
         // The I/O may still sit in the output queue if the driver completes without polling;
         // that is misuse but must not corrupt state.
-        self.out_ios.retain(|m| m.id != id);
+        if !self.out_ios.is_empty() {
+            self.out_ios.retain(|m| m.id != id);
+        }
         self.free_ios.push(slot);
         // Pool space: requests that ran out of member I/Os may continue.
         self.wake_list(LIST_POOL);
@@ -827,7 +829,11 @@ impl Raid1 {
         }
         req.inflight = req.inflight.saturating_sub(1);
         let op = req.op;
-        self.wake(io.req);
+        // User requests are woken below, once this completion is recorded.
+        let user = matches!(op, Op::Read | Op::Write | Op::Discard | Op::Flush);
+        if !user {
+            self.wake(io.req);
+        }
         match op {
             Op::Read => match result {
                 Ok(()) => {
@@ -908,6 +914,15 @@ impl Raid1 {
             }
             Op::Fix => self.fix_step_done(io.req, result.is_ok()),
             Op::Sync => self.sync_io_done(io.req, io.member, io.kind, result.is_ok(), stale),
+        }
+        if user {
+            // A user request with everything handed out and other member I/Os still out has
+            // nothing to do until the last one completes: a visit would change nothing.
+            let slots = self.mirrors.len();
+            let r = &self.reqs[io.req];
+            if r.inflight == 0 || !r.all_issued(slots) {
+                self.wake(io.req);
+            }
         }
         self.progress();
         Ok(())
@@ -1291,15 +1306,21 @@ impl Raid1 {
     }
 
     /// Wakes every request on waiter list `list`.
+    #[inline]
     fn wake_list(&mut self, list: u8) {
         let empty = match list {
             LIST_CONFLICT => self.conflict_waiters.is_empty(),
             LIST_GATE => self.gate_waiters.is_empty(),
             _ => self.pool_waiters.is_empty(),
         };
-        if empty {
-            return;
+        if !empty {
+            self.wake_list_nonempty(list);
         }
+    }
+
+    /// [`Raid1::wake_list`] once the list is known non-empty (kept out of the fast path).
+    #[inline(never)]
+    fn wake_list_nonempty(&mut self, list: u8) {
         let mut v = core::mem::take(match list {
             LIST_CONFLICT => &mut self.conflict_waiters,
             LIST_GATE => &mut self.gate_waiters,
@@ -1733,7 +1754,10 @@ impl Raid1 {
             )
         };
         let seq = self.reqs[slot].seq;
-        if let Ok(idx) = self.order.binary_search_by_key(&seq, |e| e.seq) {
+        // Requests mostly finish oldest first: try the front before searching.
+        if self.order.front().is_some_and(|e| e.seq == seq) {
+            self.order.pop_front();
+        } else if let Ok(idx) = self.order.binary_search_by_key(&seq, |e| e.seq) {
             self.order.remove(idx);
         }
         self.unlisten(slot);
