@@ -1179,6 +1179,15 @@ impl Raid1 {
     /// (timers, membership and bad-block changes, exhausted event space, sync actions and
     /// repairs running) fall back to visiting everything.
     fn progress(&mut self) {
+        #[cfg(test)]
+        let reference = self.always_full;
+        #[cfg(not(test))]
+        let reference = false;
+        // Nothing queued and nothing global to look at: a round would visit nobody and the
+        // sync scheduler would not start (e.g. a member completion with more I/Os to come).
+        if !self.emit_starved && !reference && self.next_round_idle() {
+            return;
+        }
         if core::mem::take(&mut self.emit_starved) {
             self.full_next = true;
         }
@@ -1230,7 +1239,12 @@ impl Raid1 {
             if round > self.round {
                 break;
             }
-            self.work.pop();
+            if self.work.len() == 1 {
+                // The peeked entry is the only one: dropping it needs no sift.
+                self.work.clear();
+            } else {
+                self.work.pop();
+            }
             let due = self
                 .reqs
                 .get(slot)
@@ -1491,24 +1505,30 @@ impl Raid1 {
     /// Moves one request forward. Returns (changed, removed from `order`).
     fn advance(&mut self, slot: usize) -> (bool, bool) {
         let mut changed = false;
-        if !self.reqs[slot].started {
+        let (started, op) = {
+            let r = &self.reqs[slot];
+            (r.started, r.op)
+        };
+        if !started {
             if self.blocked_by_earlier(slot) {
                 self.listen(slot, LIST_CONFLICT);
                 return (false, false);
             }
-            if self.reqs[slot].op.user_write() && !self.write_gates(slot) {
+            if op.user_write() && !self.write_gates(slot) {
                 self.listen(slot, LIST_GATE);
                 return (false, false);
             }
             // md's R1BIO_Degraded: some slot has no working member to take the write.
-            if self.reqs[slot].op.user_write() && !self.all_slots_working() {
-                self.reqs[slot].degraded = true;
+            let degraded = op.user_write() && !self.all_slots_working();
+            let r = &mut self.reqs[slot];
+            if degraded {
+                r.degraded = true;
             }
-            self.reqs[slot].started = true;
+            r.started = true;
             changed = true;
         }
         let before = self.free_ios.len();
-        match self.reqs[slot].op {
+        match op {
             Op::Read => self.issue_read(slot),
             Op::Write | Op::Discard => self.issue_write(slot),
             Op::Flush => self.issue_flush(slot),
@@ -1526,14 +1546,17 @@ impl Raid1 {
         if r.inflight != 0 {
             return (changed, false);
         }
-        if matches!(r.op, Op::Write | Op::Sync) && !r.settled {
-            self.settle_write(slot);
+        if matches!(op, Op::Write | Op::Sync | Op::Flush) && !r.settled {
+            if op == Op::Flush {
+                self.settle_flush(slot);
+            } else {
+                self.settle_write(slot);
+            }
             changed = true;
-        } else if r.op == Op::Flush && !r.settled {
-            self.settle_flush(slot);
-            changed = true;
-        }
-        if self.reqs[slot].meta_wait > 0 {
+            if self.reqs[slot].meta_wait > 0 {
+                return (changed, false);
+            }
+        } else if r.meta_wait > 0 {
             return (changed, false);
         }
         self.finish(slot);
