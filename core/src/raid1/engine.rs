@@ -795,7 +795,9 @@ impl Raid1 {
         };
         // The I/O may still sit in the output queue if the driver completes without polling;
         // that is misuse but must not corrupt state.
-        self.out_ios.retain(|m| m.id != id);
+        if !self.out_ios.is_empty() {
+            self.out_ios.retain(|m| m.id != id);
+        }
         self.free_ios.push(slot);
         // Pool space: requests that ran out of member I/Os may continue.
         self.wake_list(LIST_POOL);
@@ -827,7 +829,11 @@ impl Raid1 {
         }
         req.inflight = req.inflight.saturating_sub(1);
         let op = req.op;
-        self.wake(io.req);
+        // User requests are woken below, once this completion is recorded.
+        let user = matches!(op, Op::Read | Op::Write | Op::Discard | Op::Flush);
+        if !user {
+            self.wake(io.req);
+        }
         match op {
             Op::Read => match result {
                 Ok(()) => {
@@ -908,6 +914,15 @@ impl Raid1 {
             }
             Op::Fix => self.fix_step_done(io.req, result.is_ok()),
             Op::Sync => self.sync_io_done(io.req, io.member, io.kind, result.is_ok(), stale),
+        }
+        if user {
+            // A user request with everything handed out and other member I/Os still out has
+            // nothing to do until the last one completes: a visit would change nothing.
+            let slots = self.mirrors.len();
+            let r = &self.reqs[io.req];
+            if r.inflight == 0 || !r.all_issued(slots) {
+                self.wake(io.req);
+            }
         }
         self.progress();
         Ok(())
@@ -1164,6 +1179,15 @@ impl Raid1 {
     /// (timers, membership and bad-block changes, exhausted event space, sync actions and
     /// repairs running) fall back to visiting everything.
     fn progress(&mut self) {
+        #[cfg(test)]
+        let reference = self.always_full;
+        #[cfg(not(test))]
+        let reference = false;
+        // Nothing queued and nothing global to look at: a round would visit nobody and the
+        // sync scheduler would not start (e.g. a member completion with more I/Os to come).
+        if !self.emit_starved && !reference && self.next_round_idle() {
+            return;
+        }
         if core::mem::take(&mut self.emit_starved) {
             self.full_next = true;
         }
@@ -1215,7 +1239,12 @@ impl Raid1 {
             if round > self.round {
                 break;
             }
-            self.work.pop();
+            if self.work.len() == 1 {
+                // The peeked entry is the only one: dropping it needs no sift.
+                self.work.clear();
+            } else {
+                self.work.pop();
+            }
             let due = self
                 .reqs
                 .get(slot)
@@ -1291,15 +1320,21 @@ impl Raid1 {
     }
 
     /// Wakes every request on waiter list `list`.
+    #[inline]
     fn wake_list(&mut self, list: u8) {
         let empty = match list {
             LIST_CONFLICT => self.conflict_waiters.is_empty(),
             LIST_GATE => self.gate_waiters.is_empty(),
             _ => self.pool_waiters.is_empty(),
         };
-        if empty {
-            return;
+        if !empty {
+            self.wake_list_nonempty(list);
         }
+    }
+
+    /// [`Raid1::wake_list`] once the list is known non-empty (kept out of the fast path).
+    #[inline(never)]
+    fn wake_list_nonempty(&mut self, list: u8) {
         let mut v = core::mem::take(match list {
             LIST_CONFLICT => &mut self.conflict_waiters,
             LIST_GATE => &mut self.gate_waiters,
@@ -1470,24 +1505,30 @@ impl Raid1 {
     /// Moves one request forward. Returns (changed, removed from `order`).
     fn advance(&mut self, slot: usize) -> (bool, bool) {
         let mut changed = false;
-        if !self.reqs[slot].started {
+        let (started, op) = {
+            let r = &self.reqs[slot];
+            (r.started, r.op)
+        };
+        if !started {
             if self.blocked_by_earlier(slot) {
                 self.listen(slot, LIST_CONFLICT);
                 return (false, false);
             }
-            if self.reqs[slot].op.user_write() && !self.write_gates(slot) {
+            if op.user_write() && !self.write_gates(slot) {
                 self.listen(slot, LIST_GATE);
                 return (false, false);
             }
             // md's R1BIO_Degraded: some slot has no working member to take the write.
-            if self.reqs[slot].op.user_write() && !self.all_slots_working() {
-                self.reqs[slot].degraded = true;
+            let degraded = op.user_write() && !self.all_slots_working();
+            let r = &mut self.reqs[slot];
+            if degraded {
+                r.degraded = true;
             }
-            self.reqs[slot].started = true;
+            r.started = true;
             changed = true;
         }
         let before = self.free_ios.len();
-        match self.reqs[slot].op {
+        match op {
             Op::Read => self.issue_read(slot),
             Op::Write | Op::Discard => self.issue_write(slot),
             Op::Flush => self.issue_flush(slot),
@@ -1505,14 +1546,17 @@ impl Raid1 {
         if r.inflight != 0 {
             return (changed, false);
         }
-        if matches!(r.op, Op::Write | Op::Sync) && !r.settled {
-            self.settle_write(slot);
+        if matches!(op, Op::Write | Op::Sync | Op::Flush) && !r.settled {
+            if op == Op::Flush {
+                self.settle_flush(slot);
+            } else {
+                self.settle_write(slot);
+            }
             changed = true;
-        } else if r.op == Op::Flush && !r.settled {
-            self.settle_flush(slot);
-            changed = true;
-        }
-        if self.reqs[slot].meta_wait > 0 {
+            if self.reqs[slot].meta_wait > 0 {
+                return (changed, false);
+            }
+        } else if r.meta_wait > 0 {
             return (changed, false);
         }
         self.finish(slot);
@@ -1733,7 +1777,10 @@ impl Raid1 {
             )
         };
         let seq = self.reqs[slot].seq;
-        if let Ok(idx) = self.order.binary_search_by_key(&seq, |e| e.seq) {
+        // Requests mostly finish oldest first: try the front before searching.
+        if self.order.front().is_some_and(|e| e.seq == seq) {
+            self.order.pop_front();
+        } else if let Ok(idx) = self.order.binary_search_by_key(&seq, |e| e.seq) {
             self.order.remove(idx);
         }
         self.unlisten(slot);
