@@ -158,3 +158,17 @@ fn missing_members_need_run() {
     .unwrap();
     assert!(rep.degraded);
 }
+
+#[test]
+fn a_member_md_was_still_rebuilding_does_not_serve_reads() {
+    let mut devs = new_array(2, MetadataVersion::V1_2);
+    // m1 was being rebuilt: recovery_offset valid (feature bit 2) and short of the end.
+    edit_sb1(&mut devs[1], |s| {
+        s.feature_map |= sb1::FEATURE_RECOVERY_OFFSET;
+        s.recovery_offset = 8;
+    });
+    let (a, rep) = Array::assemble(named(devs), &AssembleOptions::default()).unwrap();
+    assert!(rep.degraded, "the rebuilding member is not in sync");
+    assert_eq!(a.in_sync_count(), 1);
+    assert_eq!(a.members()[1].state, MemberState::Spare);
+}

@@ -144,7 +144,8 @@ impl<D: BlockDevice> Array<D> {
             .iter()
             .enumerate()
             .filter(|(_, c)| matches!(c.sb.role(), Role::Active(_)))
-            .max_by_key(|(i, c)| (c.sb.events(), core::cmp::Reverse(*i)))
+            // Freshest first; among equals a fully synced device before one being rebuilt.
+            .max_by_key(|(i, c)| (c.sb.events(), !rebuilding(&c.sb), core::cmp::Reverse(*i)))
             .map(|(i, _)| i);
         let Some(leader) = leader else {
             // Nothing can lead: say why the first refused device was refused, if any was.
@@ -184,6 +185,10 @@ impl<D: BlockDevice> Array<D> {
                 Role::Faulty | Role::Journal => Err(KickReason::ListedFaulty),
                 Role::Spare => Ok(MemberState::Spare),
                 Role::Active(slot) if slot >= raid_disks => Err(KickReason::BadSlot(slot)),
+                // A device md was still rebuilding (recovery_offset short of the end) holds
+                // current data only below its offset: it must not serve reads. It joins as a
+                // spare and is rebuilt (md would resume from the offset; starting over is safe).
+                Role::Active(_) if rebuilding(&c.sb) => Ok(MemberState::Spare),
                 Role::Active(slot) => Ok(MemberState::InSync(slot)),
             });
         }
@@ -207,7 +212,12 @@ impl<D: BlockDevice> Array<D> {
             .filter(|s| matches!(s, Ok(MemberState::InSync(_))))
             .count() as u32;
         let degraded = in_sync < raid_disks;
-        if degraded && !(opts.run || opts.force) {
+        // mdadm starts an array whose missing mirrors are being rebuilt (okcnt + rebuilding_cnt).
+        let rebuilding_cnt = cands
+            .iter()
+            .filter(|c| matches!(c.sb.role(), Role::Active(_)) && rebuilding(&c.sb))
+            .count() as u32;
+        if in_sync + rebuilding_cnt < raid_disks && !(opts.run || opts.force) {
             return Err(ArrayError::NotEnough {
                 have: in_sync,
                 need: raid_disks,
@@ -280,6 +290,19 @@ impl<D: BlockDevice> Array<D> {
                 unclean,
             },
         ))
+    }
+}
+
+/// Whether a 1.x device was still being rebuilt: recovery_offset valid and short of the end.
+fn rebuilding(sb: &Superblock) -> bool {
+    match sb {
+        Superblock::V1(s, _) => {
+            s.feature_map & crate::format::sb1::FEATURE_RECOVERY_OFFSET != 0
+                && s.recovery_offset < s.size
+        }
+        // 0.90 marks a device being rebuilt by an active role without the sync bit, which
+        // Role::from_sb0 already reads as not active.
+        Superblock::V0(_) => false,
     }
 }
 
