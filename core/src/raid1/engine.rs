@@ -106,6 +106,41 @@ struct Req {
 }
 
 impl Req {
+    /// Takes a free slot into use for a new request (the generation moves on, so stale
+    /// completions for the slot's previous request are told apart).
+    fn reset(
+        &mut self,
+        op: Op,
+        sector: u64,
+        sectors: u64,
+        fua: bool,
+        buf: BufRef,
+        buf_offset: u64,
+    ) {
+        self.live = true;
+        self.gen = self.gen.wrapping_add(1);
+        self.op = op;
+        self.sector = sector;
+        self.sectors = sectors;
+        self.fua = fua;
+        self.buf = buf;
+        self.buf_offset = buf_offset;
+        self.started = false;
+        self.cur_member = 0;
+        self.cursor = sector;
+        self.inflight = 0;
+        self.retries.clear();
+        self.error = None;
+        self.ok_in_sync = false;
+        self.failed_mask = 0;
+        self.degraded = false;
+        self.meta_wait = 0;
+        self.settled = false;
+        self.bitmap_held = false;
+        self.fix = None;
+        self.sync = None;
+    }
+
     fn empty() -> Self {
         Req {
             live: false,
@@ -748,28 +783,7 @@ impl Raid1 {
                 max: self.max_requests,
             });
         };
-        r.live = true;
-        r.gen = r.gen.wrapping_add(1);
-        r.op = op;
-        r.sector = sector;
-        r.sectors = sectors;
-        r.fua = req.fua;
-        r.buf = req.buf;
-        r.buf_offset = req.buf_offset;
-        r.started = false;
-        r.cur_member = 0;
-        r.cursor = sector;
-        r.inflight = 0;
-        r.retries.clear();
-        r.error = None;
-        r.ok_in_sync = false;
-        r.failed_mask = 0;
-        r.degraded = false;
-        r.meta_wait = 0;
-        r.settled = false;
-        r.bitmap_held = false;
-        r.fix = None;
-        r.sync = None;
+        r.reset(op, sector, sectors, req.fua, req.buf, req.buf_offset);
         let id = ReqId(((r.gen as u64) << 32) | slot as u64);
         self.push_order(slot);
         self.user_live += 1;
@@ -1944,27 +1958,7 @@ impl Raid1 {
         self.scratch_busy[scratch] = true;
         self.live_fixes += 1;
         let r = &mut self.reqs[slot];
-        r.live = true;
-        r.gen = r.gen.wrapping_add(1);
-        r.op = Op::Fix;
-        r.sector = sector;
-        r.sectors = sectors;
-        r.fua = false;
-        r.buf = BufRef(0);
-        r.buf_offset = 0;
-        r.started = false;
-        r.cur_member = 0;
-        r.cursor = sector;
-        r.inflight = 0;
-        r.retries.clear();
-        r.error = None;
-        r.ok_in_sync = false;
-        r.failed_mask = 0;
-        r.degraded = false;
-        r.meta_wait = 0;
-        r.settled = false;
-        r.bitmap_held = false;
-        r.sync = None;
+        r.reset(Op::Fix, sector, sectors, false, BufRef(0), 0);
         r.fix = Some(Fix {
             target,
             source,

@@ -731,27 +731,7 @@ impl Raid1 {
                 }
             }
             let r = &mut self.reqs[slot];
-            r.live = true;
-            r.gen = r.gen.wrapping_add(1);
-            r.op = Op::Sync;
-            r.sector = next;
-            r.sectors = len;
-            r.fua = false;
-            r.buf = BufRef(0);
-            r.buf_offset = 0;
-            r.started = false;
-            r.cur_member = 0;
-            r.cursor = next;
-            r.inflight = 0;
-            r.retries.clear();
-            r.error = None;
-            r.ok_in_sync = false;
-            r.failed_mask = 0;
-            r.degraded = false;
-            r.meta_wait = 0;
-            r.settled = false;
-            r.bitmap_held = false;
-            r.fix = None;
+            r.reset(Op::Sync, next, len, false, BufRef(0), 0);
             r.sync = Some(blk);
             self.push_order(slot);
             self.sync_blocks.push_back((next, next + len, false));
