@@ -199,3 +199,85 @@ fn fail_remove_add_rebuilds_a_spare() {
         assert!(data_area(m, sectors) == first, "{} differs", m.name);
     }
 }
+
+/// A device that keeps a copy of every superblock written to it (sector 8, metadata 1.2).
+#[derive(Clone)]
+struct Recording {
+    inner: MemDevice,
+    superblocks: std::rc::Rc<std::cell::RefCell<Vec<Vec<u8>>>>,
+}
+
+impl BlockDevice for Recording {
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), mdraid::device::DeviceError> {
+        self.inner.read_at(offset, buf)
+    }
+    fn write_at(&mut self, offset: u64, buf: &[u8]) -> Result<(), mdraid::device::DeviceError> {
+        if offset == 8 * 512 {
+            self.superblocks.borrow_mut().push(buf.to_vec());
+        }
+        self.inner.write_at(offset, buf)
+    }
+    fn flush(&mut self) -> Result<(), mdraid::device::DeviceError> {
+        self.inner.flush()
+    }
+}
+
+#[test]
+fn recovery_checkpoints_reach_the_rebuilt_members_superblock() {
+    use mdraid::format::sb1::{Superblock1, FEATURE_RECOVERY_OFFSET};
+    let fx = "r1-v1.2-bitmap";
+    let wrap = |d: &str| Recording {
+        inner: MemDevice::from_vec(std::fs::read(fixture_image(fx, d)).unwrap()),
+        superblocks: Default::default(),
+    };
+    let devs = vec![("vda".to_string(), wrap("vda"))];
+    let (mut a, _) = Array::assemble(
+        devs,
+        &AssembleOptions {
+            run: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // A blank device of the same size is added: a full rebuild into slot 1.
+    let spare = Recording {
+        inner: MemDevice::new(32 << 20),
+        superblocks: Default::default(),
+    };
+    let log = spare.superblocks.clone();
+    let add = AddOptions {
+        device_uuid: Some([9; 16]),
+        ..Default::default()
+    };
+    let out = a
+        .add_member("new".into(), spare, &add, 1_900_000_000, &mut |_, _| {})
+        .unwrap();
+    assert!(matches!(out, AddOutcome::Rebuilt(_)), "{out:?}");
+    let size = a.component_sectors();
+    let sbs: Vec<Superblock1> = log
+        .borrow()
+        .iter()
+        .map(|b| Superblock1::parse(b).unwrap())
+        .collect();
+    // md's way: while rebuilding, role = the slot, feature bit 2, recovery_offset moving up.
+    let offsets: Vec<u64> = sbs
+        .iter()
+        .filter(|s| s.feature_map & FEATURE_RECOVERY_OFFSET != 0 && s.role() == Some(1))
+        .map(|s| s.recovery_offset)
+        .collect();
+    assert!(offsets.len() >= 8, "checkpoints persisted: {offsets:?}");
+    assert!(
+        offsets.windows(2).all(|w| w[0] <= w[1]) && offsets.iter().all(|&o| o > 0 && o < size),
+        "{offsets:?}"
+    );
+    // At the end the member is in sync: bit 2 cleared.
+    let last = sbs.last().unwrap();
+    assert_eq!(
+        (last.feature_map & FEATURE_RECOVERY_OFFSET, last.role()),
+        (0, Some(1))
+    );
+    assert!(last.checksum_ok());
+}

@@ -239,6 +239,7 @@ impl<D: BlockDevice> Array<D> {
                         dev_sectors: c.dev_sectors,
                         state,
                         badblocks: None,
+                        rebuild: None,
                     };
                     m.badblocks = m.load_badblocks()?;
                     members.push(m);

@@ -234,6 +234,7 @@ impl<D: BlockDevice> Array<D> {
             };
             members.push(Member {
                 badblocks: None,
+                rebuild: None,
                 dev,
                 name: dev_name,
                 sb,

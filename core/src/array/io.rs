@@ -351,6 +351,9 @@ impl<D: BlockDevice> Array<D> {
                 if action == SyncAction::Resync && self.needs_resync {
                     self.resync_done = sector;
                     self.write_superblocks(now)?;
+                } else if action == SyncAction::Recovery {
+                    self.note_rebuild_progress();
+                    self.write_superblocks(now)?;
                 }
                 Ok(())
             }
@@ -377,8 +380,27 @@ impl<D: BlockDevice> Array<D> {
             Event::MemberInSync { member, slot, .. } => {
                 if let Some(i) = self.emap.get(member).copied().flatten() {
                     self.members[i].state = MemberState::InSync(slot as u32);
+                    self.members[i].rebuild = None;
                 }
                 self.write_superblocks(now)
+            }
+        }
+    }
+
+    /// Copies the engine's recovery progress into the members being rebuilt.
+    fn note_rebuild_progress(&mut self) {
+        let Some(engine) = self.engine.as_ref() else {
+            return;
+        };
+        for (pos, m) in self.emap.iter().enumerate() {
+            let Some(i) = *m else { continue };
+            if let (Some(crate::raid1::MemberState::Recovering { recovery_offset }), Some(slot)) =
+                (engine.member_state(pos), engine.member_slot(pos))
+            {
+                if self.members[i].state == MemberState::Spare {
+                    self.members[i].rebuild =
+                        Some((slot as u32, recovery_offset.min(self.component_sectors)));
+                }
             }
         }
     }

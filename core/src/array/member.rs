@@ -39,6 +39,9 @@ pub struct Member<D> {
     pub state: MemberState,
     /// Its bad-block log as loaded (1.x members whose log has entries).
     pub badblocks: Option<crate::format::badblocks::BadBlockLog>,
+    /// While a spare is being rebuilt into a slot: (slot, sectors rebuilt), persisted as md does
+    /// (role = slot, recovery_offset with feature bit 2) so md resumes a rebuild we began.
+    pub rebuild: Option<(u32, u64)>,
 }
 
 impl<D: BlockDevice> Member<D> {

@@ -198,7 +198,9 @@ impl<D: BlockDevice> Array<D> {
     fn role_of_member(&self, m: &Member<D>) -> Role {
         match m.state {
             MemberState::InSync(slot) => Role::Active(slot),
-            MemberState::Spare => Role::Spare,
+            MemberState::Spare => m
+                .rebuild
+                .map_or(Role::Spare, |(slot, _)| Role::Active(slot)),
             MemberState::Faulty => Role::Faulty,
         }
     }
@@ -248,7 +250,12 @@ impl<D: BlockDevice> Array<D> {
         let mut working = 0;
         let mut last_err = None;
         for m in self.members.iter_mut().filter(|m| m.state.is_working()) {
-            apply_state(&mut m.sb, events, dirty, resync_cp, now, &roles);
+            let rebuild = if m.state == MemberState::Spare {
+                m.rebuild.map(|(_, o)| o)
+            } else {
+                None
+            };
+            apply_state(&mut m.sb, events, dirty, resync_cp, now, &roles, rebuild);
             let bytes = m.sb.to_bytes();
             let r = m
                 .dev
@@ -312,11 +319,23 @@ fn apply_state(
     resync_cp: u64,
     now: u64,
     roles: &[(u32, Role)],
+    rebuild: Option<u64>,
 ) {
     match sb {
         Superblock::V1(s, _) => {
             s.events = events;
             s.resync_offset = resync_cp;
+            // A member being rebuilt records how far (md's recovery_offset, feature bit 2).
+            match rebuild {
+                Some(off) => {
+                    s.feature_map |= sb1::FEATURE_RECOVERY_OFFSET;
+                    s.recovery_offset = off;
+                }
+                None => {
+                    s.feature_map &= !sb1::FEATURE_RECOVERY_OFFSET;
+                    s.recovery_offset = 0;
+                }
+            }
             // utime keeps ctime's encoding: microseconds in the top 24 bits; we write whole seconds.
             s.utime = now & 0xff_ffff_ffff;
             for &(dev, role) in roles {

@@ -315,6 +315,7 @@ impl<D: BlockDevice> Array<D> {
             dev_sectors,
             state: MemberState::Spare,
             badblocks: None,
+            rebuild: None,
         };
         self.members.push(member);
         let i = self.members.len() - 1;
