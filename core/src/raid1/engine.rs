@@ -1879,26 +1879,7 @@ impl Raid1 {
         for ch in b.chunks.iter_mut().filter(|ch| idle(ch)) {
             ch.passes = ch.passes.saturating_add(1);
         }
-        let ready = |s: &Self, c: usize| {
-            s.bitmap
-                .as_ref()
-                .and_then(|b| b.chunks.get(c))
-                .is_some_and(|ch| idle(ch) && ch.passes >= 2)
-        };
-        let mut c = 0;
-        while c < n {
-            if !ready(self, c) {
-                c += 1;
-                continue;
-            }
-            let first = c;
-            while c < n && ready(self, c) {
-                c += 1;
-            }
-            if !self.emit_clear(first as u64, (c - first) as u64) {
-                break;
-            }
-        }
+        self.emit_clear_runs(n, |ch| idle(ch) && ch.passes >= 2);
         let more = self
             .bitmap
             .as_ref()
@@ -1910,6 +1891,31 @@ impl Raid1 {
 
     /// Emits a clear for a run of idle chunks and clears them in memory; `false` when the
     /// optional budget is spent (the chunks stay set for a later pass).
+    /// Emits one `BitmapClear` per run of consecutive chunks (of the first `n`) that `ready`
+    /// accepts, stopping when the optional-event budget is spent.
+    fn emit_clear_runs(&mut self, n: usize, ready: impl Fn(&Chunk) -> bool) {
+        let ok = |s: &Self, c: usize| {
+            s.bitmap
+                .as_ref()
+                .and_then(|b| b.chunks.get(c))
+                .is_some_and(&ready)
+        };
+        let mut c = 0;
+        while c < n {
+            if !ok(self, c) {
+                c += 1;
+                continue;
+            }
+            let first = c;
+            while c < n && ok(self, c) {
+                c += 1;
+            }
+            if !self.emit_clear(first as u64, (c - first) as u64) {
+                break;
+            }
+        }
+    }
+
     fn emit_clear(&mut self, first: u64, count: u64) -> bool {
         if self.optional_pending + self.live_fixes >= OPTIONAL_EVENTS {
             return false;

@@ -1188,26 +1188,9 @@ impl Raid1 {
         }
         let sleep = b.daemon_sleep;
         let n = b.chunks.len();
-        let idle = |s: &Self, c: usize| {
-            s.bitmap
-                .as_ref()
-                .and_then(|b| b.chunks.get(c))
-                .is_some_and(|ch| ch.state == CHUNK_SET && ch.pending == 0 && !ch.needed)
-        };
-        let mut c = 0;
-        while c < n {
-            if !idle(self, c) {
-                c += 1;
-                continue;
-            }
-            let first = c;
-            while c < n && idle(self, c) {
-                c += 1;
-            }
-            if !self.emit_clear(first as u64, (c - first) as u64) {
-                break;
-            }
-        }
+        self.emit_clear_runs(n, |ch| {
+            ch.state == CHUNK_SET && ch.pending == 0 && !ch.needed
+        });
         let left = self
             .bitmap
             .as_ref()
