@@ -11,14 +11,6 @@ pub struct DevNames {
     map: HashMap<(u32, u32), String>,
 }
 
-fn major(rdev: u64) -> u32 {
-    (((rdev >> 32) & 0xffff_f000) | ((rdev >> 8) & 0xfff)) as u32
-}
-
-fn minor(rdev: u64) -> u32 {
-    (((rdev >> 12) & 0xffff_ff00) | (rdev & 0xff)) as u32
-}
-
 impl DevNames {
     pub fn load() -> Self {
         let mut map = HashMap::new();
@@ -40,7 +32,7 @@ impl DevNames {
             for e in rd.flatten() {
                 let Ok(md) = e.metadata() else { continue };
                 if md.file_type().is_block_device() {
-                    let key = (major(md.rdev()), minor(md.rdev()));
+                    let key = mdraid::device::split_dev_t(md.rdev());
                     map.entry(key)
                         .or_insert_with(|| e.path().display().to_string());
                 }

@@ -78,13 +78,7 @@ impl FileDevice {
         } else {
             (meta.len(), 512)
         };
-        // Linux's dev_t encoding: major in bits 8..20 and 32..44, minor in bits 0..8 and 20..44.
-        let r = meta.rdev();
-        let rdev = is_block.then(|| {
-            let major = ((r >> 32) & 0xffff_f000) | ((r >> 8) & 0xfff);
-            let minor = ((r >> 12) & 0xffff_ff00) | (r & 0xff);
-            (major as u32, minor as u32)
-        });
+        let rdev = is_block.then(|| split_dev_t(meta.rdev()));
         Ok(FileDevice {
             file,
             path: path.to_path_buf(),
@@ -134,6 +128,14 @@ impl std::os::unix::io::AsRawFd for FileDevice {
     fn as_raw_fd(&self) -> std::os::unix::io::RawFd {
         self.file.as_raw_fd()
     }
+}
+
+/// (major, minor) of a Linux `dev_t` (glibc's encoding: major in bits 8–19 and 44–63, minor
+/// in bits 0–7 and 20–43).
+pub fn split_dev_t(r: u64) -> (u32, u32) {
+    let major = ((r >> 32) & 0xffff_f000) | ((r >> 8) & 0xfff);
+    let minor = ((r >> 12) & 0xffff_ff00) | (r & 0xff);
+    (major as u32, minor as u32)
 }
 
 /// A heap buffer aligned for O_DIRECT.

@@ -18,7 +18,7 @@ pub use latency::{LatencyDevice, SeekProfile, ServiceModel};
 #[cfg(feature = "std")]
 mod file;
 #[cfg(feature = "std")]
-pub use file::{FileDevice, OpenOptions};
+pub use file::{split_dev_t, FileDevice, OpenOptions};
 
 /// The operation that failed, for error messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
