@@ -161,6 +161,18 @@ impl<D: BlockDevice> Array<D> {
         let lead_sb = cands[leader].sb.clone();
         let freshest = lead_sb.events();
         let raid_disks = lead_sb.raid_disks();
+        // The superblock is untrusted: a slot count the engine cannot hold is refused before
+        // anything is sized from it.
+        if raid_disks == 0 || raid_disks as usize > crate::raid1::MAX_SLOTS {
+            return Err(ArrayError::Refused {
+                device: cands[leader].name.clone(),
+                reason: alloc::format!(
+                    "raid_disks {raid_disks} is outside 1..={}",
+                    crate::raid1::MAX_SLOTS
+                ),
+            }
+            .into());
+        }
 
         // Decide each device's state from the leader's role table.
         let mut states: Vec<core::result::Result<MemberState, KickReason>> =
