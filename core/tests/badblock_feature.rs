@@ -58,8 +58,16 @@ fn a_bit_without_entries_is_cleared_on_the_next_write() {
     let (mut a, _) = Array::assemble(devs, &AssembleOptions::default()).unwrap();
     a.write(8 << 20, &[1; 4096], NOW).unwrap();
     let mut m = a.stop(NOW).unwrap();
-    assert_eq!(bit_and_entries(&mut m[0].dev), (true, 1), "vda keeps its entry");
-    assert_eq!(bit_and_entries(&mut m[1].dev), (false, 0), "vdb: no entries, no bit");
+    assert_eq!(
+        bit_and_entries(&mut m[0].dev),
+        (true, 1),
+        "vda keeps its entry"
+    );
+    assert_eq!(
+        bit_and_entries(&mut m[1].dev),
+        (false, 0),
+        "vdb: no entries, no bit"
+    );
 }
 
 #[test]
@@ -79,7 +87,12 @@ fn added_and_re_added_members_carry_the_bit_of_their_own_log() {
     let mut m = a.stop(NOW).unwrap();
     for m in m.iter_mut() {
         let (bit, n) = bit_and_entries(&mut m.dev);
-        assert_eq!(bit, n > 0, "{}: bit 8 follows its own log ({n} entries)", m.name);
+        assert_eq!(
+            bit,
+            n > 0,
+            "{}: bit 8 follows its own log ({n} entries)",
+            m.name
+        );
     }
     assert_eq!(bit_and_entries(&mut m[2].dev), (false, 0), "the spare");
 
@@ -104,7 +117,12 @@ fn added_and_re_added_members_carry_the_bit_of_their_own_log() {
     let mut m = a.stop(NOW).unwrap();
     for m in m.iter_mut() {
         let (bit, n) = bit_and_entries(&mut m.dev);
-        assert_eq!(bit, n > 0, "{}: bit 8 follows its own log ({n} entries)", m.name);
+        assert_eq!(
+            bit,
+            n > 0,
+            "{}: bit 8 follows its own log ({n} entries)",
+            m.name
+        );
         assert_eq!(n, usize::from(m.name == "vda"), "{}: entries", m.name);
     }
 
@@ -117,7 +135,16 @@ fn added_and_re_added_members_carry_the_bit_of_their_own_log() {
     let mut m = a.stop(NOW).unwrap();
     for m in m.iter_mut() {
         let (bit, n) = bit_and_entries(&mut m.dev);
-        assert_eq!(bit, n > 0, "{}: bit 8 follows its own log ({n} entries)", m.name);
+        assert_eq!(
+            bit,
+            n > 0,
+            "{}: bit 8 follows its own log ({n} entries)",
+            m.name
+        );
     }
-    assert_eq!(bit_and_entries(&mut m[2].dev), (true, 1), "the rebuilt spare");
+    assert_eq!(
+        bit_and_entries(&mut m[2].dev),
+        (true, 1),
+        "the rebuilt spare"
+    );
 }
