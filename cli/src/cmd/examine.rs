@@ -8,7 +8,7 @@ use mdraid::format::badblocks::{log_location, BadBlockLog};
 use mdraid::format::bitmap::{location_sb1, offset_sb0};
 use mdraid::format::probe::{probe, Found, Superblock};
 use mdraid::format::sb0;
-use mdraid::report::bitmap::{examine_badblocks_text, examine_bitmap_bytes_text};
+use mdraid::report::bitmap::{examine_badblocks_text, examine_member_bitmap_text};
 use mdraid::report::{examine_sb0, examine_sb1, ExamineOpts, Report};
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
@@ -139,7 +139,7 @@ fn examine_one(
         let Some(bytes) = bitmap_bytes(&mut dev, &found) else {
             return Err(CliError(format!("{path} doesn't have bitmap")));
         };
-        let text = examine_bitmap_bytes_text(path, &bytes);
+        let text = examine_member_bitmap_text(path, &bytes, found.sb.version());
         let mut fields = Map::new();
         for line in text.lines() {
             if let Some((k, v)) = line.split_once(" : ") {

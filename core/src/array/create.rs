@@ -220,14 +220,7 @@ impl<D: BlockDevice> Array<D> {
                 Superblock::V1(s, _) => s.super_offset,
                 Superblock::V0(_) => sb1_location(MetadataVersion::V0_90, dev_sectors).unwrap_or(0),
             };
-            write_metadata(
-                &mut dev,
-                &sb,
-                sb_sector,
-                layout,
-                plan.bitmap.as_ref(),
-                opts.uuid,
-            )?;
+            write_metadata(&mut dev, &sb, sb_sector, layout, plan.bitmap.as_ref())?;
             let state = match role {
                 Role::Active(s) => MemberState::InSync(s),
                 _ => MemberState::Spare,
@@ -428,7 +421,6 @@ fn write_metadata<D: BlockDevice>(
     sb_sector: u64,
     l: &MemberLayout,
     bitmap: Option<&BitmapGeometry>,
-    uuid: [u8; 16],
 ) -> Result<()> {
     dev.write_at(sb_sector * SECTOR_SIZE, &sb.to_bytes())?;
     if let (Some(bg), Some(off)) = (bitmap, l.bitmap_offset) {
@@ -437,12 +429,19 @@ fn write_metadata<D: BlockDevice>(
             .ok_or_else(|| ArrayError::Invalid("bitmap offset before the device start".into()))?;
         let chunk = u32::try_from(bg.chunk_bytes)
             .map_err(|_| ArrayError::Invalid("bitmap chunk too large".into()))?;
-        let header = BitmapSuper::new(uuid, bg.sync_sectors, chunk);
+        // The header carries the UUID md and mdadm derive from the superblock (for 0.90 the
+        // words in host order, homehost hash included), or neither accepts the bitmap.
+        let header = BitmapSuper::new(sb.bitmap_uuid(), bg.sync_sectors, chunk);
         let mut bytes = header.to_bytes().to_vec();
-        // mdadm fills the bitmap with ones up to a whole sector; md ignores set bits on a
-        // clean array and resyncs them on a new one.
-        let total = (BITMAP_HEADER_BYTES as u64 + bg.chunks.div_ceil(8)).div_ceil(SECTOR_SIZE)
-            * SECTOR_SIZE;
+        // mdadm fills the bitmap with ones (md ignores set bits on a clean array and resyncs
+        // them on a new one): for 1.x up to a whole sector, for 0.90 its whole 60 KiB room.
+        let total = match sb {
+            Superblock::V0(_) => sb0::BITMAP_AREA_BYTES as u64,
+            Superblock::V1(..) => {
+                (BITMAP_HEADER_BYTES as u64 + bg.chunks.div_ceil(8)).div_ceil(SECTOR_SIZE)
+                    * SECTOR_SIZE
+            }
+        };
         bytes.resize(total as usize, 0xff);
         dev.write_at(at * SECTOR_SIZE, &bytes)?;
     }

@@ -66,6 +66,23 @@ impl<D: BlockDevice> Member<D> {
         ))
     }
 
+    /// Sets a 1.x member's "bad blocks present" feature bit (8) from its own log, as md's
+    /// super_1_sync does on every superblock write: the bit describes this member's log only.
+    pub(crate) fn sync_badblocks_feature(&mut self) {
+        if let Superblock::V1(s, _) = &mut self.sb {
+            // Zero-length words (a log area never written holds zeros) add no range in md.
+            let entries = self
+                .badblocks
+                .as_ref()
+                .is_some_and(|l| l.entries.iter().any(|e| e.len_sectors > 0));
+            if entries {
+                s.feature_map |= crate::format::sb1::FEATURE_BAD_BLOCKS;
+            } else {
+                s.feature_map &= !crate::format::sb1::FEATURE_BAD_BLOCKS;
+            }
+        }
+    }
+
     /// Byte offset on the device of array byte `offset`.
     pub fn data_byte(&self, offset: u64) -> u64 {
         self.sb.data_offset() * crate::SECTOR_SIZE + offset

@@ -255,6 +255,7 @@ impl<D: BlockDevice> Array<D> {
             } else {
                 None
             };
+            m.sync_badblocks_feature();
             apply_state(&mut m.sb, events, dirty, resync_cp, now, &roles, rebuild);
             let bytes = m.sb.to_bytes();
             let r = m

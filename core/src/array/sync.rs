@@ -307,7 +307,7 @@ impl<D: BlockDevice> Array<D> {
             .into());
         }
         let is_readd = matches!(state, MemberState::InSync(_));
-        let member = Member {
+        let mut member = Member {
             dev,
             name,
             sb,
@@ -317,6 +317,8 @@ impl<D: BlockDevice> Array<D> {
             badblocks: None,
             rebuild: None,
         };
+        // A re-added device brings its own bad-block log (a fresh superblock has none).
+        member.badblocks = member.load_badblocks()?;
         self.members.push(member);
         let i = self.members.len() - 1;
         // Make sure the engine exists, then give the device a free position.

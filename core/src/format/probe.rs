@@ -95,6 +95,14 @@ impl Superblock {
             Superblock::V0(s) => s.uuid_bytes(),
         }
     }
+    /// The UUID a write-intent bitmap of this array must carry, as stored in its header
+    /// (1.x: set_uuid as stored; 0.90: [`Superblock0::bitmap_uuid`]).
+    pub fn bitmap_uuid(&self) -> [u8; 16] {
+        match self {
+            Superblock::V1(s, _) => s.set_uuid,
+            Superblock::V0(s) => s.bitmap_uuid(),
+        }
+    }
     /// Event counter.
     pub fn events(&self) -> u64 {
         match self {

@@ -310,7 +310,22 @@ impl Superblock0 {
         }
         u
     }
+
+    /// The array UUID as md and mdadm keep it in memory for this superblock (mdadm's
+    /// `uuid_from_super0`, the kernel's `mddev->uuid`): the four words in host (little-endian)
+    /// byte order. This is what the bitmap header's UUID must hold, and what both compare it with.
+    pub fn bitmap_uuid(&self) -> [u8; 16] {
+        let mut u = [0u8; 16];
+        for (i, w) in self.set_uuid.iter().enumerate() {
+            u[4 * i..4 * i + 4].copy_from_slice(&w.to_le_bytes());
+        }
+        u
+    }
 }
+
+/// Bytes mdadm writes for a 0.90 internal bitmap right after the superblock: the header and
+/// then all ones, 60 KiB in all (the bitmap's whole room in the 64 KiB reserved at the end).
+pub const BITMAP_AREA_BYTES: usize = 60 * 1024;
 
 /// Sector at which a 0.90 superblock lives on a device of `dev_sectors`; None when the device is
 /// too small (md needs at least 128 sectors beyond a 64 KiB boundary).

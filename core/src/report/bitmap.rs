@@ -11,6 +11,7 @@ use crate::format::bitmap::{
 };
 use crate::format::sb1::Superblock1;
 use crate::format::uuid;
+use crate::format::MetadataVersion;
 use alloc::string::String;
 use core::fmt::Write;
 
@@ -71,7 +72,46 @@ fn bitmap_line(s: &mut String, c: &Counts) {
     );
 }
 
-fn render(s: &mut String, filename: &str, h: &BitmapSuper, c: &Counts, slots: &[Option<Bitmap>]) {
+/// How mdadm prints a bitmap's 16 UUID bytes: it follows the metadata of the member holding the
+/// bitmap (`swapuuid` of its superblock type; a bitmap file without one is shown as 1.x).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum UuidShape {
+    /// Bytes in stored order (1.x members and bitmap files, on little-endian hosts).
+    Bytes,
+    /// Four host-endian 32-bit words (0.90: the header holds the superblock's words as md
+    /// keeps them in memory, so this prints the superblock's UUID).
+    HostWords,
+}
+
+impl UuidShape {
+    fn of(version: MetadataVersion) -> Self {
+        match version {
+            MetadataVersion::V0_90 => UuidShape::HostWords,
+            _ => UuidShape::Bytes,
+        }
+    }
+
+    fn format(self, u: &[u8; 16]) -> String {
+        match self {
+            UuidShape::Bytes => uuid::format_bytes(u),
+            UuidShape::HostWords => {
+                let w = |i: usize| {
+                    u32::from_le_bytes([u[4 * i], u[4 * i + 1], u[4 * i + 2], u[4 * i + 3]])
+                };
+                alloc::format!("{:08x}:{:08x}:{:08x}:{:08x}", w(0), w(1), w(2), w(3))
+            }
+        }
+    }
+}
+
+fn render(
+    s: &mut String,
+    filename: &str,
+    h: &BitmapSuper,
+    c: &Counts,
+    slots: &[Option<Bitmap>],
+    shape: UuidShape,
+) {
     let bad_magic = h.magic != BITMAP_MAGIC;
     if bad_magic {
         s.push_str("mdadm: This is an md array.  To view a bitmap you need to examine\n");
@@ -100,8 +140,7 @@ fn render(s: &mut String, filename: &str, h: &BitmapSuper, c: &Counts, slots: &[
         s.push_str("mdadm: is corrupted or you need to upgrade your tools\n");
         return;
     }
-    // On little-endian hosts mdadm shows the 16 bytes in stored order.
-    let _ = writeln!(s, "            UUID : {}", uuid::format_bytes(&h.uuid));
+    let _ = writeln!(s, "            UUID : {}", shape.format(&h.uuid));
     if h.nodes == 0 {
         let _ = writeln!(s, "          Events : {}", h.events);
         let _ = writeln!(s, "  Events Cleared : {}", h.events_cleared);
@@ -174,14 +213,34 @@ pub fn examine_bitmap_text_clustered(
     slots: &[Option<Bitmap>],
 ) -> String {
     let mut s = String::new();
-    render(&mut s, filename, &bm.header, &counts_of(bm), slots);
+    render(
+        &mut s,
+        filename,
+        &bm.header,
+        &counts_of(bm),
+        slots,
+        UuidShape::Bytes,
+    );
     s
 }
 
 /// `mdadm --examine-bitmap` on whatever bytes lie where the bitmap should be (`buf` starts at
 /// that offset and runs as far as the caller could read, e.g. to the end of the device), with
 /// mdadm's complaints for a bad magic, an unknown version or a short read.
+///
+/// The UUID is shown as for a 1.x member; for a member of another metadata version use
+/// [`examine_member_bitmap_text`].
 pub fn examine_bitmap_bytes_text(filename: &str, buf: &[u8]) -> String {
+    bytes_text(filename, buf, UuidShape::Bytes)
+}
+
+/// As [`examine_bitmap_bytes_text`] for the bitmap of a member with `version` metadata: mdadm
+/// prints a 0.90 member's bitmap UUID as the superblock's four words, a 1.x one as bytes.
+pub fn examine_member_bitmap_text(filename: &str, buf: &[u8], version: MetadataVersion) -> String {
+    bytes_text(filename, buf, UuidShape::of(version))
+}
+
+fn bytes_text(filename: &str, buf: &[u8], shape: UuidShape) -> String {
     let mut s = String::new();
     let Ok(h) = BitmapSuper::decode(buf) else {
         s.push_str("mdadm: failed to read superblock of bitmap file\n");
@@ -202,7 +261,7 @@ pub fn examine_bitmap_bytes_text(filename: &str, buf: &[u8]) -> String {
         c.total = want.min(have);
         c.dirty = count_bits(bits, c.total);
     }
-    render(&mut s, filename, &h, &c, &[]);
+    render(&mut s, filename, &h, &c, &[], shape);
     s
 }
 
@@ -284,5 +343,15 @@ mod tests {
         let t = examine_bitmap_bytes_text("/dev/x", &raw);
         assert!(t.starts_with("mdadm: WARNING: bitmap file is not large enough"));
         assert!(t.ends_with("0 bits (chunks), 0 dirty (0.0%)\n"));
+    }
+
+    #[test]
+    fn uuid_shape_follows_the_member_metadata() {
+        let u = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+        let raw = BitmapSuper::new(u, 128, 65536).to_bytes().to_vec();
+        let v0 = examine_member_bitmap_text("/dev/x", &raw, MetadataVersion::V0_90);
+        assert!(v0.contains("            UUID : 04030201:08070605:0c0b0a09:100f0e0d\n"));
+        let v1 = examine_member_bitmap_text("/dev/x", &raw, MetadataVersion::V1_2);
+        assert!(v1.contains("            UUID : 01020304:05060708:090a0b0c:0d0e0f10\n"));
     }
 }

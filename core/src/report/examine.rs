@@ -574,11 +574,7 @@ pub fn examine_sb0(sb: &Superblock0, opts: &ExamineOpts<'_>) -> Report {
     let mut sb_view: Cow<'_, Superblock0> = Cow::Borrowed(sb);
     if sb.state & sb0::STATE_BITMAP_PRESENT != 0 {
         if let Some(hdr) = opts.bitmap_header {
-            let mut uuid = [0u8; 16];
-            for (i, w) in sb.set_uuid.iter().enumerate() {
-                uuid[4 * i..4 * i + 4].copy_from_slice(&w.to_le_bytes());
-            }
-            if BitmapFacts::parse(hdr, &uuid).is_none() {
+            if BitmapFacts::parse(hdr, &sb.bitmap_uuid()).is_none() {
                 sb_view.to_mut().state &= !sb0::STATE_BITMAP_PRESENT;
             }
         }
