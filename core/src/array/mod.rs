@@ -69,13 +69,21 @@ pub enum ArrayError {
     /// Assembly found no in-sync member.
     #[error("no in-sync member among the devices given - assembly aborted")]
     NoActiveMembers,
-    /// Degraded start without --run/--force.
-    #[error("assembled from {have} drive{s} (out of {need}), but not started: use --run to start it degraded", s = if *have == 1 { "" } else { "s" })]
+    /// Degraded start without --run/--force: fewer members found than the freshest
+    /// superblock says were working. The devices left out follow, one line each.
+    #[error("assembled from {have} drive{s} (out of {need}){req}, but not started: use --run to start it degraded{left}",
+        s = if *have == 1 { "" } else { "s" },
+        req = if working == need { String::new() } else { alloc::format!(", need {working} to start") },
+        left = left_out.iter().map(|l| alloc::format!("\n{l}")).collect::<String>())]
     NotEnough {
         /// In-sync members found.
         have: u32,
         /// Slots in the array.
         need: u32,
+        /// Members the freshest superblock records as working (mdadm's req_cnt).
+        working: u32,
+        /// "name left out: reason" for each device assembly left out.
+        left_out: Vec<String>,
     },
     /// An offset or length outside the array.
     #[error("{op} of {len} bytes at {offset} is beyond the array's {size} bytes")]
