@@ -223,7 +223,7 @@ impl<D: BlockDevice> Array<D> {
         // at least as many as the freshest superblock says were working at its last update.
         let working = working_disks(&lead_sb);
         let enough = in_sync >= 1 && in_sync + rebuilding_cnt >= working;
-        if !enough && !(opts.run || opts.force) {
+        if !(enough || opts.run || opts.force) {
             let mut left_out: Vec<String> = kicked
                 .iter()
                 .map(|k| alloc::format!("{} left out: {}", k.name, k.reason))

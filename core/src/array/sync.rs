@@ -500,8 +500,8 @@ impl<D: BlockDevice> Array<D> {
                     })
                     .ok_or_else(|| ArrayError::Invalid("no free disk record".into()))?;
                 // Its flags travel in its own record (the next update rebuilds the table).
-                let flags = u32::from(opts.write_mostly) * crate::format::sb0::DISK_WRITE_MOSTLY
-                    | u32::from(opts.failfast) * crate::format::sb0::DISK_FAILFAST;
+                let flags = (u32::from(opts.write_mostly) * crate::format::sb0::DISK_WRITE_MOSTLY)
+                    | (u32::from(opts.failfast) * crate::format::sb0::DISK_FAILFAST);
                 let rec = crate::format::sb0::Disk0 {
                     number,
                     major: 0,
