@@ -189,23 +189,82 @@ fn cat_offset_and_length() {
     want.clear();
 }
 
+/// mdadm's start rule (Assemble.c): without --run the array starts when the members found (in
+/// sync plus rebuilding) are at least as many as the freshest superblock records as working.
 #[test]
-fn degraded_arrays_run_only_with_run() {
+fn degraded_arrays_start_by_mdadms_working_count() {
+    // r1-missing records one working disk ("A."); r1-degraded-stale's freshest member (vda)
+    // recorded vdb failed and removed ("A."), vdb is non-fresh: mdadm 4.2 starts both with
+    // vda alone, without --run.
     for fx in ["r1-missing", "r1-degraded-stale"] {
         let tmp = TempDir::new("cli-run");
         let members = member_paths(fx, tmp.path());
         let mut args = vec!["cat", "--length", "512"];
         args.extend(members.iter().map(String::as_str));
         let o = mdraid(&args);
-        assert!(!o.status.success(), "{fx} started without --run");
+        assert!(
+            o.status.success(),
+            "{fx} refused: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    // One member of arrays that recorded two working ("AA", 1.2 and 0.90): mdadm refuses
+    // without --run; --run starts it.
+    for fx in ["r1-v1.2-bitmap", "r1-v0.90"] {
+        let tmp = TempDir::new("cli-run1");
+        let members = member_paths(fx, tmp.path());
+        let mut args = vec!["cat", "--length", "512", &members[0]];
+        let o = mdraid(&args);
+        assert_eq!(o.status.code(), Some(1), "{fx} started without --run");
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(
-            err.contains("--run") && err.lines().count() <= 2,
+            err.contains("--run") && err.lines().count() == 1,
             "{fx}: {err}"
         );
         args.insert(1, "--run");
         assert!(mdraid(&args).status.success(), "{fx} with --run");
     }
+}
+
+/// A refused start says why each device was left out, one line each, and exits 1.
+#[test]
+fn a_refused_start_lists_the_left_out_devices() {
+    let tmp = TempDir::new("cli-refuse");
+    let p: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|n| {
+            let f = tmp.path().join(format!("{n}.img"));
+            std::fs::File::create(&f).unwrap().set_len(8 << 20).unwrap();
+            f.to_str().unwrap().to_string()
+        })
+        .collect();
+    let o = mdraid(&[
+        "create",
+        "--level=1",
+        "--raid-devices=3",
+        "--metadata=1.2",
+        "--assume-clean",
+        &p[0],
+        &p[1],
+        &p[2],
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = mdraid(&["fail", &p[0], &p[1], &p[2], "--device", &p[2]]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // a and b recorded c faulty: two working. Given a and c, only a is usable: refused.
+    let o = mdraid(&["cat", "--length", "512", &p[0], &p[2]]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].contains("assembled from 1 drive (out of 3), need 2 to start"),
+        "{err}"
+    );
+    assert_eq!(
+        lines[1],
+        format!("{} left out: listed as faulty by the freshest member", p[2])
+    );
 }
 
 #[test]

@@ -493,3 +493,97 @@ fn mdadm_reads_members_added_next_to_a_bad_block() {
         }
     }
 }
+
+/// After spares are rebuilt (by `add` into an empty slot, by `fail` into the freed slot, and by
+/// md's recovery check before a `check`), mdadm reads every member as we print it, for 0.90
+/// and 1.2, and shows each rebuilt member active sync in its slot.
+#[test]
+fn mdadm_reads_rebuilt_spares_as_we_print_them() {
+    let Some(bin) = mdadm_bin() else { return };
+    let mut compared = 0;
+    for md in ["0.90", "1.2"] {
+        let tmp = TempDir::new("xcheck-rebuild");
+        let img = |n: &str| {
+            let p = tmp.path().join(format!("{n}.img"));
+            std::fs::File::create(&p)
+                .unwrap()
+                .set_len(32 << 20)
+                .unwrap();
+            p.to_str().unwrap().to_string()
+        };
+        let meta = format!("--metadata={md}");
+        let (a, c) = (img("a"), img("c"));
+        let (d0, d1, d2) = (img("d0"), img("d1"), img("d2"));
+        let (f0, f1, fs) = (img("f0"), img("f1"), img("fs"));
+        let steps: Vec<Vec<&str>> = vec![
+            vec![
+                "create",
+                "--level=1",
+                "-n2",
+                &meta,
+                "--assume-clean",
+                &a,
+                "missing",
+            ],
+            vec!["add", "--run", &a, "--device", &c],
+            vec![
+                "create",
+                "--level=1",
+                "-n3",
+                &meta,
+                "-x2",
+                "--assume-clean",
+                &d0,
+                "missing",
+                "missing",
+                &d1,
+                &d2,
+            ],
+            vec!["check", &d0, &d1, &d2],
+            vec![
+                "create",
+                "--level=1",
+                "-n2",
+                &meta,
+                "-x1",
+                "--assume-clean",
+                &f0,
+                &f1,
+                &fs,
+            ],
+            vec!["fail", &f0, &f1, &fs, "--device", &f1],
+        ];
+        for st in &steps {
+            let o = mdraid(st);
+            assert!(
+                o.status.success(),
+                "{st:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        for (img, slot) in [
+            (&a, 0),
+            (&c, 1),
+            (&d0, 0),
+            (&d1, 1),
+            (&d2, 2),
+            (&f0, 0),
+            (&fs, 1),
+        ] {
+            compare(&bin, img, &format!("{md} after the rebuilds"));
+            compared += 1;
+            let ex = mdadm(&bin, &["--examine", img]);
+            let want = if md == "0.90" {
+                format!("this     {slot} ")
+            } else {
+                format!("   Device Role : Active device {slot}\n")
+            };
+            assert!(ex.contains(&want), "{md} {img}: want {want:?}\n{ex}");
+            if md == "0.90" {
+                let this = ex.lines().find(|l| l.starts_with("this")).unwrap();
+                assert!(this.contains("active sync"), "{img}: {this}");
+            }
+        }
+    }
+    assert_eq!(compared, 14);
+}

@@ -124,3 +124,135 @@ fn bench_json_has_every_ratio() {
         "{v}"
     );
 }
+
+fn images(tmp: &TempDir, names: &[&str], bytes: u64) -> Vec<String> {
+    names
+        .iter()
+        .map(|n| {
+            let p = tmp.path().join(format!("{n}.img"));
+            std::fs::File::create(&p).unwrap().set_len(bytes).unwrap();
+            p.to_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The `this` line of a 0.90 examine: the member's own record.
+fn this_line(img: &str) -> String {
+    let ex = String::from_utf8_lossy(&mdraid(&["examine", img]).stdout).into_owned();
+    ex.lines()
+        .find(|l| l.starts_with("this"))
+        .unwrap_or_else(|| panic!("no this line: {ex}"))
+        .to_string()
+}
+
+/// 0.90: a spare rebuilt by `add` (into the empty slot) and by `fail` (into the freed slot)
+/// is recorded active sync in its slot, and the next command starts the array whole.
+#[test]
+fn a_rebuilt_0_90_spare_becomes_active() {
+    let tmp = TempDir::new("cli-sb0-add");
+    let m = images(&tmp, &["a", "c"], 32 << 20);
+    ok(&mdraid(&[
+        "create",
+        "--level=1",
+        "--raid-devices=2",
+        "--metadata=0.90",
+        "--assume-clean",
+        &m[0],
+        "missing",
+    ]));
+    let err = ok(&mdraid(&["add", "--run", &m[0], "--device", &m[1]]));
+    assert!(err.contains("rebuilt"), "{err}");
+    let this = this_line(&m[1]);
+    assert!(
+        this.contains("active sync") && this.split_whitespace().nth(1) == Some("1"),
+        "{this}"
+    );
+    let v = json(&mdraid(&["detail", "--json", &m[0], &m[1]]));
+    assert_eq!(v["degraded"], false, "{v}");
+    assert!(v["kicked"].as_array().unwrap().is_empty(), "{v}");
+
+    let tmp = TempDir::new("cli-sb0-fail");
+    let m = images(&tmp, &["a", "b", "s"], 32 << 20);
+    ok(&mdraid(&[
+        "create",
+        "--level=1",
+        "--raid-devices=2",
+        "--metadata=0.90",
+        "--assume-clean",
+        "--spare-devices=1",
+        &m[0],
+        &m[1],
+        &m[2],
+    ]));
+    ok(&mdraid(&["fail", &m[0], &m[1], &m[2], "--device", &m[1]]));
+    let this = this_line(&m[2]);
+    assert!(
+        this.contains("active sync") && this.split_whitespace().nth(1) == Some("1"),
+        "{this}"
+    );
+    // a and s start without --run: the superblocks record both working.
+    ok(&mdraid(&["cat", "--length", "512", &m[0], &m[2]]));
+}
+
+/// md's recovery check on a running array: spares go into the empty slots and are rebuilt
+/// before the requested action, for 0.90 and 1.2, and the CLI reports which went where.
+#[test]
+fn spares_present_at_assembly_are_rebuilt_by_any_running_verb() {
+    for md in ["0.90", "1.2"] {
+        let tmp = TempDir::new("cli-spares");
+        let m = images(&tmp, &["d0", "d1", "d2"], 32 << 20);
+        let meta = format!("--metadata={md}");
+        ok(&mdraid(&[
+            "create",
+            "--level=1",
+            "--raid-devices=3",
+            &meta,
+            "--spare-devices=2",
+            &m[0],
+            "missing",
+            "missing",
+            &m[1],
+            &m[2],
+        ]));
+        // A resync is owed (no --assume-clean): the recovery runs first, then the resync.
+        let v = json(&mdraid(&["resync", "--json", &m[0], &m[1], &m[2]]));
+        assert_eq!(v["action"], "resync", "{md}: {v}");
+        assert_eq!(
+            v["rebuilt"],
+            serde_json::json!([{"device": m[1], "slot": 1}, {"device": m[2], "slot": 2}]),
+            "{md}: {v}"
+        );
+        let v = json(&mdraid(&["detail", "--json", &m[0], &m[1], &m[2]]));
+        assert_eq!(v["degraded"], false, "{md}: {v}");
+        let members = v["members"].as_array().unwrap();
+        assert!(members.iter().all(|x| x["in_sync"] == true), "{md}: {v}");
+        // Nothing left to rebuild: a check reports no spare rebuilt.
+        let err = ok(&mdraid(&["check", &m[0], &m[1], &m[2]]));
+        assert!(!err.contains("spare rebuilt"), "{md}: {err}");
+    }
+    // The text form names the spare and the slot (a check, 1.2).
+    let tmp = TempDir::new("cli-spares-text");
+    let m = images(&tmp, &["d0", "d1"], 32 << 20);
+    ok(&mdraid(&[
+        "create",
+        "--level=1",
+        "--raid-devices=2",
+        "--metadata=1.2",
+        "--assume-clean",
+        "--spare-devices=1",
+        &m[0],
+        "missing",
+        &m[1],
+    ]));
+    let err = ok(&mdraid(&["check", &m[0], &m[1]]));
+    assert!(
+        err.contains(&format!("mdraid: {}: spare rebuilt into slot 1", m[1])),
+        "{err}"
+    );
+    assert!(err.contains("check done"), "{err}");
+}

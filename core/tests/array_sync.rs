@@ -281,3 +281,177 @@ fn recovery_checkpoints_reach_the_rebuilt_members_superblock() {
     );
     assert!(last.checksum_ok());
 }
+
+/// md's super_90_sync: after a rebuild every member's disk table shows the rebuilt member
+/// active and in sync in its slot, with the counters to match, and the array assembles whole.
+#[test]
+fn a_0_90_spare_rebuilt_into_an_empty_slot_is_recorded_active_sync() {
+    let opts = AssembleOptions {
+        run: true,
+        ..Default::default()
+    };
+    let (mut a, _) = Array::assemble(load("r1-v0.90", &["vda"]), &opts).unwrap();
+    let size = a.members()[0].dev.size();
+    let out = a
+        .add_member(
+            "new".into(),
+            MemDevice::new(size as usize),
+            &AddOptions::default(),
+            1_900_000_000,
+            &mut |_, _| {},
+        )
+        .unwrap();
+    assert!(matches!(out, AddOutcome::Rebuilt(_)), "{out:?}");
+    let members = a.stop(1_900_000_001).unwrap();
+    for (i, m) in members.iter().enumerate() {
+        let Superblock::V0(s) = &m.sb else { panic!() };
+        assert!(s.checksum_ok());
+        for slot in 0..2u32 {
+            let d = s.disks[slot as usize];
+            assert_eq!(
+                (d.number, d.raid_disk, d.state),
+                (slot, slot, 0b110),
+                "member {i}, record {slot}: active sync"
+            );
+        }
+        assert_eq!(s.this_disk.number, i as u32);
+        assert_eq!(s.this_disk.state, 0b110);
+        assert_eq!(
+            (
+                s.nr_disks,
+                s.active_disks,
+                s.working_disks,
+                s.failed_disks,
+                s.spare_disks
+            ),
+            (2, 2, 2, 0, 0),
+            "member {i} counters"
+        );
+    }
+    let devs: Vec<_> = members.into_iter().map(|m| (m.name, m.dev)).collect();
+    let (b, rep) = Array::assemble(devs, &AssembleOptions::default())
+        .map_err(|e| e.to_string())
+        .unwrap();
+    assert_eq!(b.in_sync_count(), 2);
+    assert!(!rep.degraded);
+}
+
+/// After a failure with a spare present, md rebuilds the spare into the freed slot; the failed
+/// member stays listed as faulty past the slots and its slot is not marked removed.
+#[test]
+fn a_0_90_fail_with_a_spare_records_the_spare_in_the_slot_and_the_failed_member_faulty() {
+    let (mut a, _) = Array::assemble(
+        load("r1-v0.90", &["vda", "vdb"]),
+        &AssembleOptions::default(),
+    )
+    .unwrap();
+    let size = a.members()[0].dev.size();
+    let out = a
+        .add_member(
+            "spare".into(),
+            MemDevice::new(size as usize),
+            &AddOptions::default(),
+            1_900_000_000,
+            &mut |_, _| {},
+        )
+        .unwrap();
+    assert_eq!(out, AddOutcome::Spare);
+    a.fail_member("vdb", 1_900_000_001).unwrap();
+    let members = a.stop(1_900_000_002).unwrap();
+    let Superblock::V0(s) = &members[0].sb else {
+        panic!()
+    };
+    // vda in slot 0, the spare rebuilt into slot 1, vdb faulty at record 2.
+    let rec = |i: usize| (s.disks[i].number, s.disks[i].raid_disk, s.disks[i].state);
+    assert_eq!(rec(0), (0, 0, 0b110));
+    assert_eq!(rec(1), (1, 1, 0b110));
+    assert_eq!(rec(2), (2, 2, 0b001));
+    assert_eq!(
+        (
+            s.nr_disks,
+            s.active_disks,
+            s.working_disks,
+            s.failed_disks,
+            s.spare_disks
+        ),
+        (3, 2, 2, 0, 0)
+    );
+    let Superblock::V0(sp) = &members[2].sb else {
+        panic!()
+    };
+    assert_eq!(sp.this_disk, s.disks[1], "the spare's own record is slot 1");
+}
+
+/// md_check_recovery: spares present when the array runs go into the empty slots and are
+/// rebuilt before the requested action (here a check, which then sees three mirrors).
+#[test]
+fn spares_present_at_assembly_are_rebuilt_into_empty_slots_before_the_action() {
+    use mdraid::array::{CreateOptions, CreateSlot, MemberState};
+    use mdraid::format::geometry::BitmapRequest;
+    use mdraid::format::MetadataVersion;
+    for (v, bitmap) in [
+        (MetadataVersion::V0_90, BitmapRequest::None),
+        (
+            MetadataVersion::V1_2,
+            BitmapRequest::Internal { chunk_bytes: None },
+        ),
+    ] {
+        let dev = |n: &str| CreateSlot::Device {
+            name: n.into(),
+            dev: MemDevice::new(8 << 20),
+            write_mostly: false,
+            failfast: false,
+        };
+        let slots = vec![
+            dev("d0"),
+            CreateSlot::Missing,
+            CreateSlot::Missing,
+            dev("d1"),
+            dev("d2"),
+        ];
+        let opts = CreateOptions {
+            version: v,
+            raid_disks: 3,
+            bitmap,
+            name: "spares".into(),
+            homehost: None,
+            assume_clean: true,
+            size_kib: None,
+            now: 1_800_000_000,
+            uuid: [9; 16],
+            seed: 3,
+            md_minor: 0,
+        };
+        let a = Array::create(slots, &opts).unwrap();
+        let devs: Vec<_> = a
+            .stop(1_800_000_000)
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.name, m.dev))
+            .collect();
+        let (mut a, _) = Array::assemble(devs, &AssembleOptions::default())
+            .map_err(|e| e.to_string())
+            .unwrap();
+        assert_eq!(a.in_sync_count(), 1, "{v}");
+        let r = a
+            .run_sync(SyncKind::Check, 1_800_000_100, &mut |_, _| {})
+            .map_err(|e| e.to_string())
+            .unwrap();
+        assert_eq!((r.action, r.mismatch_cnt), (SyncKind::Check, 0), "{v}");
+        assert_eq!(
+            a.rebuilt_spares(),
+            &[("d1".to_string(), 1), ("d2".to_string(), 2)],
+            "{v}"
+        );
+        let members = a.stop(1_800_000_200).unwrap();
+        let devs: Vec<_> = members.into_iter().map(|m| (m.name, m.dev)).collect();
+        let (b, rep) = Array::assemble(devs, &AssembleOptions::default()).unwrap();
+        assert!(!rep.degraded, "{v}");
+        assert!(
+            b.members()
+                .iter()
+                .all(|m| matches!(m.state, MemberState::InSync(_))),
+            "{v}"
+        );
+    }
+}

@@ -33,9 +33,7 @@ fn open_all(fx: &str, tmp: &TempDir) -> Vec<(String, FileDevice)> {
 fn every_fixture_assembles_and_reads_its_pattern() {
     for fx in fixture_names() {
         let tmp = TempDir::new("asm");
-        let run = fx == "r1-missing" || fx == "r1-degraded-stale";
         let opts = AssembleOptions {
-            run,
             readonly: true,
             ..Default::default()
         };
@@ -71,23 +69,49 @@ fn every_fixture_assembles_and_reads_its_pattern() {
     }
 }
 
+/// mdadm's start rule (Assemble.c: okcnt + rebuilding_cnt >= the freshest superblock's working
+/// count, counted by getinfo_super1/getinfo_super0 from the role table / disk records).
 #[test]
-fn degraded_start_needs_run_or_force() {
+fn degraded_start_follows_mdadms_working_count() {
+    // r1-missing: created with `missing`, its superblock records one working disk ("A."):
+    // mdadm 4.2 starts it without --run.
+    // r1-degraded-stale: vda (events 22) records vdb failed and removed ("A."), so one
+    // working disk; vdb (events 18) is non-fresh and left out. mdadm starts it with vda alone.
     for fx in ["r1-missing", "r1-degraded-stale"] {
         let tmp = TempDir::new("asm-run");
-        let err = Array::assemble(open_all(fx, &tmp), &AssembleOptions::default()).unwrap_err();
+        let opts = AssembleOptions {
+            readonly: true,
+            ..Default::default()
+        };
+        let (a, rep) = Array::assemble(open_all(fx, &tmp), &opts)
+            .unwrap_or_else(|e| panic!("{fx} refused: {e}"));
+        assert_eq!(a.in_sync_count(), 1, "{fx}");
+        assert!(rep.degraded, "{fx}");
+    }
+    // One member of an array whose superblocks record two working ("AA"): mdadm refuses
+    // ("need all 2 to start it"), for 1.2 and 0.90 alike; --force/--run start it.
+    for fx in ["r1-v1.2-bitmap", "r1-v0.90"] {
+        let tmp = TempDir::new("asm-one");
+        let one: Vec<_> = open_all(fx, &tmp).into_iter().take(1).collect();
+        let err = Array::assemble(one, &AssembleOptions::default()).unwrap_err();
         assert!(
             matches!(
-                err,
-                Error::Array(ArrayError::NotEnough { have: 1, need: 2 })
+                &err,
+                Error::Array(ArrayError::NotEnough {
+                    have: 1,
+                    need: 2,
+                    working: 2,
+                    ..
+                })
             ),
             "{fx}: {err}"
         );
+        let one: Vec<_> = open_all(fx, &tmp).into_iter().take(1).collect();
         let forced = AssembleOptions {
             force: true,
             ..Default::default()
         };
-        Array::assemble(open_all(fx, &tmp), &forced).unwrap();
+        Array::assemble(one, &forced).unwrap();
     }
 }
 

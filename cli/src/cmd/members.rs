@@ -96,11 +96,13 @@ pub fn run(verb: Verb, a: &MemberArgs) -> CliResult {
     };
     let _ = report;
     let v = crate::cmd::lifecycle::array_json_now(&array);
+    let rebuilt = crate::cmd::sync::rebuilt_json(array.rebuilt_spares());
+    crate::cmd::sync::print_rebuilt(array.rebuilt_spares());
     array.stop(now())?;
     if a.json {
         println!(
             "{}",
-            json!({ "device": name, "result": outcome, "array": v })
+            json!({ "device": name, "result": outcome, "array": v, "rebuilt": rebuilt })
         );
     } else {
         eprintln!("mdraid: {name}: {outcome}");

@@ -63,6 +63,21 @@ pub fn report_json(r: &SyncReport) -> serde_json::Value {
     })
 }
 
+/// The spares md's recovery check rebuilt into empty slots, as JSON.
+pub fn rebuilt_json(rebuilt: &[(String, u32)]) -> serde_json::Value {
+    rebuilt
+        .iter()
+        .map(|(d, slot)| json!({ "device": d, "slot": slot }))
+        .collect()
+}
+
+/// One line per spare rebuilt into an empty slot.
+pub fn print_rebuilt(rebuilt: &[(String, u32)]) {
+    for (d, slot) in rebuilt {
+        eprintln!("mdraid: {d}: spare rebuilt into slot {slot}");
+    }
+}
+
 pub fn run(kind: SyncKind, a: &SyncArgs) -> CliResult {
     let (mut array, _) = assemble(&a.asm.members, &a.asm.options(false))?;
     array.set_speed_limits(a.speed_min, a.speed_max);
@@ -77,9 +92,13 @@ pub fn run(kind: SyncKind, a: &SyncArgs) -> CliResult {
     if let Some(pb) = bar {
         pb.finish_and_clear();
     }
+    let rebuilt = rebuilt_json(array.rebuilt_spares());
+    print_rebuilt(array.rebuilt_spares());
     array.stop(now())?;
     if a.json {
-        println!("{}", report_json(&report));
+        let mut v = report_json(&report);
+        v["rebuilt"] = rebuilt;
+        println!("{v}");
     } else {
         eprint!(
             "mdraid: {} done: {} sectors copied",

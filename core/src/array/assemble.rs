@@ -6,7 +6,8 @@
 //!   leader is kicked as non-fresh (the kernel's "kicking non-fresh" rule: events+1 < leader's).
 //! - A device the leader lists as faulty is refused.
 //! - Two devices claiming one slot: the fresher keeps it.
-//! - With every slot filled the array starts; with fewer, only with `run` or `force`.
+//! - Without `run`/`force` the array starts when the members found (in sync plus being
+//!   rebuilt) are at least as many as the freshest superblock records as working (mdadm's rule).
 
 use super::{Array, ArrayError, Member, MemberState};
 use crate::device::BlockDevice;
@@ -229,10 +230,28 @@ impl<D: BlockDevice> Array<D> {
             .iter()
             .filter(|c| matches!(c.sb.role(), Role::Active(_)) && rebuilding(&c.sb))
             .count() as u32;
-        if in_sync + rebuilding_cnt < raid_disks && !(opts.run || opts.force) {
+        // mdadm's start rule (Assemble.c): without --run, start when enough mirrors are there
+        // to run at all (RAID1: one) and the members found in sync plus those being rebuilt are
+        // at least as many as the freshest superblock says were working at its last update.
+        let working = working_disks(&lead_sb);
+        let enough = in_sync >= 1 && in_sync + rebuilding_cnt >= working;
+        if !(enough || opts.run || opts.force) {
+            let mut left_out: Vec<String> = kicked
+                .iter()
+                .map(|k| alloc::format!("{} left out: {}", k.name, k.reason))
+                .collect();
+            left_out.extend(
+                cands
+                    .iter()
+                    .zip(&states)
+                    .filter_map(|(c, s)| s.as_ref().err().map(|r| (c, r)))
+                    .map(|(c, r)| alloc::format!("{} left out: {r}", c.name)),
+            );
             return Err(ArrayError::NotEnough {
                 have: in_sync,
                 need: raid_disks,
+                working,
+                left_out,
             }
             .into());
         }
@@ -292,6 +311,7 @@ impl<D: BlockDevice> Array<D> {
                 crate::raid1::DEFAULT_SYNC_SPEED_MIN_KIB,
                 crate::raid1::DEFAULT_SYNC_SPEED_MAX_KIB,
             ),
+            rebuilt: Vec::new(),
             clock_ns: 0,
             last_now: lead_sb_utime(&lead_sb),
         };
@@ -303,6 +323,32 @@ impl<D: BlockDevice> Array<D> {
                 unclean,
             },
         ))
+    }
+}
+
+/// How many members the superblock records as working, as mdadm counts them (its req_cnt):
+/// 1.x (getinfo_super1) counts role-table entries that hold a slot below raid_disks; 0.90
+/// (mdadm 4.2's getinfo_super0 recomputes it rather than reading the working_disks word)
+/// counts disk records that are active, in sync, not faulty and in a slot below raid_disks.
+fn working_disks(sb: &Superblock) -> u32 {
+    match sb {
+        Superblock::V1(s, _) => s
+            .dev_roles
+            .iter()
+            .take(s.max_dev as usize)
+            .filter(|&&r| u32::from(r) < s.raid_disks)
+            .count() as u32,
+        Superblock::V0(s) => {
+            let want = crate::format::sb0::DISK_ACTIVE | crate::format::sb0::DISK_SYNC;
+            s.disks
+                .iter()
+                .filter(|d| {
+                    d.state & want == want
+                        && d.state & crate::format::sb0::DISK_FAULTY == 0
+                        && d.raid_disk < s.raid_disks
+                })
+                .count() as u32
+        }
     }
 }
 

@@ -249,6 +249,7 @@ impl<D: BlockDevice> Array<D> {
                 crate::raid1::DEFAULT_SYNC_SPEED_MIN_KIB,
                 crate::raid1::DEFAULT_SYNC_SPEED_MAX_KIB,
             ),
+            rebuilt: Vec::new(),
             clock_ns: 0,
             last_now: opts.now,
             bitmap,

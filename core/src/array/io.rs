@@ -379,6 +379,10 @@ impl<D: BlockDevice> Array<D> {
             }
             Event::MemberInSync { member, slot, .. } => {
                 if let Some(i) = self.emap.get(member).copied().flatten() {
+                    if self.members[i].state == MemberState::Spare {
+                        let name = self.members[i].name.clone();
+                        self.rebuilt.push((name, slot as u32));
+                    }
                     self.members[i].state = MemberState::InSync(slot as u32);
                     self.members[i].rebuild = None;
                 }

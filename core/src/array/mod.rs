@@ -12,6 +12,7 @@ mod detail;
 mod intent;
 mod io;
 mod member;
+mod sb0_sync;
 mod sync;
 
 pub use crate::raid1::SyncAction as SyncKind;
@@ -23,7 +24,7 @@ pub use sync::{AddOptions, AddOutcome, SyncReport};
 
 use crate::device::BlockDevice;
 use crate::format::probe::{Role, Superblock};
-use crate::format::{sb0, sb1, MetadataVersion};
+use crate::format::{sb1, MetadataVersion};
 use crate::{Error, Result};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -69,13 +70,21 @@ pub enum ArrayError {
     /// Assembly found no in-sync member.
     #[error("no in-sync member among the devices given - assembly aborted")]
     NoActiveMembers,
-    /// Degraded start without --run/--force.
-    #[error("assembled from {have} drive{s} (out of {need}), but not started: use --run to start it degraded", s = if *have == 1 { "" } else { "s" })]
+    /// Degraded start without --run/--force: fewer members found than the freshest
+    /// superblock says were working. The devices left out follow, one line each.
+    #[error("assembled from {have} drive{s} (out of {need}){req}, but not started: use --run to start it degraded{left}",
+        s = if *have == 1 { "" } else { "s" },
+        req = if working == need { String::new() } else { alloc::format!(", need {working} to start") },
+        left = left_out.iter().map(|l| alloc::format!("\n{l}")).collect::<String>())]
     NotEnough {
         /// In-sync members found.
         have: u32,
         /// Slots in the array.
         need: u32,
+        /// Members the freshest superblock records as working (mdadm's req_cnt).
+        working: u32,
+        /// "name left out: reason" for each device assembly left out.
+        left_out: Vec<String>,
     },
     /// An offset or length outside the array.
     #[error("{op} of {len} bytes at {offset} is beyond the array's {size} bytes")]
@@ -129,6 +138,8 @@ pub struct Array<D> {
     last_sync: Option<SyncReport>,
     /// Sync speed limits in KiB/s (min, max), md's defaults unless set.
     speed_limits: (u64, u64),
+    /// Spares rebuilt into slots while the array ran: (member name, slot).
+    rebuilt: Vec<(String, u32)>,
 }
 
 impl<D: BlockDevice> Array<D> {
@@ -247,9 +258,15 @@ impl<D: BlockDevice> Array<D> {
             sb1::RESYNC_CLEAN
         };
         let dirty = self.dirty;
+        // 0.90 keeps no role word per device: the whole disk table is rebuilt each time.
+        let table = matches!(self.members[0].sb, Superblock::V0(_))
+            .then(|| sb0_sync::Sb0Table::build(self.raid_disks, &self.members));
         let mut working = 0;
         let mut last_err = None;
-        for m in self.members.iter_mut().filter(|m| m.state.is_working()) {
+        for (i, m) in self.members.iter_mut().enumerate() {
+            if !m.state.is_working() {
+                continue;
+            }
             let rebuild = if m.state == MemberState::Spare {
                 m.rebuild.map(|(_, o)| o)
             } else {
@@ -257,6 +274,9 @@ impl<D: BlockDevice> Array<D> {
             };
             m.sync_badblocks_feature();
             apply_state(&mut m.sb, events, dirty, resync_cp, now, &roles, rebuild);
+            if let Some(t) = &table {
+                t.apply(i, &mut m.sb);
+            }
             let bytes = m.sb.to_bytes();
             let r = m
                 .dev
@@ -347,34 +367,17 @@ fn apply_state(
         }
         Superblock::V0(s) => {
             s.events = events;
-            // md keeps the checkpoint events equal to events and marks a clean array by a
-            // recovery checkpoint of all ones.
-            s.cp_events = events;
-            if dirty {
-                s.state &= !sb0::STATE_CLEAN;
+            // md (super_90_sync) writes the checkpoint and its events only while no write is
+            // in flight; a clean array has a recovery checkpoint of all ones. The disk
+            // records and counters are laid over by `sb0_sync::Sb0Table::apply`.
+            s.cp_events = if dirty { 0 } else { events };
+            s.state = sb0_sync::state_word(s.state, dirty, resync_cp);
+            s.recovery_cp = if dirty {
+                0
             } else {
-                s.state |= sb0::STATE_CLEAN;
-            }
-            s.recovery_cp = u32::try_from(resync_cp).unwrap_or(u32::MAX);
+                u32::try_from(resync_cp).unwrap_or(u32::MAX)
+            };
             s.utime = now as u32;
-            let mut failed = 0;
-            for &(dev, role) in roles {
-                if let Some(d) = s.disks.get_mut(dev as usize) {
-                    if role == Role::Faulty && d.state & sb0::DISK_FAULTY == 0 {
-                        d.state = sb0::DISK_FAULTY;
-                        failed += 1;
-                    }
-                }
-            }
-            if failed > 0 {
-                s.active_disks = s.active_disks.saturating_sub(failed);
-                s.working_disks = s.working_disks.saturating_sub(failed);
-                s.failed_disks = s.failed_disks.saturating_add(failed);
-            }
-            let me = s.this_disk.number as usize;
-            if let Some(d) = s.disks.get(me) {
-                s.this_disk = *d;
-            }
         }
     }
     sb.update_checksum();

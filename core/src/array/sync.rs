@@ -86,6 +86,9 @@ impl<D: BlockDevice> Array<D> {
             return Err(ArrayError::ReadOnly.into());
         }
         self.last_now = now;
+        // md_check_recovery: spares take the empty slots before any requested action, and a
+        // resync owed waits for that recovery to end.
+        self.recover_spares(now, wait, progress)?;
         if action == SyncAction::Resync && !self.needs_resync {
             // md: nothing owed, nothing done.
             return Ok(SyncReport {
@@ -113,6 +116,60 @@ impl<D: BlockDevice> Array<D> {
             match self.engine.as_ref().and_then(|e| e.sync_status()) {
                 Some(st) => progress(st.done_sectors, st.total_sectors),
                 None => return Err(ArrayError::Invalid("sync action vanished".into()).into()),
+            }
+        }
+    }
+
+    /// Members rebuilt from spares into empty slots while this array ran: (name, slot), in
+    /// the order they came in sync.
+    pub fn rebuilt_spares(&self) -> &[(String, u32)] {
+        &self.rebuilt
+    }
+
+    /// md's recovery check (md_check_recovery → remove_and_add_spares): on an array running
+    /// read-write with no sync action in progress, spares move into empty slots and are
+    /// rebuilt; this runs that recovery to its end. Nothing happens without a spare and an
+    /// empty slot.
+    pub(crate) fn recover_spares(
+        &mut self,
+        now: u64,
+        wait: &mut dyn FnMut(u64) -> Option<u64>,
+        progress: Progress<'_>,
+    ) -> Result<()> {
+        let empty_slot = (0..self.raid_disks).any(|s| self.slot_member(s).is_none());
+        let spare = self.members.iter().any(|m| m.state == MemberState::Spare);
+        if self.readonly || !empty_slot || !spare {
+            return Ok(());
+        }
+        let clock = self.clock_ns.max(now.saturating_mul(1_000_000_000));
+        self.clock_ns = clock;
+        if self.engine_mut()?.sync_status().is_some() {
+            return Ok(());
+        }
+        self.last_sync = None;
+        if self
+            .engine_mut()?
+            .start_sync(SyncAction::Recovery, clock)
+            .is_err()
+        {
+            // Nothing the engine can rebuild from (no in-sync source): md leaves the spares.
+            return Ok(());
+        }
+        let mut buf = CallerBuf::None;
+        loop {
+            self.drive(&mut buf, now, wait, true, &mut |_, _| false)?;
+            let status = self.engine.as_ref().and_then(|e| e.sync_status());
+            match (self.last_sync, status) {
+                (Some(r), None) => {
+                    progress(r.sectors_done, r.sectors_done);
+                    return Ok(());
+                }
+                (_, Some(st)) => progress(st.done_sectors, st.total_sectors),
+                (None, None) => return Err(ArrayError::Invalid("recovery vanished".into()).into()),
+            }
+            if self.last_sync.is_some() {
+                // One recovery ended and the engine started another (a member failed).
+                self.last_sync = None;
             }
         }
     }
@@ -157,6 +214,11 @@ impl<D: BlockDevice> Array<D> {
             return Ok(());
         }
         self.last_now = now;
+        // The spares md would have rebuilt when the array started come first.
+        self.recover_spares(now, &mut |_| None, &mut |_, _| {})?;
+        if self.members[i].state == MemberState::Faulty {
+            return Ok(());
+        }
         self.engine_mut()?;
         let pos = self
             .engine_pos(i)
@@ -267,6 +329,8 @@ impl<D: BlockDevice> Array<D> {
         if self.members.iter().any(|m| m.name == name) {
             return Err(ArrayError::Invalid(alloc::format!("{name} is already a member")).into());
         }
+        // The spares md would have rebuilt when the array started come first.
+        self.recover_spares(now, &mut |_| None, progress)?;
         let lead = self.lead_superblock().clone();
         let needed = self.component_sectors;
         // Re-add: same array, its old slot free, its events within what the bitmap still
@@ -437,12 +501,15 @@ impl<D: BlockDevice> Array<D> {
                                 || n.disks[*d as usize].number == 0 && *d >= n.nr_disks)
                     })
                     .ok_or_else(|| ArrayError::Invalid("no free disk record".into()))?;
+                // Its flags travel in its own record (the next update rebuilds the table).
+                let flags = (u32::from(opts.write_mostly) * crate::format::sb0::DISK_WRITE_MOSTLY)
+                    | (u32::from(opts.failfast) * crate::format::sb0::DISK_FAILFAST);
                 let rec = crate::format::sb0::Disk0 {
                     number,
                     major: 0,
                     minor: 0,
                     raid_disk: number,
-                    state: 0,
+                    state: flags,
                 };
                 n.disks[number as usize] = rec;
                 n.this_disk = rec;
