@@ -105,17 +105,11 @@ pub fn run(verb: Verb, a: &MemberArgs) -> CliResult {
                 re_add_only: verb == Verb::ReAdd,
                 device_uuid: Some(crate::cmd::create::random_bytes()),
             };
-            let mut bar = None;
+            let mut bar = crate::cmd::sync::SyncBar::new("recovery");
             let out = array.add_member(name.clone(), dev, &opts, t, &mut |done, total| {
-                let pb = bar.get_or_insert_with(|| {
-                    crate::cmd::sync::progress_bar("recovery", total)
-                        .unwrap_or_else(indicatif::ProgressBar::hidden)
-                });
-                pb.set_position(done * 512);
+                bar.update(done, total)
             })?;
-            if let Some(pb) = bar {
-                pb.finish_and_clear();
-            }
+            bar.finish();
             match out {
                 AddOutcome::Spare => "spare".to_string(),
                 AddOutcome::Rebuilt(r) => format!("rebuilt ({} sectors copied)", r.sectors_copied),
