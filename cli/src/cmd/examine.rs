@@ -125,7 +125,7 @@ pub fn run(a: ExamineArgs) -> CliResult {
 
 fn examine_one(
     a: &ExamineArgs,
-    p: &PathBuf,
+    p: &std::path::Path,
     path: &str,
     homehost: &str,
     names: &DevNames,
