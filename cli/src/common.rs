@@ -1,9 +1,9 @@
 //! Helpers shared by the verbs: opening members, sizes, clock, errors.
 
 use mdraid::array::{Array, AssembleOptions, AssembleReport};
-use mdraid::device::{FileDevice, OpenOptions};
+use mdraid::device::{DeviceIdentity, FileDevice, Lock, OpenOptions};
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A CLI failure: one line for the user.
 #[derive(Debug)]
@@ -40,20 +40,69 @@ pub fn now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Opens a member device, naming it in any error.
-pub fn open_dev(path: &PathBuf, read_only: bool) -> CliResult<FileDevice> {
+/// Opens a member device for the life of the command, naming it in any error. Writers hold it
+/// exclusively (O_EXCL on block devices, `flock` on files), read-only opens share it with other
+/// readers only (see [`Lock`]): two commands never work on the same member at once.
+pub fn open_dev(path: &Path, read_only: bool) -> CliResult<FileDevice> {
+    open_locked(path, read_only, Lock::Auto)
+}
+
+/// Opens a device with an explicit lock (`examine` looks without one, as mdadm -E does).
+pub fn open_locked(path: &Path, read_only: bool, lock: Lock) -> CliResult<FileDevice> {
     FileDevice::open_with(
         path,
         OpenOptions {
             read_only,
             direct: false,
+            lock,
         },
     )
-    .map_err(|e| CliError(format!("cannot open {}: {e}", path.display())))
+    .map_err(|e| {
+        let name = path.display();
+        let busy = e
+            .errno()
+            .map(|n| std::io::Error::from_raw_os_error(n).kind())
+            == Some(std::io::ErrorKind::ResourceBusy);
+        match busy {
+            true if path_is_block(path) => CliError(format!(
+                "{name} is busy: mounted or in use by another program"
+            )),
+            true => CliError(format!("{name} is in use by another command")),
+            false => CliError(format!("cannot open {name}: {e}")),
+        }
+    })
 }
 
-/// Opens every member.
+fn path_is_block(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path)
+        .map(|m| m.file_type().is_block_device())
+        .unwrap_or(false)
+}
+
+/// Refuses a device named twice, under the same path or another (a symlink, a hard link, a
+/// second node of the same block device): md would refuse to hold it twice. `missing` slots
+/// are not devices.
+pub fn check_distinct<'a>(paths: impl IntoIterator<Item = &'a Path>) -> CliResult {
+    let mut seen: Vec<(DeviceIdentity, &Path)> = Vec::new();
+    for p in paths {
+        let id = DeviceIdentity::of_path(p)
+            .map_err(|e| CliError(format!("cannot open {}: {e}", p.display())))?;
+        if let Some((_, first)) = seen.iter().find(|(i, _)| *i == id) {
+            return Err(CliError(format!(
+                "{} and {} are the same device",
+                first.display(),
+                p.display()
+            )));
+        }
+        seen.push((id, p));
+    }
+    Ok(())
+}
+
+/// Opens every member, each once.
 pub fn open_all(paths: &[PathBuf], read_only: bool) -> CliResult<Vec<(String, FileDevice)>> {
+    check_distinct(paths.iter().map(PathBuf::as_path))?;
     paths
         .iter()
         .map(|p| Ok((p.display().to_string(), open_dev(p, read_only)?)))
@@ -100,8 +149,101 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("'{s}' is too large"))
 }
 
+/// Parses a size the way mdadm's `parse_size` does for `--size` and `--bitmap-chunk`: a
+/// positive number of KiB, or with a suffix `K`, `M`, `G`, `T` (powers of 1024, upper case
+/// only) or `s` (512-byte sectors). Returns sectors.
+pub fn parse_md_sectors(s: &str) -> Result<u64, String> {
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, c)) if !c.is_ascii_digit() => {
+            let m: u64 = match c {
+                'K' => 2,
+                'M' => 2 << 10,
+                'G' => 2 << 20,
+                'T' => 2 << 30,
+                's' => 1,
+                _ => return Err(format!("invalid size '{s}': use K, M, G, T or s")),
+            };
+            (&s[..i], m)
+        }
+        _ => (s, 2),
+    };
+    let n: u64 = num
+        .parse()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("invalid size '{s}'"))?;
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("'{s}' is too large"))
+}
+
+/// `--size` on create: all the space the members offer, or a size per member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MdSize {
+    /// `max`: what mdadm does without `--size`.
+    Max,
+    /// KiB per member.
+    Kib(u64),
+}
+
+impl MdSize {
+    /// KiB, `None` for `max`.
+    pub fn kib(self) -> Option<u64> {
+        match self {
+            MdSize::Max => None,
+            MdSize::Kib(k) => Some(k),
+        }
+    }
+}
+
+/// `--size`: mdadm's units (see [`parse_md_sectors`]), at least 4 KiB, or `max`.
+pub fn parse_md_size_kib(s: &str) -> Result<MdSize, String> {
+    if s == "max" {
+        return Ok(MdSize::Max);
+    }
+    let sectors = parse_md_sectors(s)?;
+    if sectors < 8 {
+        return Err(format!("invalid size '{s}': at least 4K"));
+    }
+    Ok(MdSize::Kib(sectors / 2))
+}
+
+/// `--bitmap-chunk`: mdadm's units, a power of two number of sectors. Returns bytes.
+pub fn parse_bitmap_chunk(s: &str) -> Result<u64, String> {
+    let sectors = parse_md_sectors(s)?;
+    if !sectors.is_power_of_two() {
+        return Err(format!(
+            "invalid bitmap chunk size '{s}': a power of two (e.g. 4K, 64M)"
+        ));
+    }
+    Ok(sectors * 512)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn md_units() {
+        use super::{parse_bitmap_chunk, parse_md_sectors, MdSize};
+        let parse_md_size_kib = |s| super::parse_md_size_kib(s).map(MdSize::kib);
+        // A bare number is KiB, as in mdadm.
+        assert_eq!(parse_md_sectors("4"), Ok(8));
+        assert_eq!(parse_md_size_kib("51200"), Ok(Some(51200)));
+        assert_eq!(parse_md_size_kib("50M"), Ok(Some(51200)));
+        assert_eq!(parse_md_size_kib("1G"), Ok(Some(1 << 20)));
+        assert_eq!(parse_md_size_kib("2T"), Ok(Some(2 << 30)));
+        assert_eq!(parse_md_size_kib("16s"), Ok(Some(8)));
+        assert_eq!(parse_md_size_kib("max"), Ok(None));
+        assert!(parse_md_size_kib("4s").is_err());
+        assert!(parse_md_size_kib("0").is_err());
+        assert!(parse_md_size_kib("-5").is_err());
+        assert!(parse_md_size_kib("5m").is_err());
+        assert!(parse_md_size_kib("5KB").is_err());
+        assert!(parse_md_size_kib("").is_err());
+        assert!(parse_md_size_kib("99999999999999T").is_err());
+        assert_eq!(parse_bitmap_chunk("4"), Ok(4096));
+        assert_eq!(parse_bitmap_chunk("64M"), Ok(64 << 20));
+        assert!(parse_bitmap_chunk("3K").is_err());
+    }
+
     #[test]
     fn sizes() {
         assert_eq!(super::parse_size("64K"), Ok(65536));

@@ -74,17 +74,17 @@ fn clear_errors() {
         ],
         &["--bitmap=external"],
     );
-    fails_clearly(
-        &[
-            "create",
-            "--level=1",
-            "--raid-devices=2",
-            "--bitmap-chunk=3K",
-            &a,
-            &b,
-        ],
-        &["chunk"],
-    );
+    // A chunk that is no power of two is a usage error (exit 2), as in mdadm.
+    let o = mdraid(&[
+        "create",
+        "--level=1",
+        "--raid-devices=2",
+        "--bitmap-chunk=3K",
+        &a,
+        &b,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid bitmap chunk size '3K'"));
     fails_clearly(
         &["create", "--level=1", "--raid-devices=2", &small, &tiny],
         &["small"],

@@ -132,6 +132,9 @@ fn stale_member_is_kicked_as_non_fresh() {
             freshest: 22
         }
     );
+    // The report hands the kicked vdb back, still open (and locked: FileDevice holds its
+    // members exclusively by default); let it go before opening vdb again.
+    drop(report);
     // Alone, vdb is an array of its own past: it assembles and shows gen 1 only.
     let vdb = vec![(
         "/dev/vdb".to_string(),

@@ -1,6 +1,9 @@
 //! `create`: write a new array's superblocks (mdadm --create --level=1).
 
-use crate::common::{now, open_dev, parse_size, CliError, CliResult};
+use crate::common::{
+    check_distinct, now, open_dev, parse_bitmap_chunk, parse_md_size_kib, CliError, CliResult,
+    MdSize,
+};
 use clap::Args;
 use mdraid::array::{Array, CreateOptions, CreateSlot};
 use mdraid::device::FileDevice;
@@ -27,9 +30,9 @@ pub struct CreateArgs {
     /// Write-intent bitmap: internal or none (default: mdadm's rule, internal above 100 GiB).
     #[arg(long, short = 'b')]
     pub bitmap: Option<String>,
-    /// Bitmap chunk size (e.g. 64K, 64M).
-    #[arg(long = "bitmap-chunk")]
-    pub bitmap_chunk: Option<String>,
+    /// Bitmap chunk size, in mdadm's units: a bare number is KiB; K/M/G/T suffixes (e.g. 64M).
+    #[arg(long = "bitmap-chunk", value_parser = parse_bitmap_chunk, value_name = "SIZE")]
+    pub bitmap_chunk: Option<u64>,
     /// Array name (1.x).
     #[arg(long, short = 'N')]
     pub name: Option<String>,
@@ -39,9 +42,10 @@ pub struct CreateArgs {
     /// Mark the mirrors in sync: no resync is owed.
     #[arg(long = "assume-clean")]
     pub assume_clean: bool,
-    /// Space to use on each member, in KiB (K/M/G/T suffixes allowed).
-    #[arg(long, short = 'z')]
-    pub size: Option<String>,
+    /// Space to use on each member, in mdadm's units: a bare number is KiB; K/M/G/T suffixes;
+    /// 'max' (the default) for all the space the members offer.
+    #[arg(long, short = 'z', value_parser = parse_md_size_kib, value_name = "SIZE")]
+    pub size: Option<MdSize>,
     /// Devices listed after this flag are write-mostly.
     #[arg(long = "write-mostly", short = 'W')]
     pub write_mostly: bool,
@@ -88,8 +92,11 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     b
 }
 
-pub fn parse_bitmap(bitmap: Option<&str>, chunk: Option<&str>) -> Result<BitmapRequest, String> {
-    let chunk_bytes = chunk.map(parse_size).transpose()?;
+/// The bitmap asked for by `--bitmap` and `--bitmap-chunk` (bytes).
+pub fn parse_bitmap(
+    bitmap: Option<&str>,
+    chunk_bytes: Option<u64>,
+) -> Result<BitmapRequest, String> {
     match (bitmap, chunk_bytes) {
         (Some("none"), Some(_)) => Err("--bitmap-chunk needs an internal bitmap".into()),
         (Some("none"), None) => Ok(BitmapRequest::None),
@@ -103,6 +110,26 @@ pub fn parse_bitmap(bitmap: Option<&str>, chunk: Option<&str>) -> Result<BitmapR
     }
 }
 
+/// The layout's errors count devices among those given (missing slots left out); the user
+/// named them by path, so the message does too.
+fn name_device(e: mdraid::Error, names: &[String]) -> CliError {
+    use mdraid::format::{FormatError, GeometryError as G};
+    let index = match &e {
+        mdraid::Error::Format(FormatError::Geometry(
+            G::DeviceTooSmall { index, .. }
+            | G::NoFreeSpace { index, .. }
+            | G::SizeTooLarge { index, .. }
+            | G::DeviceTooLarge { index, .. },
+        )) => Some(*index),
+        _ => None,
+    };
+    let text = e.to_string();
+    match index.and_then(|i| names.get(i).map(|n| (i, n))) {
+        Some((i, n)) => CliError(text.replacen(&format!("device {i}"), n, 1)),
+        None => CliError(text),
+    }
+}
+
 pub fn run(a: CreateArgs, pos: FlagPositions) -> CliResult {
     if !matches!(a.level.as_str(), "1" | "raid1" | "mirror") {
         return Err(CliError(format!(
@@ -112,13 +139,8 @@ pub fn run(a: CreateArgs, pos: FlagPositions) -> CliResult {
     }
     let version = MetadataVersion::parse(&a.metadata)
         .ok_or_else(|| CliError(format!("unrecognised metadata version '{}'", a.metadata)))?;
-    let bitmap = parse_bitmap(a.bitmap.as_deref(), a.bitmap_chunk.as_deref()).map_err(CliError)?;
-    let size_kib = a
-        .size
-        .as_deref()
-        .map(|s| parse_size(s).map(|b| b / 1024))
-        .transpose()
-        .map_err(CliError)?;
+    let bitmap = parse_bitmap(a.bitmap.as_deref(), a.bitmap_chunk).map_err(CliError)?;
+    let size_kib = a.size.and_then(MdSize::kib);
     let want = a.raid_devices as usize + a.spare_devices as usize;
     if a.devices.len() != want {
         return Err(CliError(format!(
@@ -128,6 +150,12 @@ pub fn run(a: CreateArgs, pos: FlagPositions) -> CliResult {
             a.spare_devices
         )));
     }
+    check_distinct(
+        a.devices
+            .iter()
+            .filter(|d| *d != "missing")
+            .map(std::path::Path::new),
+    )?;
     let mut slots = Vec::new();
     for (i, d) in a.devices.iter().enumerate() {
         if d == "missing" {
@@ -136,6 +164,9 @@ pub fn run(a: CreateArgs, pos: FlagPositions) -> CliResult {
         }
         let path = PathBuf::from(d);
         let mut dev: FileDevice = open_dev(&path, false)?;
+        // mdadm's check_raid finds the old superblock and asks "Continue creating array?";
+        // with no answer (no terminal, stdin at EOF) it aborts. We never ask: --run or
+        // --force is the "yes".
         if let Ok(found) = probe(&mut dev, None) {
             if !(a.run || a.force) {
                 return Err(CliError(format!(
@@ -170,7 +201,14 @@ pub fn run(a: CreateArgs, pos: FlagPositions) -> CliResult {
         seed: u64::from_le_bytes(random_bytes()),
         md_minor: 0,
     };
-    let array = Array::create(slots, &opts)?;
+    let names: Vec<String> = slots
+        .iter()
+        .filter_map(|s| match s {
+            CreateSlot::Device { name, .. } => Some(name.clone()),
+            CreateSlot::Missing => None,
+        })
+        .collect();
+    let array = Array::create(slots, &opts).map_err(|e| name_device(e, &names))?;
     let line = format!(
         "array created with {} mirror{} ({} KiB each), metadata {}{}",
         array.raid_disks(),

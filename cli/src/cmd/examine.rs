@@ -1,6 +1,6 @@
 //! `examine`: a member's superblock, bitmap or bad-block log in mdadm's words.
 
-use crate::common::{open_dev, CliError, CliResult};
+use crate::common::{open_locked, CliError, CliResult};
 use crate::devnames::DevNames;
 use clap::Args;
 use mdraid::device::{BlockDevice, FileDevice};
@@ -125,12 +125,13 @@ pub fn run(a: ExamineArgs) -> CliResult {
 
 fn examine_one(
     a: &ExamineArgs,
-    p: &PathBuf,
+    p: &std::path::Path,
     path: &str,
     homehost: &str,
     names: &DevNames,
 ) -> CliResult<(String, Value)> {
-    let mut dev = open_dev(p, true)?;
+    // No lock: examine works on a member another command is using, as mdadm -E does.
+    let mut dev = open_locked(p, true, mdraid::device::Lock::Unlocked)?;
     let found = probe(&mut dev, None).map_err(|e| match e {
         mdraid::Error::Format(_) => CliError(format!("No md superblock detected on {path}.")),
         e => CliError(format!("{path}: {e}")),

@@ -3,7 +3,9 @@
 use super::AssembleArgs;
 use crate::common::{assemble, now, open_dev, CliError, CliResult};
 use clap::Args;
-use mdraid::array::{AddOptions, AddOutcome};
+use mdraid::array::{AddOptions, AddOutcome, Array};
+use mdraid::device::{DeviceIdentity, FileDevice};
+use mdraid::format::probe::probe;
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -36,15 +38,41 @@ pub enum Verb {
     ReAdd,
 }
 
+/// A device holding another array's superblock is that array's member: adding it here would
+/// take it from that array, so it needs --force (mdadm's wording for such devices).
+fn refuse_foreign(
+    dev: &mut FileDevice,
+    name: &str,
+    array: &Array<FileDevice>,
+    force: bool,
+) -> CliResult {
+    let ours = array.lead_superblock().uuid();
+    match probe(dev, None) {
+        Ok(found) if found.sb.uuid() != ours && !force => Err(CliError(format!(
+            "{name} appears to be part of another array (UUID {}), use --force to add it anyway",
+            mdraid::format::uuid::format_bytes(&found.sb.uuid())
+        ))),
+        _ => Ok(()),
+    }
+}
+
 pub fn run(verb: Verb, a: &MemberArgs) -> CliResult {
     let name = a.device.display().to_string();
     // The device acted on is assembled with the others when it is a member (fail), and left
     // out otherwise (remove, add, re-add take it separately).
+    // "The same device" is the same file or block device, whatever path names it.
+    let same = |m: &PathBuf| {
+        m == &a.device
+            || matches!(
+                (DeviceIdentity::of_path(m), DeviceIdentity::of_path(&a.device)),
+                (Ok(x), Ok(y)) if x == y
+            )
+    };
     let mut members = a.asm.members.clone();
-    if verb == Verb::Fail && !members.contains(&a.device) {
+    if verb == Verb::Fail && !members.iter().any(same) {
         members.push(a.device.clone());
     }
-    members.retain(|m| verb == Verb::Fail || *m != a.device);
+    members.retain(|m| verb == Verb::Fail || !same(m));
     let (mut array, report) = assemble(&members, &a.asm.options(false))?;
     let t = now();
     let outcome = match verb {
@@ -69,24 +97,19 @@ pub fn run(verb: Verb, a: &MemberArgs) -> CliResult {
             "removed".to_string()
         }
         Verb::Add | Verb::ReAdd => {
-            let dev = open_dev(&a.device, false)?;
+            let mut dev = open_dev(&a.device, false)?;
+            refuse_foreign(&mut dev, &name, &array, a.asm.force)?;
             let opts = AddOptions {
                 write_mostly: a.write_mostly,
                 failfast: a.failfast && !a.nofailfast,
                 re_add_only: verb == Verb::ReAdd,
                 device_uuid: Some(crate::cmd::create::random_bytes()),
             };
-            let mut bar = None;
+            let mut bar = crate::cmd::sync::SyncBar::new("recovery");
             let out = array.add_member(name.clone(), dev, &opts, t, &mut |done, total| {
-                let pb = bar.get_or_insert_with(|| {
-                    crate::cmd::sync::progress_bar("recovery", total)
-                        .unwrap_or_else(indicatif::ProgressBar::hidden)
-                });
-                pb.set_position(done * 512);
+                bar.update(done, total)
             })?;
-            if let Some(pb) = bar {
-                pb.finish_and_clear();
-            }
+            bar.finish();
             match out {
                 AddOutcome::Spare => "spare".to_string(),
                 AddOutcome::Rebuilt(r) => format!("rebuilt ({} sectors copied)", r.sectors_copied),

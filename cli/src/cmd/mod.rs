@@ -86,10 +86,12 @@ pub enum Cmd {
     Cat {
         #[command(flatten)]
         asm: AssembleArgs,
-        /// First array byte (K/M/G suffixes allowed).
+        /// First array byte: a bare number is bytes (unlike create's --size, which is KiB);
+        /// K/M/G/T suffixes allowed.
         #[arg(long, default_value = "0", value_parser = parse_size)]
         offset: u64,
-        /// Bytes to copy (default: to the end of the array).
+        /// Bytes to copy: a bare number is bytes; K/M/G/T suffixes allowed (default: to the end
+        /// of the array).
         #[arg(long, value_parser = parse_size)]
         length: Option<u64>,
     },
@@ -97,7 +99,8 @@ pub enum Cmd {
     Write {
         #[command(flatten)]
         asm: AssembleArgs,
-        /// First array byte (K/M/G suffixes allowed).
+        /// First array byte: a bare number is bytes (unlike create's --size, which is KiB);
+        /// K/M/G/T suffixes allowed.
         #[arg(long, default_value = "0", value_parser = parse_size)]
         offset: u64,
         /// Print JSON.

@@ -39,6 +39,43 @@ pub fn progress_bar(action: &str, total_sectors: u64) -> Option<ProgressBar> {
     Some(pb)
 }
 
+/// The bar of a running sync action, fed by the core's progress callback (sectors done of
+/// sectors total). Created at the first report, when the total is known; it redraws on its own
+/// (steady tick) between reports, and its position is in bytes so the rate reads in bytes/s.
+pub struct SyncBar {
+    action: &'static str,
+    bar: Option<ProgressBar>,
+}
+
+impl SyncBar {
+    pub fn new(action: &'static str) -> Self {
+        SyncBar { action, bar: None }
+    }
+
+    pub fn update(&mut self, done_sectors: u64, total_sectors: u64) {
+        let action = self.action;
+        let pb = self.bar.get_or_insert_with(|| {
+            let pb = progress_bar(action, total_sectors).unwrap_or_else(ProgressBar::hidden);
+            pb.enable_steady_tick(std::time::Duration::from_millis(100));
+            pb
+        });
+        pb.set_length(total_sectors * 512);
+        pb.set_position(done_sectors * 512);
+    }
+
+    /// Position and length, bytes (for tests).
+    #[cfg(test)]
+    fn position(&self) -> Option<(u64, Option<u64>)> {
+        self.bar.as_ref().map(|b| (b.position(), b.length()))
+    }
+
+    pub fn finish(self) {
+        if let Some(pb) = self.bar {
+            pb.finish_and_clear();
+        }
+    }
+}
+
 /// Makes the engine's speed limit real: when it waits for a deadline (ns on its clock), sleep
 /// for the difference from the clock it was at when first asked, and report the time reached.
 pub fn real_time_waiter() -> impl FnMut(u64) -> Option<u64> {
@@ -81,17 +118,12 @@ pub fn print_rebuilt(rebuilt: &[(String, u32)]) {
 pub fn run(kind: SyncKind, a: &SyncArgs) -> CliResult {
     let (mut array, _) = assemble(&a.asm.members, &a.asm.options(false))?;
     array.set_speed_limits(a.speed_min, a.speed_max);
-    let mut bar: Option<ProgressBar> = None;
+    let mut bar = SyncBar::new(kind.as_str());
     let report =
         array.run_sync_with(kind, now(), &mut real_time_waiter(), &mut |done, total| {
-            let pb = bar.get_or_insert_with(|| {
-                progress_bar(kind.as_str(), total).unwrap_or_else(ProgressBar::hidden)
-            });
-            pb.set_position(done * 512);
+            bar.update(done, total)
         })?;
-    if let Some(pb) = bar {
-        pb.finish_and_clear();
-    }
+    bar.finish();
     let rebuilt = rebuilt_json(array.rebuilt_spares());
     print_rebuilt(array.rebuilt_spares());
     array.stop(now())?;
@@ -111,4 +143,17 @@ pub fn run(kind: SyncKind, a: &SyncArgs) -> CliResult {
         eprintln!();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bar_counts_bytes() {
+        let mut b = super::SyncBar::new("resync");
+        b.update(2048, 8192);
+        assert_eq!(b.position(), Some((2048 * 512, Some(8192 * 512))));
+        b.update(8192, 8192);
+        assert_eq!(b.position(), Some((8192 * 512, Some(8192 * 512))));
+        b.finish();
+    }
 }

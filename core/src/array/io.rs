@@ -20,6 +20,9 @@ use alloc::vec::Vec;
 /// Rounds of the drive loop without any progress before the loop gives up (an engine bug must
 /// not hang the caller).
 const STALL_LIMIT: u32 = 1000;
+/// Member I/Os per slice of a sync action between progress reports (~8 MiB of 64 KiB blocks
+/// on a two-way mirror).
+const SYNC_SLICE_IOS: u32 = 256;
 
 /// The caller's memory for one request.
 pub(crate) enum CallerBuf<'a> {
@@ -166,7 +169,7 @@ impl<D: BlockDevice> Array<D> {
     }
 
     /// Runs the engine until `finished` says so (it sees every completion), until a sync
-    /// action has ended when `until_sync_done`, or else until nothing is left to do. When only a timer is pending, `wait`
+    /// action has ended or a slice of it is done when `until_sync_done`, or else until nothing is left to do. When only a timer is pending, `wait`
     /// is asked to wait until that deadline (ns) and returns the new time; `None` from it
     /// advances the engine's virtual clock instead.
     pub(crate) fn drive(
@@ -181,10 +184,12 @@ impl<D: BlockDevice> Array<D> {
         ) -> bool,
     ) -> Result<()> {
         let mut stalls = 0;
+        let mut ios = 0u32;
         loop {
             let mut progressed = false;
             while let Some(io) = self.engine_mut()?.poll_member_io() {
                 progressed = true;
+                ios += 1;
                 let result = self.do_member_io(&io, buf);
                 self.engine_mut()?
                     .handle_member_completion(io.id, result)
@@ -203,7 +208,9 @@ impl<D: BlockDevice> Array<D> {
                     return Ok(());
                 }
             }
-            if until_sync_done && self.last_sync.is_some() {
+            // A sync hands back after a slice of member I/Os too, so its caller can report
+            // progress while it runs (the engine keeps its place).
+            if until_sync_done && (self.last_sync.is_some() || ios >= SYNC_SLICE_IOS) {
                 return Ok(());
             }
             if progressed {

@@ -16,6 +16,68 @@ pub struct OpenOptions {
     /// Bypass the page cache (O_DIRECT); transfers go through an aligned bounce buffer when the
     /// caller's buffer is not aligned.
     pub direct: bool,
+    /// Whom else the device is shared with while it is open (md holds members exclusively).
+    pub lock: Lock,
+}
+
+/// How a [`FileDevice`] keeps others out while it is open. The lock lasts as long as the
+/// device value; a refusal is [`DeviceError::Io`] at open with `errno` EBUSY.
+///
+/// Block devices are claimed as md claims its members: `O_EXCL`, which the kernel refuses while
+/// the device is mounted or opened with `O_EXCL` elsewhere (there is no shared form, so
+/// [`Lock::Shared`] does not lock them). Regular files take a non-blocking `flock`, which only
+/// keeps out others that lock too (every mdraid open does, except [`Lock::Unlocked`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Lock {
+    /// [`Lock::Exclusive`] for read-write opens, [`Lock::Shared`] for read-only ones: writers
+    /// never overlap anyone, readers overlap only readers.
+    #[default]
+    Auto,
+    /// Nobody else may hold the device (O_EXCL / `LOCK_EX`).
+    Exclusive,
+    /// Other shared holders are fine, an exclusive one is not (`LOCK_SH` on files).
+    Shared,
+    /// No lock: to look at a device another program is using (mdadm --examine works on a
+    /// busy device).
+    Unlocked,
+}
+
+/// What makes two paths the same device: the device number of a block device (any node that
+/// names it), or the filesystem and inode of a regular file (symlinks and hard links included).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeviceIdentity {
+    /// A block device: its `st_rdev`.
+    Block {
+        /// The device number.
+        rdev: u64,
+    },
+    /// Anything else: `(st_dev, st_ino)`.
+    File {
+        /// The filesystem's device number.
+        dev: u64,
+        /// The inode number.
+        ino: u64,
+    },
+}
+
+impl DeviceIdentity {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        if meta.file_type().is_block_device() {
+            DeviceIdentity::Block { rdev: meta.rdev() }
+        } else {
+            DeviceIdentity::File {
+                dev: meta.dev(),
+                ino: meta.ino(),
+            }
+        }
+    }
+
+    /// The identity of what `path` names (following symlinks), without opening it.
+    pub fn of_path(path: impl AsRef<Path>) -> Result<Self, DeviceError> {
+        std::fs::metadata(path)
+            .map(|m| Self::of(&m))
+            .map_err(|e| os_err(IoOp::Open, 0, &e))
+    }
 }
 
 /// A member backed by a regular file or a block device.
@@ -28,6 +90,7 @@ pub struct FileDevice {
     direct: bool,
     is_block: bool,
     rdev: Option<(u32, u32)>,
+    identity: DeviceIdentity,
 }
 
 // BLKGETSIZE64 = _IOR(0x12, 114, size_t); BLKSSZGET = _IO(0x12, 104).
@@ -51,14 +114,40 @@ impl FileDevice {
     /// Opens `path` with `opts`.
     pub fn open_with(path: impl AsRef<Path>, opts: OpenOptions) -> Result<Self, DeviceError> {
         let path = path.as_ref();
+        let lock = match opts.lock {
+            Lock::Auto if opts.read_only => Lock::Shared,
+            Lock::Auto => Lock::Exclusive,
+            l => l,
+        };
         let mut oo = std::fs::OpenOptions::new();
         oo.read(true).write(!opts.read_only);
+        let mut flags = 0;
         if opts.direct {
-            oo.custom_flags(libc::O_DIRECT);
+            flags |= libc::O_DIRECT;
         }
+        // O_EXCL without O_CREAT means "claim" only for block devices; look before opening.
+        let block_path = std::fs::metadata(path)
+            .map(|m| m.file_type().is_block_device())
+            .unwrap_or(false);
+        if block_path && lock == Lock::Exclusive {
+            flags |= libc::O_EXCL;
+        }
+        oo.custom_flags(flags);
         let file = oo.open(path).map_err(|e| os_err(IoOp::Open, 0, &e))?;
         let meta = file.metadata().map_err(|e| os_err(IoOp::Open, 0, &e))?;
         let is_block = meta.file_type().is_block_device();
+        if is_block && !block_path && lock == Lock::Exclusive {
+            // The path turned into a block device between the look and the open: no claim
+            // was made, so refuse rather than share it silently.
+            return Err(DeviceError::Io {
+                op: IoOp::Open,
+                offset: 0,
+                errno: libc::EBUSY,
+            });
+        }
+        if !is_block {
+            flock_file(&file, lock)?;
+        }
         let (size, lbs) = if is_block {
             let mut size: u64 = 0;
             // SAFETY: BLKGETSIZE64 writes one u64 through the pointer, which points at `size`,
@@ -87,7 +176,13 @@ impl FileDevice {
             direct: opts.direct,
             is_block,
             rdev,
+            identity: DeviceIdentity::of(&meta),
         })
+    }
+
+    /// What makes it the same device as another open (see [`DeviceIdentity`]).
+    pub fn identity(&self) -> DeviceIdentity {
+        self.identity
     }
 
     /// The path it was opened with.
@@ -128,6 +223,33 @@ impl std::os::unix::io::AsRawFd for FileDevice {
     fn as_raw_fd(&self) -> std::os::unix::io::RawFd {
         self.file.as_raw_fd()
     }
+}
+
+/// Takes the non-blocking `flock` that `lock` asks for on a regular file; a holder elsewhere
+/// makes it EBUSY.
+fn flock_file(file: &File, lock: Lock) -> Result<(), DeviceError> {
+    let op = match lock {
+        Lock::Exclusive | Lock::Auto => libc::LOCK_EX,
+        Lock::Shared => libc::LOCK_SH,
+        Lock::Unlocked => return Ok(()),
+    };
+    // SAFETY: flock takes an open descriptor (owned by `file`, alive for the call) and flags;
+    // it touches no memory of ours.
+    let r = unsafe { libc::flock(file.as_raw_fd(), op | libc::LOCK_NB) };
+    if r == 0 {
+        return Ok(());
+    }
+    let e = std::io::Error::last_os_error();
+    let errno = match e.raw_os_error() {
+        Some(libc::EWOULDBLOCK) => libc::EBUSY,
+        Some(n) => n,
+        None => libc::EIO,
+    };
+    Err(DeviceError::Io {
+        op: IoOp::Open,
+        offset: 0,
+        errno,
+    })
 }
 
 /// (major, minor) of a Linux `dev_t` (glibc's encoding: major in bits 8–19 and 44–63, minor
@@ -257,6 +379,56 @@ mod tests {
             dd.read_at(4096, &mut sec[1..]).unwrap();
             assert_eq!(&sec[1..6], b"hello");
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn locks_keep_writers_apart() {
+        let dir = std::env::temp_dir().join(format!("mdraid-filelock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("a.img");
+        std::fs::File::create(&p).unwrap().set_len(1 << 20).unwrap();
+        let ro = OpenOptions {
+            read_only: true,
+            ..Default::default()
+        };
+        let busy = |r: Result<FileDevice, DeviceError>| {
+            matches!(
+                r,
+                Err(DeviceError::Io {
+                    op: IoOp::Open,
+                    errno: libc::EBUSY,
+                    ..
+                })
+            )
+        };
+        let w = FileDevice::open(&p).unwrap();
+        assert!(busy(FileDevice::open(&p)), "a second writer");
+        assert!(
+            busy(FileDevice::open_with(&p, ro)),
+            "a reader while a writer holds it"
+        );
+        let unlocked = OpenOptions {
+            read_only: true,
+            lock: Lock::Unlocked,
+            ..Default::default()
+        };
+        let mut peek = FileDevice::open_with(&p, unlocked).unwrap();
+        let mut b = [0u8; 1];
+        peek.read_at(0, &mut b).unwrap();
+        assert_eq!(peek.identity(), w.identity());
+        drop(w);
+        // Readers share; a writer waits for all of them.
+        let r1 = FileDevice::open_with(&p, ro).unwrap();
+        let _r2 = FileDevice::open_with(&p, ro).unwrap();
+        assert!(busy(FileDevice::open(&p)));
+        drop((r1, _r2));
+        let w = FileDevice::open(&p).unwrap();
+        // The same file through a hard link is the same identity.
+        let l = dir.join("link.img");
+        std::fs::hard_link(&p, &l).unwrap();
+        assert_eq!(DeviceIdentity::of_path(&l).unwrap(), w.identity());
+        drop(w);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -4,7 +4,10 @@
 //! flush, a size. Everything md stores is addressed in 512-byte sectors; devices whose logical
 //! block size is larger still take byte offsets, and callers keep to that alignment.
 
+mod errno;
 mod mem;
+pub use errno::errno_text;
+use errno::ErrnoText;
 pub use mem::MemDevice;
 
 // Test doubles: fault injection, service-time model, volatile cache and sparse storage.
@@ -18,7 +21,7 @@ pub use latency::{LatencyDevice, SeekProfile, ServiceModel};
 #[cfg(feature = "std")]
 mod file;
 #[cfg(feature = "std")]
-pub use file::{split_dev_t, FileDevice, OpenOptions};
+pub use file::{split_dev_t, DeviceIdentity, FileDevice, Lock, OpenOptions};
 
 /// The operation that failed, for error messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +52,8 @@ impl core::fmt::Display for IoOp {
 #[non_exhaustive]
 pub enum DeviceError {
     /// The device reported an I/O error (`errno` as the OS gave it; 5 = EIO for injected faults).
-    #[error("{op} error at byte {offset}: errno {errno}")]
+    /// It displays as the OS's text (`No such file or directory`); the number stays in `errno`.
+    #[error("{}", IoText { op: *op, offset: *offset, errno: *errno })]
     Io {
         /// What was being done.
         op: IoOp,
@@ -82,6 +86,37 @@ pub enum DeviceError {
         /// Required alignment.
         align: u32,
     },
+}
+
+impl DeviceError {
+    /// The OS error number, for an [`DeviceError::Io`].
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            DeviceError::Io { errno, .. } => Some(*errno),
+            _ => None,
+        }
+    }
+}
+
+/// An I/O error's text: an open failure is just the OS's reason (there is no offset yet).
+struct IoText {
+    op: IoOp,
+    offset: u64,
+    errno: i32,
+}
+
+impl core::fmt::Display for IoText {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.op {
+            IoOp::Open => write!(f, "{}", ErrnoText(self.errno)),
+            op => write!(
+                f,
+                "{op} error at byte {}: {}",
+                self.offset,
+                ErrnoText(self.errno)
+            ),
+        }
+    }
 }
 
 /// A device that stores bytes: a member of an array.

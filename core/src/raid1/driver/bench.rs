@@ -352,8 +352,21 @@ pub fn uring_randread_qd32_vs_single(
         d.flush()?;
         paths.push(p);
     }
-    let single =
-        FileDevice::open_with(&paths[0], direct).or_else(|_| FileDevice::open(&paths[0]))?;
+    // The single-device baseline shares m0 with the array below, in this process: unlocked
+    // (FileDevice opens are exclusive by default).
+    let unlocked = OpenOptions {
+        lock: crate::device::Lock::Unlocked,
+        ..direct
+    };
+    let single = FileDevice::open_with(&paths[0], unlocked).or_else(|_| {
+        FileDevice::open_with(
+            &paths[0],
+            OpenOptions {
+                direct: false,
+                ..unlocked
+            },
+        )
+    })?;
     let sectors = FILE / crate::SECTOR_SIZE;
     let blocks = sectors / 8;
     let mut cfg = Raid1Config::new(2, sectors);
