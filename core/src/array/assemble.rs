@@ -225,10 +225,28 @@ impl<D: BlockDevice> Array<D> {
             .into());
         }
 
+        // md resumes the recovery of a device it was rebuilding from its recovery_offset
+        // (super_1_validate): into its slot when that slot is free and a mirror can feed it.
+        let mut resume: Vec<Option<(u32, u64, bool)>> = alloc::vec![None; cands.len()];
+        for (i, c) in cands.iter().enumerate() {
+            let (Ok(MemberState::Spare), Role::Active(slot), Some((off, bitmap_based))) = (
+                &states[i],
+                lead_sb.role_of(c.sb.dev_number()).unwrap_or(Role::Spare),
+                super::recovery_point(&c.sb),
+            ) else {
+                continue;
+            };
+            let taken = states.iter().any(|s| *s == Ok(MemberState::InSync(slot)))
+                || resume.iter().flatten().any(|r| r.0 == slot);
+            if in_sync > 0 && slot < raid_disks && !taken {
+                resume[i] = Some((slot, off, bitmap_based));
+            }
+        }
+
         let component_sectors = lead_sb.component_sectors();
         let unclean = !lead_sb.is_clean();
         let mut members = Vec::new();
-        for (c, state) in cands.into_iter().zip(states) {
+        for ((c, state), resume) in cands.into_iter().zip(states).zip(resume) {
             match state {
                 Ok(state) => {
                     let mut m = Member {
@@ -239,7 +257,8 @@ impl<D: BlockDevice> Array<D> {
                         dev_sectors: c.dev_sectors,
                         state,
                         badblocks: None,
-                        rebuild: None,
+                        rebuild: resume.map(|(slot, off, _)| (slot, off.min(component_sectors))),
+                        rebuild_bitmap: resume.is_some_and(|r| r.2),
                     };
                     m.badblocks = m.load_badblocks()?;
                     members.push(m);
@@ -260,6 +279,7 @@ impl<D: BlockDevice> Array<D> {
             None => None,
         };
         let array = Array {
+            retired: lead_sb.clone(),
             bitmap,
             members,
             raid_disks,

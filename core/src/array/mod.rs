@@ -18,7 +18,7 @@ pub use crate::raid1::SyncAction as SyncKind;
 pub use assemble::{AssembleOptions, AssembleReport, KickReason, Kicked};
 pub use create::{CreateOptions, CreateSlot};
 pub use intent::IntentBitmap;
-pub use member::{Member, MemberState};
+pub use member::{recovery_point, Member, MemberState};
 pub use sync::{AddOptions, AddOutcome, SyncReport};
 
 use crate::device::BlockDevice;
@@ -129,6 +129,10 @@ pub struct Array<D> {
     last_sync: Option<SyncReport>,
     /// Sync speed limits in KiB/s (min, max), md's defaults unless set.
     speed_limits: (u64, u64),
+    /// A superblock speaking for the array when no member can (every member removed): the
+    /// array's identity (version, UUID, geometry) outlives its devices, as an md array does.
+    /// Set at creation/assembly, refreshed when the last member is removed.
+    retired: Superblock,
 }
 
 impl<D: BlockDevice> Array<D> {
@@ -158,7 +162,7 @@ impl<D: BlockDevice> Array<D> {
     }
     /// Metadata version.
     pub fn version(&self) -> MetadataVersion {
-        self.members[0].sb.version()
+        self.lead_superblock().version()
     }
     /// Whether the mirrors may differ (unclean shutdown or a new array) until a resync.
     pub fn needs_resync(&self) -> bool {
@@ -246,16 +250,29 @@ impl<D: BlockDevice> Array<D> {
         } else {
             sb1::RESYNC_CLEAN
         };
+        // Devices being rebuilt: a 0.90 record must not claim them in sync.
+        let rebuilding: Vec<u32> = self
+            .members
+            .iter()
+            .filter(|m| m.state == MemberState::Spare && m.rebuild.is_some())
+            .map(|m| m.sb.dev_number())
+            .collect();
         let dirty = self.dirty;
         let mut working = 0;
         let mut last_err = None;
         for m in self.members.iter_mut().filter(|m| m.state.is_working()) {
             let rebuild = if m.state == MemberState::Spare {
-                m.rebuild.map(|(_, o)| o)
+                m.rebuild.map(|(_, o)| (o, m.rebuild_bitmap))
             } else {
                 None
             };
-            apply_state(&mut m.sb, events, dirty, resync_cp, now, &roles, rebuild);
+            let st = SbState {
+                events,
+                dirty,
+                resync_cp,
+                now,
+            };
+            apply_state(&mut m.sb, &st, &roles, rebuild, &rebuilding);
             let bytes = m.sb.to_bytes();
             let r = m
                 .dev
@@ -311,30 +328,45 @@ impl<D: BlockDevice> Array<D> {
     }
 }
 
-/// Lays the array's current state over a member's superblock and fixes its checksum.
-fn apply_state(
-    sb: &mut Superblock,
+/// The array-wide facts every superblock round writes.
+struct SbState {
     events: u64,
     dirty: bool,
     resync_cp: u64,
     now: u64,
+}
+
+/// Lays the array's current state over a member's superblock and fixes its checksum.
+/// `rebuild`: this member is being rebuilt, (sectors done, bitmap-based); `rebuilding`: the
+/// dev numbers of every member being rebuilt.
+fn apply_state(
+    sb: &mut Superblock,
+    st: &SbState,
     roles: &[(u32, Role)],
-    rebuild: Option<u64>,
+    rebuild: Option<(u64, bool)>,
+    rebuilding: &[u32],
 ) {
+    let SbState {
+        events,
+        dirty,
+        resync_cp,
+        now,
+    } = *st;
     match sb {
         Superblock::V1(s, _) => {
             s.events = events;
             s.resync_offset = resync_cp;
-            // A member being rebuilt records how far (md's recovery_offset, feature bit 2).
-            match rebuild {
-                Some(off) => {
-                    s.feature_map |= sb1::FEATURE_RECOVERY_OFFSET;
-                    s.recovery_offset = off;
+            // A member being rebuilt records how far (md's recovery_offset, feature bit 2) and,
+            // for a bitmap-based rebuild (a re-add), feature bit 128, as super_1_sync does:
+            // without it md copies everything from the offset.
+            s.feature_map &= !(sb1::FEATURE_RECOVERY_OFFSET | sb1::FEATURE_RECOVERY_BITMAP);
+            s.recovery_offset = 0;
+            if let Some((off, bitmap_based)) = rebuild {
+                s.feature_map |= sb1::FEATURE_RECOVERY_OFFSET;
+                if bitmap_based {
+                    s.feature_map |= sb1::FEATURE_RECOVERY_BITMAP;
                 }
-                None => {
-                    s.feature_map &= !sb1::FEATURE_RECOVERY_OFFSET;
-                    s.recovery_offset = 0;
-                }
+                s.recovery_offset = off;
             }
             // utime keeps ctime's encoding: microseconds in the top 24 bits; we write whole seconds.
             s.utime = now & 0xff_ffff_ffff;
@@ -369,6 +401,14 @@ fn apply_state(
                 s.active_disks = s.active_disks.saturating_sub(failed);
                 s.working_disks = s.working_disks.saturating_sub(failed);
                 s.failed_disks = s.failed_disks.saturating_add(failed);
+            }
+            // 0.90 has no recovery offset: a device being rebuilt is a record without the
+            // active and sync bits (md's super_90_sync), so an interrupted rebuild is never
+            // taken as in sync; it starts over.
+            for &dev in rebuilding {
+                if let Some(d) = s.disks.get_mut(dev as usize) {
+                    d.state &= !(sb0::DISK_ACTIVE | sb0::DISK_SYNC);
+                }
             }
             let me = s.this_disk.number as usize;
             if let Some(d) = s.disks.get(me) {
