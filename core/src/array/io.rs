@@ -81,9 +81,9 @@ impl<D: BlockDevice> Array<D> {
         // after the slots.
         let rebuilding = |slot: u32| {
             self.slot_member(slot).is_none().then(|| {
-                self.members
-                    .iter()
-                    .position(|m| m.state == MemberState::Spare && m.rebuild.is_some_and(|r| r.0 == slot))
+                self.members.iter().position(|m| {
+                    m.state == MemberState::Spare && m.rebuild.is_some_and(|r| r.0 == slot)
+                })
             })?
         };
         let in_slot: Vec<usize> = (0..self.raid_disks).filter_map(rebuilding).collect();
@@ -98,7 +98,8 @@ impl<D: BlockDevice> Array<D> {
         let mut emap = alloc::vec![None; positions];
         for (pos, mc) in cfg.members.iter_mut().enumerate() {
             let member = if pos < slots {
-                self.slot_member(pos as u32).or_else(|| rebuilding(pos as u32))
+                self.slot_member(pos as u32)
+                    .or_else(|| rebuilding(pos as u32))
             } else {
                 spares.get(pos - slots).copied()
             };
