@@ -187,8 +187,12 @@ impl<D: BlockDevice> Array<D> {
                 Role::Active(slot) if slot >= raid_disks => Err(KickReason::BadSlot(slot)),
                 // A device md was still rebuilding (recovery_offset short of the end) holds
                 // current data only below its offset: it must not serve reads. It joins as a
-                // spare and is rebuilt (md would resume from the offset; starting over is safe).
+                // spare; its rebuild resumes below.
                 Role::Active(_) if rebuilding(&c.sb) => Ok(MemberState::Spare),
+                // Its own superblock still says spare (md's super_1_validate reads a device's
+                // role from its own superblock): a cut fell between the leader's superblock
+                // naming it active and its own; its data is not known current.
+                Role::Active(_) if own == Role::Spare => Ok(MemberState::Spare),
                 Role::Active(slot) => Ok(MemberState::InSync(slot)),
             });
         }
@@ -236,6 +240,9 @@ impl<D: BlockDevice> Array<D> {
             ) else {
                 continue;
             };
+            if c.sb.role() != Role::Active(slot) {
+                continue;
+            }
             let taken = states.iter().any(|s| *s == Ok(MemberState::InSync(slot)))
                 || resume.iter().flatten().any(|r| r.0 == slot);
             if in_sync > 0 && slot < raid_disks && !taken {
