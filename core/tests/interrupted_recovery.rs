@@ -332,3 +332,154 @@ fn interrupted_recoveries_never_end_in_sync_with_wrong_data() {
         failures[..failures.len().min(10)].join("\n")
     );
 }
+
+fn array_of_two(budget: &Rc<Cell<u64>>, bitmap: bool) -> (Array<Cut>, Vec<Cut>) {
+    let devs: Vec<Cut> = (0..3)
+        .map(|_| Cut {
+            data: Rc::new(RefCell::new(MemDevice::new(DEV_BYTES))),
+            budget: budget.clone(),
+        })
+        .collect();
+    let slots = (0..2)
+        .map(|i| CreateSlot::Device {
+            name: format!("m{i}"),
+            dev: devs[i].clone(),
+            write_mostly: false,
+            failfast: false,
+        })
+        .collect();
+    let opts = CreateOptions {
+        version: MetadataVersion::V1_2,
+        raid_disks: 2,
+        bitmap: if bitmap {
+            BitmapRequest::Internal {
+                chunk_bytes: Some(64 << 10),
+            }
+        } else {
+            BitmapRequest::None
+        },
+        name: "t".into(),
+        homehost: None,
+        assume_clean: true,
+        size_kib: None,
+        now: 1_800_000_000,
+        uuid: [3; 16],
+        seed: 3,
+        md_minor: 0,
+    };
+    (Array::create(slots, &opts).unwrap(), devs)
+}
+
+#[test]
+fn assembly_resumes_an_interrupted_recovery_from_its_offset() {
+    let budget = Rc::new(Cell::new(u64::MAX));
+    let (mut a, devs) = array_of_two(&budget, false);
+    let data: Vec<u8> = (0..a.size()).map(|i| (i / 512) as u8 ^ 0x5a).collect();
+    a.write(0, &data, 1_800_000_001).unwrap();
+    a.fail_member("m1", 1_800_000_002).unwrap();
+    a.remove_member("m1", None, 1_800_000_002).unwrap();
+    a.add_member(
+        "m2".into(),
+        devs[2].clone(),
+        &AddOptions::default(),
+        1_800_000_003,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    a.stop(1_800_000_004).unwrap();
+    // The rebuild of m2 stopped at r: its superblock says so and nothing is past it.
+    let sectors = data.len() as u64 / 512;
+    let r = sectors / 3 + 1;
+    {
+        let mut d = devs[2].data.borrow_mut();
+        let mut found = mdraid::format::probe::probe(&mut *d, None).unwrap();
+        let mdraid::format::probe::Superblock::V1(s, _) = &mut found.sb else {
+            panic!("1.2")
+        };
+        s.feature_map |= mdraid::format::sb1::FEATURE_RECOVERY_OFFSET;
+        s.recovery_offset = r;
+        let from = (s.data_offset + r) * 512;
+        found.sb.update_checksum();
+        d.write_at(found.sector * 512, &found.sb.to_bytes())
+            .unwrap();
+        let tail = vec![0u8; (d.size() - from) as usize];
+        d.write_at(from, &tail).unwrap();
+    }
+    let devs2 = vec![
+        ("m0".to_string(), devs[0].clone()),
+        ("m2".to_string(), devs[2].clone()),
+    ];
+    let (mut b, _) = Array::assemble(devs2, &AssembleOptions::default()).unwrap();
+    assert_eq!(
+        b.in_sync_count(),
+        1,
+        "m2 is not in sync before recovery ends"
+    );
+    assert_eq!(b.members()[1].rebuild, Some((1, r)));
+    let rep = b
+        .run_sync(SyncKind::Recovery, 1_800_000_010, &mut |_, _| {})
+        .unwrap();
+    assert_eq!(rep.sectors_copied, sectors - r, "only from the offset on");
+    assert_eq!(b.in_sync_count(), 2);
+    b.stop(1_800_000_011).unwrap();
+    let mut got = vec![0u8; data.len()];
+    devs[2]
+        .data
+        .borrow_mut()
+        .read_at(2048 * 512, &mut got)
+        .unwrap();
+    assert!(got == data, "m2 holds the data");
+}
+
+#[test]
+fn an_array_whose_members_were_all_removed_answers_without_panicking() {
+    let budget = Rc::new(Cell::new(u64::MAX));
+    let (mut a, devs) = array_of_two(&budget, true);
+    let version = a.version();
+    let uuid = a.lead_superblock().uuid();
+    // Every device dies under a write: both members fail.
+    budget.set(0);
+    assert!(a.write(0, &[1u8; 4096], 1_800_000_001).is_err());
+    budget.set(u64::MAX);
+    assert!(a.members().iter().all(|m| m.state == MemberState::Faulty));
+    a.remove_member("m0", None, 1_800_000_002).ok();
+    a.remove_member("m1", None, 1_800_000_002).ok();
+    assert!(a.members().is_empty());
+    assert_eq!(a.version(), version);
+    assert_eq!(a.lead_superblock().uuid(), uuid);
+    let _ = a.detail_info("/dev/md0", None);
+    assert_eq!(a.in_sync_count(), 0);
+    assert!(a.is_degraded());
+    let _ = (
+        a.raid_disks(),
+        a.size(),
+        a.events(),
+        a.is_dirty(),
+        a.needs_resync(),
+    );
+    let _ = (a.bitmap().is_some(), a.last_sync(), a.counters(0));
+    let mut buf = [0u8; 512];
+    assert!(a.read(0, &mut buf).is_err());
+    assert!(a.write(0, &buf, 1_800_000_003).is_err());
+    let _ = a.flush();
+    for kind in [
+        SyncKind::Resync,
+        SyncKind::Recovery,
+        SyncKind::Check,
+        SyncKind::Repair,
+    ] {
+        assert!(
+            a.run_sync(kind, 1_800_000_004, &mut |_, _| {}).is_err() || kind == SyncKind::Resync
+        );
+    }
+    assert!(a.fail_member("m0", 1_800_000_005).is_err());
+    assert!(a.remove_member("m9", None, 1_800_000_005).is_err());
+    let _ = a.add_member(
+        "m2".into(),
+        devs[2].clone(),
+        &AddOptions::default(),
+        1_800_000_006,
+        &mut |_, _| {},
+    );
+    let _ = a.stop(1_800_000_007);
+}
