@@ -243,7 +243,7 @@ impl<D: BlockDevice> Array<D> {
             if c.sb.role() != Role::Active(slot) {
                 continue;
             }
-            let taken = states.iter().any(|s| *s == Ok(MemberState::InSync(slot)))
+            let taken = states.contains(&Ok(MemberState::InSync(slot)))
                 || resume.iter().flatten().any(|r| r.0 == slot);
             if in_sync > 0 && slot < raid_disks && !taken {
                 resume[i] = Some((slot, off, bitmap_based));
