@@ -304,6 +304,105 @@ mod raid1_sync {
         }
     }
 
+    /// A member whose recovery was interrupted at `r` and which left while chunks were
+    /// written: `blank_from` is where its data stops being current.
+    fn interrupted_at(r: u64, bitmap: bool) -> (Sim, Vec<u64>) {
+        let size = 128 * BLK;
+        let mut cfg = Raid1Config::new(2, size);
+        if bitmap {
+            cfg.bitmap = Some(BitmapConfig::new(BLK));
+        }
+        let mut s = sim(cfg);
+        s.write_sync(0, &pattern(7, size)).unwrap().unwrap();
+        s.drive();
+        s.engine.fail_member(1).unwrap();
+        s.pump();
+        // Dirty chunks below and above the resume point.
+        let dirty: Vec<u64> = vec![2, 9, 70, 100];
+        for &c in &dirty {
+            s.write_sync(c * BLK, &pattern(90 + c, BLK))
+                .unwrap()
+                .unwrap();
+        }
+        s.settle();
+        s.engine.remove_member(1).unwrap();
+        // The device was rebuilt (in full) up to r, and holds nothing after it.
+        let a = r as usize * SECTOR;
+        let good = s.members[0].data.clone();
+        s.members[1].data[..a].copy_from_slice(&good[..a]);
+        s.members[1].data[a..].fill(0);
+        (s, dirty)
+    }
+
+    #[test]
+    fn resume_full_copies_exactly_from_the_recovery_offset() {
+        let r = 40 * BLK;
+        let (mut s, _) = interrupted_at(r, true);
+        let mut cfg = MemberConfig::recovering(r);
+        cfg.bitmap_recovery_below = 0;
+        s.engine.resume_member(1, cfg, 1).unwrap();
+        s.pump();
+        finish_sync(&mut s);
+        assert_eq!(s.members[0].data, s.members[1].data);
+        assert_eq!(counters(&s, 1).write_sectors, 128 * BLK - r);
+        assert_eq!(s.engine.member_state(1), Some(MemberState::InSync));
+    }
+
+    #[test]
+    fn resume_with_the_bitmap_below_the_offset_copies_dirty_chunks_then_everything() {
+        // md's bitmap may only shorten the part that was already in sync: dirty chunks below
+        // the offset, then every block from it.
+        let r = 40 * BLK;
+        let (mut s, _) = interrupted_at(r, true);
+        // The part below r is stale where written meanwhile (chunks 2 and 9).
+        for c in [2u64, 9] {
+            set_range(&mut s, 1, c * BLK, &pattern(1, BLK));
+        }
+        let mut cfg = MemberConfig::recovering(0);
+        cfg.bitmap_recovery_below = r;
+        s.engine.resume_member(1, cfg, 1).unwrap();
+        s.pump();
+        finish_sync(&mut s);
+        assert_eq!(s.members[0].data, s.members[1].data);
+        assert_eq!(counters(&s, 1).write_sectors, 2 * BLK + (128 * BLK - r));
+    }
+
+    #[test]
+    fn resume_bitmap_guided_copies_only_dirty_chunks_from_the_offset() {
+        let r = 40 * BLK;
+        let (mut s, dirty) = interrupted_at(r, true);
+        // A bitmap-based re-add interrupted at r: its old data is current except dirty chunks.
+        let good = s.members[0].data.clone();
+        s.members[1].data.copy_from_slice(&good);
+        for &c in dirty.iter().filter(|&&c| c * BLK >= r) {
+            set_range(&mut s, 1, c * BLK, &pattern(1, BLK));
+        }
+        let mut cfg = MemberConfig::recovering(r);
+        cfg.bitmap_recovery_below = u64::MAX;
+        s.engine.resume_member(1, cfg, 1).unwrap();
+        s.pump();
+        finish_sync(&mut s);
+        assert_eq!(s.members[0].data, s.members[1].data);
+        assert_eq!(counters(&s, 1).write_sectors, 2 * BLK);
+    }
+
+    #[test]
+    fn a_bitmap_based_resume_without_a_bitmap_is_refused() {
+        let (mut s, _) = interrupted_at(8 * BLK, false);
+        let mut cfg = MemberConfig::recovering(0);
+        cfg.bitmap_recovery_below = 8 * BLK;
+        assert!(matches!(
+            s.engine.resume_member(1, cfg.clone(), 1),
+            Err(EngineError::Refused(_))
+        ));
+        cfg.bitmap_recovery_below = 0;
+        s.engine.resume_member(1, cfg, 1).unwrap();
+        s.pump();
+        finish_sync(&mut s);
+        assert_eq!(s.members[0].data, s.members[1].data);
+        assert_eq!(counters(&s, 1).write_sectors, 128 * BLK);
+    }
+
     #[test]
     fn check_counts_mismatched_sectors_and_writes_nothing_repair_fixes() {
         let size = 64 * BLK;

@@ -200,8 +200,12 @@ impl<D: BlockDevice> Array<D> {
                 Role::Active(slot) if slot >= raid_disks => Err(KickReason::BadSlot(slot)),
                 // A device md was still rebuilding (recovery_offset short of the end) holds
                 // current data only below its offset: it must not serve reads. It joins as a
-                // spare and is rebuilt (md would resume from the offset; starting over is safe).
+                // spare; its rebuild resumes below.
                 Role::Active(_) if rebuilding(&c.sb) => Ok(MemberState::Spare),
+                // Its own superblock still says spare (md's super_1_validate reads a device's
+                // role from its own superblock): a cut fell between the leader's superblock
+                // naming it active and its own; its data is not known current.
+                Role::Active(_) if own == Role::Spare => Ok(MemberState::Spare),
                 Role::Active(slot) => Ok(MemberState::InSync(slot)),
             });
         }
@@ -256,10 +260,31 @@ impl<D: BlockDevice> Array<D> {
             .into());
         }
 
+        // md resumes the recovery of a device it was rebuilding from its recovery_offset
+        // (super_1_validate): into its slot when that slot is free and a mirror can feed it.
+        let mut resume: Vec<Option<(u32, u64, bool)>> = alloc::vec![None; cands.len()];
+        for (i, c) in cands.iter().enumerate() {
+            let (Ok(MemberState::Spare), Role::Active(slot), Some((off, bitmap_based))) = (
+                &states[i],
+                lead_sb.role_of(c.sb.dev_number()).unwrap_or(Role::Spare),
+                super::recovery_point(&c.sb),
+            ) else {
+                continue;
+            };
+            if c.sb.role() != Role::Active(slot) {
+                continue;
+            }
+            let taken = states.contains(&Ok(MemberState::InSync(slot)))
+                || resume.iter().flatten().any(|r| r.0 == slot);
+            if in_sync > 0 && slot < raid_disks && !taken {
+                resume[i] = Some((slot, off, bitmap_based));
+            }
+        }
+
         let component_sectors = lead_sb.component_sectors();
         let unclean = !lead_sb.is_clean();
         let mut members = Vec::new();
-        for (c, state) in cands.into_iter().zip(states) {
+        for ((c, state), resume) in cands.into_iter().zip(states).zip(resume) {
             match state {
                 Ok(state) => {
                     let mut m = Member {
@@ -270,7 +295,8 @@ impl<D: BlockDevice> Array<D> {
                         dev_sectors: c.dev_sectors,
                         state,
                         badblocks: None,
-                        rebuild: None,
+                        rebuild: resume.map(|(slot, off, _)| (slot, off.min(component_sectors))),
+                        rebuild_bitmap: resume.is_some_and(|r| r.2),
                     };
                     m.badblocks = m.load_badblocks()?;
                     members.push(m);
@@ -291,6 +317,7 @@ impl<D: BlockDevice> Array<D> {
             None => None,
         };
         let array = Array {
+            retired: lead_sb.clone(),
             bitmap,
             members,
             raid_disks,

@@ -228,6 +228,7 @@ impl<D: BlockDevice> Array<D> {
             members.push(Member {
                 badblocks: None,
                 rebuild: None,
+                rebuild_bitmap: false,
                 dev,
                 name: dev_name,
                 sb,
@@ -240,7 +241,12 @@ impl<D: BlockDevice> Array<D> {
         if let Some(m) = members.first_mut() {
             bitmap = super::intent::IntentBitmap::load(m)?;
         }
+        let retired = members
+            .first()
+            .map(|m| m.sb.clone())
+            .ok_or(ArrayError::NoDevices)?;
         Ok(Array {
+            retired,
             engine: None,
             emap: Vec::new(),
             resync_done: if opts.assume_clean { u64::MAX } else { 0 },

@@ -20,14 +20,15 @@ impl<D: BlockDevice> Array<D> {
         }
     }
 
-    /// The superblock that speaks for the array: the first in-sync member's, else the first's.
+    /// The superblock that speaks for the array: the first in-sync member's, else the first's,
+    /// else (every member removed) the last one's.
     pub fn lead_superblock(&self) -> &Superblock {
         let m = self
             .members
             .iter()
             .find(|m| matches!(m.state, MemberState::InSync(_)))
-            .unwrap_or(&self.members[0]);
-        &m.sb
+            .or(self.members.first());
+        m.map_or(&self.retired, |m| &m.sb)
     }
 
     /// `mdadm --detail` facts; `device` names the array in the header line.

@@ -65,6 +65,12 @@ impl<D: BlockDevice> Array<D> {
         if m.state == MemberState::Spare {
             mc.spare = true;
             mc.in_sync = false;
+            if let Some((_, off)) = m.rebuild {
+                // Being rebuilt into its slot: current below `off` (engine_config places it).
+                mc.spare = false;
+                mc.recovery_offset = off;
+                mc.bitmap_recovery_below = if m.rebuild_bitmap { u64::MAX } else { 0 };
+            }
         }
         mc
     }
@@ -74,8 +80,18 @@ impl<D: BlockDevice> Array<D> {
     /// positions for devices added at run time.
     pub(crate) fn engine_config(&self) -> (Raid1Config, Vec<Option<usize>>) {
         let slots = self.raid_disks as usize;
+        // A member being rebuilt goes back into its slot (when still free), the other spares
+        // after the slots.
+        let rebuilding = |slot: u32| {
+            self.slot_member(slot).is_none().then(|| {
+                self.members.iter().position(|m| {
+                    m.state == MemberState::Spare && m.rebuild.is_some_and(|r| r.0 == slot)
+                })
+            })?
+        };
+        let in_slot: Vec<usize> = (0..self.raid_disks).filter_map(rebuilding).collect();
         let spares: Vec<usize> = (0..self.members.len())
-            .filter(|&i| self.members[i].state == MemberState::Spare)
+            .filter(|&i| self.members[i].state == MemberState::Spare && !in_slot.contains(&i))
             .collect();
         let positions = (slots + spares.len() + 2)
             .min(crate::raid1::MAX_SLOTS)
@@ -86,12 +102,17 @@ impl<D: BlockDevice> Array<D> {
         for (pos, mc) in cfg.members.iter_mut().enumerate() {
             let member = if pos < slots {
                 self.slot_member(pos as u32)
+                    .or_else(|| rebuilding(pos as u32))
             } else {
                 spares.get(pos - slots).copied()
             };
             match member {
                 Some(i) => {
                     *mc = self.member_config(i);
+                    if self.members[i].state == MemberState::Spare {
+                        // A plain spare, or one being rebuilt but not in its slot.
+                        mc.spare = pos >= slots;
+                    }
                     emap[pos] = Some(i);
                 }
                 None => *mc = MemberConfig::missing(),

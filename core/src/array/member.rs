@@ -42,6 +42,29 @@ pub struct Member<D> {
     /// While a spare is being rebuilt into a slot: (slot, sectors rebuilt), persisted as md does
     /// (role = slot, recovery_offset with feature bit 2) so md resumes a rebuild we began.
     pub rebuild: Option<(u32, u64)>,
+    /// The rebuild is md's bitmap-based one (a re-add, feature bit 128): at and above the
+    /// offset only bitmap-dirty chunks are copied. Without it, everything from the offset is.
+    pub rebuild_bitmap: bool,
+}
+
+/// Where a 1.x device's recovery stopped, when short of the end: (recovery_offset, whether
+/// it is bitmap-based). md (super_1_validate) never takes such a device as in sync; without
+/// feature bit 128 it copies everything from the offset (saved_raid_disk = -1).
+pub fn recovery_point(sb: &Superblock) -> Option<(u64, bool)> {
+    use crate::format::sb1::{FEATURE_RECOVERY_BITMAP, FEATURE_RECOVERY_OFFSET};
+    match sb {
+        Superblock::V1(s, _)
+            if s.feature_map & FEATURE_RECOVERY_OFFSET != 0 && s.recovery_offset < s.size =>
+        {
+            Some((
+                s.recovery_offset,
+                s.feature_map & FEATURE_RECOVERY_BITMAP != 0,
+            ))
+        }
+        // 0.90 has no recovery offset: a device being rebuilt is a record without the sync
+        // bit, which reads as a spare (rebuilt from the start, as md does).
+        _ => None,
+    }
 }
 
 impl<D: BlockDevice> Member<D> {

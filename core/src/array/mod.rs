@@ -19,7 +19,7 @@ pub use crate::raid1::SyncAction as SyncKind;
 pub use assemble::{AssembleOptions, AssembleReport, KickReason, Kicked};
 pub use create::{CreateOptions, CreateSlot};
 pub use intent::IntentBitmap;
-pub use member::{Member, MemberState};
+pub use member::{recovery_point, Member, MemberState};
 pub use sync::{AddOptions, AddOutcome, SyncReport};
 
 use crate::device::BlockDevice;
@@ -140,6 +140,10 @@ pub struct Array<D> {
     speed_limits: (u64, u64),
     /// Spares rebuilt into slots while the array ran: (member name, slot).
     rebuilt: Vec<(String, u32)>,
+    /// A superblock speaking for the array when no member can (every member removed): the
+    /// array's identity (version, UUID, geometry) outlives its devices, as an md array does.
+    /// Set at creation/assembly, refreshed when the last member is removed.
+    retired: Superblock,
 }
 
 impl<D: BlockDevice> Array<D> {
@@ -169,7 +173,7 @@ impl<D: BlockDevice> Array<D> {
     }
     /// Metadata version.
     pub fn version(&self) -> MetadataVersion {
-        self.members[0].sb.version()
+        self.lead_superblock().version()
     }
     /// Whether the mirrors may differ (unclean shutdown or a new array) until a resync.
     pub fn needs_resync(&self) -> bool {
@@ -259,7 +263,7 @@ impl<D: BlockDevice> Array<D> {
         };
         let dirty = self.dirty;
         // 0.90 keeps no role word per device: the whole disk table is rebuilt each time.
-        let table = matches!(self.members[0].sb, Superblock::V0(_))
+        let table = (self.version() == MetadataVersion::V0_90)
             .then(|| sb0_sync::Sb0Table::build(self.raid_disks, &self.members));
         let mut working = 0;
         let mut last_err = None;
@@ -268,12 +272,18 @@ impl<D: BlockDevice> Array<D> {
                 continue;
             }
             let rebuild = if m.state == MemberState::Spare {
-                m.rebuild.map(|(_, o)| o)
+                m.rebuild.map(|(_, o)| (o, m.rebuild_bitmap))
             } else {
                 None
             };
             m.sync_badblocks_feature();
-            apply_state(&mut m.sb, events, dirty, resync_cp, now, &roles, rebuild);
+            let st = SbState {
+                events,
+                dirty,
+                resync_cp,
+                now,
+            };
+            apply_state(&mut m.sb, &st, &roles, rebuild);
             if let Some(t) = &table {
                 t.apply(i, &mut m.sb);
             }
@@ -332,30 +342,44 @@ impl<D: BlockDevice> Array<D> {
     }
 }
 
-/// Lays the array's current state over a member's superblock and fixes its checksum.
-fn apply_state(
-    sb: &mut Superblock,
+/// The array-wide facts every superblock round writes.
+struct SbState {
     events: u64,
     dirty: bool,
     resync_cp: u64,
     now: u64,
+}
+
+/// Lays the array's current state over a member's superblock and fixes its checksum.
+/// `rebuild`: this member is being rebuilt, (sectors done, bitmap-based). (0.90 disk records,
+/// including those of members being rebuilt, are laid over by `sb0_sync::Sb0Table::apply`.)
+fn apply_state(
+    sb: &mut Superblock,
+    st: &SbState,
     roles: &[(u32, Role)],
-    rebuild: Option<u64>,
+    rebuild: Option<(u64, bool)>,
 ) {
+    let SbState {
+        events,
+        dirty,
+        resync_cp,
+        now,
+    } = *st;
     match sb {
         Superblock::V1(s, _) => {
             s.events = events;
             s.resync_offset = resync_cp;
-            // A member being rebuilt records how far (md's recovery_offset, feature bit 2).
-            match rebuild {
-                Some(off) => {
-                    s.feature_map |= sb1::FEATURE_RECOVERY_OFFSET;
-                    s.recovery_offset = off;
+            // A member being rebuilt records how far (md's recovery_offset, feature bit 2) and,
+            // for a bitmap-based rebuild (a re-add), feature bit 128, as super_1_sync does:
+            // without it md copies everything from the offset.
+            s.feature_map &= !(sb1::FEATURE_RECOVERY_OFFSET | sb1::FEATURE_RECOVERY_BITMAP);
+            s.recovery_offset = 0;
+            if let Some((off, bitmap_based)) = rebuild {
+                s.feature_map |= sb1::FEATURE_RECOVERY_OFFSET;
+                if bitmap_based {
+                    s.feature_map |= sb1::FEATURE_RECOVERY_BITMAP;
                 }
-                None => {
-                    s.feature_map &= !sb1::FEATURE_RECOVERY_OFFSET;
-                    s.recovery_offset = 0;
-                }
+                s.recovery_offset = off;
             }
             // utime keeps ctime's encoding: microseconds in the top 24 bits; we write whole seconds.
             s.utime = now & 0xff_ffff_ffff;

@@ -49,6 +49,15 @@ pub enum AddOutcome {
     ReAdded(SyncReport),
 }
 
+/// How a device returns to its slot: recovery from `from`, copying below `bitmap_below` only
+/// bitmap-dirty chunks.
+#[derive(Clone, Copy, Debug)]
+struct Comeback {
+    slot: u32,
+    from: u64,
+    bitmap_below: u64,
+}
+
 /// Progress callback: (sectors done, sectors in total).
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 
@@ -256,6 +265,9 @@ impl<D: BlockDevice> Array<D> {
                     }
                     let dev_number = self.members[i].sb.dev_number();
                     let removed = self.members.remove(i);
+                    if self.members.is_empty() {
+                        self.retired = removed.sb.clone();
+                    }
                     // Indices moved: the engine is rebuilt at the next use.
                     self.engine = None;
                     self.forget_role(dev_number);
@@ -333,35 +345,22 @@ impl<D: BlockDevice> Array<D> {
         self.recover_spares(now, &mut |_| None, progress)?;
         let lead = self.lead_superblock().clone();
         let needed = self.component_sectors;
-        // Re-add: same array, its old slot free, its events within what the bitmap still
-        // records (md: events >= the bitmap's events_cleared).
-        let mut readd: Option<(Superblock, u64, u32)> = None;
-        if let Ok(found) = probe(&mut dev, None) {
-            if found.sb.uuid() == lead.uuid() {
-                if let (Role::Active(slot), Some(bm)) = (found.sb.role(), self.bitmap.as_ref()) {
-                    let cleared = bm.bitmap.header.events_cleared;
-                    if self.slot_member(slot).is_none()
-                        && found.sb.events() >= cleared
-                        && found.sb.events() <= self.events
-                    {
-                        readd = Some((found.sb.clone(), found.sector, slot));
-                    }
-                }
-            }
-        }
-        if opts.re_add_only && readd.is_none() {
+        let back = match probe(&mut dev, None) {
+            Ok(found) if found.sb.uuid() == lead.uuid() => self
+                .comeback(&found.sb)
+                .map(|c| (found.sb.clone(), found.sector, c)),
+            _ => None,
+        };
+        if opts.re_add_only && back.is_none() {
             return Err(ArrayError::Invalid(alloc::format!(
                 "{name}: cannot re-add (not a recent member of this array)"
             ))
             .into());
         }
         let dev_sectors = dev.size() / SECTOR_SIZE;
-        let (sb, sb_sector, state) = match readd {
-            Some((sb, sector, slot)) => (sb, sector, MemberState::InSync(slot)),
-            None => {
-                let (sb, sector) = self.fresh_superblock(&lead, dev_sectors, opts)?;
-                (sb, sector, MemberState::Spare)
-            }
+        let (sb, sb_sector) = match &back {
+            Some((sb, sector, _)) => (sb.clone(), *sector),
+            None => self.fresh_superblock(&lead, dev_sectors, opts)?,
         };
         let data_end = sb.data_offset() + needed;
         if dev_sectors < data_end {
@@ -370,7 +369,7 @@ impl<D: BlockDevice> Array<D> {
             ))
             .into());
         }
-        let is_readd = matches!(state, MemberState::InSync(_));
+        let comeback = back.map(|(_, _, c)| c);
         let mut member = Member {
             dev,
             name,
@@ -380,6 +379,7 @@ impl<D: BlockDevice> Array<D> {
             state: MemberState::Spare,
             badblocks: None,
             rebuild: None,
+            rebuild_bitmap: false,
         };
         // A re-added device brings its own bad-block log (a fresh superblock has none).
         member.badblocks = member.load_badblocks()?;
@@ -398,20 +398,36 @@ impl<D: BlockDevice> Array<D> {
                         == Some(crate::raid1::MemberState::Missing)
             })
             .map(|(p, _)| p)
-            .ok_or_else(|| ArrayError::Invalid("no free position for another member".into()))?;
+            .ok_or_else(|| ArrayError::Invalid("no free position for another member".into()));
+        let pos = match pos {
+            Ok(p) => p,
+            Err(e) => {
+                self.members.pop();
+                return Err(e.into());
+            }
+        };
         self.emap[pos] = Some(i);
         let mut cfg: MemberConfig = self.member_config(i);
-        cfg.spare = !is_readd;
+        cfg.spare = comeback.is_none();
         cfg.in_sync = false;
         cfg.recovery_offset = 0;
         self.last_sync = None;
-        let clock = self.clock_ns;
-        let r = match state {
-            MemberState::InSync(slot) => self.engine_mut()?.re_add_member(pos, cfg, slot as usize),
-            _ => self.engine_mut()?.add_member(pos, cfg),
+        let r = match comeback {
+            Some(c) => {
+                cfg.recovery_offset = c.from;
+                cfg.bitmap_recovery_below = c.bitmap_below;
+                self.engine_mut()?.resume_member(pos, cfg, c.slot as usize)
+            }
+            None => self.engine_mut()?.add_member(pos, cfg),
         };
         r.map_err(|e| ArrayError::Invalid(alloc::format!("add: {e}")))?;
-        let _ = clock;
+        if let (Some(c), Some(m)) = (comeback, self.members.get_mut(i)) {
+            // Recorded at once (role = slot, recovery_offset, bit 128 when bitmap-based), so a
+            // cut before the first checkpoint never leaves a superblock claiming more.
+            m.rebuild = Some((c.slot, c.from));
+            m.rebuild_bitmap = c.bitmap_below == u64::MAX;
+        }
+        let is_readd = comeback.is_some();
         // Its superblock and bitmap copy go out with the next metadata round.
         self.write_superblocks(now)?;
         if let Some(bm) = self.bitmap.as_mut() {
@@ -434,6 +450,50 @@ impl<D: BlockDevice> Array<D> {
             }
             self.drive(&mut buf, now, &mut |_| None, true, &mut |_, _| false)?;
         }
+    }
+
+    /// Whether a device of this array (superblock `sb`) may come back to its old slot, and
+    /// how much must be copied (md's re-add; super_1_validate for a member whose recovery
+    /// was interrupted). `None`: it is added as a new device and rebuilt in full.
+    ///
+    /// - It held a slot that is free now and its events are not ahead of the array's.
+    /// - In sync when it left: a bitmap re-add, if the bitmap still covers everything
+    ///   written since (events >= events_cleared).
+    /// - Recovery interrupted at R (never in sync): when nothing happened without it (same
+    ///   events) recovery continues from R as md does, bitmap-guided only when the superblock
+    ///   says the recovery was bitmap-based (bit 128). When the array moved on without it,
+    ///   the part below R may be stale too: the bitmap must cover the absence and guides the
+    ///   copy below R; from R on everything is copied unless the recovery was bitmap-based.
+    fn comeback(&self, sb: &Superblock) -> Option<Comeback> {
+        let Role::Active(slot) = sb.role() else {
+            return None;
+        };
+        let taken = self.slot_member(slot).is_some()
+            || self
+                .members
+                .iter()
+                .any(|m| m.rebuild.is_some_and(|(s, _)| s == slot));
+        if slot >= self.raid_disks || taken || sb.events() > self.events {
+            return None;
+        }
+        let bitmap_covers = self
+            .bitmap
+            .as_ref()
+            .is_some_and(|bm| sb.events() >= bm.bitmap.header.events_cleared);
+        let current = sb.events() == self.events;
+        let (from, bitmap_below) = match super::recovery_point(sb) {
+            None if bitmap_covers => (0, u64::MAX),
+            None => return None,
+            Some((r, true)) if bitmap_covers => (if current { r } else { 0 }, u64::MAX),
+            Some((r, _)) if current => (r, 0),
+            Some((r, false)) if bitmap_covers => (0, r),
+            Some(_) => return None,
+        };
+        Some(Comeback {
+            slot,
+            from: from.min(self.component_sectors),
+            bitmap_below,
+        })
     }
 
     /// A superblock for a new member: the array's, with a new identity as a spare.

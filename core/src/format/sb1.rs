@@ -20,6 +20,10 @@ pub const FEATURE_RESHAPE_ACTIVE: u32 = 4;
 pub const FEATURE_BAD_BLOCKS: u32 = 8;
 /// feature_map bit: this device is a replacement.
 pub const FEATURE_REPLACEMENT: u32 = 16;
+/// feature_map bit: the recovery at `recovery_offset` is bitmap-based (md sets it while a
+/// re-added member is recovered with the bitmap; without it recovery copies everything from
+/// `recovery_offset`).
+pub const FEATURE_RECOVERY_BITMAP: u32 = 128;
 /// feature_map bit: journal device.
 pub const FEATURE_JOURNAL: u32 = 512;
 /// feature_map bit: partial parity log.

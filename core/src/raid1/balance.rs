@@ -21,8 +21,9 @@ pub(crate) struct Mirror {
     pub slot: Option<usize>,
     /// Bumped when the member is removed or replaced: older I/Os complete as stale.
     pub epoch: u32,
-    /// Re-added with a bitmap: recovery copies only chunks whose bit is set.
-    pub bitmap_recovery: bool,
+    /// While recovering: below this sector recovery copies only chunks whose bitmap bit is
+    /// set (a re-add, md's `saved_raid_disk >= 0`); from it on, every block (0: a full copy).
+    pub bitmap_below: u64,
 }
 
 /// Log entries a range needs.
@@ -310,7 +311,7 @@ mod tests {
             last_read_error: None,
             slot: Some(0),
             epoch: 0,
-            bitmap_recovery: false,
+            bitmap_below: 0,
         }
     }
 

@@ -432,7 +432,11 @@ impl Raid1 {
                 last_read_error: None,
                 slot: if state.is_working() { Some(i) } else { None },
                 epoch: 0,
-                bitmap_recovery: false,
+                bitmap_below: if state.is_working() && !m.in_sync {
+                    m.bitmap_recovery_below
+                } else {
+                    0
+                },
             });
         }
 

@@ -595,6 +595,10 @@ pub struct MemberConfig {
     pub bad_blocks: Option<BadBlockTable>,
     /// A present spare (no slot; `in_sync` and `recovery_offset` are ignored).
     pub spare: bool,
+    /// When not in sync: below this sector recovery copies only the chunks whose bitmap bit
+    /// is set (md's bitmap-based recovery of a re-added member); from it on, every block.
+    /// 0 (the default) is a full copy from `recovery_offset`.
+    pub bitmap_recovery_below: u64,
 }
 
 impl MemberConfig {
@@ -609,6 +613,7 @@ impl MemberConfig {
             rotational: false,
             bad_blocks: None,
             spare: false,
+            bitmap_recovery_below: 0,
         }
     }
     /// A present spare (md role 0xffff): recovery may give it an empty slot.

@@ -233,7 +233,7 @@ impl Raid1 {
         m.slot = None;
         m.epoch = m.epoch.wrapping_add(1);
         m.bb = None;
-        m.bitmap_recovery = false;
+        m.bitmap_below = 0;
         m.counters.pending = 0;
         self.full_next = true;
         Ok(())
@@ -264,15 +264,39 @@ impl Raid1 {
         if self.bitmap.is_none() {
             return Err(EngineError::Refused("re-add needs a write-intent bitmap"));
         }
+        let config = MemberConfig {
+            bitmap_recovery_below: u64::MAX,
+            ..config
+        };
+        self.resume_member(member, config, slot)
+    }
+
+    /// Puts a device back into `slot` as recovering from `config.recovery_offset` (md resuming
+    /// an interrupted recovery): below `config.bitmap_recovery_below` only chunks whose bitmap
+    /// bit is set are copied, from it on every block. Refused when the bitmap is needed but
+    /// absent. Recovery starts at once when no sync action runs.
+    pub fn resume_member(
+        &mut self,
+        member: usize,
+        config: MemberConfig,
+        slot: usize,
+    ) -> Result<(), EngineError> {
+        let from = config.recovery_offset.min(self.array_sectors);
+        let bitmap_below = config.bitmap_recovery_below.max(from);
+        if bitmap_below > from && self.bitmap.is_none() {
+            return Err(EngineError::Refused(
+                "a bitmap-based recovery needs a write-intent bitmap",
+            ));
+        }
         if slot >= self.raid_disks || !self.slot_free(slot) {
             return Err(EngineError::Refused("slot out of range or occupied"));
         }
         let state = MemberState::Recovering {
-            recovery_offset: config.recovery_offset.min(self.array_sectors),
+            recovery_offset: from,
         };
         self.install_member(member, &config, state, Some(slot))?;
         if let Some(m) = self.mirrors.get_mut(member) {
-            m.bitmap_recovery = true;
+            m.bitmap_below = bitmap_below;
         }
         self.want_recovery = true;
         self.full_next = true;
@@ -326,7 +350,7 @@ impl Raid1 {
         m.last_read_error = None;
         m.slot = slot;
         m.epoch = m.epoch.wrapping_add(1);
-        m.bitmap_recovery = false;
+        m.bitmap_below = 0;
         Ok(())
     }
 
@@ -379,7 +403,7 @@ impl Raid1 {
             let m = &mut self.mirrors[i];
             m.state = MemberState::Recovering { recovery_offset: 0 };
             m.slot = Some(s);
-            m.bitmap_recovery = false;
+            m.bitmap_below = 0;
             n += 1;
         }
         n
@@ -580,7 +604,10 @@ impl Raid1 {
                         later = later.min(recovery_offset);
                         continue;
                     }
-                    if m.bitmap_recovery && !chunk_set {
+                    if s < m.bitmap_below && !chunk_set {
+                        // Clean in the bitmap: nothing to copy here, but a full copy may
+                        // start before the chunk ends.
+                        later = later.min(m.bitmap_below);
                         continue;
                     }
                     t |= bit(i);
@@ -1130,7 +1157,7 @@ impl Raid1 {
                             continue;
                         }
                         m.state = MemberState::InSync;
-                        m.bitmap_recovery = false;
+                        m.bitmap_below = 0;
                         let slot = m.slot.unwrap_or(i);
                         ev(self, &|token| Event::MemberInSync {
                             token,
