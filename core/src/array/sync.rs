@@ -97,7 +97,12 @@ impl<D: BlockDevice> Array<D> {
         self.last_now = now;
         // md_check_recovery: spares take the empty slots before any requested action, and a
         // resync owed waits for that recovery to end.
-        self.recover_spares(now, wait, progress)?;
+        if let Some(r) = self.recover_spares(now, wait, progress)? {
+            if action == SyncAction::Recovery {
+                // The recovery asked for is the one md's recovery check just ran.
+                return Ok(r);
+            }
+        }
         if action == SyncAction::Resync && !self.needs_resync {
             // md: nothing owed, nothing done.
             return Ok(SyncReport {
@@ -138,22 +143,22 @@ impl<D: BlockDevice> Array<D> {
     /// md's recovery check (md_check_recovery → remove_and_add_spares): on an array running
     /// read-write with no sync action in progress, spares move into empty slots and are
     /// rebuilt; this runs that recovery to its end. Nothing happens without a spare and an
-    /// empty slot.
+    /// empty slot. Returns the recovery's report when one ran.
     pub(crate) fn recover_spares(
         &mut self,
         now: u64,
         wait: &mut dyn FnMut(u64) -> Option<u64>,
         progress: Progress<'_>,
-    ) -> Result<()> {
+    ) -> Result<Option<SyncReport>> {
         let empty_slot = (0..self.raid_disks).any(|s| self.slot_member(s).is_none());
         let spare = self.members.iter().any(|m| m.state == MemberState::Spare);
         if self.readonly || !empty_slot || !spare {
-            return Ok(());
+            return Ok(None);
         }
         let clock = self.clock_ns.max(now.saturating_mul(1_000_000_000));
         self.clock_ns = clock;
         if self.engine_mut()?.sync_status().is_some() {
-            return Ok(());
+            return Ok(None);
         }
         self.last_sync = None;
         if self
@@ -162,7 +167,7 @@ impl<D: BlockDevice> Array<D> {
             .is_err()
         {
             // Nothing the engine can rebuild from (no in-sync source): md leaves the spares.
-            return Ok(());
+            return Ok(None);
         }
         let mut buf = CallerBuf::None;
         loop {
@@ -171,7 +176,7 @@ impl<D: BlockDevice> Array<D> {
             match (self.last_sync, status) {
                 (Some(r), None) => {
                     progress(r.sectors_done, r.sectors_done);
-                    return Ok(());
+                    return Ok(Some(r));
                 }
                 (_, Some(st)) => progress(st.done_sectors, st.total_sectors),
                 (None, None) => return Err(ArrayError::Invalid("recovery vanished".into()).into()),
