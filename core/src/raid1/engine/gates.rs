@@ -1,0 +1,262 @@
+//! Metadata gates: the events a write must wait for before it is issued and before it completes.
+//!
+//! `emit` queues an [`Event`] under the token budget. Before a write: `MarkDirty` after a clean
+//! period and `BitmapSet` for clear chunks (`write_gates`). After it: failed members' writes
+//! recorded as `BadBlocks` or `MemberFailed` (`settle_write`, `settle_flush`,
+//! `fail_member_inner`). The bitmap daemon clears idle chunks again (`BitmapClear`). Kept apart
+//! because these are the engine's persistent-state obligations, not I/O scheduling.
+
+use super::*;
+
+impl Raid1 {
+    /// Queues an event; `None` when the token table is full (or the optional budget spent).
+    pub(super) fn emit(
+        &mut self,
+        make: impl FnOnce(MetaToken) -> Event,
+        waiter: Waiter,
+        optional: bool,
+    ) -> Option<u64> {
+        if self.pending_meta.len() >= self.meta_cap
+            || (optional && self.optional_pending >= OPTIONAL_EVENTS)
+            || self.events.len() >= self.events.capacity()
+        {
+            // Whoever wanted this event retries when space frees: recheck everything then.
+            self.emit_starved = true;
+            return None;
+        }
+        let t = self.next_token;
+        self.next_token = self.next_token.wrapping_add(1);
+        self.pending_meta.push((t, waiter, optional));
+        self.events.push_back(make(MetaToken(t)));
+        if optional {
+            self.optional_pending += 1;
+        }
+        Some(t)
+    }
+
+    /// Fails `m` unless it is the last in-sync member. Emits `MemberFailed` and returns its token.
+    pub(super) fn fail_member_inner(
+        &mut self,
+        m: usize,
+        waiter: Waiter,
+        optional: bool,
+    ) -> Option<u64> {
+        let in_sync = self.in_sync_count();
+        let mirror = self.mirrors.get_mut(m)?;
+        if !mirror.state.is_working() || (mirror.is_in_sync() && in_sync <= 1) {
+            return None;
+        }
+        mirror.state = MemberState::Faulty;
+        mirror.slot = None;
+        self.full_next = true;
+        self.member_lost();
+        self.emit(
+            |token| Event::MemberFailed { token, member: m },
+            waiter,
+            optional,
+        )
+    }
+
+    /// Opens the dirty and bitmap gates for a write; `true` once both are open.
+    pub(super) fn write_gates(&mut self, slot: usize) -> bool {
+        match self.dirty {
+            DirtyState::Dirty => {}
+            DirtyState::Dirtying(_) => return false,
+            DirtyState::Clean | DirtyState::Cleaning(_) => {
+                if let Some(t) = self.emit(|token| Event::MarkDirty { token }, Waiter::Dirty, false)
+                {
+                    self.dirty = DirtyState::Dirtying(t);
+                }
+                return false;
+            }
+        }
+        let (sector, end) = (self.reqs[slot].sector, self.reqs[slot].end());
+        let Some(b) = self.bitmap.as_mut() else {
+            return true;
+        };
+        let c0 = sector / b.chunk_sectors;
+        let c1 = (end - 1) / b.chunk_sectors;
+        let mut first_clear = None;
+        let mut last_clear = 0;
+        let mut all_set = true;
+        for c in c0..=c1 {
+            let st = b.chunks.get(c as usize).map_or(CHUNK_SET, |ch| ch.state);
+            if st != CHUNK_SET {
+                all_set = false;
+            }
+            if st == CHUNK_CLEAR {
+                first_clear.get_or_insert(c);
+                last_clear = c;
+            }
+        }
+        if all_set {
+            for c in c0..=c1 {
+                if let Some(ch) = b.chunks.get_mut(c as usize) {
+                    ch.pending = ch.pending.saturating_add(1);
+                    ch.passes = 0;
+                }
+            }
+            self.reqs[slot].bitmap_held = true;
+            return true;
+        }
+        if let Some(first) = first_clear {
+            let count = last_clear - first + 1;
+            let ok = self
+                .emit(
+                    |token| Event::BitmapSet {
+                        token,
+                        first_chunk: first,
+                        chunks: count,
+                    },
+                    Waiter::BitmapSet { first, count },
+                    false,
+                )
+                .is_some();
+            if ok {
+                if let Some(b) = self.bitmap.as_mut() {
+                    for c in first..=last_clear {
+                        if let Some(ch) = b.chunks.get_mut(c as usize) {
+                            if ch.state == CHUNK_CLEAR {
+                                ch.state = CHUNK_SETTING;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    /// Records failed member writes: a bad block when the log has room, else a failed member.
+    pub(super) fn settle_write(&mut self, slot: usize) {
+        let (sector, sectors, mask, gen) = {
+            let r = &mut self.reqs[slot];
+            r.settled = true;
+            (r.sector, r.sectors, r.failed_mask, r.gen)
+        };
+        if mask == 0 {
+            return;
+        }
+        self.reqs[slot].degraded = true;
+        let waiter = Waiter::Req { slot, gen };
+        for m in 0..self.mirrors.len() {
+            if mask & bit(m) == 0 || !self.mirrors[m].state.is_working() {
+                continue;
+            }
+            self.full_next = true;
+            let token = if self.mirrors[m].add_bad(sector, sectors) {
+                self.emit(
+                    |token| Event::BadBlocks {
+                        token,
+                        member: m,
+                        sector,
+                        sectors,
+                    },
+                    waiter,
+                    false,
+                )
+            } else {
+                self.fail_member_inner(m, waiter, false)
+            };
+            if token.is_some() {
+                self.reqs[slot].meta_wait += 1;
+            }
+        }
+    }
+
+    /// Fails every member whose flush failed (never the last in-sync one); the flush completes
+    /// once the failures are recorded.
+    pub(super) fn settle_flush(&mut self, slot: usize) {
+        let (mask, gen) = {
+            let r = &mut self.reqs[slot];
+            r.settled = true;
+            (r.failed_mask, r.gen)
+        };
+        let waiter = Waiter::Req { slot, gen };
+        for m in 0..self.mirrors.len() {
+            if mask & bit(m) != 0 && self.fail_member_inner(m, waiter, false).is_some() {
+                self.reqs[slot].meta_wait += 1;
+            }
+        }
+    }
+
+    pub(super) fn daemon_pass(&mut self) {
+        let all_in_sync = fully_in_sync(&self.mirrors, self.raid_disks)
+            && self.resync_offset >= self.array_sectors;
+        if !all_in_sync {
+            return;
+        }
+        let idle = |ch: &Chunk| ch.state == CHUNK_SET && ch.pending == 0 && !ch.needed;
+        let Some(b) = self.bitmap.as_mut() else {
+            return;
+        };
+        let sleep = b.daemon_sleep;
+        let n = b.chunks.len();
+        for ch in b.chunks.iter_mut().filter(|ch| idle(ch)) {
+            ch.passes = ch.passes.saturating_add(1);
+        }
+        self.emit_clear_runs(n, |ch| idle(ch) && ch.passes >= 2);
+        let more = self
+            .bitmap
+            .as_ref()
+            .is_some_and(|b| b.chunks.iter().any(idle));
+        if more {
+            self.daemon_deadline = Some(self.now.saturating_add(sleep));
+        }
+    }
+
+    /// Emits a clear for a run of idle chunks and clears them in memory; `false` when the
+    /// optional budget is spent (the chunks stay set for a later pass).
+    /// Emits one `BitmapClear` per run of consecutive chunks (of the first `n`) that `ready`
+    /// accepts, stopping when the optional-event budget is spent.
+    pub(super) fn emit_clear_runs(&mut self, n: usize, ready: impl Fn(&Chunk) -> bool) {
+        let ok = |s: &Self, c: usize| {
+            s.bitmap
+                .as_ref()
+                .and_then(|b| b.chunks.get(c))
+                .is_some_and(&ready)
+        };
+        let mut c = 0;
+        while c < n {
+            if !ok(self, c) {
+                c += 1;
+                continue;
+            }
+            let first = c;
+            while c < n && ok(self, c) {
+                c += 1;
+            }
+            if !self.emit_clear(first as u64, (c - first) as u64) {
+                break;
+            }
+        }
+    }
+
+    fn emit_clear(&mut self, first: u64, count: u64) -> bool {
+        if self.optional_pending + self.live_fixes >= OPTIONAL_EVENTS {
+            return false;
+        }
+        let ok = self
+            .emit(
+                |token| Event::BitmapClear {
+                    token,
+                    first_chunk: first,
+                    chunks: count,
+                },
+                Waiter::Nothing,
+                true,
+            )
+            .is_some();
+        if ok {
+            if let Some(b) = self.bitmap.as_mut() {
+                for c in first..first + count {
+                    if let Some(ch) = b.chunks.get_mut(c as usize) {
+                        ch.state = CHUNK_CLEAR;
+                        ch.passes = 0;
+                    }
+                }
+            }
+        }
+        ok
+    }
+}
