@@ -22,6 +22,21 @@ fn mdadm_bin() -> Option<PathBuf> {
             "mdadm_crosscheck: MDADM_BIN not set: skipping the comparison with the real mdadm"
         );
     }
+    if let Some(bin) = &p {
+        // The comparisons were written against Debian's mdadm 4.2: record which one ran.
+        let o = Command::new(bin).arg("--version").output().unwrap();
+        let v = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        eprintln!("mdadm_crosscheck: {} is {}", bin.display(), v.trim());
+        assert!(
+            v.starts_with("mdadm - v4.2 "),
+            "{} is not mdadm 4.2 (the version these comparisons hold for): {v}",
+            bin.display()
+        );
+    }
     p
 }
 

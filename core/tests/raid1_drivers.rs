@@ -124,6 +124,7 @@ mod raid1_drivers {
             let devs: Vec<_> = match paths.iter().map(|p| open(p)).collect() {
                 Ok(d) => d,
                 Err(e) if direct => {
+                    refused("O_DIRECT", &e);
                     println!("O_DIRECT unavailable here ({e}), skipping the direct pass");
                     continue;
                 }
@@ -347,8 +348,19 @@ mod raid1_drivers {
                 ..Default::default()
             },
         )
-        .or_else(|_| FileDevice::open(p))
+        .or_else(|e| {
+            refused("O_DIRECT", &e);
+            FileDevice::open(p)
+        })
         .unwrap()
+    }
+
+    /// Where the kernel refuses io_uring or O_DIRECT, the tests that need it print and pass,
+    /// unless `MDRAID_REQUIRE_URING=1` says this machine supports both: then it is a failure.
+    fn refused(what: &str, e: &dyn std::fmt::Display) {
+        if std::env::var("MDRAID_REQUIRE_URING").as_deref() == Ok("1") {
+            panic!("{what} refused with MDRAID_REQUIRE_URING=1: {e}");
+        }
     }
 
     /// Builds a uring driver, or `None` (printing why) where io_uring is unavailable.
@@ -362,6 +374,7 @@ mod raid1_drivers {
         match UringDriver::new(engine, devs, offsets, sink, cfg) {
             Ok(d) => Some(d),
             Err(DriverError::UringUnavailable(e)) => {
+                refused("io_uring", &e);
                 println!("io_uring unavailable, skipping ({e})");
                 None
             }
@@ -617,6 +630,7 @@ mod raid1_drivers {
                     }
                 }
                 Err(DriverError::UringUnavailable(e)) => {
+                    refused("io_uring", &e);
                     println!("io_uring unavailable, skipping {name} ({e})")
                 }
                 Err(e) => panic!("{name}: {e}"),

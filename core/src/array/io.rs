@@ -222,6 +222,7 @@ impl<D: BlockDevice> Array<D> {
                 self.engine_mut()?
                     .handle_metadata_done(ev.token())
                     .map_err(|e| ArrayError::Invalid(alloc::format!("engine: {e}")))?;
+                self.fail_in_engine();
             }
             while let Some((rid, res)) = self.engine_mut()?.poll_completion() {
                 progressed = true;
@@ -255,6 +256,29 @@ impl<D: BlockDevice> Array<D> {
             self.clock_ns = wait(next).unwrap_or(next).max(self.clock_ns);
             let c = self.clock_ns;
             self.engine_mut()?.handle_timeout(c);
+        }
+    }
+
+    /// Members this layer failed on a metadata error (md_error from a superblock, bitmap or
+    /// bad-block-log write or flush) are failed in the engine too, so it stops sending them
+    /// I/O (and recording bad blocks for them) as md stops using a Faulty rdev.
+    fn fail_in_engine(&mut self) {
+        use crate::raid1::MemberState as E;
+        let Some(engine) = self.engine.as_mut() else {
+            return;
+        };
+        for (pos, m) in self.emap.iter().enumerate() {
+            let Some(i) = *m else { continue };
+            if self.members[i].state == MemberState::Faulty
+                && !matches!(
+                    engine.member_state(pos),
+                    None | Some(E::Faulty | E::Missing)
+                )
+            {
+                // Refused only for the engine's last in-sync mirror, when every superblock
+                // write failed: that round already returned NoWorkingMember.
+                let _ = engine.fail_member(pos);
+            }
         }
     }
 
@@ -464,6 +488,10 @@ impl<D: BlockDevice> Array<D> {
     /// Adds a range to a member's bad-block log and writes log and superblock.
     fn record_bad_blocks(&mut self, i: usize, sector: u64, sectors: u64, now: u64) -> Result<()> {
         let m = &mut self.members[i];
+        if !m.state.is_working() {
+            // md writes nothing to a Faulty rdev, its log included.
+            return Ok(());
+        }
         let Superblock::V1(s, _) = &mut m.sb else {
             // 0.90 has no log: the engine fails the member instead (no table was configured).
             return Ok(());
