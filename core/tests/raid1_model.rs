@@ -43,9 +43,10 @@ mod raid1 {
         for m in cfg.members.iter_mut() {
             m.rotational = rng.below(2) == 0;
         }
-        // Member 0 is the unreliable one; it may have a bad-block table.
+        // Faults land on any member; a random one may have a bad-block table.
+        let bb_member = rng.below(slots as u64) as usize;
         if rng.below(2) == 0 {
-            cfg.members[0].bad_blocks = Some(BadBlockTable {
+            cfg.members[bb_member].bad_blocks = Some(BadBlockTable {
                 ranges: vec![],
                 capacity: 1 + rng.below(4) as usize,
             });
@@ -64,6 +65,8 @@ mod raid1 {
         // (id, buffer, expected) for reads.
         let mut reads = Vec::new();
         let mut writes = Vec::new();
+        // Per member, the sector ranges faults were injected on.
+        let mut faulted: Vec<Vec<(u64, u64)>> = vec![Vec::new(); slots];
         for _ in 0..40 {
             let op = rng.below(10);
             let sector = rng.below(size);
@@ -76,7 +79,7 @@ mod raid1 {
                     if let Ok(id) = r {
                         let a = sector as usize * SECTOR;
                         model[a..a + data.len()].copy_from_slice(&data);
-                        writes.push(id);
+                        writes.push((id, sector, sectors));
                     }
                     r.map(|_| ())
                 }
@@ -96,7 +99,8 @@ mod raid1 {
                 }
                 8 => s.submit(ArrayRequest::flush()).map(|_| ()),
                 _ => {
-                    // Inject a fault on member 0.
+                    // Inject a fault on any member.
+                    let target = rng.below(slots as u64) as usize;
                     let f = if rng.below(2) == 0 {
                         Fault {
                             remaining: 1 + rng.below(3) as u32,
@@ -111,7 +115,8 @@ mod raid1 {
                             heal_on_write: false,
                         }
                     };
-                    s.members[0].faults.push(f);
+                    faulted[target].push((sector, sectors));
+                    s.members[target].faults.push(f);
                     Ok(())
                 }
             };
@@ -127,19 +132,56 @@ mod raid1 {
         if !s.settle() {
             return Err("did not settle".into());
         }
-        for id in writes {
+        let alive: Vec<bool> = (0..slots)
+            .map(|m| s.engine.member_state(m) == Some(MemberState::InSync))
+            .collect();
+        let none_alive = !alive.contains(&true);
+        // A member's injected faults and the bad blocks recorded for it (md writes no mirror
+        // over a known bad block, and reads none from it).
+        for (m, f) in faulted.iter_mut().enumerate() {
+            f.extend_from_slice(s.engine.bad_blocks(m).unwrap_or(&[]));
+        }
+        // Every mirror is gone or had a fault injected over part of sectors [at, at+n).
+        let all_hit = |at: u64, n: u64| {
+            (0..slots)
+                .all(|m| !alive[m] || faulted[m].iter().any(|&(f, l)| f < at + n && at < f + l))
+        };
+        // Sectors of writes that failed everywhere: they hold the old or the new data.
+        let mut unknown = vec![false; size as usize];
+        for (id, sector, sectors) in writes {
             match s.result(id) {
                 Some(Ok(())) => {}
-                other => return Err(format!("write {id:?}: {other:?}")),
+                // Write refused: no working member (faults failed every mirror).
+                Some(Err(_)) if none_alive => st.writes_refused += 1,
+                // Failed on every mirror that was left (md: no mirror took it, EIO).
+                Some(Err(_)) if all_hit(sector, sectors) => {
+                    st.writes_failed += 1;
+                    unknown[sector as usize..(sector + sectors) as usize].fill(true);
+                }
+                other => {
+                    return Err(format!(
+                        "write {id:?} at {sector}+{sectors}: {other:?}; alive {alive:?}, \
+                         faulted {faulted:?}"
+                    ))
+                }
             }
         }
         for (id, b, want, sector) in reads {
             match s.result(id) {
                 Some(Ok(())) => {}
+                // Read error to the caller: every mirror failed or has a fault in the range
+                // (md hands the last mirror's error back).
+                Some(Err(_)) if all_hit(sector, (want.len() / SECTOR) as u64) => {
+                    st.reads_failed += 1;
+                    continue;
+                }
                 other => return Err(format!("read at {sector}: {other:?}")),
             }
-            if s.bufs[b.0 as usize] != want {
-                return Err(format!("read at {sector}: wrong data"));
+            let got = &s.bufs[b.0 as usize];
+            for (k, (g, w)) in got.chunks(SECTOR).zip(want.chunks(SECTOR)).enumerate() {
+                if g != w && !unknown[sector as usize + k] {
+                    return Err(format!("read at {sector}: wrong data in sector {k}"));
+                }
             }
         }
         // Mirrors agree with the model, except ranges recorded bad on the faulty member.
@@ -149,12 +191,14 @@ mod raid1 {
             }
             let bad = s.engine.bad_blocks(m).unwrap_or(&[]).to_vec();
             for sec in 0..size {
-                if bad.iter().any(|&(b, l)| sec >= b && sec < b + l) {
+                if unknown[sec as usize] || bad.iter().any(|&(b, l)| sec >= b && sec < b + l) {
                     continue;
                 }
                 let a = sec as usize * SECTOR;
                 if s.members[m].data[a..a + SECTOR] != model[a..a + SECTOR] {
-                    return Err(format!("member {m} sector {sec} differs"));
+                    return Err(format!(
+                        "member {m} sector {sec} differs; alive {alive:?}, faulted {faulted:?}"
+                    ));
                 }
             }
         }
@@ -188,6 +232,9 @@ mod raid1 {
         failed: u64,
         bitmap_sets: u64,
         requests_checked: u64,
+        writes_refused: u64,
+        writes_failed: u64,
+        reads_failed: u64,
     }
 
     #[test]

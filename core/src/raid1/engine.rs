@@ -102,6 +102,8 @@ struct Req {
     retries: Vec<Piece>,
     error: Option<ArrayIoError>,
     ok_in_sync: bool,
+    /// Members whose part of a write succeeded while they were in sync.
+    ok_mask: u64,
     failed_mask: u64,
     degraded: bool,
     meta_wait: u32,
@@ -144,6 +146,7 @@ impl Req {
         self.retries.clear();
         self.error = None;
         self.ok_in_sync = false;
+        self.ok_mask = 0;
         self.failed_mask = 0;
         self.degraded = false;
         self.meta_wait = 0;
@@ -170,6 +173,7 @@ impl Req {
             retries: Vec::new(),
             error: None,
             ok_in_sync: false,
+            ok_mask: 0,
             failed_mask: 0,
             degraded: false,
             meta_wait: 0,
@@ -601,10 +605,12 @@ impl Raid1 {
             },
             Op::Write | Op::Discard => match result {
                 Ok(()) => {
-                    if op == Op::Discard
-                        || self.mirrors.get(io.member).is_some_and(|m| m.is_in_sync())
-                    {
+                    if op == Op::Discard {
                         self.reqs[io.req].ok_in_sync = true;
+                    } else if self.mirrors.get(io.member).is_some_and(|m| m.is_in_sync()) {
+                        let r = &mut self.reqs[io.req];
+                        r.ok_in_sync = true;
+                        r.ok_mask |= bit(io.member);
                     }
                 }
                 Err(_) => {
@@ -770,11 +776,23 @@ impl Raid1 {
     }
 
     fn finish(&mut self, slot: usize) {
+        // A write is done only while a mirror that took it is still in sync: one that failed
+        // after taking it (by another I/O) no longer holds the array's data, and a survivor
+        // whose own write failed but could be neither recorded bad nor failed (the last
+        // mirror) does not have it.
+        let in_sync_mask = self
+            .mirrors
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.is_in_sync())
+            .fold(0u64, |acc, (i, _)| acc | bit(i));
         let (op, gen, result, degraded, held, sector, end) = {
             let r = &mut self.reqs[slot];
             r.live = false;
             let result = match r.op {
-                Op::Write if !r.ok_in_sync => Err(ArrayIoError::WriteFailed { sector: r.sector }),
+                Op::Write if r.ok_mask & in_sync_mask == 0 => {
+                    Err(ArrayIoError::WriteFailed { sector: r.sector })
+                }
                 Op::Flush if r.ok_in_sync => Ok(()),
                 _ => r.error.map_or(Ok(()), Err),
             };

@@ -77,11 +77,14 @@ impl Raid1 {
             FixStage::WriteTarget => (f.target, MemberIoKind::Write),
             FixStage::Verify => (f.target, MemberIoKind::Read),
         };
+        // The source must hold current data for the range: recovered past it and no bad block
+        // in it (a write that failed there left old data, which must not be copied over the
+        // target's good copy; md's fix_read_error skips such a source too).
         let usable = self.mirrors.get(member).is_some_and(|m| {
             m.state.is_working()
                 && (kind == MemberIoKind::Write
                     || f.stage == FixStage::Verify
-                    || m.current_below(cursor + n))
+                    || (m.current_below(cursor + n) && m.first_bad(cursor, n).is_none()))
         });
         if !usable {
             self.reqs[slot].cursor = self.reqs[slot].end();
