@@ -57,12 +57,9 @@ impl IntentBitmap {
         self.bitmap.header.events_cleared = events;
     }
 
-    /// Writes header and bits to every working member, then flushes them.
-    pub(crate) fn write_all<D: BlockDevice>(
-        &mut self,
-        members: &mut [Member<D>],
-        events: u64,
-    ) -> Result<usize> {
+    /// Stamps `events` into the header (events_cleared never ahead of it) and encodes header
+    /// and bits into the whole sectors that hold them, which come back.
+    pub(crate) fn encode(&mut self, events: u64) -> Result<&[u8]> {
         self.bitmap.header.events = events;
         if self.bitmap.header.events_cleared > events {
             self.bitmap.header.events_cleared = events;
@@ -70,16 +67,38 @@ impl IntentBitmap {
         self.bitmap
             .encode_into(&mut self.raw)
             .map_err(FormatError::from)?;
+        Ok(&self.raw)
+    }
+
+    /// The encoded bitmap as last [`Self::encode`]d (whole sectors).
+    pub(crate) fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
+    /// Byte range within [`Self::raw`] of the 4 KiB pages holding the bits of chunks
+    /// `first..end` (md writes a bitmap page at a time; the last page may be short).
+    pub(crate) fn pages_of(&self, first: u64, end: u64) -> core::ops::Range<usize> {
+        const PAGE: u64 = 4096;
+        let header = crate::format::bitmap::BITMAP_HEADER_BYTES as u64;
+        let lo = (header + first / 8) / PAGE * PAGE;
+        let hi = (header + end.max(first + 1).div_ceil(8)).div_ceil(PAGE) * PAGE;
+        let len = self.raw.len() as u64;
+        (lo.min(len) as usize)..(hi.min(len) as usize)
+    }
+
+    /// Writes header and bits to every working member, then flushes them.
+    pub(crate) fn write_all<D: BlockDevice>(
+        &mut self,
+        members: &mut [Member<D>],
+        events: u64,
+    ) -> Result<usize> {
+        let raw = self.encode(events)?;
         let mut ok = 0;
         for m in members.iter_mut().filter(|m| m.state.is_working()) {
             let Some(off) = location(&m.sb, m.dev_sectors) else {
                 continue;
             };
-            if m.dev
-                .write_at(off, &self.raw)
-                .and_then(|_| m.dev.flush())
-                .is_ok()
-            {
+            if m.dev.write_at(off, raw).and_then(|_| m.dev.flush()).is_ok() {
                 ok += 1;
             } else {
                 m.state = super::MemberState::Faulty;

@@ -7,12 +7,9 @@
 
 use super::{Array, ArrayError, MemberState, SyncReport};
 use crate::device::BlockDevice;
-use crate::format::badblocks;
-use crate::format::probe::Superblock;
-use crate::format::sb1;
 use crate::raid1::{
-    ArrayRequest, BadBlockTable, BitmapConfig, BufRef, Event, IoBuf, MemberConfig, MemberError,
-    MemberIo, MemberIoKind, Raid1, Raid1Config, SyncAction,
+    ArrayRequest, BufRef, Event, IoBuf, MemberConfig, MemberError, MemberIo, MemberIoKind, Raid1,
+    Raid1Config, SyncAction,
 };
 use crate::{Result, SECTOR_SIZE};
 use alloc::vec::Vec;
@@ -32,125 +29,34 @@ pub(crate) enum CallerBuf<'a> {
 }
 
 impl<D: BlockDevice> Array<D> {
-    /// What the engine needs to know about one member device.
+    /// What the engine needs to know about member `i`.
     pub(crate) fn member_config(&self, i: usize) -> MemberConfig {
-        let m = &self.members[i];
-        let mut mc = MemberConfig::in_sync();
-        if let Superblock::V1(s, _) = &m.sb {
-            mc.write_mostly = s.devflags & sb1::DEVFLAG_WRITE_MOSTLY != 0;
-            mc.failfast = s.devflags & sb1::DEVFLAG_FAILFAST != 0;
-            // Every 1.x member with a log area gets a table, empty or not: a write error is
-            // then recorded as a bad block instead of failing the member.
-            if s.bblog_size > 0 && s.bblog_offset != 0 {
-                let data_offset = s.data_offset;
-                let ranges = m
-                    .badblocks
-                    .iter()
-                    .flat_map(|log| log.entries.iter())
-                    .filter(|e| e.start_sector + u64::from(e.len_sectors) > data_offset)
-                    .map(|e| {
-                        let start = e.start_sector.max(data_offset);
-                        (
-                            start - data_offset,
-                            e.start_sector + u64::from(e.len_sectors) - start,
-                        )
-                    })
-                    .collect();
-                mc.bad_blocks = Some(BadBlockTable {
-                    ranges,
-                    capacity: badblocks::capacity(s.bblog_size),
-                });
-            }
+        super::machine::config::member_config(&self.members[i])
+    }
+
+    /// The array-wide facts the engine configuration depends on.
+    pub(crate) fn facts(&self) -> super::machine::config::ArrayFacts<'_> {
+        super::machine::config::ArrayFacts {
+            raid_disks: self.raid_disks,
+            component_sectors: self.component_sectors,
+            readonly: self.readonly,
+            dirty: self.dirty,
+            needs_resync: self.needs_resync,
+            resync_done: self.resync_done,
+            speed_limits: self.speed_limits,
+            bitmap: self.bitmap.as_ref(),
         }
-        if m.state == MemberState::Spare {
-            mc.spare = true;
-            mc.in_sync = false;
-            if let Some((_, off)) = m.rebuild {
-                // Being rebuilt into its slot: current below `off` (engine_config places it).
-                mc.spare = false;
-                mc.recovery_offset = off;
-                mc.bitmap_recovery_below = if m.rebuild_bitmap { u64::MAX } else { 0 };
-            }
-        }
-        mc
     }
 
     /// The engine configuration for the array as it stands, and which member each engine
-    /// position holds: positions `0..raid_disks` are the slots, then the spares, then free
-    /// positions for devices added at run time.
+    /// position holds.
     pub(crate) fn engine_config(&self) -> (Raid1Config, Vec<Option<usize>>) {
-        let slots = self.raid_disks as usize;
-        // A member being rebuilt goes back into its slot (when still free), the other spares
-        // after the slots.
-        let rebuilding = |slot: u32| {
-            self.slot_member(slot).is_none().then(|| {
-                self.members.iter().position(|m| {
-                    m.state == MemberState::Spare && m.rebuild.is_some_and(|r| r.0 == slot)
-                })
-            })?
-        };
-        let in_slot: Vec<usize> = (0..self.raid_disks).filter_map(rebuilding).collect();
-        let spares: Vec<usize> = (0..self.members.len())
-            .filter(|&i| self.members[i].state == MemberState::Spare && !in_slot.contains(&i))
-            .collect();
-        let positions = (slots + spares.len() + 2)
-            .min(crate::raid1::MAX_SLOTS)
-            .max(slots);
-        let mut cfg = Raid1Config::new(positions, self.component_sectors);
-        cfg.raid_disks = slots;
-        let mut emap = alloc::vec![None; positions];
-        for (pos, mc) in cfg.members.iter_mut().enumerate() {
-            let member = if pos < slots {
-                self.slot_member(pos as u32)
-                    .or_else(|| rebuilding(pos as u32))
-            } else {
-                spares.get(pos - slots).copied()
-            };
-            match member {
-                Some(i) => {
-                    *mc = self.member_config(i);
-                    if self.members[i].state == MemberState::Spare {
-                        // A plain spare, or one being rebuilt but not in its slot.
-                        mc.spare = pos >= slots;
-                    }
-                    emap[pos] = Some(i);
-                }
-                None => *mc = MemberConfig::missing(),
-            }
-        }
-        if self.readonly {
-            // A read-only array never syncs (md keeps resync pending on a read-only array).
-            cfg.sync_window = 0;
-            cfg.sync_buffers = 0;
-        }
-        cfg.sync_speed_min_kib = self.speed_limits.0;
-        cfg.sync_speed_max_kib = self.speed_limits.1;
-        cfg.resync_offset = if self.needs_resync {
-            self.resync_checkpoint()
-        } else {
-            u64::MAX
-        };
-        cfg.start_clean = !self.dirty;
-        if let Some(bm) = &self.bitmap {
-            if let Some(cs) = bm.bitmap.header.chunk_sectors() {
-                let mut b = BitmapConfig::new(cs);
-                b.set_chunks = dirty_runs(bm);
-                cfg.bitmap = Some(b);
-            }
-        }
-        (cfg, emap)
-    }
-
-    /// Where a resync would start: the superblock's checkpoint (1.x), else the beginning.
-    fn resync_checkpoint(&self) -> u64 {
-        self.resync_done.min(self.component_sectors)
+        super::machine::config::engine_config(&self.members, &self.facts())
     }
 
     /// The member holding `slot`, if any.
     pub(crate) fn slot_member(&self, slot: u32) -> Option<usize> {
-        self.members
-            .iter()
-            .position(|m| m.state == MemberState::InSync(slot))
+        super::machine::config::slot_member(&self.members, slot)
     }
 
     pub(crate) fn engine_mut(&mut self) -> Result<&mut Raid1> {
@@ -492,26 +398,11 @@ impl<D: BlockDevice> Array<D> {
             // md writes nothing to a Faulty rdev, its log included.
             return Ok(());
         }
-        let Superblock::V1(s, _) = &mut m.sb else {
+        let mut raw = Vec::new();
+        let Some(off) = m.add_bad_blocks(sector, sectors, &mut raw)? else {
             // 0.90 has no log: the engine fails the member instead (no table was configured).
             return Ok(());
         };
-        let Some((off, len)) = badblocks::log_location(s) else {
-            return Ok(());
-        };
-        let log = m.badblocks.get_or_insert_with(|| badblocks::BadBlockLog {
-            shift: s.bblog_shift,
-            entries: Vec::new(),
-        });
-        log.add(
-            s.data_offset + sector,
-            sectors,
-            badblocks::capacity(s.bblog_size),
-        )
-        .map_err(crate::format::FormatError::from)?;
-        let mut raw = alloc::vec![0u8; len];
-        log.encode_into(&mut raw)
-            .map_err(crate::format::FormatError::from)?;
         if m.dev
             .write_at(off, &raw)
             .and_then(|_| m.dev.flush())
@@ -521,7 +412,7 @@ impl<D: BlockDevice> Array<D> {
             // survivors' superblocks record.
             m.state = MemberState::Faulty;
         } else {
-            s.feature_map |= sb1::FEATURE_BAD_BLOCKS;
+            m.sync_badblocks_feature();
         }
         self.write_superblocks(now)
     }
@@ -603,18 +494,6 @@ impl<D: BlockDevice> Array<D> {
     pub fn counters(&self, slot: usize) -> Option<crate::raid1::MemberCounters> {
         self.engine.as_ref().and_then(|e| e.member_counters(slot))
     }
-}
-
-/// The bitmap's dirty chunks as sorted `(first, count)` runs.
-fn dirty_runs(bm: &super::IntentBitmap) -> Vec<(u64, u64)> {
-    let mut runs: Vec<(u64, u64)> = Vec::new();
-    for c in bm.bitmap.dirty_chunks() {
-        match runs.last_mut() {
-            Some((first, n)) if *first + *n == c => *n += 1,
-            _ => runs.push((c, 1)),
-        }
-    }
-    runs
 }
 
 /// First sector, sector count and byte offset into the first sector of `[offset, offset+len)`.

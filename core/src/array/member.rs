@@ -15,6 +15,19 @@ pub enum MemberState {
     Faulty,
 }
 
+/// What metadata code needs from a member's device: its (major, minor), which 0.90 disk
+/// records carry. Lets the same metadata code run over real devices and over the
+/// [`crate::array::machine::Machine`]'s device-less members.
+pub(crate) trait DeviceId {
+    fn device_number(&self) -> Option<(u32, u32)>;
+}
+
+impl<D: BlockDevice> DeviceId for D {
+    fn device_number(&self) -> Option<(u32, u32)> {
+        BlockDevice::device_number(self)
+    }
+}
+
 impl MemberState {
     /// Whether the member still receives metadata writes.
     pub fn is_working(self) -> bool {
@@ -87,6 +100,36 @@ impl<D: BlockDevice> Member<D> {
         Ok(Some(
             BadBlockLog::parse_for(s, &raw).map_err(crate::format::FormatError::from)?,
         ))
+    }
+}
+
+impl<X> Member<X> {
+    /// Adds `sector..sector + sectors` (data-area sectors) to this 1.x member's bad-block log
+    /// and encodes the log into `raw` (resized to the log area). Returns the log's byte offset
+    /// on the device; `None` when the member keeps no log (0.90, or no log area).
+    pub(crate) fn add_bad_blocks(
+        &mut self,
+        sector: u64,
+        sectors: u64,
+        raw: &mut alloc::vec::Vec<u8>,
+    ) -> crate::Result<Option<u64>> {
+        use crate::format::badblocks::{capacity, log_location, BadBlockLog};
+        use crate::format::FormatError;
+        let Superblock::V1(s, _) = &self.sb else {
+            return Ok(None);
+        };
+        let Some((off, len)) = log_location(s) else {
+            return Ok(None);
+        };
+        let log = self.badblocks.get_or_insert_with(|| BadBlockLog {
+            shift: s.bblog_shift,
+            entries: alloc::vec::Vec::new(),
+        });
+        log.add(s.data_offset + sector, sectors, capacity(s.bblog_size))
+            .map_err(FormatError::from)?;
+        raw.resize(len, 0);
+        log.encode_into(raw).map_err(FormatError::from)?;
+        Ok(Some(off))
     }
 
     /// Sets a 1.x member's "bad blocks present" feature bit (8) from its own log, as md's

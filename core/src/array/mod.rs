@@ -11,6 +11,7 @@ mod create;
 mod detail;
 mod intent;
 mod io;
+pub mod machine;
 mod member;
 mod sb0_sync;
 mod sync;
@@ -23,8 +24,8 @@ pub use member::{recovery_point, Member, MemberState};
 pub use sync::{AddOptions, AddOutcome, SyncReport};
 
 use crate::device::BlockDevice;
-use crate::format::probe::{Role, Superblock};
-use crate::format::{sb1, MetadataVersion};
+use crate::format::probe::Superblock;
+use crate::format::MetadataVersion;
 use crate::{Error, Result};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -209,17 +210,6 @@ impl<D: BlockDevice> Array<D> {
         }
     }
 
-    /// The role table every member's superblock should carry, indexed by dev_number.
-    fn role_of_member(&self, m: &Member<D>) -> Role {
-        match m.state {
-            MemberState::InSync(slot) => Role::Active(slot),
-            MemberState::Spare => m
-                .rebuild
-                .map_or(Role::Spare, |(slot, _)| Role::Active(slot)),
-            MemberState::Faulty => Role::Faulty,
-        }
-    }
-
     /// Rewrites every working member's superblock with the current state (events+1).
     pub(crate) fn write_superblocks(&mut self, now: u64) -> Result<()> {
         // md's md_update_sb: a member that fails while its superblock is written must be
@@ -246,47 +236,21 @@ impl<D: BlockDevice> Array<D> {
 
     fn write_superblocks_once(&mut self, now: u64) -> Result<()> {
         self.events += 1;
-        let roles: Vec<(u32, Role)> = self
-            .members
-            .iter()
-            .map(|m| (m.sb.dev_number(), self.role_of_member(m)))
-            .collect();
-        let events = self.events;
-        // md's resync checkpoint: 0 while writes may be in flight or a resync is still owed,
-        // all ones once the mirrors are known identical.
-        let resync_cp = if self.dirty {
-            0
-        } else if self.needs_resync {
-            self.resync_done.min(self.component_sectors)
-        } else {
-            sb1::RESYNC_CLEAN
+        let st = machine::superblocks::SbState {
+            events: self.events,
+            dirty: self.dirty,
+            resync_cp: machine::superblocks::resync_checkpoint(
+                self.dirty,
+                self.needs_resync,
+                self.resync_done,
+                self.component_sectors,
+            ),
+            now,
         };
-        let dirty = self.dirty;
-        // 0.90 keeps no role word per device: the whole disk table is rebuilt each time.
-        let table = (self.version() == MetadataVersion::V0_90)
-            .then(|| sb0_sync::Sb0Table::build(self.raid_disks, &self.members));
+        machine::superblocks::lay_superblocks(&mut self.members, self.raid_disks, &st);
         let mut working = 0;
         let mut last_err = None;
-        for (i, m) in self.members.iter_mut().enumerate() {
-            if !m.state.is_working() {
-                continue;
-            }
-            let rebuild = if m.state == MemberState::Spare {
-                m.rebuild.map(|(_, o)| (o, m.rebuild_bitmap))
-            } else {
-                None
-            };
-            m.sync_badblocks_feature();
-            let st = SbState {
-                events,
-                dirty,
-                resync_cp,
-                now,
-            };
-            apply_state(&mut m.sb, &st, &roles, rebuild);
-            if let Some(t) = &table {
-                t.apply(i, &mut m.sb);
-            }
+        for m in self.members.iter_mut().filter(|m| m.state.is_working()) {
             let bytes = m.sb.to_bytes();
             let r = m
                 .dev
@@ -340,69 +304,4 @@ impl<D: BlockDevice> Array<D> {
         }
         Ok(self.members)
     }
-}
-
-/// The array-wide facts every superblock round writes.
-struct SbState {
-    events: u64,
-    dirty: bool,
-    resync_cp: u64,
-    now: u64,
-}
-
-/// Lays the array's current state over a member's superblock and fixes its checksum.
-/// `rebuild`: this member is being rebuilt, (sectors done, bitmap-based). (0.90 disk records,
-/// including those of members being rebuilt, are laid over by `sb0_sync::Sb0Table::apply`.)
-fn apply_state(
-    sb: &mut Superblock,
-    st: &SbState,
-    roles: &[(u32, Role)],
-    rebuild: Option<(u64, bool)>,
-) {
-    let SbState {
-        events,
-        dirty,
-        resync_cp,
-        now,
-    } = *st;
-    match sb {
-        Superblock::V1(s, _) => {
-            s.events = events;
-            s.resync_offset = resync_cp;
-            // A member being rebuilt records how far (md's recovery_offset, feature bit 2) and,
-            // for a bitmap-based rebuild (a re-add), feature bit 128, as super_1_sync does:
-            // without it md copies everything from the offset.
-            s.feature_map &= !(sb1::FEATURE_RECOVERY_OFFSET | sb1::FEATURE_RECOVERY_BITMAP);
-            s.recovery_offset = 0;
-            if let Some((off, bitmap_based)) = rebuild {
-                s.feature_map |= sb1::FEATURE_RECOVERY_OFFSET;
-                if bitmap_based {
-                    s.feature_map |= sb1::FEATURE_RECOVERY_BITMAP;
-                }
-                s.recovery_offset = off;
-            }
-            // utime keeps ctime's encoding: microseconds in the top 24 bits; we write whole seconds.
-            s.utime = now & 0xff_ffff_ffff;
-            for &(dev, role) in roles {
-                if let Some(r) = s.dev_roles.get_mut(dev as usize) {
-                    *r = role.to_sb1();
-                }
-            }
-        }
-        Superblock::V0(s) => {
-            s.events = events;
-            // md (super_90_sync) writes the checkpoint and its events only while no write is
-            // in flight; a clean array has a recovery checkpoint of all ones. The disk
-            // records and counters are laid over by `sb0_sync::Sb0Table::apply`.
-            s.cp_events = if dirty { 0 } else { events };
-            s.state = sb0_sync::state_word(s.state, dirty, resync_cp);
-            s.recovery_cp = if dirty {
-                0
-            } else {
-                u32::try_from(resync_cp).unwrap_or(u32::MAX)
-            };
-            s.utime = now as u32;
-        }
-    }
-    sb.update_checksum();
 }

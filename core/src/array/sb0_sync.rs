@@ -28,9 +28,9 @@ pub(super) struct Sb0Table {
 
 impl Sb0Table {
     /// The table for `members` of an array with `raid_disks` slots.
-    pub(super) fn build<D: crate::device::BlockDevice>(
+    pub(super) fn build<X: super::member::DeviceId>(
         raid_disks: u32,
-        members: &[Member<D>],
+        members: &[Member<X>],
     ) -> Self {
         let mut t = Sb0Table {
             disks: [Disk0::default(); SB0_DISKS],

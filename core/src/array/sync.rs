@@ -307,24 +307,8 @@ impl<D: BlockDevice> Array<D> {
         }
     }
 
-    /// Marks `dev_number` as an empty position in every member's role table (md lists a
-    /// removed device as a spare entry, 0xffff, in 1.x; 0.90 marks the record removed).
     fn forget_role(&mut self, dev_number: u32) {
-        for m in &mut self.members {
-            match &mut m.sb {
-                Superblock::V1(s, _) => {
-                    if let Some(r) = s.dev_roles.get_mut(dev_number as usize) {
-                        *r = crate::format::sb1::ROLE_SPARE;
-                    }
-                }
-                Superblock::V0(s) => {
-                    if let Some(d) = s.disks.get_mut(dev_number as usize) {
-                        d.state =
-                            crate::format::sb0::DISK_REMOVED | crate::format::sb0::DISK_FAULTY;
-                    }
-                }
-            }
-        }
+        super::machine::superblocks::forget_role(&mut self.members, dev_number);
     }
 
     /// Adds a device (mdadm --add): a device that left this array recently and whose data the

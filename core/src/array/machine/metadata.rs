@@ -1,0 +1,574 @@
+//! Metadata rounds: engine events (and the machine's own commands) become ordered rounds of
+//! superblock, bitmap-page and bad-block-log writes.
+//!
+//! One job runs at a time, in the order the events came; its in-memory change (dirty, a bit,
+//! a role) is made when it starts, so a round always writes the state as of its event. A job
+//! is a short list of steps, each one round: the round's writes go to every working member at
+//! once, each with preflush + FUA, and the round is over when the last completes. A round in
+//! which a member failed (a metadata write error) is followed by a superblock round recording
+//! it, repeated until a round sees no new failure (md_update_sb). When the job's last round is
+//! over its engine event is acknowledged and its notice goes out.
+
+use super::super::intent;
+use super::super::{Member, MemberState, SyncReport};
+use super::superblocks::{lay_superblocks, resync_checkpoint, SbState};
+use super::{BufIdx, BufSel, Detached, Io, IoBuffer, IoId, IoKind, Machine, Notice, META_BIT};
+use crate::raid1::{Event, MemberError, MetaToken, SyncAction};
+use crate::SECTOR_SIZE;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+/// A superblock image buffer per member: large enough for 0.90 (4 KiB) and any 1.x.
+const SB_BUF_BYTES: usize = 4096;
+
+/// Work waiting for its rounds.
+#[derive(Debug)]
+enum Job {
+    /// An engine event, acknowledged when its rounds are durable.
+    Engine(Event),
+    /// A superblock round the machine itself needs (after a removal).
+    Superblocks,
+    /// The clean marking of [`Machine::stop`].
+    Stop,
+}
+
+/// One round of writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// Superblocks on every working member, with the bitmap's header page (or the whole
+    /// bitmap), events + 1.
+    Superblocks { whole_bitmap: bool },
+    /// The bitmap pages holding chunks `first..end`.
+    BitmapPages { first: u64, end: u64 },
+    /// Member `member`'s bad-block log, already encoded, at byte `offset`.
+    BadBlockLog { member: usize, offset: u64 },
+    /// A cache flush on every working member, before superblocks that vouch for data (clean,
+    /// a checkpoint): a cut inside the superblock round could otherwise leave one member's
+    /// superblock clean and another's data cache unflushed, and md accepts a member one event
+    /// behind.
+    FlushAll,
+}
+
+#[derive(Debug)]
+struct Current {
+    token: Option<MetaToken>,
+    steps: VecDeque<Step>,
+    notice: Option<Notice>,
+    stop: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Write {
+    member: usize,
+    offset: u64,
+    buf: BufSel,
+    start: usize,
+    len: usize,
+    done: bool,
+    flush: bool,
+}
+
+/// The metadata state of a [`Machine`].
+#[derive(Debug)]
+pub(super) struct Metadata {
+    queue: VecDeque<Job>,
+    current: Option<Current>,
+    /// The writes of the round in flight (empty: none).
+    writes: Vec<Write>,
+    handed: usize,
+    outstanding: usize,
+    /// A member failed in the round just finished.
+    new_failure: bool,
+    /// Numbers the rounds, so a completion of an earlier round is refused.
+    generation: u64,
+    sb_bufs: Vec<Vec<u8>>,
+    bb_bufs: Vec<Vec<u8>>,
+}
+
+impl Metadata {
+    /// Buffers for `members`, sized now (a bad-block log area is known from the superblock).
+    pub(super) fn new(members: &[Member<Detached>]) -> Self {
+        let bb_len = |m: &Member<Detached>| match &m.sb {
+            crate::format::probe::Superblock::V1(s, _) => {
+                crate::format::badblocks::log_location(s).map_or(0, |(_, len)| len)
+            }
+            _ => 0,
+        };
+        Metadata {
+            queue: VecDeque::with_capacity(64),
+            current: None,
+            writes: Vec::with_capacity(3 * members.len() + 2),
+            handed: 0,
+            outstanding: 0,
+            new_failure: false,
+            generation: 0,
+            sb_bufs: members
+                .iter()
+                .map(|_| alloc::vec![0; SB_BUF_BYTES])
+                .collect(),
+            bb_bufs: members.iter().map(|m| alloc::vec![0; bb_len(m)]).collect(),
+        }
+    }
+
+    pub(super) fn is_idle(&self) -> bool {
+        self.queue.is_empty() && self.current.is_none() && self.writes.is_empty()
+    }
+
+    pub(super) fn queue_event(&mut self, ev: Event) {
+        self.queue.push_back(Job::Engine(ev));
+    }
+
+    pub(super) fn queue_superblocks(&mut self) {
+        self.queue.push_back(Job::Superblocks);
+    }
+
+    pub(super) fn remove_member(&mut self, i: usize) {
+        if i < self.sb_bufs.len() {
+            self.sb_bufs.remove(i);
+            self.bb_bufs.remove(i);
+        }
+    }
+
+    pub(super) fn buffer(&self, sel: BufSel) -> Option<&[u8]> {
+        match sel {
+            BufSel::Superblock(i) => self.sb_bufs.get(i).map(|b| &b[..]),
+            BufSel::BadBlocks(i) => self.bb_bufs.get(i).map(|b| &b[..]),
+            _ => None,
+        }
+    }
+
+    fn round_active(&self) -> bool {
+        !self.writes.is_empty()
+    }
+
+    /// The next write of the round in flight.
+    pub(super) fn poll_io(&mut self) -> Option<Io> {
+        let w = *self.writes.get(self.handed)?;
+        let slot = self.handed as u64;
+        self.handed += 1;
+        Some(Io {
+            id: IoId(META_BIT | (self.generation & 0x7fff_ffff) << 32 | slot),
+            member: w.member,
+            kind: if w.flush {
+                IoKind::Flush
+            } else {
+                IoKind::Write
+            },
+            offset: w.offset,
+            len: w.len as u64,
+            fua: !w.flush,
+            preflush: !w.flush,
+            buf: if w.flush {
+                IoBuffer::None
+            } else {
+                IoBuffer::Machine {
+                    index: BufIdx(w.buf),
+                    offset: w.start,
+                }
+            },
+        })
+    }
+}
+
+impl Machine {
+    /// A metadata write finished; `Some(member)` when it failed that member newly.
+    pub(super) fn complete_metadata_io(
+        &mut self,
+        raw: u64,
+        result: Result<(), MemberError>,
+    ) -> Result<(), super::MachineError> {
+        let meta = &mut self.meta;
+        let generation = (raw & !META_BIT) >> 32;
+        let slot = (raw & 0xffff_ffff) as usize;
+        let known = generation == meta.generation & 0x7fff_ffff
+            && slot < meta.handed
+            && meta.writes.get(slot).is_some_and(|w| !w.done);
+        if !known {
+            return Err(super::MachineError::UnknownIo(raw));
+        }
+        let member = meta.writes[slot].member;
+        meta.writes[slot].done = true;
+        meta.outstanding -= 1;
+        if result.is_err() {
+            self.mark_faulty(member);
+            self.meta.new_failure = true;
+        }
+        if self.meta.outstanding == 0 && self.meta.handed == self.meta.writes.len() {
+            self.meta.writes.clear();
+            self.meta.handed = 0;
+        }
+        Ok(())
+    }
+
+    fn mark_faulty(&mut self, member: usize) {
+        if let Some(m) = self.members.get_mut(member) {
+            if m.state != MemberState::Faulty {
+                m.state = MemberState::Faulty;
+                self.notices.push_back(Notice::MemberFailed { member });
+            }
+        }
+    }
+
+    /// Runs jobs and rounds as far as they go without I/O. Returns whether anything moved.
+    pub(super) fn advance_metadata(&mut self) -> bool {
+        let mut acted = false;
+        loop {
+            if self.meta.round_active() {
+                return acted;
+            }
+            if let Some(cur) = self.meta.current.as_mut() {
+                let step = if core::mem::take(&mut self.meta.new_failure) {
+                    Some(Step::Superblocks {
+                        whole_bitmap: false,
+                    })
+                } else {
+                    cur.steps.pop_front()
+                };
+                acted = true;
+                match step {
+                    Some(step) => self.start_round(step),
+                    None => self.finish_job(),
+                }
+                continue;
+            }
+            let job = match self.meta.queue.pop_front() {
+                Some(job) => job,
+                None if self.stop_ready() => Job::Stop,
+                None => return acted,
+            };
+            acted = true;
+            let cur = self.start_job(job);
+            self.meta.current = Some(cur);
+        }
+    }
+
+    fn stop_ready(&self) -> bool {
+        self.stopping
+            && !self.stopped
+            && self.engine.requests_in_flight() == 0
+            && self.engine.member_ios_in_flight() == 0
+            && self.engine.sync_status().is_none()
+    }
+
+    fn finish_job(&mut self) {
+        let Some(cur) = self.meta.current.take() else {
+            return;
+        };
+        if let Some(token) = cur.token {
+            // The engine knows every token it gave out; a refusal would be an engine bug and
+            // must not wedge the machine.
+            let _ = self.engine.handle_metadata_done(token);
+        }
+        if let Some(n) = cur.notice {
+            self.notices.push_back(n);
+        }
+        if cur.stop {
+            self.stopped = true;
+            self.notices.push_back(Notice::Stopped);
+        }
+    }
+
+    /// Makes a job's in-memory change and lists its rounds (md's apply order).
+    fn start_job(&mut self, job: Job) -> Current {
+        let mut cur = Current {
+            token: None,
+            steps: VecDeque::new(),
+            notice: None,
+            stop: false,
+        };
+        let sb = Step::Superblocks {
+            whole_bitmap: false,
+        };
+        let ev = match job {
+            Job::Superblocks => {
+                cur.steps.push_back(sb);
+                return cur;
+            }
+            Job::Stop => {
+                cur.stop = true;
+                if self.readonly {
+                    return cur;
+                }
+                // Clean, complete and owing nothing: the bits have done their job (superblocks
+                // and bitmap go in one round; set bits on a clean array are ignored by md).
+                let complete = self
+                    .members
+                    .iter()
+                    .filter(|m| matches!(m.state, MemberState::InSync(_)))
+                    .count() as u32
+                    == self.raid_disks
+                    && !self.needs_resync;
+                let clear_bits =
+                    complete && self.bitmap.as_ref().is_some_and(|b| b.dirty_chunks() > 0);
+                if self.dirty || clear_bits {
+                    self.dirty = false;
+                    if clear_bits {
+                        if let Some(bm) = self.bitmap.as_mut() {
+                            bm.clear_all(u64::MAX);
+                        }
+                    }
+                    cur.steps
+                        .push_back(Step::Superblocks { whole_bitmap: true });
+                    cur.notice = Some(Notice::Clean);
+                }
+                return cur;
+            }
+            Job::Engine(ev) => ev,
+        };
+        cur.token = Some(ev.token());
+        if self.readonly {
+            // A read-only array writes nothing, metadata included (md's "readonly" state).
+            return cur;
+        }
+        match ev {
+            Event::MarkDirty { .. } => {
+                self.dirty = true;
+                cur.steps.push_back(sb);
+                cur.notice = Some(Notice::Dirty);
+            }
+            Event::MarkClean { .. } => {
+                self.dirty = false;
+                cur.steps.push_back(Step::FlushAll);
+                cur.steps.push_back(sb);
+                cur.notice = Some(Notice::Clean);
+            }
+            Event::BitmapSet {
+                first_chunk,
+                chunks,
+                ..
+            }
+            | Event::BitmapClear {
+                first_chunk,
+                chunks,
+                ..
+            } => {
+                let set = matches!(ev, Event::BitmapSet { .. });
+                if let Some(bm) = self.bitmap.as_mut() {
+                    let end = first_chunk.saturating_add(chunks).min(bm.bitmap.chunks());
+                    for c in first_chunk..end {
+                        let _ = if set {
+                            bm.bitmap.set(c)
+                        } else {
+                            bm.bitmap.clear(c)
+                        };
+                    }
+                    if first_chunk < end {
+                        cur.steps.push_back(Step::BitmapPages {
+                            first: first_chunk,
+                            end,
+                        });
+                    }
+                }
+            }
+            Event::BadBlocks {
+                member,
+                sector,
+                sectors,
+                ..
+            } => {
+                if let Some(i) = self.emap.get(member).copied().flatten() {
+                    let raw = &mut self.meta.bb_bufs[i];
+                    match self.members[i].add_bad_blocks(sector, sectors, raw) {
+                        Ok(Some(offset)) => {
+                            cur.steps.push_back(Step::BadBlockLog { member: i, offset })
+                        }
+                        Ok(None) => {}
+                        // The log cannot take it: md fails the member (md_error).
+                        Err(_) => self.mark_faulty(i),
+                    }
+                    cur.steps.push_back(sb);
+                }
+            }
+            Event::MemberFailed { member, .. } => {
+                if let Some(i) = self.emap.get(member).copied().flatten() {
+                    self.mark_faulty(i);
+                }
+                cur.steps.push_back(sb);
+            }
+            Event::SyncCheckpoint { action, sector, .. } => {
+                // md persists resync progress as resync_offset, recovery progress as the
+                // rebuilt members' recovery_offset.
+                if action == SyncAction::Resync && self.needs_resync {
+                    self.resync_done = sector;
+                    cur.steps.push_back(Step::FlushAll);
+                    cur.steps.push_back(sb);
+                } else if action == SyncAction::Recovery {
+                    self.note_rebuild_progress();
+                    cur.steps.push_back(Step::FlushAll);
+                    cur.steps.push_back(sb);
+                }
+                cur.notice = Some(Notice::SyncProgress { action, sector });
+            }
+            Event::SyncDone {
+                action,
+                mismatch_cnt,
+                sectors_copied,
+                interrupted,
+                ..
+            } => {
+                if action == SyncAction::Resync && !interrupted {
+                    self.needs_resync = false;
+                    self.resync_done = u64::MAX;
+                }
+                let report = SyncReport {
+                    action,
+                    mismatch_cnt,
+                    sectors_copied,
+                    sectors_done: self.component_sectors,
+                    interrupted,
+                };
+                self.last_sync = Some(report);
+                cur.steps.push_back(Step::FlushAll);
+                cur.steps.push_back(sb);
+                cur.notice = Some(Notice::SyncDone(report));
+            }
+            Event::MemberInSync { member, slot, .. } => {
+                if let Some(i) = self.emap.get(member).copied().flatten() {
+                    if self.members[i].state == MemberState::Spare {
+                        cur.notice = Some(Notice::SpareRebuilt {
+                            member: i,
+                            slot: slot as u32,
+                        });
+                    }
+                    self.members[i].state = MemberState::InSync(slot as u32);
+                    self.members[i].rebuild = None;
+                }
+                cur.steps.push_back(sb);
+            }
+        }
+        cur
+    }
+
+    /// Copies the engine's recovery progress into the members being rebuilt.
+    fn note_rebuild_progress(&mut self) {
+        for (pos, m) in self.emap.iter().enumerate() {
+            let Some(i) = *m else { continue };
+            if let (Some(crate::raid1::MemberState::Recovering { recovery_offset }), Some(slot)) =
+                (self.engine.member_state(pos), self.engine.member_slot(pos))
+            {
+                if self.members[i].state == MemberState::Spare {
+                    self.members[i].rebuild =
+                        Some((slot as u32, recovery_offset.min(self.component_sectors)));
+                }
+            }
+        }
+    }
+
+    /// Lays out one round's writes (none when no working member is concerned).
+    fn start_round(&mut self, step: Step) {
+        self.meta.generation = self.meta.generation.wrapping_add(1);
+        self.meta.writes.clear();
+        self.meta.handed = 0;
+        let bitmap_range = match step {
+            Step::Superblocks { whole_bitmap } => {
+                self.events += 1;
+                let st = SbState {
+                    events: self.events,
+                    dirty: self.dirty,
+                    resync_cp: resync_checkpoint(
+                        self.dirty,
+                        self.needs_resync,
+                        self.resync_done,
+                        self.component_sectors,
+                    ),
+                    now: self.now.wall_secs,
+                };
+                lay_superblocks(&mut self.members, self.raid_disks, &st);
+                for (i, m) in self.members.iter().enumerate() {
+                    if !m.state.is_working() {
+                        continue;
+                    }
+                    let bytes = m.sb.to_bytes();
+                    let buf = &mut self.meta.sb_bufs[i];
+                    if buf.len() < bytes.len() {
+                        buf.resize(bytes.len(), 0);
+                    }
+                    buf[..bytes.len()].copy_from_slice(&bytes);
+                    self.meta.writes.push(Write {
+                        member: i,
+                        offset: m.sb_sector * SECTOR_SIZE,
+                        buf: BufSel::Superblock(i),
+                        start: 0,
+                        len: bytes.len(),
+                        done: false,
+                        flush: false,
+                    });
+                }
+                // The bitmap header carries the events too: a bitmap older than its
+                // superblock reads as all dirty.
+                self.bitmap.as_ref().map(|bm| {
+                    if whole_bitmap {
+                        0..bm.raw().len()
+                    } else {
+                        bm.pages_of(0, 1)
+                    }
+                })
+            }
+            Step::BitmapPages { first, end } => {
+                self.bitmap.as_ref().map(|bm| bm.pages_of(first, end))
+            }
+            Step::FlushAll => {
+                for (i, m) in self.members.iter().enumerate() {
+                    if m.state.is_working() {
+                        self.meta.writes.push(Write {
+                            member: i,
+                            offset: 0,
+                            buf: BufSel::Bitmap,
+                            start: 0,
+                            len: 0,
+                            done: false,
+                            flush: true,
+                        });
+                    }
+                }
+                None
+            }
+            Step::BadBlockLog { member, offset } => {
+                if self
+                    .members
+                    .get(member)
+                    .is_some_and(|m| m.state.is_working())
+                {
+                    let len = self.meta.bb_bufs[member].len();
+                    self.meta.writes.push(Write {
+                        member,
+                        offset,
+                        buf: BufSel::BadBlocks(member),
+                        start: 0,
+                        len,
+                        done: false,
+                        flush: false,
+                    });
+                }
+                None
+            }
+        };
+        if let (Some(range), Some(bm)) = (bitmap_range, self.bitmap.as_mut()) {
+            if bm.encode(self.events).is_err() {
+                // Cannot happen (the image was sized from these bits); write no bitmap.
+                return self.finish_round_setup();
+            }
+            for (i, m) in self.members.iter().enumerate() {
+                if !m.state.is_working() || range.is_empty() {
+                    continue;
+                }
+                if let Some(off) = intent::location(&m.sb, m.dev_sectors) {
+                    self.meta.writes.push(Write {
+                        member: i,
+                        offset: off + range.start as u64,
+                        buf: BufSel::Bitmap,
+                        start: range.start,
+                        len: range.len(),
+                        done: false,
+                        flush: false,
+                    });
+                }
+            }
+        }
+        self.finish_round_setup();
+    }
+
+    fn finish_round_setup(&mut self) {
+        self.meta.outstanding = self.meta.writes.len();
+    }
+}

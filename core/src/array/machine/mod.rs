@@ -1,0 +1,624 @@
+//! The array machine: the RAID1 engine plus md's metadata policy, sans-IO.
+//!
+//! A [`Machine`] owns the [`Raid1`] engine and every member's metadata state (superblock and
+//! its sector, device size, state, rebuild progress, bad-block log, the write-intent bitmap,
+//! events, dirty, resync owed and its checkpoint, and which member each engine position holds)
+//! and **no device** — quinn-proto's `Connection` shape. It hands out data *and* metadata I/Os
+//! through one [`Machine::poll_io`]; a driver (blocking loop, io_uring reactor, kernel bios, C
+//! callbacks) only moves bytes and never knows whether an I/O carries user data, a superblock
+//! or a bitmap page.
+//!
+//! # The four method families and the call order
+//!
+//! - **Getters** (`&self`): [`Machine::members`], [`Machine::events`], [`Machine::is_dirty`],
+//!   [`Machine::bitmap`], [`Machine::is_stopped`], [`Machine::buffer`], …
+//! - **Inputs** (`handle_*`): [`Machine::handle_submit`] (an array request naming a caller
+//!   buffer token), [`Machine::handle_io_completion`] (an I/O from `poll_io` finished) and
+//!   [`Machine::handle_timeout`] (time passed: a [`Now`] with the monotonic ns that drive the
+//!   engine's timers and the wall-clock seconds stamped into superblocks; the core reads no
+//!   clock).
+//! - **Commands** (return at once; their I/O comes out of `poll_io`):
+//!   [`Machine::start_sync`], [`Machine::abort_sync`], [`Machine::set_speed_limits`],
+//!   [`Machine::fail_member`], [`Machine::remove_member`], [`Machine::stop`].
+//! - **Outputs** (`poll_*`, `#[must_use]`): [`Machine::poll_io`] (issue this I/O),
+//!   [`Machine::poll_completion`] (an array request finished), [`Machine::poll_event`]
+//!   (notifications only: member failed, sync progress and end, clean/dirty, spare rebuilt,
+//!   stopped) and [`Machine::poll_timeout`] (when to call `handle_timeout`).
+//!
+//! A driver loop: feed an input (or a command), then drain `poll_io` until `None`, issuing each
+//! I/O (a `preflush` I/O flushes the member's cache first; `fua` makes the write durable before
+//! it completes) and reporting each with `handle_io_completion` — in any order, at any time
+//! later — then drain `poll_completion` and `poll_event`, then arm a timer from
+//! `poll_timeout`. Repeat while anything is in flight.
+//!
+//! # Buffers
+//!
+//! A data I/O names the caller's buffer token and a byte offset in it ([`IoBuffer::Caller`]);
+//! data is never copied. Everything else lives in the machine ([`IoBuffer::Machine`]: engine
+//! scratch buffers for sync and read repair, superblock, bitmap and bad-block-log images),
+//! reached with [`Machine::buffer`] / [`Machine::buffer_mut`]. They are sized when the machine
+//! is built.
+//!
+//! # The crash contract (md's metadata ordering)
+//!
+//! The engine holds every write until the metadata it depends on is acknowledged; the machine
+//! turns each engine event into *rounds* of metadata writes, one round at a time, each write
+//! carrying preflush + FUA (md's `md_super_write`), so a round is durable when its last write
+//! completes and only then is the next round handed out or the event acknowledged:
+//!
+//! - before the first write after a clean period the superblocks are rewritten dirty;
+//! - a bitmap chunk's bit is set and only the 4 KiB bitmap page holding it is written on every
+//!   working member before the data that dirties it;
+//! - a member failure is recorded in the survivors' superblocks before the write that saw it
+//!   completes; a metadata write that fails fails its member, and a round that saw a new
+//!   failure is followed by another superblock round (md_update_sb's repeat);
+//! - a bad-block log is written, then the superblocks, before the write that recorded it
+//!   completes;
+//! - sync checkpoints, clean marking after the safe-mode delay and bitmap clearing after idle
+//!   daemon passes (the engine's timers) become superblock / bitmap-page rounds;
+//! - [`Machine::stop`] waits for in-flight requests, then writes the superblocks clean (and the
+//!   whole bitmap cleared when every mirror is in sync).
+//!
+//! Nothing panics on any input or order of inputs: an unknown I/O id is
+//! [`MachineError::UnknownIo`].
+
+pub(crate) mod config;
+mod metadata;
+pub(crate) mod superblocks;
+
+use super::member::DeviceId;
+use super::{Array, IntentBitmap, Member, MemberState, SyncReport};
+use crate::device::BlockDevice;
+use crate::raid1::{
+    ArrayIoError, ArrayRequest, BufRef, EngineError, IoBuf, MemberError, MemberIo, MemberIoId,
+    MemberIoKind, Raid1, ReqId, SubmitError, SyncAction,
+};
+use crate::SECTOR_SIZE;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+/// The time a driver passes in: monotonic nanoseconds (the engine's timers) and wall-clock
+/// seconds since the epoch (stamped into superblocks as utime).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Now {
+    /// Monotonic clock, ns; never goes back (a smaller value is ignored).
+    pub mono_ns: u64,
+    /// Wall clock, seconds since the epoch.
+    pub wall_secs: u64,
+}
+
+/// The device side of a machine member: the machine owns no device, it only remembers the
+/// (major, minor) that 0.90 disk records carry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Detached {
+    /// The device's (major, minor), if it had one.
+    pub device_number: Option<(u32, u32)>,
+}
+
+impl DeviceId for Detached {
+    fn device_number(&self) -> Option<(u32, u32)> {
+        self.device_number
+    }
+}
+
+/// Handle of an I/O handed out by [`Machine::poll_io`]; opaque.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IoId(u64);
+
+impl IoId {
+    /// The raw value (for logs and FFI).
+    pub fn raw(self) -> u64 {
+        self.0
+    }
+    /// An id from its raw value (FFI); an id the machine never handed out is refused by
+    /// [`Machine::handle_io_completion`].
+    pub fn from_raw(raw: u64) -> Self {
+        IoId(raw)
+    }
+}
+
+/// Metadata I/O ids carry this bit; data I/O ids are the engine's.
+const META_BIT: u64 = 1 << 63;
+
+/// What an I/O does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IoKind {
+    /// Read `len` bytes at `offset` into the buffer.
+    Read,
+    /// Write `len` bytes from the buffer at `offset`.
+    Write,
+    /// Flush the member's cache (no range, no buffer).
+    Flush,
+    /// Discard the range (no buffer; a driver may do nothing).
+    Discard,
+}
+
+/// A machine-owned buffer; reach it with [`Machine::buffer`] / [`Machine::buffer_mut`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BufIdx(BufSel);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BufSel {
+    /// An engine scratch buffer (sync, read repair).
+    Scratch(usize),
+    /// Member `i`'s superblock image.
+    Superblock(usize),
+    /// The encoded write-intent bitmap (the same on every member).
+    Bitmap,
+    /// Member `i`'s bad-block log image.
+    BadBlocks(usize),
+}
+
+/// The memory an I/O transfers to or from: `len` bytes from `offset` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoBuffer {
+    /// No data (flush, discard).
+    None,
+    /// The caller's buffer named by the array request.
+    Caller {
+        /// The caller's token.
+        token: BufRef,
+        /// Byte offset within it.
+        offset: u64,
+    },
+    /// A machine-owned buffer.
+    Machine {
+        /// Which buffer.
+        index: BufIdx,
+        /// Byte offset within it.
+        offset: usize,
+    },
+}
+
+/// An I/O to issue on a member device, then report with [`Machine::handle_io_completion`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct Io {
+    /// Handle to report the completion with.
+    pub id: IoId,
+    /// Index of the member in [`Machine::members`].
+    pub member: usize,
+    /// What to do.
+    pub kind: IoKind,
+    /// Absolute byte offset on the member device.
+    pub offset: u64,
+    /// Length in bytes.
+    pub len: u64,
+    /// Force unit access: durable when it completes.
+    pub fua: bool,
+    /// Flush the member's cache before this write.
+    pub preflush: bool,
+    /// The memory.
+    pub buf: IoBuffer,
+}
+
+/// A notification; nothing to do for the driver but to pass it on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Notice {
+    /// Member `member` failed (recorded in the survivors' superblocks).
+    MemberFailed {
+        /// Index in [`Machine::members`].
+        member: usize,
+    },
+    /// Sync progress, durable: `action` is done below `sector`.
+    SyncProgress {
+        /// The running action.
+        action: SyncAction,
+        /// Done below this sector.
+        sector: u64,
+    },
+    /// A sync action ended.
+    SyncDone(SyncReport),
+    /// The superblocks say dirty (writes may be in flight).
+    Dirty,
+    /// The superblocks say clean.
+    Clean,
+    /// A spare was rebuilt into `slot`.
+    SpareRebuilt {
+        /// Index in [`Machine::members`].
+        member: usize,
+        /// Its slot.
+        slot: u32,
+    },
+    /// [`Machine::stop`] finished: the superblocks are clean, nothing is in flight.
+    Stopped,
+}
+
+/// A machine input or command was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MachineError {
+    /// A completion for an I/O the machine does not know (stale, forged or completed twice).
+    #[error("unknown I/O id {0:#x}")]
+    UnknownIo(u64),
+    /// No member with this index.
+    #[error("no member {0}")]
+    NoSuchMember(usize),
+    /// The command is not possible now.
+    #[error("refused: {0}")]
+    Refused(&'static str),
+    /// The engine refused.
+    #[error("engine: {0}")]
+    Engine(#[from] EngineError),
+}
+
+/// The array state machine (see the module documentation).
+#[derive(Debug)]
+pub struct Machine {
+    engine: Raid1,
+    members: Vec<Member<Detached>>,
+    /// Which member each engine position holds.
+    emap: Vec<Option<usize>>,
+    raid_disks: u32,
+    component_sectors: u64,
+    events: u64,
+    dirty: bool,
+    needs_resync: bool,
+    readonly: bool,
+    bitmap: Option<IntentBitmap>,
+    /// While a resync is owed: sectors below this are known in sync (md's checkpoint).
+    resync_done: u64,
+    speed_limits: (u64, u64),
+    last_sync: Option<SyncReport>,
+    now: Now,
+    meta: metadata::Metadata,
+    notices: VecDeque<Notice>,
+    stopping: bool,
+    stopped: bool,
+}
+
+impl<D: BlockDevice> Array<D> {
+    /// Splits a running array into its state machine and its devices (indexed as the
+    /// machine's members). Nothing is written; a request the array finished is complete.
+    pub fn into_machine(self, now: Now) -> crate::Result<(Machine, Vec<D>)> {
+        let mut devs = Vec::with_capacity(self.members.len());
+        let mut members = Vec::with_capacity(self.members.len());
+        for m in self.members {
+            let detached = Detached {
+                device_number: m.dev.device_number(),
+            };
+            devs.push(m.dev);
+            members.push(Member {
+                dev: detached,
+                name: m.name,
+                sb: m.sb,
+                sb_sector: m.sb_sector,
+                dev_sectors: m.dev_sectors,
+                state: m.state,
+                badblocks: m.badblocks,
+                rebuild: m.rebuild,
+                rebuild_bitmap: m.rebuild_bitmap,
+            });
+        }
+        let mut machine = Machine {
+            engine: Raid1::new(crate::raid1::Raid1Config::new(1, 1))
+                .map_err(|e| super::ArrayError::Invalid(alloc::format!("engine: {e}")))?,
+            meta: metadata::Metadata::new(&members),
+            members,
+            emap: Vec::new(),
+            raid_disks: self.raid_disks,
+            component_sectors: self.component_sectors,
+            events: self.events,
+            dirty: self.dirty,
+            needs_resync: self.needs_resync,
+            readonly: self.readonly,
+            bitmap: self.bitmap,
+            resync_done: self.resync_done,
+            speed_limits: self.speed_limits,
+            last_sync: self.last_sync,
+            now,
+            notices: VecDeque::with_capacity(16),
+            stopping: false,
+            stopped: false,
+        };
+        machine
+            .rebuild_engine()
+            .map_err(|e| super::ArrayError::Invalid(alloc::format!("{e}")))?;
+        machine.engine.handle_timeout(now.mono_ns);
+        Ok((machine, devs))
+    }
+}
+
+impl Machine {
+    // ---- getters ----
+
+    /// The members' metadata, indexed as [`Io::member`].
+    pub fn members(&self) -> &[Member<Detached>] {
+        &self.members
+    }
+    /// Current event count.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+    /// Whether the superblocks are (being) marked dirty.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+    /// Whether the mirrors may differ until a resync.
+    pub fn needs_resync(&self) -> bool {
+        self.needs_resync
+    }
+    /// The write-intent bitmap in use, if any.
+    pub fn bitmap(&self) -> Option<&IntentBitmap> {
+        self.bitmap.as_ref()
+    }
+    /// The outcome of the last sync action that ended.
+    pub fn last_sync(&self) -> Option<SyncReport> {
+        self.last_sync
+    }
+    /// The engine, for its getters (counters, sync status).
+    pub fn engine(&self) -> &Raid1 {
+        &self.engine
+    }
+    /// Array requests and I/Os still in flight, or metadata work pending.
+    pub fn is_busy(&self) -> bool {
+        self.engine.requests_in_flight() > 0
+            || self.engine.member_ios_in_flight() > 0
+            || self.engine.sync_status().is_some()
+            || !self.meta.is_idle()
+    }
+    /// Whether [`Self::stop`] has finished.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped
+    }
+    /// A machine-owned buffer.
+    pub fn buffer(&self, idx: BufIdx) -> Option<&[u8]> {
+        match idx.0 {
+            BufSel::Scratch(i) => self.engine.scratch(i),
+            BufSel::Bitmap => self.bitmap.as_ref().map(|b| b.raw()),
+            sel => self.meta.buffer(sel),
+        }
+    }
+    /// A machine-owned buffer a read lands in (only engine scratch buffers are ever read
+    /// into; metadata images are write-only and come back `None`).
+    pub fn buffer_mut(&mut self, idx: BufIdx) -> Option<&mut [u8]> {
+        match idx.0 {
+            BufSel::Scratch(i) => self.engine.scratch_mut(i),
+            _ => None,
+        }
+    }
+
+    // ---- inputs ----
+
+    /// Submits an array request; its memory is the caller's token `req.buf`.
+    pub fn handle_submit(&mut self, req: ArrayRequest) -> Result<ReqId, SubmitError> {
+        if self.stopping {
+            return Err(SubmitError::Invalid("the array is stopping"));
+        }
+        if self.readonly && req.kind != crate::raid1::RequestKind::Read {
+            return Err(SubmitError::Invalid("the array is read-only"));
+        }
+        let id = self.engine.handle_submit(req)?;
+        self.pump();
+        Ok(id)
+    }
+
+    /// Reports an I/O from [`Self::poll_io`] done.
+    pub fn handle_io_completion(
+        &mut self,
+        id: IoId,
+        result: Result<(), MemberError>,
+    ) -> Result<(), MachineError> {
+        if id.0 & META_BIT != 0 {
+            self.complete_metadata_io(id.0, result)?;
+        } else {
+            self.engine
+                .handle_member_completion(MemberIoId(id.0), result)
+                .map_err(|e| match e {
+                    EngineError::UnknownMemberIo(raw) => MachineError::UnknownIo(raw),
+                    e => MachineError::Engine(e),
+                })?;
+        }
+        self.pump();
+        Ok(())
+    }
+
+    /// Time passed.
+    pub fn handle_timeout(&mut self, now: Now) {
+        self.now = Now {
+            mono_ns: now.mono_ns.max(self.now.mono_ns),
+            wall_secs: now.wall_secs,
+        };
+        self.engine.handle_timeout(self.now.mono_ns);
+        self.pump();
+    }
+
+    // ---- commands ----
+
+    /// Starts a sync action.
+    pub fn start_sync(&mut self, action: SyncAction) -> Result<(), MachineError> {
+        if self.readonly || self.stopping {
+            return Err(MachineError::Refused("read-only or stopping"));
+        }
+        self.engine.start_sync(action, self.now.mono_ns)?;
+        self.last_sync = None;
+        self.pump();
+        Ok(())
+    }
+
+    /// Interrupts the running sync action (its end comes as [`Notice::SyncDone`]).
+    pub fn abort_sync(&mut self) -> Result<(), MachineError> {
+        self.engine.abort_sync()?;
+        self.pump();
+        Ok(())
+    }
+
+    /// md's sync speed limits (KiB/s); only while no request or sync runs.
+    pub fn set_speed_limits(&mut self, min_kib: u64, max_kib: u64) -> Result<(), MachineError> {
+        if self.is_busy() {
+            return Err(MachineError::Refused("speed limits change while idle"));
+        }
+        self.speed_limits = (min_kib.max(1), max_kib.max(min_kib.max(1)));
+        self.rebuild_engine()
+    }
+
+    /// Fails member `i` (mdadm --fail); the survivors record it. Never the last in-sync one.
+    pub fn fail_member(&mut self, i: usize) -> Result<(), MachineError> {
+        let pos = self.engine_pos(i).ok_or(MachineError::NoSuchMember(i))?;
+        self.engine.fail_member(pos)?;
+        self.pump();
+        Ok(())
+    }
+
+    /// Removes a faulty or spare member (mdadm --remove) while the array is idle and hands its
+    /// metadata back; the others' role tables forget it. Member indices above `i` shift down.
+    pub fn remove_member(&mut self, i: usize) -> Result<Member<Detached>, MachineError> {
+        let m = self.members.get(i).ok_or(MachineError::NoSuchMember(i))?;
+        if matches!(m.state, MemberState::InSync(_)) {
+            return Err(MachineError::Refused("the member is active: fail it first"));
+        }
+        if self.is_busy() || self.stopping {
+            return Err(MachineError::Refused("remove while idle"));
+        }
+        let removed = self.members.remove(i);
+        self.meta.remove_member(i);
+        superblocks::forget_role(&mut self.members, removed.sb.dev_number());
+        self.rebuild_engine()?;
+        self.meta.queue_superblocks();
+        self.pump();
+        Ok(removed)
+    }
+
+    /// Stops the array: no new requests; once those in flight are done (a running sync is
+    /// aborted) the superblocks are written clean. [`Self::is_stopped`] says when it is over
+    /// ([`Notice::Stopped`]).
+    pub fn stop(&mut self) {
+        if self.stopping {
+            return;
+        }
+        self.stopping = true;
+        if self.engine.sync_status().is_some() {
+            let _ = self.engine.abort_sync();
+        }
+        self.pump();
+    }
+
+    // ---- outputs ----
+
+    /// The next I/O to issue.
+    #[must_use]
+    pub fn poll_io(&mut self) -> Option<Io> {
+        if let Some(io) = self.meta.poll_io() {
+            return Some(io);
+        }
+        loop {
+            let mio = self.engine.poll_member_io()?;
+            match self.data_io(&mio) {
+                Some(io) => return Some(io),
+                None => {
+                    // A member this layer already failed gets no more I/O (ENODEV).
+                    let _ = self
+                        .engine
+                        .handle_member_completion(mio.id, Err(MemberError::Io(19)));
+                    self.pump();
+                    if let Some(io) = self.meta.poll_io() {
+                        return Some(io);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next finished array request.
+    #[must_use]
+    pub fn poll_completion(&mut self) -> Option<(ReqId, Result<(), ArrayIoError>)> {
+        self.engine.poll_completion()
+    }
+
+    /// The next notification.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Notice> {
+        self.notices.pop_front()
+    }
+
+    /// When to call [`Self::handle_timeout`] next (monotonic ns).
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.engine.poll_timeout()
+    }
+
+    // ---- internals ----
+
+    fn engine_pos(&self, member: usize) -> Option<usize> {
+        self.emap.iter().position(|m| *m == Some(member))
+    }
+
+    /// Builds the engine afresh from the metadata state (at construction and after a
+    /// membership or limit change, when nothing is in flight).
+    fn rebuild_engine(&mut self) -> Result<(), MachineError> {
+        let facts = config::ArrayFacts {
+            raid_disks: self.raid_disks,
+            component_sectors: self.component_sectors,
+            readonly: self.readonly,
+            dirty: self.dirty,
+            needs_resync: self.needs_resync,
+            resync_done: self.resync_done,
+            speed_limits: self.speed_limits,
+            bitmap: self.bitmap.as_ref(),
+        };
+        let (cfg, emap) = config::engine_config(&self.members, &facts);
+        let mut engine = Raid1::new(cfg)?;
+        engine.handle_timeout(self.now.mono_ns);
+        self.engine = engine;
+        self.emap = emap;
+        Ok(())
+    }
+
+    /// An engine member I/O as a device I/O; `None` when its member is gone or failed.
+    fn data_io(&self, mio: &MemberIo) -> Option<Io> {
+        let mi = self.emap.get(mio.member).copied().flatten()?;
+        let m = &self.members[mi];
+        if m.state == MemberState::Faulty {
+            return None;
+        }
+        let kind = match mio.kind {
+            MemberIoKind::Read => IoKind::Read,
+            MemberIoKind::Write => IoKind::Write,
+            MemberIoKind::Flush => IoKind::Flush,
+            MemberIoKind::Discard => IoKind::Discard,
+        };
+        let (offset, len) = match kind {
+            IoKind::Flush => (0, 0),
+            _ => (
+                m.data_byte(mio.sector.checked_mul(SECTOR_SIZE)?),
+                mio.sectors.checked_mul(SECTOR_SIZE)?,
+            ),
+        };
+        let buf = match mio.buf {
+            IoBuf::None => IoBuffer::None,
+            IoBuf::Caller { buf, offset } => IoBuffer::Caller { token: buf, offset },
+            IoBuf::Scratch { index } => IoBuffer::Machine {
+                index: BufIdx(BufSel::Scratch(index)),
+                offset: 0,
+            },
+        };
+        Some(Io {
+            id: IoId(mio.id.raw()),
+            member: mi,
+            kind,
+            offset,
+            len,
+            fua: mio.fua,
+            preflush: false,
+            buf,
+        })
+    }
+
+    /// Moves engine events into the metadata queue and runs the metadata rounds as far as
+    /// they go without I/O, until the engine has nothing more to say.
+    fn pump(&mut self) {
+        loop {
+            let mut moved = false;
+            while let Some(ev) = self.engine.poll_event() {
+                self.meta.queue_event(ev);
+                moved = true;
+            }
+            let acted = self.advance_metadata();
+            if !moved && !acted {
+                return;
+            }
+        }
+    }
+}
