@@ -382,8 +382,7 @@ fn run_case(case: u64) -> Result<(), String> {
     if stop && b.needs_resync() {
         return Err(format!("{what}: stopped clean but assembles dirty"));
     }
-    b.resync(WALL + 100)
-        .map_err(|e| format!("{what}: resync: {e}"))?;
+    b.resync().map_err(|e| format!("{what}: resync: {e}"))?;
     let mut got = vec![0u8; (REGION_SECTORS * 512) as usize];
     for (&region, &(tag, durable)) in &d.written {
         let s0 = region * REGION_SECTORS;
@@ -406,9 +405,7 @@ fn run_case(case: u64) -> Result<(), String> {
     }
     // After the resync every in-sync mirror holds the same data (the dirty marking and the
     // bitmap bits told the resync where to look).
-    let mut members = b
-        .stop(WALL + 101)
-        .map_err(|e| format!("{what}: stop: {e}"))?;
+    let mut members = b.stop().map_err(|e| format!("{what}: stop: {e}"))?;
     // A member with recorded bad blocks legitimately differs there (md skips them).
     members.retain(|m| {
         matches!(m.state, mdraid::array::MemberState::InSync(_))

@@ -1,7 +1,7 @@
 //! `cat` and `write`: array bytes to standard output, standard input into the array.
 
 use super::AssembleArgs;
-use crate::common::{assemble, now, CliError, CliResult};
+use crate::common::{assemble, CliError, CliResult};
 use std::io::{Read, Write};
 
 const CHUNK: usize = 1 << 20;
@@ -56,16 +56,16 @@ pub fn write(a: &AssembleArgs, offset: u64, json: bool) -> CliResult {
         if pos.checked_add(n as u64).is_none_or(|end| end > size) {
             // Stop cleanly (what was written stays written) before reporting the overrun.
             array.flush()?;
-            array.stop(now())?;
+            array.stop()?;
             return Err(CliError(format!(
                 "input runs past the end of the array ({size} bytes) at offset {pos}"
             )));
         }
-        array.write(pos, &buf[..n], now())?;
+        array.write(pos, &buf[..n])?;
         pos += n as u64;
     }
     array.flush()?;
-    array.stop(now())?;
+    array.stop()?;
     let written = pos - offset;
     if json {
         println!(
