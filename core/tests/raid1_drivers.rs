@@ -11,7 +11,7 @@ mod raid1_drivers {
         BlockingDriver, BufId, DriverError, MetadataSink, NoopSink, RecordingSink, SinkError,
         UringConfig, UringDriver,
     };
-    use mdraid::raid1::{BadBlockTable, Event, MemberState, Raid1, Raid1Config};
+    use mdraid::raid1::{BadBlockTable, Event, PositionState, Raid1, Raid1Config};
     use mdraid::testutil::TempDir;
 
     const SECTOR: usize = 512;
@@ -191,7 +191,7 @@ mod raid1_drivers {
         assert!(d0.inner().as_slice()[100 * SECTOR..164 * SECTOR] == good[..]);
         let c0 = drv.engine().member_counters(0).unwrap();
         assert!(c0.corrected > 0, "corrected sectors: {c0:?}");
-        assert_eq!(drv.engine().member_state(0), Some(MemberState::InSync));
+        assert_eq!(drv.engine().member_state(0), Some(PositionState::InSync));
         assert_eq!(drv.engine().repairs_in_flight(), 0);
     }
 
@@ -238,7 +238,7 @@ mod raid1_drivers {
             .events
             .iter()
             .any(|e| matches!(e, Event::MemberFailed { member: 1, .. })));
-        assert_eq!(drv.engine().member_state(1), Some(MemberState::Faulty));
+        assert_eq!(drv.engine().member_state(1), Some(PositionState::Faulty));
         // Degraded but working.
         let mut back = vec![0u8; 4096];
         drv.read(16, &mut back).unwrap();
@@ -273,7 +273,7 @@ mod raid1_drivers {
                 ..
             }
         )));
-        assert_eq!(drv.engine().member_state(1), Some(MemberState::InSync));
+        assert_eq!(drv.engine().member_state(1), Some(PositionState::InSync));
         assert_eq!(drv.engine().bad_blocks(1), Some(&[(32u64, 8u64)][..]));
     }
 
@@ -599,7 +599,7 @@ mod raid1_drivers {
             .events
             .iter()
             .any(|e| matches!(e, mdraid::raid1::Event::MemberFailed { member: 1, .. })));
-        assert_eq!(drv.engine().member_state(1), Some(MemberState::Faulty));
+        assert_eq!(drv.engine().member_state(1), Some(PositionState::Faulty));
         drv.buffer_mut(BufId(1)).unwrap().fill(0);
         drv.submit_read(0, 16, BufId(1)).unwrap();
         let done = drv.reap(10).unwrap();

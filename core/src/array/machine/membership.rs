@@ -122,7 +122,7 @@ impl Machine {
             .skip(self.raid_disks as usize)
             .find(|(p, m)| {
                 m.is_none()
-                    && self.engine.member_state(*p) == Some(crate::raid1::MemberState::Missing)
+                    && self.engine.member_state(*p) == Some(crate::raid1::PositionState::Missing)
             })
             .map(|(p, _)| p)
             .ok_or(MachineError::Refused("no free position for another member"))?;

@@ -240,7 +240,7 @@ impl Machine {
         // no sync action counting it as a mirror. Refused only for the engine's last in-sync
         // mirror, whose I/O then fails with ENODEV (see `data_io`).
         if let Some(pos) = self.emap.iter().position(|m| *m == Some(member)) {
-            use crate::raid1::MemberState as E;
+            use crate::raid1::PositionState as E;
             if !matches!(
                 self.engine.member_state(pos),
                 None | Some(E::Faulty | E::Missing)
@@ -504,7 +504,7 @@ impl Machine {
     fn note_rebuild_progress(&mut self) {
         for (pos, m) in self.emap.iter().enumerate() {
             let Some(i) = *m else { continue };
-            if let (Some(crate::raid1::MemberState::Recovering { recovery_offset }), Some(slot)) =
+            if let (Some(crate::raid1::PositionState::Recovering { recovery_offset }), Some(slot)) =
                 (self.engine.member_state(pos), self.engine.member_slot(pos))
             {
                 if self.members[i].state == MemberState::Spare {
