@@ -238,7 +238,7 @@ fn run_case(case: u64) -> Result<(), String> {
     };
     let opts = CreateOptions {
         version: v,
-        raid_disks: if sync == 2 { n as u32 } else { n as u32 },
+        raid_disks: n as u32,
         bitmap,
         name: "machine".into(),
         homehost: None,
