@@ -15,6 +15,7 @@ mod intent;
 pub mod machine;
 mod member;
 mod sb0_sync;
+pub mod setup;
 mod sync;
 
 pub use crate::raid1::SyncAction;
