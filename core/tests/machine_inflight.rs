@@ -17,7 +17,9 @@
 //! 200,000), `MDRAID_MACHINE_FIRST` the first (replay one with `MDRAID_MACHINE_CASES=1`).
 
 use mdraid::array::machine::{Io, IoBuffer, IoKind, Machine, Notice, Now};
-use mdraid::array::{AddOptions, Array, AssembleOptions, CreateOptions, CreateSlot, MemberState};
+use mdraid::array::{
+    AddOptions, Array, AssembleOptions, CreateOptions, CreateSlot, Member, MemberState,
+};
 use mdraid::device::{BlockDevice, CrashDevice};
 use mdraid::format::geometry::BitmapRequest;
 use mdraid::format::MetadataVersion;
@@ -70,6 +72,24 @@ struct Driver {
 }
 
 impl Driver {
+    /// Carries out everything until the machine is idle (time moves when only timers are left).
+    fn settle(&mut self, rng: &mut Rng) {
+        for _ in 0..1_000_000 {
+            if self.pending.is_empty() {
+                if !self.m.is_busy() {
+                    return;
+                }
+                self.now.mono_ns += 10_000_000;
+                self.m.handle_timeout(self.now);
+                self.drain();
+                continue;
+            }
+            let k = rng.below(self.pending.len() as u64) as usize;
+            self.complete(k, rng);
+        }
+        panic!("the machine never settled");
+    }
+
     fn drain(&mut self) {
         while let Some(io) = self.m.poll_io() {
             self.pending.push(io);
@@ -219,8 +239,9 @@ fn run_case(case: u64) -> Result<(), String> {
         },
     };
     // What runs under the load: 0 nothing, 1 the resync a new array owes, 2 a recovery onto
-    // a spare into an empty slot, 3 a check or repair started mid-workload.
-    let sync = rng.below(4);
+    // a spare into an empty slot, 3 a check or repair started mid-workload, 4 the recovery of
+    // a re-add (a member failed, removed, written without, added back).
+    let sync = rng.below(5);
     let dev = |i: usize| CreateSlot::Device {
         name: format!("m{i}"),
         dev: CrashDevice::new(DEV_BYTES),
@@ -273,21 +294,10 @@ fn run_case(case: u64) -> Result<(), String> {
         flush_waiters: HashMap::new(),
         completed_since_flush: Vec::new(),
         now,
-        fail_member: (rng.below(3) == 0).then_some(n - 1),
+        fail_member: (sync == 4 || rng.below(3) == 0).then_some(n - 1),
         max_in_flight: 0,
         resync_finished: false,
     };
-    match sync {
-        1 => {
-            d.m.start_sync(SyncAction::Resync)
-                .map_err(|e| format!("{what}: the owed resync refused: {e}"))?
-        }
-        2 if !d.m.check_recovery() => {
-            return Err(format!("{what}: no recovery onto the spare"));
-        }
-        _ => {}
-    }
-    d.drain();
     let mut order: Vec<u64> = (0..regions).collect();
     for i in (1..order.len()).rev() {
         order.swap(i, rng.below(i as u64 + 1) as usize);
@@ -347,6 +357,48 @@ fn run_case(case: u64) -> Result<(), String> {
             }
         }
     };
+    match sync {
+        1 => {
+            d.m.start_sync(SyncAction::Resync)
+                .map_err(|e| format!("{what}: the owed resync refused: {e}"))?
+        }
+        2 if !d.m.check_recovery() => {
+            return Err(format!("{what}: no recovery onto the spare"));
+        }
+        4 => {
+            let k = n - 1;
+            d.m.fail_member(k)
+                .map_err(|e| format!("{what}: fail: {e}"))?;
+            d.settle(&mut rng);
+            for _ in 0..8 {
+                submit_one(&mut d, &mut rng, &mut token, &mut tag);
+            }
+            d.settle(&mut rng);
+            let gone =
+                d.m.remove_member(k)
+                    .map_err(|e| format!("{what}: remove: {e}"))?;
+            d.settle(&mut rng);
+            let plan =
+                d.m.plan_add(
+                    Some((gone.sb.clone(), gone.sb_sector)),
+                    gone.dev_sectors,
+                    &AddOptions::default(),
+                )
+                .map_err(|e| format!("{what}: plan the re-add: {e}"))?;
+            let back = Member {
+                sb: plan.sb,
+                sb_sector: plan.sb_sector,
+                state: MemberState::Spare,
+                rebuild: None,
+                rebuild_bitmap: false,
+                ..gone
+            };
+            d.m.add_member(back, plan.comeback)
+                .map_err(|e| format!("{what}: re-add: {e}"))?;
+        }
+        _ => {}
+    }
+    d.drain();
     // A burst first: at least 32 array requests in flight before anything completes.
     for _ in 0..40 {
         submit_one(&mut d, &mut rng, &mut token, &mut tag);

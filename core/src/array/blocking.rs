@@ -280,9 +280,10 @@ impl<D: BlockDevice> Array<D> {
         self.run_request(ArrayRequest::flush(), CallerBuf::None)
     }
 
-    /// Per-member counters of the engine, by engine position (reads, writes, errors, ...).
-    pub fn counters(&self, pos: usize) -> Option<crate::raid1::MemberCounters> {
-        self.machine.engine().member_counters(pos)
+    /// The engine's counters for member `member` (index in [`Self::members`]): reads,
+    /// writes, errors, corrected reads.
+    pub fn counters(&self, member: usize) -> Option<crate::raid1::MemberCounters> {
+        self.machine.member_counters(member)
     }
 
     /// The outcome of the last sync action that ended (also one the machine started by

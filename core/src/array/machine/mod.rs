@@ -64,6 +64,7 @@
 
 pub(crate) mod config;
 mod membership;
+pub use membership::{AddPlan, Comeback};
 mod metadata;
 pub(crate) mod superblocks;
 
@@ -382,6 +383,11 @@ impl Machine {
             || self.engine.member_ios_in_flight() > 0
             || self.engine.sync_status().is_some()
             || !self.meta.is_idle()
+    }
+    /// The engine's counters for member `member` (index in [`Self::members`]; the engine
+    /// itself counts by its own positions).
+    pub fn member_counters(&self, member: usize) -> Option<crate::raid1::MemberCounters> {
+        self.engine.member_counters(self.engine_pos(member)?)
     }
     /// Whether [`Self::stop`] has finished.
     pub fn is_stopped(&self) -> bool {
