@@ -602,3 +602,32 @@ fn mdadm_reads_rebuilt_spares_as_we_print_them() {
     }
     assert_eq!(compared, 14);
 }
+
+/// The examine edge cases (altered fixture superblocks, `mdraid::testutil::edge`) run through
+/// the real mdadm: each altered image is written out and `mdadm --examine` of it must print
+/// exactly what `mdraid examine` prints (not only what mdadm once printed).
+#[test]
+fn the_examine_edge_cases_against_the_real_mdadm() {
+    let Some(bin) = mdadm_bin() else { return };
+    let tmp = TempDir::new("edge");
+    for case in mdraid::testutil::edge::CASES {
+        let (_, img, _) = mdraid::testutil::edge::edge_image(case);
+        let path = tmp.path().join(format!("{case}.img"));
+        std::fs::write(&path, &img).unwrap();
+        let p = path.to_str().unwrap();
+        let ours = mdraid(&["examine", "--homehost", "mdlab", p]);
+        let theirs = Command::new(&bin)
+            .args(["--examine", "--homehost=mdlab", p])
+            .env("TZ", "UTC")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let mut want = String::from_utf8_lossy(&theirs.stdout).into_owned();
+        want.push_str(&String::from_utf8_lossy(&theirs.stderr));
+        let mut got = String::from_utf8_lossy(&ours.stdout).into_owned();
+        got.push_str(&String::from_utf8_lossy(&ours.stderr));
+        assert_eq!(got, want, "edge case {case}");
+        // Both agree on whether examine succeeded.
+        assert_eq!(ours.status.success(), theirs.status.success(), "{case}");
+    }
+}
