@@ -1,0 +1,1 @@
+//! End-to-end benchmarks behind `mdraid bench --json` (filled in below).
