@@ -238,6 +238,8 @@ pub struct UringDriver {
     fed_ns: u64,
     /// The kernel takes `RWF_DSYNC` on ring writes (else FUA is a linked fdatasync).
     dsync_ok: bool,
+    /// Entries pushed and not yet handed to the kernel.
+    unsubmitted: bool,
 }
 
 impl core::fmt::Debug for UringDriver {
@@ -331,6 +333,7 @@ impl UringDriver {
             cqes: Vec::with_capacity(3 * qd),
             fed_ns: 0,
             dsync_ok: true,
+            unsubmitted: false,
         };
         let total = drv.r.pool.len() + drv.r.bounce.len();
         if config.register_buffers && total > 0 && total <= usize::from(u16::MAX) {
@@ -574,11 +577,8 @@ impl UringDriver {
             return Ok(());
         }
         let want = usize::from(wait && self.done.is_empty());
-        match self.r.ring.submit_and_wait(want) {
-            Ok(_) => {}
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN | libc::EBUSY)) => {}
-            Err(e) => return Err(DriverError::Os(e)),
-        }
+        self.unsubmitted = false;
+        self.enter(want)?;
         self.reap_ring()?;
         self.settle()
     }
@@ -626,8 +626,24 @@ impl UringDriver {
                 moved = true;
             }
             if !moved {
-                return Ok(());
+                break;
             }
+        }
+        // Hand new entries to the kernel now: the caller may block elsewhere (on its input).
+        if core::mem::take(&mut self.unsubmitted) {
+            self.enter(0)?;
+        }
+        Ok(())
+    }
+
+    fn enter(&mut self, want: usize) -> Result<(), DriverError> {
+        match self.r.ring.submit_and_wait(want) {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN | libc::EBUSY)) => {
+                self.unsubmitted = true;
+                Ok(())
+            }
+            Err(e) => Err(DriverError::Os(e)),
         }
     }
 
