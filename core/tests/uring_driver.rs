@@ -50,7 +50,6 @@ fn files(dir: &TempDir, n: usize, bytes: u64) -> Vec<PathBuf> {
         .collect()
 }
 
-
 /// Creates a clean 1.2 array over `paths` (bitmap with 64 KiB chunks if asked).
 fn create(paths: &[PathBuf], bitmap: bool) {
     create_wm(paths, bitmap, false)
@@ -137,7 +136,10 @@ fn open_all(paths: &[PathBuf], direct: bool) -> Option<Vec<(String, FileDevice)>
                 direct,
                 ..Default::default()
             };
-            Some((p.display().to_string(), FileDevice::open_with(p, o).unwrap()))
+            Some((
+                p.display().to_string(),
+                FileDevice::open_with(p, o).unwrap(),
+            ))
         })
         .collect()
 }
@@ -192,6 +194,13 @@ fn qd32_against_model(direct: bool, register: bool, bitmap: bool) {
     while issued < 2000 || !pending.is_empty() {
         while pending.len() < 32 && issued < 2000 {
             issued += 1;
+            if next() % 97 == 0 {
+                // A discard reaches no member (files have none) but orders like a write.
+                let id = drv.submit_discard((next() % blocks) * 8, 8).unwrap();
+                pending.insert(id, (None, None));
+                order.push(id);
+                continue;
+            }
             if next() % 40 == 0 {
                 let id = drv.submit_flush().unwrap();
                 pending.insert(id, (None, None));
@@ -238,7 +247,10 @@ fn qd32_against_model(direct: bool, register: bool, bitmap: bool) {
     assert!(dirty, "writes left the array dirty");
     let c0 = drv.machine().engine().member_counters(0).unwrap();
     let c1 = drv.machine().engine().member_counters(1).unwrap();
-    assert!(c0.reads > 0 && c1.reads > 0, "reads balanced over both mirrors");
+    assert!(
+        c0.reads > 0 && c1.reads > 0,
+        "reads balanced over both mirrors"
+    );
     assert_eq!(c0.errors + c1.errors, 0);
     let (m, devs) = drv.stop().unwrap();
     assert!(!m.is_dirty());
@@ -247,7 +259,10 @@ fn qd32_against_model(direct: bool, register: bool, bitmap: bool) {
     for p in &paths {
         let bytes = std::fs::read(p).unwrap();
         let off = data_offset(p);
-        assert!(bytes[off..off + model.len()] == model[..], "{p:?} holds the model");
+        assert!(
+            bytes[off..off + model.len()] == model[..],
+            "{p:?} holds the model"
+        );
         let sb = sb_of(p);
         assert_eq!(sb.events(), m.events(), "{p:?}: superblock events on disk");
         match sb {
@@ -256,7 +271,8 @@ fn qd32_against_model(direct: bool, register: bool, bitmap: bool) {
         }
     }
     // And the blocking path reads the same array back.
-    let (mut a, _) = Array::assemble(open_all(&paths, false).unwrap(), &Default::default()).unwrap();
+    let (mut a, _) =
+        Array::assemble(open_all(&paths, false).unwrap(), &Default::default()).unwrap();
     assert!(!a.needs_resync());
     let mut back = vec![0u8; model.len()];
     a.read(0, &mut back).unwrap();
@@ -304,7 +320,11 @@ fn metadata_on_disk_before_the_data_it_covers() {
             _ => unreachable!(),
         }
         // Bits start after the 256-byte header: chunk 5 is bit 5 of byte 0.
-        assert_eq!(bytes[bm_off + 256] & (1 << 5), 1 << 5, "{p:?}: bit set on disk");
+        assert_eq!(
+            bytes[bm_off + 256] & (1 << 5),
+            1 << 5,
+            "{p:?}: bit set on disk"
+        );
         let off = data_offset(p) + (sector * 512) as usize;
         assert!(bytes[off..off + 4096].iter().all(|&b| b == 0xc3));
     }
@@ -317,7 +337,11 @@ fn metadata_on_disk_before_the_data_it_covers() {
             Superblock::V1(s, _) => assert_eq!(s.resync_offset, u64::MAX, "{p:?}: clean"),
             _ => unreachable!(),
         }
-        assert_eq!(bytes[bm_off + 256], 0, "{p:?}: bits cleared at a clean stop");
+        assert_eq!(
+            bytes[bm_off + 256],
+            0,
+            "{p:?}: bits cleared at a clean stop"
+        );
     }
 }
 
@@ -438,13 +462,20 @@ fn member_failures_mid_workload_degrade() {
     let states: Vec<_> = drv.machine().members().iter().map(|m| m.state).collect();
     assert_eq!(
         states,
-        vec![MemberState::InSync(0), MemberState::Faulty, MemberState::Faulty]
+        vec![
+            MemberState::InSync(0),
+            MemberState::Faulty,
+            MemberState::Faulty
+        ]
     );
     let (_, devs) = drv.stop().unwrap();
     drop(devs);
     let a0 = std::fs::read(&paths[0]).unwrap();
     let off = data_offset(&paths[0]);
-    assert!(a0[off..off + model.len()] == model[..], "the survivor holds every write");
+    assert!(
+        a0[off..off + model.len()] == model[..],
+        "the survivor holds every write"
+    );
     // The survivor's superblock lists both as faulty; the blocking path assembles it degraded.
     let (a, _) = Array::assemble(
         open_all(&paths[..1], false).unwrap(),
@@ -465,8 +496,10 @@ fn idle_array_goes_clean_on_the_driver_clock() {
     let dir = TempDir::new("uring-idle");
     let paths = files(&dir, 2, 4 * MIB);
     create(&paths, false);
-    let Some(mut drv) = driver(open_all(&paths, false).unwrap(), UringConfig::new(4, 2, 4096))
-    else {
+    let Some(mut drv) = driver(
+        open_all(&paths, false).unwrap(),
+        UringConfig::new(4, 2, 4096),
+    ) else {
         return;
     };
     drv.buffer_mut(BufId(0)).unwrap().fill(1);
@@ -483,7 +516,10 @@ fn idle_array_goes_clean_on_the_driver_clock() {
         if clean {
             break;
         }
-        std::thread::sleep(wait.expect("a timer or I/O").min(std::time::Duration::from_millis(10)));
+        std::thread::sleep(
+            wait.expect("a timer or I/O")
+                .min(std::time::Duration::from_millis(10)),
+        );
     }
     assert!(clean, "no clean marking");
     assert!(!drv.machine().is_dirty());
@@ -503,8 +539,10 @@ fn bad_buffers_refused_and_driver_is_send() {
     let dir = TempDir::new("uring-bufs");
     let paths = files(&dir, 2, 4 * MIB);
     create(&paths, false);
-    let Some(mut drv) = driver(open_all(&paths, false).unwrap(), UringConfig::new(8, 4, 8192))
-    else {
+    let Some(mut drv) = driver(
+        open_all(&paths, false).unwrap(),
+        UringConfig::new(8, 4, 8192),
+    ) else {
         return;
     };
     drv.buffer_mut(BufId(1)).unwrap().fill(0x5a);

@@ -27,9 +27,19 @@ pub struct StreamArgs {
     /// multiple of 4 KiB, at most 16M.
     #[arg(long, default_value = "1M", value_parser = parse_request_size)]
     pub request_size: u64,
-    /// Open the members with O_DIRECT (bypass the page cache).
-    #[arg(long)]
+    /// Open the members with O_DIRECT (bypass the page cache); `write`'s default, the faster
+    /// here for writes (BENCHMARKS.md).
+    #[arg(long, conflicts_with = "buffered")]
     pub direct: bool,
+    /// Go through the page cache; `cat`'s default, the faster here for reads (readahead).
+    #[arg(long)]
+    pub buffered: bool,
+}
+
+impl StreamArgs {
+    fn direct(&self, default: bool) -> bool {
+        self.direct || (default && !self.buffered)
+    }
 }
 
 fn parse_request_size(s: &str) -> Result<u64, String> {
@@ -47,10 +57,12 @@ const SECTOR: u64 = 512;
 /// An array under the io_uring driver, or the blocking array where io_uring is refused.
 enum Streamer {
     Uring(Box<UringDriver>),
-    Blocking(Array<FileDevice>),
+    Blocking(Box<Array<FileDevice>>),
 }
 
 fn start(a: &AssembleArgs, readonly: bool, s: &StreamArgs) -> CliResult<(Streamer, u64)> {
+    // Writes go O_DIRECT unless told otherwise, reads through the page cache.
+    let direct = s.direct(!readonly);
     if !(1..=128).contains(&s.queue_depth) {
         return Err(CliError(format!(
             "invalid queue depth {}: 1 to 128",
@@ -65,14 +77,22 @@ fn start(a: &AssembleArgs, readonly: bool, s: &StreamArgs) -> CliResult<(Streame
             return Err(CliError(format!("{e} (MDRAID_REQUIRE_URING=1)")));
         }
         eprintln!("mdraid: {e}: one request at a time through the blocking path");
-        return Ok((Streamer::Blocking(array), size));
+        return Ok((Streamer::Blocking(Box::new(array)), size));
     }
     let (machine, mut devs) = array.into_machine(mdraid::driver::now())?;
-    if s.direct {
-        for d in &mut devs {
-            d.set_direct(true).map_err(|e| {
-                CliError(format!("cannot use O_DIRECT on {}: {e}", d.path().display()))
-            })?;
+    if direct {
+        for i in 0..devs.len() {
+            if let Err(e) = devs[i].set_direct(true) {
+                let name = devs[i].path().display().to_string();
+                if s.direct {
+                    return Err(CliError(format!("cannot use O_DIRECT on {name}: {e}")));
+                }
+                // Not asked for: the page cache it is, for every member.
+                for d in &mut devs[..i] {
+                    d.set_direct(false).map_err(|e| CliError(e.to_string()))?;
+                }
+                break;
+            }
         }
     }
     let qd = s.queue_depth;
@@ -252,7 +272,7 @@ pub fn write(a: &AssembleArgs, offset: u64, json: bool, s: &StreamArgs) -> CliRe
     let (st, size) = start(a, false, s)?;
     let mut input = std::io::stdin().lock();
     let written = match st {
-        Streamer::Blocking(array) => write_blocking(array, &mut input, offset, size, s)?,
+        Streamer::Blocking(array) => write_blocking(*array, &mut input, offset, size, s)?,
         Streamer::Uring(mut drv) => {
             let r = stream_in(&mut drv, &mut input, offset, size, s);
             report_failures(&mut drv);
@@ -303,7 +323,10 @@ fn stream_in(
         let (first, count, lead) = covering(p, n);
         let aligned = lead == 0 && n % SECTOR == 0;
         let got = if aligned {
-            read_full(input, &mut drv.buffer_mut(b).unwrap_or_default()[..n as usize])?
+            read_full(
+                input,
+                &mut drv.buffer_mut(b).unwrap_or_default()[..n as usize],
+            )?
         } else {
             read_full(input, &mut tmp[..n as usize])?
         };
@@ -336,6 +359,8 @@ fn stream_in(
         }
         let id = drv.submit_write(first, count, b, false).map_err(drv_err)?;
         held.insert(id, b);
+        // Into the kernel before blocking on the input.
+        drv.poll().map_err(drv_err)?;
         pos += got as u64;
         if (got as u64) < n {
             break;

@@ -24,13 +24,18 @@ static EPOCH: OnceLock<Instant> = OnceLock::new();
 /// The drivers' clock: monotonic ns since this process first asked (never 0, never back), and
 /// seconds since the Unix epoch.
 pub fn now() -> Now {
-    let start = *EPOCH.get_or_init(Instant::now);
-    let mono_ns = u64::try_from(start.elapsed().as_nanos())
-        .unwrap_or(u64::MAX)
-        .saturating_add(1);
+    let mono_ns = mono_ns();
     let wall_secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     Now { mono_ns, wall_secs }
+}
+
+/// The monotonic part of [`now`] alone (no wall-clock read).
+pub fn mono_ns() -> u64 {
+    let start = *EPOCH.get_or_init(Instant::now);
+    u64::try_from(start.elapsed().as_nanos())
+        .unwrap_or(u64::MAX)
+        .saturating_add(1)
 }

@@ -238,8 +238,6 @@ pub struct UringDriver {
     fed_ns: u64,
     /// The kernel takes `RWF_DSYNC` on ring writes (else FUA is a linked fdatasync).
     dsync_ok: bool,
-    /// Entries pushed and not yet handed to the kernel.
-    unsubmitted: bool,
 }
 
 impl core::fmt::Debug for UringDriver {
@@ -333,7 +331,6 @@ impl UringDriver {
             cqes: Vec::with_capacity(3 * qd),
             fed_ns: 0,
             dsync_ok: true,
-            unsubmitted: false,
         };
         let total = drv.r.pool.len() + drv.r.bounce.len();
         if config.register_buffers && total > 0 && total <= usize::from(u16::MAX) {
@@ -498,7 +495,10 @@ impl UringDriver {
         Ok(Vec::new())
     }
 
-    /// Makes progress without waiting; returns how many finished requests are ready.
+    /// Makes progress without waiting: hands every entry built so far to the kernel (entries
+    /// from submissions otherwise wait for the next call that waits — call this before
+    /// blocking elsewhere) and takes in what completed; returns how many finished requests
+    /// are ready.
     pub fn poll(&mut self) -> Result<usize, DriverError> {
         self.turn(false)?;
         Ok(self.done.len())
@@ -549,9 +549,10 @@ impl UringDriver {
     // ---------------------------------------------------------------- the loop
 
     fn feed_clock(&mut self, force: bool) {
-        let t = now();
-        let due = self.m.poll_timeout().is_some_and(|d| d <= t.mono_ns);
-        if force || due || t.mono_ns.saturating_sub(self.fed_ns) >= CLOCK_GRANULARITY_NS {
+        let mono = super::mono_ns();
+        let due = self.m.poll_timeout().is_some_and(|d| d <= mono);
+        if force || due || mono.saturating_sub(self.fed_ns) >= CLOCK_GRANULARITY_NS {
+            let t = now();
             self.m.handle_timeout(t);
             self.fed_ns = t.mono_ns;
         }
@@ -577,7 +578,6 @@ impl UringDriver {
             return Ok(());
         }
         let want = usize::from(wait && self.done.is_empty());
-        self.unsubmitted = false;
         self.enter(want)?;
         self.reap_ring()?;
         self.settle()
@@ -629,18 +629,19 @@ impl UringDriver {
                 break;
             }
         }
-        // Hand new entries to the kernel now: the caller may block elsewhere (on its input).
-        if core::mem::take(&mut self.unsubmitted) {
-            self.enter(0)?;
-        }
         Ok(())
     }
 
     fn enter(&mut self, want: usize) -> Result<(), DriverError> {
         match self.r.ring.submit_and_wait(want) {
             Ok(_) => Ok(()),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN | libc::EBUSY)) => {
-                self.unsubmitted = true;
+            // Interrupted or the completion queue is full: the next turn enters again.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EINTR | libc::EAGAIN | libc::EBUSY)
+                ) =>
+            {
                 Ok(())
             }
             Err(e) => Err(DriverError::Os(e)),
@@ -664,7 +665,10 @@ impl UringDriver {
                     .filter(|&p| self.held.get(p).is_some_and(Option::is_some))
                     .ok_or(EFAULT)?;
                 let start = usize::try_from(offset).map_err(|_| EFAULT)?;
-                if start.checked_add(len as usize).is_none_or(|e| e > self.r.pool[p].len) {
+                if start
+                    .checked_add(len as usize)
+                    .is_none_or(|e| e > self.r.pool[p].len)
+                {
                     return Err(EFAULT);
                 }
                 self.pool_io[p] += 1;
@@ -690,7 +694,11 @@ impl UringDriver {
                     let src = &self.m.buffer(index).unwrap_or_default()[offset..offset + l];
                     self.r.bounce[b].as_mut_slice()[..l].copy_from_slice(src);
                 }
-                (self.r.bounce[b].ptr.as_ptr(), Some(self.r.pool.len() + b), Some(b))
+                (
+                    self.r.bounce[b].ptr.as_ptr(),
+                    Some(self.r.pool.len() + b),
+                    Some(b),
+                )
             }
             (_, IoBuffer::None) => return Err(EFAULT),
         };
@@ -786,7 +794,12 @@ impl UringDriver {
     fn reap_ring(&mut self) -> Result<(), DriverError> {
         let mut cqes = core::mem::take(&mut self.cqes);
         cqes.clear();
-        cqes.extend(self.r.ring.completion().map(|c| (c.user_data(), c.result())));
+        cqes.extend(
+            self.r
+                .ring
+                .completion()
+                .map(|c| (c.user_data(), c.result())),
+        );
         let mut r = Ok(());
         for &(ud, res) in &cqes {
             let ix = (ud >> 2) as usize;
