@@ -24,6 +24,8 @@ extern crate std;
 
 pub mod array;
 pub mod device;
+#[cfg(feature = "std")]
+pub mod driver;
 mod error;
 pub mod format;
 pub mod raid1;

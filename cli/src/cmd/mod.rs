@@ -94,6 +94,8 @@ pub enum Cmd {
         /// of the array).
         #[arg(long, value_parser = parse_size)]
         length: Option<u64>,
+        #[command(flatten)]
+        stream: io::StreamArgs,
     },
     /// Copy standard input into the array.
     Write {
@@ -106,6 +108,8 @@ pub enum Cmd {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        stream: io::StreamArgs,
     },
     /// Resync the mirrors (copy the first over the others where a resync is owed).
     Resync(sync::SyncArgs),
@@ -159,8 +163,14 @@ pub fn run(cli: Cli, pos: create::FlagPositions) -> CliResult {
             asm,
             offset,
             length,
-        } => io::cat(&asm, offset, length),
-        Cmd::Write { asm, offset, json } => io::write(&asm, offset, json),
+            stream,
+        } => io::cat(&asm, offset, length, &stream),
+        Cmd::Write {
+            asm,
+            offset,
+            json,
+            stream,
+        } => io::write(&asm, offset, json, &stream),
         Cmd::Resync(a) => sync::run(mdraid::array::SyncAction::Resync, &a),
         Cmd::Check(a) => sync::run(mdraid::array::SyncAction::Check, &a),
         Cmd::Repair(a) => sync::run(mdraid::array::SyncAction::Repair, &a),

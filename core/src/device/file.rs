@@ -195,6 +195,33 @@ impl FileDevice {
         self.is_block
     }
 
+    /// Whether transfers bypass the page cache (O_DIRECT).
+    pub fn is_direct(&self) -> bool {
+        self.direct
+    }
+
+    /// Turns O_DIRECT on or off on the open descriptor (`fcntl(F_SETFL)`), keeping the lock:
+    /// assemble through the page cache (small unaligned metadata reads), then move data
+    /// directly. Refused (EINVAL) where the file system has no O_DIRECT.
+    pub fn set_direct(&mut self, direct: bool) -> Result<(), DeviceError> {
+        let fd = self.file.as_raw_fd();
+        // SAFETY: F_GETFL takes no argument and touches no memory; the fd is open.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        let flags = if flags < 0 {
+            -1
+        } else if direct {
+            flags | libc::O_DIRECT
+        } else {
+            flags & !libc::O_DIRECT
+        };
+        // SAFETY: F_SETFL takes an int argument and touches no memory; the fd is open.
+        if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags) } < 0 {
+            return Err(os_err(IoOp::Open, 0, &std::io::Error::last_os_error()));
+        }
+        self.direct = direct;
+        Ok(())
+    }
+
     fn align(&self) -> u64 {
         if self.direct {
             u64::from(self.lbs.max(4096))

@@ -128,8 +128,6 @@
 //! does.
 
 mod balance;
-#[cfg(feature = "std")]
-pub mod driver;
 mod engine;
 pub mod sim;
 

@@ -79,6 +79,9 @@ pub struct SimMember {
     pub faults: Vec<Fault>,
     /// Flushes completed.
     pub flushes: u64,
+    /// A queueing service model (one I/O at a time, FIFO): when set, an I/O completes when
+    /// the model says, instead of after `latency` (+ jitter).
+    pub service: Option<crate::device::ServiceModel>,
 }
 
 /// A member I/O as the simulator saw it.
@@ -135,6 +138,7 @@ impl Sim {
                 latency: 100_000,
                 faults: Vec::new(),
                 flushes: 0,
+                service: None,
             })
             .collect();
         Sim {
@@ -241,14 +245,27 @@ impl Sim {
                 0
             };
             let lat = self.members.get(io.member).map_or(0, |m| m.latency) + extra;
+            let now = self.now;
+            let done = match self
+                .members
+                .get_mut(io.member)
+                .and_then(|m| m.service.as_mut())
+            {
+                Some(s) if io.kind == MemberIoKind::Flush => s.submit_flush(now),
+                Some(s) => s.submit(
+                    now,
+                    io.sector * crate::SECTOR_SIZE,
+                    io.sectors * crate::SECTOR_SIZE,
+                ),
+                None => now.saturating_add(lat),
+            };
             self.io_log.push(IoRecord {
                 io,
                 issued: self.now,
                 done: u64::MAX,
                 ok: false,
             });
-            self.inflight
-                .push((self.now.saturating_add(lat), self.io_log.len() - 1));
+            self.inflight.push((done, self.io_log.len() - 1));
         }
         while let Some(ev) = self.engine.poll_event() {
             if self.auto_ack {
