@@ -36,7 +36,7 @@
  *
  * THREADS
  *   Every function is thread-safe. On one array, any number of threads may call read,
- *   write, flush, discard, submit, tick, sync_status, member_info, info and
+ *   write, flush, discard, submit, tick, sync_status, member_info, get_info and
  *   mdraid_member_io_complete at the same time. create/assemble/stop/add/detail are
  *   blocking and serialise with the rest (add and detail on a running array first quiesce
  *   it; concurrent calls get MDRAID_BUSY meanwhile). _free must not race other calls on
@@ -890,7 +890,7 @@ void mdraid_array_free(struct mdraid_array *array);
  finish, a running sync action is interrupted, and the superblocks are written clean.
  Blocks until that is done (with async members: needs the reactor running on another
  thread). The members are then let go (their handles stay yours); the array handle stays
- valid for `mdraid_array_info` and `mdraid_array_free`. Stopping a stopped array is OK.
+ valid for `mdraid_array_get_info` and `mdraid_array_free`. Stopping a stopped array is OK.
 
  Errors: `MDRAID_NULL_PARAMETER`, `MDRAID_INVALID_HANDLE`, `MDRAID_BUSY` (another thread is
  stopping or quiescing it), `MDRAID_IO_ERROR`. Thread-safe.
@@ -1080,7 +1080,7 @@ enum mdraid_result mdraid_array_add(struct mdraid_array *array,
  # Safety
  `out` is writable.
  */
-enum mdraid_result mdraid_array_info(struct mdraid_array *array, struct mdraid_array_info *out);
+enum mdraid_result mdraid_array_get_info(struct mdraid_array *array, struct mdraid_array_info *out);
 
 /*
  Fills `*out` with member `index`'s state and counters (counters are the engine's, per
@@ -1315,9 +1315,9 @@ void mdraid_registry_ref_free(struct mdraid_registry_ref *reference);
  # Safety
  `out` is writable.
  */
-enum mdraid_result mdraid_registry_info(struct mdraid_registry *registry,
-                                        const struct mdraid_registry_ref *reference,
-                                        struct mdraid_registry_info *out);
+enum mdraid_result mdraid_registry_get_info(struct mdraid_registry *registry,
+                                            const struct mdraid_registry_ref *reference,
+                                            struct mdraid_registry_info *out);
 
 /*
  Applies an `MDRAID_REGISTRY_OP_*` transition to the entry `reference` names, by md's

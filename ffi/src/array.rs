@@ -728,7 +728,7 @@ pub extern "C" fn mdraid_array_free(array: *mut mdraid_array) {
 /// finish, a running sync action is interrupted, and the superblocks are written clean.
 /// Blocks until that is done (with async members: needs the reactor running on another
 /// thread). The members are then let go (their handles stay yours); the array handle stays
-/// valid for `mdraid_array_info` and `mdraid_array_free`. Stopping a stopped array is OK.
+/// valid for `mdraid_array_get_info` and `mdraid_array_free`. Stopping a stopped array is OK.
 ///
 /// Errors: `MDRAID_NULL_PARAMETER`, `MDRAID_INVALID_HANDLE`, `MDRAID_BUSY` (another thread is
 /// stopping or quiescing it), `MDRAID_IO_ERROR`. Thread-safe.
@@ -1240,7 +1240,7 @@ fn lead<'a, D>(members: &'a [md::array::Member<D>]) -> Option<&'a Superblock> {
 /// # Safety
 /// `out` is writable.
 #[no_mangle]
-pub unsafe extern "C" fn mdraid_array_info(
+pub unsafe extern "C" fn mdraid_array_get_info(
     array: *mut mdraid_array,
     out: *mut mdraid_array_info,
 ) -> mdraid_result {

@@ -254,7 +254,7 @@ pub struct mdraid_registry_info {
 /// # Safety
 /// `out` is writable.
 #[no_mangle]
-pub unsafe extern "C" fn mdraid_registry_info(
+pub unsafe extern "C" fn mdraid_registry_get_info(
     registry: *mut mdraid_registry,
     reference: *const mdraid_registry_ref,
     out: *mut mdraid_registry_info,
