@@ -661,7 +661,11 @@ pub unsafe extern "C" fn mdraid_array_create(
             seed: random_u64(),
             md_minor: o.md_minor,
         };
-        let a = Array::create(slots, &copts)?;
+        let a = Array::create(slots, &copts).map_err(|e| match e {
+            // mdadm's geometry rules refused the members (too small, bad bitmap chunk).
+            md::Error::Format(f) => Fail::new(MDRAID_REFUSED, f.to_string()),
+            e => Fail::from(e),
+        })?;
         publish(ArrayObj::new(Form::Resting(Box::new(a))), out);
         Ok(())
     }

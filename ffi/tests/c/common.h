@@ -5,6 +5,7 @@
 #define MDRAID_TEST_COMMON_H
 
 #define _GNU_SOURCE
+#pragma GCC diagnostic ignored "-Wunused-function"
 #include <mdraid.h>
 #include <errno.h>
 #include <pthread.h>
