@@ -1230,7 +1230,7 @@ fn metadata_code(v: MetadataVersion) -> u32 {
     }
 }
 
-fn lead<'a, D>(members: &'a [md::array::Member<D>]) -> Option<&'a Superblock> {
+fn lead<D>(members: &[md::array::Member<D>]) -> Option<&Superblock> {
     members
         .iter()
         .find(|m| matches!(m.state, MemberState::InSync(_)))
