@@ -47,14 +47,36 @@ pub(crate) struct Req {
     pub user: usize,
 }
 
+/// Hashes the machine's ids (unique integers, not attacker-chosen) with one multiply.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct IdHash(u64);
+
+impl std::hash::Hasher for IdHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0 ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+pub(crate) type IdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<IdHash>>;
+
 pub(crate) struct St {
     pub form: Form,
     pub reqs: Vec<Option<Req>>,
     pub free: Vec<usize>,
-    pub by_id: HashMap<u64, usize>,
-    pub bounces: HashMap<u64, Bounce>,
+    pub by_id: IdMap<usize>,
+    pub bounces: IdMap<Bounce>,
     pub pool: Vec<Vec<u8>>,
     pub failures: u64,
+    /// The coarse clock reading at which the timers were last looked at.
+    pub timer_checked: u64,
     /// A quiesce or stop is under way: new work is refused (`MDRAID_BUSY`).
     changing: bool,
     /// Threads waiting on the condition variable.
@@ -134,10 +156,11 @@ impl ArrayObj {
                 form,
                 reqs: Vec::new(),
                 free: Vec::new(),
-                by_id: HashMap::new(),
-                bounces: HashMap::new(),
+                by_id: IdMap::default(),
+                bounces: IdMap::default(),
                 pool: Vec::new(),
                 failures: 0,
+                timer_checked: 0,
                 changing: false,
                 waiters: 0,
                 align,

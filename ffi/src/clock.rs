@@ -2,20 +2,40 @@
 //! (stamped into superblocks). The core reads no clock; this is where `Now` is made.
 
 use md::array::machine::Now;
-use std::sync::OnceLock;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-static BASE: OnceLock<Instant> = OnceLock::new();
+/// CLOCK_MONOTONIC in ns (never 0).
+pub fn mono_ns() -> u64 {
+    read(libc::CLOCK_MONOTONIC)
+}
 
-/// Now, from the process's monotonic clock (ns since the library first looked, plus 1 s so it
-/// is never 0) and the wall clock.
+/// CLOCK_MONOTONIC_COARSE in ns: a few ms of resolution for a few ns of cost, enough to
+/// decide whether one of md's timers (200 ms and more) is due on every pass of the driver.
+pub fn coarse_ns() -> u64 {
+    read(libc::CLOCK_MONOTONIC_COARSE)
+}
+
+fn read(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through the pointer, which points at `ts`,
+    // alive for the call.
+    let r = unsafe { libc::clock_gettime(clock, &mut ts) };
+    if r != 0 {
+        return 1;
+    }
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+        .max(1)
+}
+
+/// Now: the monotonic clock (the machine's timers) and the wall clock (superblock times).
 pub fn now() -> Now {
-    let base = *BASE.get_or_init(Instant::now);
-    let mono_ns = u64::try_from(base.elapsed().as_nanos())
-        .unwrap_or(u64::MAX)
-        .saturating_add(1_000_000_000);
     Now {
-        mono_ns,
+        mono_ns: mono_ns(),
         wall_secs: wall_secs(),
     }
 }

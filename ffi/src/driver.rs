@@ -42,11 +42,53 @@ pub(crate) struct IoCall {
     flags: u32,
 }
 
-/// Work found under the lock, done outside it.
-#[derive(Default)]
+/// Work found under the lock, done outside it. Its vectors come from a per-thread pool, so
+/// the I/O path does not allocate once warm.
 pub(crate) struct Work {
     ios: Vec<IoCall>,
     done: Vec<(mdraid_complete_fn, usize, mdraid_result)>,
+    results: Vec<(u64, c_int)>,
+}
+
+type Vecs = (
+    Vec<IoCall>,
+    Vec<(mdraid_complete_fn, usize, mdraid_result)>,
+    Vec<(u64, c_int)>,
+);
+
+thread_local! {
+    static POOL: std::cell::RefCell<Vec<Vecs>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Default for Work {
+    fn default() -> Self {
+        let (ios, done, results) = POOL
+            .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        Work { ios, done, results }
+    }
+}
+
+impl Drop for Work {
+    fn drop(&mut self) {
+        let mut v = (
+            std::mem::take(&mut self.ios),
+            std::mem::take(&mut self.done),
+            std::mem::take(&mut self.results),
+        );
+        v.0.clear();
+        v.1.clear();
+        v.2.clear();
+        let _ = POOL.try_with(|p| {
+            if let Ok(mut p) = p.try_borrow_mut() {
+                if p.len() < 8 {
+                    p.push(v);
+                }
+            }
+        });
+    }
 }
 
 /// Drains the machine's outputs into `w`. Returns whether a waiter may have something new.
@@ -59,22 +101,26 @@ pub(crate) fn pump(st: &mut St, w: &mut Work) -> bool {
         bounces,
         pool,
         failures,
+        timer_checked,
         ..
     } = st;
     let Form::Running { m, devs } = form else {
         return false;
     };
     let mut notify = false;
-    if let Some(t) = m.poll_timeout() {
-        let now = clock::now();
-        if now.mono_ns >= t {
-            m.handle_timeout(now);
+    // Timers: looked at once per tick of the coarse clock (a few ms; md's timers are 200 ms
+    // and more). The coarse clock lags the precise one by at most a tick: a timer fires a
+    // few ms late at worst, never early.
+    let coarse = clock::coarse_ns();
+    if coarse != *timer_checked {
+        *timer_checked = coarse;
+        if m.poll_timeout().is_some_and(|t| coarse >= t) {
+            m.handle_timeout(clock::now());
         }
     }
-    loop {
-        let mut moved = false;
+    // One pass suffices: polling completions and events hands out no new I/O.
+    {
         while let Some(io) = m.poll_io() {
-            moved = true;
             let Some(dev) = devs.get(io.member).map(|d| d.inner.clone()) else {
                 let _ = m.handle_io_completion(io.id, Err(MemberError::Io(19)));
                 continue;
@@ -142,7 +188,6 @@ pub(crate) fn pump(st: &mut St, w: &mut Work) -> bool {
             });
         }
         while let Some((rid, res)) = m.poll_completion() {
-            moved = true;
             let Some(slot) = by_id.remove(&rid.raw()) else {
                 continue;
             };
@@ -162,16 +207,13 @@ pub(crate) fn pump(st: &mut St, w: &mut Work) -> bool {
             }
         }
         while let Some(n) = m.poll_event() {
-            moved = true;
             notify = true;
             if let Notice::MemberFailed { .. } = n {
                 *failures += 1;
             }
         }
-        if !moved {
-            return notify;
-        }
     }
+    notify
 }
 
 /// Feeds one member I/O's outcome to the machine (under the lock).
@@ -184,7 +226,11 @@ pub(crate) fn complete_locked(st: &mut St, id: u64, rc: c_int) -> FfiResult {
     } else {
         Err(MemberError::Io(rc.checked_abs().unwrap_or(5).max(1)))
     };
-    let bounce = st.bounces.remove(&id);
+    let bounce = if st.bounces.is_empty() {
+        None
+    } else {
+        st.bounces.remove(&id)
+    };
     if let Some(b) = &bounce {
         if res.is_ok() {
             if let Some((idx, off)) = b.read_into {
@@ -271,13 +317,14 @@ impl ArrayObj {
     /// Does `w` outside the lock until nothing is left, then calls the completion callbacks.
     pub(crate) fn run(&self, mut w: Work) {
         let owner = self.owner();
-        let mut results: Vec<(u64, c_int)> = Vec::new();
+        let mut results = std::mem::take(&mut w.results);
+        let mut ios = Vec::new();
         loop {
-            let ios = std::mem::take(&mut w.ios);
+            std::mem::swap(&mut ios, &mut w.ios);
             if ios.is_empty() {
                 break;
             }
-            for c in &ios {
+            for c in ios.drain(..) {
                 if c.dev.is_async() {
                     match c.start_async(owner) {
                         0 => {}
@@ -288,6 +335,7 @@ impl ArrayObj {
                     results.push((c.id, c.perform_sync()));
                 }
             }
+            // `ios` is empty again (drained): swapped back into `w` next round.
             if !results.is_empty() {
                 let mut st = self.lock();
                 for (id, rc) in results.drain(..) {
@@ -297,7 +345,12 @@ impl ArrayObj {
                 self.notify(&st, notify);
             }
         }
-        for (cb, user, code) in w.done {
+        w.results = results;
+        if w.ios.capacity() < ios.capacity() {
+            w.ios = ios;
+        }
+        // A completion that submits again takes another pooled `Work` (the pool holds a few).
+        for &(cb, user, code) in &w.done {
             if let Some(f) = cb {
                 f(user as *mut c_void, code);
             }
