@@ -828,6 +828,13 @@ int mdraid_last_errno(void);
 const char *mdraid_result_text(uint32_t result);
 
 /*
+ Internal, for the test suite: panics inside the panic boundary, which must turn it into
+ `MDRAID_PANIC` (with a message in `mdraid_last_error()`) instead of unwinding into C.
+ Thread-safe; has no other effect.
+ */
+enum mdraid_result mdraid__panic_for_test(void);
+
+/*
  Fills `opts` with the defaults (1.2 metadata, auto bitmap, every member a mirror, random
  UUID). Errors: `MDRAID_NULL_PARAMETER`. Thread-safe.
 

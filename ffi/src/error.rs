@@ -313,3 +313,16 @@ pub extern "C" fn mdraid_result_text(result: u32) -> *const c_char {
     };
     s.as_ptr()
 }
+
+/// Internal, for the test suite: panics inside the panic boundary, which must turn it into
+/// `MDRAID_PANIC` (with a message in `mdraid_last_error()`) instead of unwinding into C.
+/// Thread-safe; has no other effect.
+#[no_mangle]
+pub extern "C" fn mdraid__panic_for_test() -> mdraid_result {
+    ffi_boundary! {
+        let v: Vec<u8> = Vec::new();
+        // An index out of bounds: a bug as the library could have one.
+        let i = v.len() + std::hint::black_box(1);
+        Err(Fail::new(MDRAID_OK, format!("unreachable {}", v[i])))
+    }
+}

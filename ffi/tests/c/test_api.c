@@ -26,6 +26,10 @@ static void test_basics(void) {
     /* The values are part of the ABI. */
     CHECK(MDRAID_NULL_PARAMETER == 9001 && MDRAID_INVALID_HANDLE == 9002 && MDRAID_MISALIGNED == 9005 &&
           MDRAID_STOPPED == 9013 && MDRAID_PANIC == 9100);
+    /* A panic inside the library comes back as MDRAID_PANIC, never as an unwind into C. */
+    EXPECT(mdraid__panic_for_test(), MDRAID_PANIC);
+    CHECK(strstr(mdraid_last_error(), "panic") != NULL);
+    EXPECT(mdraid__panic_for_test(), MDRAID_PANIC); /* and the library still works */
     /* Options defaults; NULL. */
     EXPECT(mdraid_create_options_init(NULL), MDRAID_NULL_PARAMETER);
     mdraid_create_options o;
