@@ -56,7 +56,12 @@ type Vecs = (
     Vec<(u64, c_int)>,
 );
 
+/// Nesting of `run` on this thread (see [`ArrayObj::run`]).
+const MAX_DEPTH: u32 = 4;
+
 thread_local! {
+    static DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    static DEFERRED: std::cell::RefCell<Vec<(u64, Work)>> = const { std::cell::RefCell::new(Vec::new()) };
     static POOL: std::cell::RefCell<Vec<Vecs>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
@@ -315,7 +320,35 @@ impl IoCall {
 
 impl ArrayObj {
     /// Does `w` outside the lock until nothing is left, then calls the completion callbacks.
-    pub(crate) fn run(&self, mut w: Work) {
+    pub(crate) fn run(&self, w: Work) {
+        if w.ios.is_empty() && w.done.is_empty() {
+            return;
+        }
+        // A callback that completes its I/O inline re-enters the library, which hands out the
+        // next I/O to the same callback, and so on: past a small depth the work is deferred
+        // to the outermost call on this thread, so a long chain (a sync action over members
+        // that complete inline) runs in a loop instead of growing the stack.
+        let depth = DEPTH.with(|d| d.get());
+        if depth >= MAX_DEPTH {
+            DEFERRED.with(|q| q.borrow_mut().push((self.owner(), w)));
+            return;
+        }
+        DEPTH.with(|d| d.set(depth + 1));
+        self.run_now(w);
+        if depth == 0 {
+            loop {
+                let next = DEFERRED.with(|q| q.borrow_mut().pop());
+                let Some((owner, w)) = next else { break };
+                // The array may have been freed meanwhile: its work goes with it.
+                if let Some(crate::handle::Obj::Array(a)) = crate::handle::get(owner) {
+                    a.run_now(w);
+                }
+            }
+        }
+        DEPTH.with(|d| d.set(depth));
+    }
+
+    fn run_now(&self, mut w: Work) {
         let owner = self.owner();
         let mut results = std::mem::take(&mut w.results);
         let mut ios = Vec::new();

@@ -8,7 +8,7 @@ use crate::array::ArrayObj;
 use crate::error::{Fail, FfiResult, MDRAID_INVALID_HANDLE, MDRAID_NULL_PARAMETER};
 use crate::member::{MemberObj, Waiter};
 use crate::registry::{RegRefObj, RegistryObj};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// What a handle names.
 #[derive(Clone)]
@@ -31,15 +31,21 @@ struct Table {
     free: Vec<u32>,
 }
 
-static TABLE: Mutex<Table> = Mutex::new(Table {
+/// Read-locked by every call (threads look handles up in parallel), write-locked only to make
+/// or free a handle.
+static TABLE: RwLock<Table> = RwLock::new(Table {
     slots: Vec::new(),
     free: Vec::new(),
 });
 
-fn table() -> MutexGuard<'static, Table> {
-    // A panic while the table was locked cannot leave it inconsistent (every change is one
-    // assignment), so a poisoned lock is used as it is.
-    TABLE.lock().unwrap_or_else(|e| e.into_inner())
+// A panic while the table was locked cannot leave it inconsistent (every change is one
+// assignment), so a poisoned lock is used as it is.
+fn table() -> RwLockWriteGuard<'static, Table> {
+    TABLE.write().unwrap_or_else(|e| e.into_inner())
+}
+
+fn table_read() -> RwLockReadGuard<'static, Table> {
+    TABLE.read().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Slot `s` and generation `g` as a handle value: never 0.
@@ -73,7 +79,7 @@ pub fn insert(obj: Obj) -> u64 {
 /// The object a handle names, if live.
 pub fn get(h: u64) -> Option<Obj> {
     let (s, g) = decode(h)?;
-    let t = table();
+    let t = table_read();
     let slot = t.slots.get(s)?;
     if slot.generation != g {
         return None;
