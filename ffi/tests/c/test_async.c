@@ -345,7 +345,7 @@ static void test_inline_completion(void) {
     memdev *d[2];
     mdraid_member *m[2];
     for (int i = 0; i < 2; i++) {
-        d[i] = memdev_new(64 * MIB);
+        d[i] = memdev_new(16 * MIB);
         mdraid_member_callbacks cb = {d[i], d[i]->size, 512, MDRAID_CALLBACK_ASYNC, inline_read, inline_write,
                                       inline_flush, NULL, mark_destroyed};
         MUST(mdraid_member_new(&cb, i ? "inline1" : "inline0", &m[i]));
