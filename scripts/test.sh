@@ -30,6 +30,7 @@ STEPS=(
 	kernel_build
 	kernel_smoke
 	fuzz_check
+	ffi
 )
 
 # Debian packages the steps need; installed together in `setup` (one apt-get update at most).
@@ -140,6 +141,21 @@ step_kernel_smoke() {
 # its own Cargo.lock, which would go stale whenever the core gains a dependency.
 step_fuzz_check() {
 	cargo check --manifest-path fuzz/Cargo.toml --bins
+}
+
+# libmdraid (ffi/): the committed header must be what the pinned cbindgen generates from the
+# Rust source; then the C tests (ffi/tests/run.sh): installed into a temporary prefix, compiled
+# with cc + pkg-config, run plainly, under ASan+UBSan and under valgrind, plus the fixture round
+# trips and the mdadm cross-check of arrays created through the C ABI.
+CBINDGEN_VERSION=0.27.0
+step_ffi() {
+	need_apt valgrind pkg-config xz-utils python3
+	if [[ "$(cbindgen --version 2>/dev/null)" != "cbindgen $CBINDGEN_VERSION" ]]; then
+		cargo install cbindgen --version "=$CBINDGEN_VERSION" --locked --quiet
+	fi
+	make -s -C ffi check-header || die "ffi/include/mdraid.h is stale: run 'make -C ffi header'"
+	fetch_mdadm
+	MDADM_BIN=$MDADM_ROOT/sbin/mdadm MDRAID_REQUIRE_MDADM=1 MDRAID_FIXTURES=$FIXTURES ffi/tests/run.sh
 }
 
 # --- driver ----------------------------------------------------------------------------------
