@@ -130,11 +130,11 @@ impl ArrayObj {
     fn new(form: Form) -> Arc<ArrayObj> {
         let (align, block, readonly) = match &form {
             Form::Resting(a) => {
-                let direct = a.members().iter().any(|m| m.dev.inner.direct);
+                let direct = a.devices().iter().any(|d| d.inner.direct);
                 let lbs = a
-                    .members()
+                    .devices()
                     .iter()
-                    .map(|m| u64::from(m.dev.inner.lbs))
+                    .map(|d| u64::from(d.inner.lbs))
                     .max()
                     .unwrap_or(512)
                     .max(512);
@@ -773,7 +773,7 @@ pub extern "C" fn mdraid_array_stop(array: *mut mdraid_array) -> mdraid_result {
                 let mut st = st;
                 let Form::Resting(arr) = std::mem::replace(&mut st.form, Form::Stopped) else { unreachable!() };
                 drop(st);
-                arr.stop(clock::wall_secs())?;
+                arr.stop()?;
                 Ok(())
             }
             Form::Running { .. } => {
@@ -1193,7 +1193,7 @@ pub unsafe extern "C" fn mdraid_array_add(
             }),
         };
         let name = dev.name().to_string();
-        let r = arr.add_member(name, dev, &opts, clock::wall_secs(), &mut |_, _| {})?;
+        let r = arr.add_member(name, dev, &opts, &mut |_, _| {})?;
         if !outcome.is_null() {
             let v = match r {
                 AddOutcome::Spare => MDRAID_ADDED_SPARE,
