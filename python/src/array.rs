@@ -127,7 +127,10 @@ pub struct AddResult {
 #[pymethods]
 impl AddResult {
     fn __repr__(&self) -> String {
-        format!("AddResult(outcome={:?}, sync={:?})", self.outcome, self.sync)
+        match &self.sync {
+            Some(r) => format!("AddResult(outcome={:?}, sync={})", self.outcome, r.__repr__()),
+            None => format!("AddResult(outcome={:?}, sync=None)", self.outcome),
+        }
     }
 }
 
@@ -156,8 +159,13 @@ pub struct MemberInfo {
 impl MemberInfo {
     fn __repr__(&self) -> String {
         format!(
-            "MemberInfo(name={:?}, state={:?}, slot={:?}, reads={}, writes={}, errors={})",
-            self.name, self.state, self.slot, self.reads, self.writes, self.errors
+            "MemberInfo(name={:?}, state={:?}, slot={}, reads={}, writes={}, errors={})",
+            self.name,
+            self.state,
+            crate::examine::py_opt(self.slot),
+            self.reads,
+            self.writes,
+            self.errors
         )
     }
 }
@@ -194,9 +202,18 @@ pub struct Detail {
 impl Detail {
     fn __repr__(&self) -> String {
         format!(
-            "Detail(version={:?}, raid_disks={}, size={}, events={}, state={:?}, degraded={}, members={:?})",
-            self.version, self.raid_disks, self.size, self.events, self.state, self.degraded,
-            self.members.iter().map(|m| (&m.name, &m.state)).collect::<Vec<_>>()
+            "Detail(version={:?}, raid_disks={}, size={}, events={}, state={:?}, degraded={}, members=[{}])",
+            self.version,
+            self.raid_disks,
+            self.size,
+            self.events,
+            self.state,
+            if self.degraded { "True" } else { "False" },
+            self.members
+                .iter()
+                .map(|m| m.__repr__())
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     }
 }

@@ -173,11 +173,21 @@ impl PySuperblock {
 
     fn __repr__(&self) -> String {
         format!(
-            "Superblock(version={:?}, array_uuid={:?}, level={}, raid_disks={}, events={}, role={:?}, dev_role={:?})",
-            self.version, self.array_uuid, self.level, self.raid_disks, self.events, self.role,
-            self.dev_role
+            "Superblock(version={:?}, array_uuid={:?}, level={}, raid_disks={}, events={}, role={:?}, dev_role={})",
+            self.version,
+            self.array_uuid,
+            self.level,
+            self.raid_disks,
+            self.events,
+            self.role,
+            py_opt(self.dev_role)
         )
     }
+}
+
+/// An optional number as Python prints it.
+pub fn py_opt(v: Option<u32>) -> String {
+    v.map_or_else(|| "None".into(), |v| v.to_string())
 }
 
 fn role_names(r: Role) -> (Option<u32>, &'static str) {

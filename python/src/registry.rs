@@ -227,20 +227,14 @@ impl PyRegistry {
     /// Stops the entry (md's full stop): its array is stopped (superblocks clean), its members
     /// detached, and the entry marked deleted; it goes when its last holder puts.
     fn stop(&self, py: Python<'_>, handle: &PyHandle) -> BindResult<()> {
-        let arr = self.array(py, handle)?;
-        if let Some(a) = arr {
+        // The registry first: it refuses (EBUSY) while others hold a running array.
+        handle.with(|h| self.lock().stop(h).map_err(reg_err))?;
+        if let Some(a) = self.array(py, handle)? {
             if let Ok(a) = a.bind(py).downcast::<PyArray>() {
                 a.get().close(py)?;
             }
         }
-        handle.with(|h| {
-            let mut r = self.lock();
-            let members = r.info_of(h).map_err(reg_err)?.members;
-            for _ in 0..members {
-                r.remove_member(h).map_err(reg_err)?;
-            }
-            r.stop(h).map_err(reg_err)
-        })
+        Ok(())
     }
 
     /// Removes an unused entry; returns its payload. EBUSY while it runs, has members or
