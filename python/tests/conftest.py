@@ -95,7 +95,8 @@ def guest_names(fx: str) -> dict[tuple[int, int], str]:
 class RamDisk(mdraid.BlockDevice):
     """A Python device over a bytearray, with switches to fail requests (fault injection).
 
-    ``fail_reads`` / ``fail_writes`` / ``fail_flushes``: raise on those requests; ``short_reads``:
+    ``fail_reads`` / ``fail_writes`` / ``fail_flushes``: raise on those requests;
+    ``fail_next_reads``: that many next reads fail (a transient error); ``short_reads``:
     return one byte less; ``bad_ranges``: byte ranges whose reads fail. Counts every call.
     """
 
@@ -106,12 +107,17 @@ class RamDisk(mdraid.BlockDevice):
         self.fail_writes = False
         self.fail_flushes = False
         self.short_reads = False
+        self.fail_next_reads = 0
         self.bad_ranges: list[tuple[int, int]] = []
         self.reads = self.writes = self.flushes = 0
         self.failed_reads = self.failed_writes = 0
 
     def read(self, offset: int, length: int) -> bytes:
         self.reads += 1
+        if self.fail_next_reads > 0:
+            self.fail_next_reads -= 1
+            self.failed_reads += 1
+            raise OSError(5, "injected transient read error")
         if self.fail_reads or any(s < offset + length and offset < e for s, e in self.bad_ranges):
             self.failed_reads += 1
             raise OSError(5, "injected read error")
