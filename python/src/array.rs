@@ -59,10 +59,12 @@ impl Shared {
     ) -> BindResult<R> {
         let mut g = self.array.lock().unwrap_or_else(|e| e.into_inner());
         self.owner.store(tid(), Ordering::Release);
-        locked();
         let r = match g.as_mut() {
             None => Err(BindError::Closed),
-            Some(a) => no_panic(|| f(a)),
+            Some(a) => {
+                locked();
+                no_panic(|| f(a))
+            }
         };
         self.owner.store(0, Ordering::Release);
         r
@@ -409,13 +411,6 @@ fn uuid_arg(u: Option<&Bound<'_, PyAny>>) -> BindResult<[u8; 16]> {
 }
 
 fn bitmap_arg(bitmap: &Bound<'_, PyAny>, chunk: Option<u64>) -> BindResult<BitmapRequest> {
-    if let Some(c) = chunk {
-        if !c.is_power_of_two() || c < 4096 {
-            return Err(BindError::Invalid(format!(
-                "bitmap_chunk must be a power of two of at least 4096 bytes, not {c}"
-            )));
-        }
-    }
     if let Ok(b) = bitmap.downcast::<PyBool>() {
         return Ok(if b.is_true() {
             BitmapRequest::Internal { chunk_bytes: chunk }
@@ -804,8 +799,20 @@ impl PyArray {
                 job.cv.notify_all();
             })
             .map_err(|e| BindError::Invalid(format!("cannot start a thread: {e}")))?;
-        // Returns once the job holds the array (or found it closed).
-        let _ = py.allow_threads(move || rx.recv());
+        // Returns once the job holds the array; if it found the array closed, says so.
+        if py.allow_threads(move || rx.recv()).is_err() {
+            let err = py.allow_threads(|| {
+                let mut g = st.result.lock().unwrap_or_else(|e| e.into_inner());
+                while g.is_none() {
+                    g = st.cv.wait(g).unwrap_or_else(|e| e.into_inner());
+                }
+                match g.take() {
+                    Some(Err(Some(e))) => e,
+                    _ => BindError::Closed,
+                }
+            });
+            return Err(err);
+        }
         Ok(SyncJob {
             st,
             action: action.to_string(),

@@ -86,6 +86,8 @@ fn format_err(e: &FormatError) -> PyErr {
         FormatError::Sb1(_) | FormatError::Sb0(_) | FormatError::Probe(_) => {
             SuperblockError::new_err(msg)
         }
+        // Laying out a new array from the caller's parameters (sizes, chunk): their error.
+        FormatError::Geometry(_) => InvalidArgument::new_err(msg),
         _ => PyFormatError::new_err(msg),
     }
 }
