@@ -849,20 +849,22 @@ impl PyArray {
     /// assembly left out can be named by its path.
     fn remove(&self, py: Python<'_>, member: &Bound<'_, PyAny>) -> BindResult<()> {
         let key = key_of(member)?;
+        let missing = match self.with(py, |a| match resolve(a, &key) {
+            Ok(name) => drive::remove(a, &name, None).map(|_| None).map_err(Into::into),
+            Err(e) => Ok(Some(e)),
+        })? {
+            None => return Ok(()),
+            Some(e) => e,
+        };
+        // Not a member: a device assembly left out, named by its path or given as an object,
+        // is forgotten from the survivors' role tables.
         let outsider = match &key {
-            Key::Name(n) if !self.kicked.iter().all(|(k, _)| k != n) => {
-                Some(to_dev(member, false, 0)?)
-            }
-            _ => None,
+            Key::Name(n) if self.kicked.iter().any(|(k, _)| k == n) => to_dev(member, false, 0)?,
+            Key::Ident(_) => to_dev(member, false, 0)?,
+            _ => return Err(missing),
         };
         self.with(py, |a| {
-            match resolve(a, &key) {
-                Ok(name) => drop(drive::remove(a, &name, None)?),
-                Err(e) => match outsider {
-                    Some(g) => drop(drive::remove(a, &g.name, Some(g.dev))?),
-                    None => return Err(e),
-                },
-            }
+            drive::remove(a, &outsider.name, Some(outsider.dev))?;
             Ok(())
         })
     }
