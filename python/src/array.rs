@@ -130,7 +130,11 @@ pub struct AddResult {
 impl AddResult {
     fn __repr__(&self) -> String {
         match &self.sync {
-            Some(r) => format!("AddResult(outcome={:?}, sync={})", self.outcome, r.__repr__()),
+            Some(r) => format!(
+                "AddResult(outcome={:?}, sync={})",
+                self.outcome,
+                r.__repr__()
+            ),
             None => format!("AddResult(outcome={:?}, sync=None)", self.outcome),
         }
     }
@@ -261,7 +265,9 @@ enum Key {
 
 fn key_of(obj: &Bound<'_, PyAny>) -> BindResult<Key> {
     if obj.is_instance_of::<PyBool>() {
-        return Err(BindError::Type("a member is a name, an index or a device".into()));
+        return Err(BindError::Type(
+            "a member is a name, an index or a device".into(),
+        ));
     }
     if obj.is_instance_of::<PyInt>() {
         let i: i128 = obj.extract()?;
@@ -275,10 +281,18 @@ fn key_of(obj: &Bound<'_, PyAny>) -> BindResult<Key> {
         return Ok(Key::Name(p.display().to_string()));
     }
     let native = [
-        obj.downcast::<PyMemDevice>().ok().map(|d| d.get().dev.identity()),
-        obj.downcast::<PyFileDevice>().ok().map(|d| d.get().dev.identity()),
-        obj.downcast::<PyFaultyDevice>().ok().map(|d| d.get().dev.identity()),
-        obj.downcast::<PyLatencyDevice>().ok().map(|d| d.get().dev.identity()),
+        obj.downcast::<PyMemDevice>()
+            .ok()
+            .map(|d| d.get().dev.identity()),
+        obj.downcast::<PyFileDevice>()
+            .ok()
+            .map(|d| d.get().dev.identity()),
+        obj.downcast::<PyFaultyDevice>()
+            .ok()
+            .map(|d| d.get().dev.identity()),
+        obj.downcast::<PyLatencyDevice>()
+            .ok()
+            .map(|d| d.get().dev.identity()),
     ];
     Ok(Key::Ident(
         native
@@ -333,7 +347,11 @@ fn member_infos(a: &Arr) -> Vec<MemberInfo> {
 }
 
 /// Converts the member list; no device is named twice.
-fn members_arg(members: &Bound<'_, PyAny>, read_only: bool, allow_missing: bool) -> BindResult<Vec<Option<Given>>> {
+fn members_arg(
+    members: &Bound<'_, PyAny>,
+    read_only: bool,
+    allow_missing: bool,
+) -> BindResult<Vec<Option<Given>>> {
     if members.is_instance_of::<PyString>() || members.is_instance_of::<PyBytes>() {
         return Err(BindError::Type(
             "members must be a list of devices or paths, not one string".into(),
@@ -483,7 +501,12 @@ impl PyArray {
         py.allow_threads(|| self.shared.run(|| {}, f))
     }
 
-    fn sync(&self, py: Python<'_>, kind: SyncKind, progress: Option<Py<PyAny>>) -> BindResult<SyncResult> {
+    fn sync(
+        &self,
+        py: Python<'_>,
+        kind: SyncKind,
+        progress: Option<Py<PyAny>>,
+    ) -> BindResult<SyncResult> {
         let mut p = Progress::new(progress);
         let r = self.with(py, |a| {
             Ok(drive::run_sync(a, kind, &mut |d, t| p.call(d, t))?)
@@ -502,10 +525,18 @@ impl PyArray {
         let g = to_dev(device, false, 0)?;
         let mut p = Progress::new(progress);
         let r = self.with(py, |a| {
-            if a.members().iter().any(|m| m.dev.identity() == g.dev.identity()) {
-                return Err(BindError::Invalid(format!("{} is already a member", g.name)));
+            if a.members()
+                .iter()
+                .any(|m| m.dev.identity() == g.dev.identity())
+            {
+                return Err(BindError::Invalid(format!(
+                    "{} is already a member",
+                    g.name
+                )));
             }
-            Ok(drive::add(a, g.name, g.dev, &opts, &mut |d, t| p.call(d, t))?)
+            Ok(drive::add(a, g.name, g.dev, &opts, &mut |d, t| {
+                p.call(d, t)
+            })?)
         });
         let (outcome, sync) = match p.finish(r)? {
             AddOutcome::Spare => ("spare", None),
@@ -622,7 +653,11 @@ impl PyArray {
         readonly: bool,
     ) -> BindResult<Self> {
         let given = members_arg(members, readonly, false)?;
-        let devs: Vec<(String, Dev)> = given.into_iter().flatten().map(|g| (g.name, g.dev)).collect();
+        let devs: Vec<(String, Dev)> = given
+            .into_iter()
+            .flatten()
+            .map(|g| (g.name, g.dev))
+            .collect();
         let opts = AssembleOptions {
             run,
             force,
@@ -677,7 +712,9 @@ impl PyArray {
     #[getter]
     fn uuid(&self, py: Python<'_>) -> BindResult<String> {
         self.with(py, |a| {
-            Ok(mdraid::format::uuid::format_bytes(&a.lead_superblock().uuid()))
+            Ok(mdraid::format::uuid::format_bytes(
+                &a.lead_superblock().uuid(),
+            ))
         })
     }
 
@@ -715,10 +752,17 @@ impl PyArray {
 
     /// Reads ``len(buffer)`` bytes at ``offset`` into a writable buffer (bytearray,
     /// memoryview, ...); returns the number of bytes read.
-    fn readinto(&self, py: Python<'_>, offset: i128, buffer: &Bound<'_, PyAny>) -> BindResult<usize> {
+    fn readinto(
+        &self,
+        py: Python<'_>,
+        offset: i128,
+        buffer: &Bound<'_, PyAny>,
+    ) -> BindResult<usize> {
         let offset = offset_arg(offset, "offset")?;
         let pb = PyBuffer::<u8>::get(buffer).map_err(|_| {
-            BindError::Type("readinto needs a writable bytes-like buffer (bytearray, memoryview)".into())
+            BindError::Type(
+                "readinto needs a writable bytes-like buffer (bytearray, memoryview)".into(),
+            )
         })?;
         if pb.readonly() {
             return Err(BindError::Type(
@@ -738,7 +782,13 @@ impl PyArray {
     /// Writes ``data`` (bytes, bytearray, memoryview) at array byte ``offset`` on every
     /// working mirror; succeeds while one mirror takes it. ``fua``: durable on return.
     #[pyo3(signature = (offset, data, fua=false))]
-    fn write(&self, py: Python<'_>, offset: i128, data: &Bound<'_, PyAny>, fua: bool) -> BindResult<usize> {
+    fn write(
+        &self,
+        py: Python<'_>,
+        offset: i128,
+        data: &Bound<'_, PyAny>,
+        fua: bool,
+    ) -> BindResult<usize> {
         let offset = offset_arg(offset, "offset")?;
         let data = bytes_arg(data)?;
         let n = data.len();
@@ -850,7 +900,9 @@ impl PyArray {
     fn remove(&self, py: Python<'_>, member: &Bound<'_, PyAny>) -> BindResult<()> {
         let key = key_of(member)?;
         let missing = match self.with(py, |a| match resolve(a, &key) {
-            Ok(name) => drive::remove(a, &name, None).map(|_| None).map_err(Into::into),
+            Ok(name) => drive::remove(a, &name, None)
+                .map(|_| None)
+                .map_err(Into::into),
             Err(e) => Ok(Some(e)),
         })? {
             None => return Ok(()),
@@ -893,7 +945,12 @@ impl PyArray {
     /// Re-adds a recent member (``mdadm --re-add``); refused (:class:`InvalidArgument`) when
     /// the device cannot come back to its slot.
     #[pyo3(signature = (device, progress=None))]
-    fn re_add(&self, py: Python<'_>, device: &Bound<'_, PyAny>, progress: Option<Py<PyAny>>) -> BindResult<AddResult> {
+    fn re_add(
+        &self,
+        py: Python<'_>,
+        device: &Bound<'_, PyAny>,
+        progress: Option<Py<PyAny>>,
+    ) -> BindResult<AddResult> {
         let opts = AddOptions {
             re_add_only: true,
             ..AddOptions::default()
@@ -931,7 +988,12 @@ impl PyArray {
 
     /// ``mdadm --detail`` text for the array, named ``device`` in the header.
     #[pyo3(signature = (device="/dev/md0", homehost=None))]
-    fn detail_text(&self, py: Python<'_>, device: &str, homehost: Option<String>) -> BindResult<String> {
+    fn detail_text(
+        &self,
+        py: Python<'_>,
+        device: &str,
+        homehost: Option<String>,
+    ) -> BindResult<String> {
         self.with(py, |a| {
             Ok(mdraid::report::detail_array(&a.detail_info(device, homehost)).to_text())
         })
@@ -1041,7 +1103,8 @@ impl SyncJob {
     /// the :class:`SyncResult`, or raises the action's error.
     #[pyo3(signature = (timeout=None))]
     fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<SyncResult> {
-        let deadline = timeout.map(|t| std::time::Instant::now() + std::time::Duration::from_secs_f64(t.max(0.0)));
+        let deadline = timeout
+            .map(|t| std::time::Instant::now() + std::time::Duration::from_secs_f64(t.max(0.0)));
         let out = py.allow_threads(|| {
             let mut g = self.st.result.lock().unwrap_or_else(|e| e.into_inner());
             loop {
@@ -1069,7 +1132,10 @@ impl SyncJob {
             }
         });
         match out {
-            None => Err(PyTimeoutError::new_err(format!("{} still running", self.action))),
+            None => Err(PyTimeoutError::new_err(format!(
+                "{} still running",
+                self.action
+            ))),
             Some(Ok(rep)) => Ok(rep.into()),
             Some(Err(e)) => {
                 let mut cached = self.err.lock().unwrap_or_else(|e| e.into_inner());

@@ -136,7 +136,11 @@ pub fn file_dev(f: FileDevice) -> Dev {
 /// The errno a Python exception stands for: an `OSError`'s own, else EIO.
 fn errno_of(py: Python<'_>, e: &PyErr) -> i32 {
     if e.is_instance_of::<PyOSError>(py) {
-        if let Ok(n) = e.value(py).getattr("errno").and_then(|v| v.extract::<i32>()) {
+        if let Ok(n) = e
+            .value(py)
+            .getattr("errno")
+            .and_then(|v| v.extract::<i32>())
+        {
             if n > 0 {
                 return n;
             }
@@ -212,10 +216,8 @@ impl BlockDevice for Dev {
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
         let r = match &self.inner {
             Inner::Native(m) => lock(m).dev().read_at(offset, buf),
-            Inner::Py(p) => {
-                mdraid::device::check_range(IoOp::Read, offset, buf.len(), p.size)
-                    .and_then(|_| p.read_at(offset, buf))
-            }
+            Inner::Py(p) => mdraid::device::check_range(IoOp::Read, offset, buf.len(), p.size)
+                .and_then(|_| p.read_at(offset, buf)),
         };
         self.count(IoOp::Read, buf.len(), &r);
         r
@@ -317,7 +319,11 @@ pub fn to_dev(obj: &Bound<'_, PyAny>, read_only: bool, auto_name: usize) -> Bind
         }
     }
     let size = py_size(obj)?;
-    let name = match obj.getattr("name").ok().and_then(|n| n.extract::<String>().ok()) {
+    let name = match obj
+        .getattr("name")
+        .ok()
+        .and_then(|n| n.extract::<String>().ok())
+    {
         Some(n) if !n.is_empty() => n,
         _ => format!("pydev{auto_name}"),
     };
@@ -358,7 +364,9 @@ fn native_read(py: Python<'_>, dev: &Dev, offset: i128, length: i128) -> BindRes
     let offset = offset_arg(offset, "offset")?;
     let length = usize::try_from(offset_arg(length, "length")?)
         .map_err(|_| BindError::Invalid("length too large".into()))?;
-    let size = py.allow_threads(|| dev.with_native(|n| n.size())).unwrap_or(0);
+    let size = py
+        .allow_threads(|| dev.with_native(|n| n.size()))
+        .unwrap_or(0);
     if offset.checked_add(length as u64).is_none_or(|e| e > size) {
         return Err(BindError::Invalid(format!(
             "read of {length} bytes at {offset} is beyond the device's {size} bytes"
@@ -372,11 +380,21 @@ fn native_read(py: Python<'_>, dev: &Dev, offset: i128, length: i128) -> BindRes
     Ok(PyBytes::new(py, &buf).unbind())
 }
 
-fn native_write(py: Python<'_>, dev: &Dev, offset: i128, data: &Bound<'_, PyAny>) -> BindResult<()> {
+fn native_write(
+    py: Python<'_>,
+    dev: &Dev,
+    offset: i128,
+    data: &Bound<'_, PyAny>,
+) -> BindResult<()> {
     let offset = offset_arg(offset, "offset")?;
     let data = bytes_arg(data)?;
-    let size = py.allow_threads(|| dev.with_native(|n| n.size())).unwrap_or(0);
-    if offset.checked_add(data.len() as u64).is_none_or(|e| e > size) {
+    let size = py
+        .allow_threads(|| dev.with_native(|n| n.size()))
+        .unwrap_or(0);
+    if offset
+        .checked_add(data.len() as u64)
+        .is_none_or(|e| e > size)
+    {
         return Err(BindError::Invalid(format!(
             "write of {} bytes at {offset} is beyond the device's {size} bytes",
             data.len()
@@ -395,7 +413,8 @@ fn native_flush(py: Python<'_>, dev: &Dev) -> BindResult<()> {
 }
 
 fn native_size(py: Python<'_>, dev: &Dev) -> u64 {
-    py.allow_threads(|| dev.with_native(|n| n.size())).unwrap_or(0)
+    py.allow_threads(|| dev.with_native(|n| n.size()))
+        .unwrap_or(0)
 }
 
 /// Bytes from any object with a contiguous byte buffer (bytes, bytearray, memoryview, ...).
@@ -488,7 +507,11 @@ impl PyMemDevice {
         Ok(PyBytes::new(py, &v).unbind())
     }
     fn __repr__(&self, py: Python<'_>) -> String {
-        format!("MemDevice(size={}, name={:?})", native_size(py, &self.dev), self.name)
+        format!(
+            "MemDevice(size={}, name={:?})",
+            native_size(py, &self.dev),
+            self.name
+        )
     }
 }
 
@@ -506,7 +529,12 @@ pub struct PyFileDevice {
 impl PyFileDevice {
     #[new]
     #[pyo3(signature = (path, read_only=false, name=None))]
-    fn new(py: Python<'_>, path: PathBuf, read_only: bool, name: Option<String>) -> BindResult<Self> {
+    fn new(
+        py: Python<'_>,
+        path: PathBuf,
+        read_only: bool,
+        name: Option<String>,
+    ) -> BindResult<Self> {
         let f = open_file(py, &path, read_only)?;
         Ok(PyFileDevice {
             dev: Dev::native(Native::File(f)),

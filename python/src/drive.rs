@@ -71,7 +71,11 @@ pub fn set_speed_limits(a: &mut Arr, min_kib: u64, max_kib: u64) {
 }
 
 /// Runs a sync action to its end, at the speed limits' pace in real time.
-pub fn run_sync(a: &mut Arr, action: SyncKind, progress: &mut dyn FnMut(u64, u64)) -> Result<SyncReport> {
+pub fn run_sync(
+    a: &mut Arr,
+    action: SyncKind,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<SyncReport> {
     a.run_sync_with(action, now(), &mut real_time_waiter(), progress)
 }
 

@@ -125,9 +125,9 @@ impl From<BindError> for PyErr {
             BindError::Os(m, errno) => device_err(errno, m),
             BindError::Py(p) => p,
             BindError::NoBitmap(m) => PyFormatError::new_err(m),
-            BindError::Internal(m) => MdraidError::new_err(format!(
-                "internal error in mdraid (please report): {m}"
-            )),
+            BindError::Internal(m) => {
+                MdraidError::new_err(format!("internal error in mdraid (please report): {m}"))
+            }
         }
     }
 }

@@ -165,17 +165,23 @@ impl PyRegistry {
 
     /// A reference to an existing entry by name ("md_home", "md5").
     fn lookup(&self, name: &str) -> BindResult<PyHandle> {
-        Ok(PyHandle::new(self.lock().lookup_name(name).map_err(reg_err)?))
+        Ok(PyHandle::new(
+            self.lock().lookup_name(name).map_err(reg_err)?,
+        ))
     }
 
     /// A new named array ("md_*"), on a unit md would pick (from 512 up).
     fn alloc_named(&self, name: &str) -> BindResult<PyHandle> {
-        Ok(PyHandle::new(self.lock().alloc_named(name).map_err(reg_err)?))
+        Ok(PyHandle::new(
+            self.lock().alloc_named(name).map_err(reg_err)?,
+        ))
     }
 
     /// A new array at exactly ``unit`` (md's ``new_array`` with "mdNNN").
     fn alloc_unit(&self, unit: u32) -> BindResult<PyHandle> {
-        Ok(PyHandle::new(self.lock().alloc_unit(unit).map_err(reg_err)?))
+        Ok(PyHandle::new(
+            self.lock().alloc_unit(unit).map_err(reg_err)?,
+        ))
     }
 
     /// Another reference to the same entry.
@@ -240,7 +246,7 @@ impl PyRegistry {
     /// Removes an unused entry; returns its payload. EBUSY while it runs, has members or
     /// holders.
     fn remove(&self, unit: u32) -> BindResult<Option<Py<PyAny>>> {
-        Ok(self.lock().remove(unit).map_err(reg_err)?)
+        self.lock().remove(unit).map_err(reg_err)
     }
 
     /// The entry at ``unit``, or None.
