@@ -157,6 +157,8 @@ class MemberInfo:
 @final
 class Detail:
     version: str
+    uuid: str
+    name: str
     level: int
     raid_disks: int
     size: int

@@ -182,6 +182,10 @@ impl MemberInfo {
 pub struct Detail {
     /// Metadata version: "1.2", "1.1", "1.0" or "0.90".
     pub version: String,
+    /// The array UUID, as mdadm prints it.
+    pub uuid: String,
+    /// The array name ("homehost:name"; empty for 0.90).
+    pub name: String,
     pub level: i32,
     pub raid_disks: u32,
     /// Array size in bytes.
@@ -962,9 +966,17 @@ impl PyArray {
     fn detail(&self, py: Python<'_>) -> BindResult<Detail> {
         self.with(py, |a| {
             let info = a.detail_info("/dev/md0", None);
-            let sb = a.lead_superblock();
+            let name = match a.lead_superblock() {
+                mdraid::format::probe::Superblock::V1(s, _) => {
+                    let end = s.set_name.iter().position(|&c| c == 0).unwrap_or(32);
+                    String::from_utf8_lossy(&s.set_name[..end]).into_owned()
+                }
+                mdraid::format::probe::Superblock::V0(_) => String::new(),
+            };
             Ok(Detail {
                 version: info.version.clone(),
+                uuid: mdraid::format::uuid::format_bytes(&a.lead_superblock().uuid()),
+                name,
                 level: info.level,
                 raid_disks: info.raid_disks,
                 size: a.size(),
@@ -978,10 +990,7 @@ impl PyArray {
                 working_devices: info.working_devices,
                 failed_devices: info.failed_devices,
                 spare_devices: info.spare_devices,
-                members: {
-                    let _ = sb;
-                    member_infos(a)
-                },
+                members: member_infos(a),
             })
         })
     }

@@ -137,6 +137,7 @@ def test_spares_detail_and_text():
     array = mdraid.Array.create(devs, raid_disks=2, assume_clean=True, metadata="1.0")
     d = array.detail()
     assert (d.version, d.raid_disks, d.active_devices, d.spare_devices) == ("1.0", 2, 2, 1)
+    assert d.name == "mdraid" and d.uuid == array.uuid == mdraid.examine(devs[0]).array_uuid
     assert [m.state for m in d.members] == ["in_sync", "in_sync", "spare"]
     array.write(0, blob(8, 65536))
     array.fail("d0")  # the spare is rebuilt into the empty slot at the next sync action

@@ -7,7 +7,7 @@ power cuts of Python-defined devices with volatile write caches, held against a 
   flushed or FUA write lost; unflushed writes may be torn at sector boundaries); the mirrors are
   identical after the resync (check finds 0 mismatches).
 
-``MDRAID_HYPOTHESIS_EXAMPLES`` raises the number of cases (default 60).
+``MDRAID_HYPOTHESIS_EXAMPLES`` sets the number of cases (default 200).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import mdraid
 DISK = 4 << 20
 BLOCK = 4096
 BLOCKS = 48  # the first 192 KiB of the array: plenty of overwrites
-EXAMPLES = int(os.environ.get("MDRAID_HYPOTHESIS_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("MDRAID_HYPOTHESIS_EXAMPLES", "200"))
 
 
 class VolatileDisk(mdraid.BlockDevice):
