@@ -703,6 +703,9 @@ impl PyArray {
     /// Whether the array was stopped, abandoned or closed.
     #[getter]
     fn closed(&self, py: Python<'_>) -> bool {
+        if self.shared.owner.load(Ordering::Acquire) == tid() {
+            return false; // asked from inside one of its own calls: it is open
+        }
         py.allow_threads(|| {
             self.shared
                 .array
@@ -747,7 +750,7 @@ impl PyArray {
                     .into(),
                 ));
             }
-            let mut buf = vec![0u8; length as usize];
+            let mut buf = crate::error::zeroed(usize::try_from(length).unwrap_or(usize::MAX))?;
             drive::read(a, offset, &mut buf)?;
             Ok(buf)
         })?;
@@ -775,7 +778,7 @@ impl PyArray {
         }
         let n = pb.len_bytes();
         let data = self.with(py, |a| {
-            let mut buf = vec![0u8; n];
+            let mut buf = crate::error::zeroed(n)?;
             drive::read(a, offset, &mut buf)?;
             Ok(buf)
         })?;

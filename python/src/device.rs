@@ -372,7 +372,7 @@ fn native_read(py: Python<'_>, dev: &Dev, offset: i128, length: i128) -> BindRes
             "read of {length} bytes at {offset} is beyond the device's {size} bytes"
         )));
     }
-    let mut buf = vec![0u8; length];
+    let mut buf = crate::error::zeroed(length)?;
     py.allow_threads(|| {
         dev.with_native(|n| n.dev().read_at(offset, &mut buf))
             .unwrap_or(Ok(()))
@@ -461,11 +461,12 @@ pub struct PyMemDevice {
 impl PyMemDevice {
     #[new]
     #[pyo3(signature = (size, name=None))]
-    fn new(size: i128, name: Option<String>) -> BindResult<Self> {
+    fn new(py: Python<'_>, size: i128, name: Option<String>) -> BindResult<Self> {
         let size = usize::try_from(offset_arg(size, "size")?)
             .map_err(|_| BindError::Invalid("size too large".into()))?;
+        let data = py.allow_threads(|| crate::error::zeroed(size))?;
         Ok(PyMemDevice {
-            dev: Dev::native(Native::Mem(MemDevice::new(size))),
+            dev: Dev::native(Native::Mem(MemDevice::from_vec(data))),
             name: default_name("mem", name),
         })
     }
@@ -748,7 +749,8 @@ pub struct PyLatencyDevice {
 impl PyLatencyDevice {
     #[new]
     #[pyo3(signature = (inner, latency_us, name=None))]
-    fn new(inner: &Bound<'_, PyAny>, latency_us: u64, name: Option<String>) -> BindResult<Self> {
+    fn new(inner: &Bound<'_, PyAny>, latency_us: i128, name: Option<String>) -> BindResult<Self> {
+        let latency_us = offset_arg(latency_us, "latency_us")?;
         let g = to_dev(inner, false, 0)?;
         let model = ServiceModel::fixed(latency_us.saturating_mul(1000));
         let d = LatencyDevice::new(g.dev, model).with_real_sleep(true);

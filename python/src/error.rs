@@ -53,6 +53,9 @@ pub enum BindError {
     /// A Python exception to pass on as it is.
     #[error("{0}")]
     Py(PyErr),
+    /// A buffer of this many bytes could not be allocated.
+    #[error("cannot allocate {0} bytes")]
+    NoMemory(usize),
     /// A member has no write-intent bitmap.
     #[error("{0}")]
     NoBitmap(String),
@@ -125,11 +128,22 @@ impl From<BindError> for PyErr {
             BindError::Os(m, errno) => device_err(errno, m),
             BindError::Py(p) => p,
             BindError::NoBitmap(m) => PyFormatError::new_err(m),
+            BindError::NoMemory(n) => {
+                pyo3::exceptions::PyMemoryError::new_err(format!("cannot allocate {n} bytes"))
+            }
             BindError::Internal(m) => {
                 MdraidError::new_err(format!("internal error in mdraid (please report): {m}"))
             }
         }
     }
+}
+
+/// A zero-filled buffer, or an error instead of the abort a failed allocation would be.
+pub fn zeroed(n: usize) -> BindResult<Vec<u8>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| BindError::NoMemory(n))?;
+    v.resize(n, 0);
+    Ok(v)
 }
 
 /// Runs core code, turning a panic (a core bug) into an error instead of unwinding into Python.

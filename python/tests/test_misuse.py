@@ -90,6 +90,10 @@ def test_bad_parameters():
         mdraid.Array.create([mdraid.MemDevice(1 << 20, name="x"), mdraid.MemDevice(1 << 20, name="x")])
     with pytest.raises(mdraid.InvalidArgument):
         mdraid.MemDevice(-1)
+    with pytest.raises(MemoryError):
+        mdraid.MemDevice(1 << 62)  # refused, not an abort
+    with pytest.raises(mdraid.InvalidArgument):
+        mdraid.LatencyDevice(a, -5)
     f = mdraid.FaultyDevice(a)
     with pytest.raises(mdraid.InvalidArgument):
         f.fail("sideways")
@@ -221,6 +225,7 @@ def test_device_calling_back_into_its_array_is_refused_not_deadlocked():
 
         def read(self, offset, length):
             if self.array is not None:
+                assert not self.array.closed  # answered, not deadlocked
                 try:
                     self.array.read(0, 1)
                 except mdraid.InvalidArgument as e:
