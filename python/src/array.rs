@@ -365,6 +365,7 @@ fn members_arg(
         .try_iter()
         .map_err(|_| BindError::Type("members must be a list of devices or paths".into()))?;
     let mut out: Vec<Option<Given>> = Vec::new();
+    let mut paths: Vec<std::path::PathBuf> = Vec::new();
     for (i, item) in iter.enumerate() {
         let item = item?;
         let missing = item.is_none()
@@ -380,7 +381,19 @@ fn members_arg(
             out.push(None);
             continue;
         }
-        // Identity first, so a file named twice is refused before it is opened twice.
+        // A file named twice (also through another path to it) is refused before it is opened
+        // twice (the second open would find it locked).
+        if item.is_instance_of::<PyString>() || item.hasattr("__fspath__")? {
+            let p: std::path::PathBuf = item.extract()?;
+            let canon = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+            if paths.contains(&canon) {
+                return Err(BindError::Invalid(format!(
+                    "{} is given twice",
+                    p.display()
+                )));
+            }
+            paths.push(canon);
+        }
         let g = to_dev(&item, read_only, i)?;
         for o in out.iter().flatten() {
             if o.dev.identity() == g.dev.identity() {

@@ -253,10 +253,12 @@ def test_examine_errors(tmp_path):
     p.write_bytes(b"\0" * (1 << 20))
     with pytest.raises(mdraid.FormatError):
         mdraid.examine_bitmap(p)
-    # The same image opened twice by arrays: the second is refused (EBUSY), as md holds
-    # members exclusively.
     q = tmp_path / "q.img"
     q.write_bytes(b"\0" * (8 << 20))
+    with pytest.raises(mdraid.InvalidArgument, match="twice"):
+        mdraid.Array.create([q, str(tmp_path / "." / "q.img")])
+    # The same image opened twice by arrays: the second is refused (EBUSY), as md holds
+    # members exclusively.
     with mdraid.Array.create([q], assume_clean=True):
         with pytest.raises(mdraid.DeviceError) as ei:
             mdraid.Array.assemble([q])
