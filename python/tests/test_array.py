@@ -190,3 +190,23 @@ def test_registry_units_names_and_arrays():
     with pytest.raises(mdraid.InvalidArgument):
         reg.put(h)
     assert [e.name for e in reg.entries()] == ["md_home"]
+
+
+def test_file_device_objects_as_members_and_examine_while_running(images):
+    pa, pb = images(2, 16 << 20)
+    fa, fb = mdraid.FileDevice(pa), mdraid.FileDevice(pb, name="second")
+    array = mdraid.Array.create([fa, fb], homehost="lab", name="data", assume_clean=True)
+    array.write(0, blob(9, 4096), fua=True)
+    # examine looks without a lock, as mdadm -E does, while the array holds the members.
+    sb = mdraid.examine(pa)
+    assert sb.name == "lab:data" and sb.role == "active" and sb.dev_role == 0
+    assert sb.state == "active"  # written since the last clean point
+    text = sb.examine_text(homehost="lab")
+    assert text.startswith(f"{pa}:\n") and "(local to host lab)" in text
+    # The device objects read what the array wrote, at md's data offset.
+    assert fb.read(sb.data_offset * 512, 4096) == blob(9, 4096)
+    assert [m.name for m in array.members] == [str(pa), "second"]
+    array.fail(fb)  # by device object
+    assert {m.name: m.state for m in array.members}["second"] == "faulty"
+    array.stop()
+    assert mdraid.examine(fa).state == "clean"
