@@ -11,8 +11,8 @@ use crate::device::{PyFaultyDevice, PyFileDevice, PyLatencyDevice, PyMemDevice};
 use crate::drive::{self, Arr};
 use crate::error::{no_panic, BindError, BindResult};
 use mdraid::array::{
-    AddOptions, AddOutcome, AssembleOptions, CreateOptions, CreateSlot, MemberState, SyncKind,
-    SyncReport,
+    AddOptions, AddOutcome, AssembleOptions, CreateOptions, CreateSlot, MemberState,
+    SyncAction as SyncKind, SyncReport,
 };
 use mdraid::format::geometry::BitmapRequest;
 use mdraid::format::MetadataVersion;
@@ -159,6 +159,10 @@ pub struct MemberInfo {
     pub write_bytes: u64,
     /// Requests the device failed.
     pub errors: u64,
+    /// Sectors the engine repaired after read errors (md's ``cnt_corrected_read``).
+    pub corrected: u64,
+    /// The engine's current (decaying) read-error count for the member.
+    pub read_errors: u32,
 }
 
 #[pymethods]
@@ -312,7 +316,11 @@ fn resolve(a: &Arr, key: &Key) -> BindResult<String> {
     let found = match key {
         Key::Name(n) => ms.iter().find(|m| &m.name == n),
         Key::Index(i) => ms.get(*i),
-        Key::Ident(id) => ms.iter().find(|m| m.dev.identity() == *id),
+        Key::Ident(id) => a
+            .devices()
+            .iter()
+            .position(|d| d.identity() == *id)
+            .and_then(|i| ms.get(i)),
     };
     found.map(|m| m.name.clone()).ok_or_else(|| {
         BindError::Invalid(match key {
@@ -326,15 +334,18 @@ fn resolve(a: &Arr, key: &Key) -> BindResult<String> {
 fn member_infos(a: &Arr) -> Vec<MemberInfo> {
     a.members()
         .iter()
-        .map(|m| {
+        .zip(a.devices())
+        .enumerate()
+        .map(|(i, (m, dev))| {
             let (state, slot) = match (m.state, m.rebuild) {
                 (MemberState::InSync(s), _) => ("in_sync", Some(s)),
                 (MemberState::Spare, Some((s, _))) => ("rebuilding", Some(s)),
                 (MemberState::Spare, None) => ("spare", None),
                 (MemberState::Faulty, _) => ("faulty", None),
             };
-            let st = &m.dev.stats;
+            let st = &dev.stats;
             let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+            let engine = a.counters(i).unwrap_or_default();
             MemberInfo {
                 name: m.name.clone(),
                 state: state.to_string(),
@@ -345,6 +356,8 @@ fn member_infos(a: &Arr) -> Vec<MemberInfo> {
                 read_bytes: g(&st.read_bytes),
                 write_bytes: g(&st.write_bytes),
                 errors: g(&st.errors),
+                corrected: engine.corrected,
+                read_errors: engine.read_errors,
             }
         })
         .collect()
@@ -542,10 +555,7 @@ impl PyArray {
         let g = to_dev(device, false, 0)?;
         let mut p = Progress::new(progress);
         let r = self.with(py, |a| {
-            if a.members()
-                .iter()
-                .any(|m| m.dev.identity() == g.dev.identity())
-            {
+            if a.devices().iter().any(|d| d.identity() == g.dev.identity()) {
                 return Err(BindError::Invalid(format!(
                     "{} is already a member",
                     g.name
@@ -890,6 +900,13 @@ impl PyArray {
         })
     }
 
+    /// Lets time pass for a long-lived array: what md does when idle comes due (superblocks
+    /// marked clean ~200 ms after the last write, bitmap bits cleared after idle daemon
+    /// passes). Every other call does this too; call it when the array sits idle.
+    fn tick(&self, py: Python<'_>) -> BindResult<()> {
+        self.with(py, |a| Ok(drive::tick(a)?))
+    }
+
     /// Sets md's sync speed limits in KiB/s (``sync_speed_min`` / ``sync_speed_max``) for later
     /// sync actions; they pace the action in real time.
     fn set_speed_limits(&self, py: Python<'_>, min_kib: u64, max_kib: u64) -> BindResult<()> {
@@ -898,10 +915,7 @@ impl PyArray {
                 "speed limits need 0 < min <= max, not {min_kib}..{max_kib}"
             )));
         }
-        self.with(py, |a| {
-            drive::set_speed_limits(a, min_kib, max_kib);
-            Ok(())
-        })
+        self.with(py, |a| Ok(drive::set_speed_limits(a, min_kib, max_kib)?))
     }
 
     /// Fails a member (``mdadm --fail``): the survivors record it as faulty. ``member``: its

@@ -210,3 +210,13 @@ def test_file_device_objects_as_members_and_examine_while_running(images):
     assert {m.name: m.state for m in array.members}["second"] == "faulty"
     array.stop()
     assert mdraid.examine(fa).state == "clean"
+
+
+def test_an_idle_array_goes_clean_on_tick():
+    a, b = mdraid.MemDevice(8 << 20), mdraid.MemDevice(8 << 20)
+    with mdraid.Array.create([a, b], assume_clean=True) as array:
+        array.write(0, blob(10, 4096))
+        assert array.detail().state == "active" and mdraid.examine(a).state == "active"
+        time.sleep(0.4)  # md's safe-mode delay is ~200 ms
+        array.tick()
+        assert array.detail().state == "clean" and mdraid.examine(a).state == "clean"

@@ -54,6 +54,8 @@ def test_transient_read_errors_are_retried_and_repaired(reader: int):
     # Retried on the other mirror and rewritten on this one: nobody was failed.
     assert [m.state for m in array.members] == ["in_sync", "in_sync"]
     assert {m.name: m.errors for m in array.members} == {bad.name: 1, good.name: 0}
+    # The engine counts the sectors it rewrote on the failing mirror (md's cnt_corrected_read).
+    assert {m.name: m.corrected > 0 for m in array.members} == {bad.name: True, good.name: False}
     assert array.check().mismatch_sectors == 0
     array.stop()
 
