@@ -462,6 +462,29 @@ impl Machine {
         if self.readonly || self.stopping {
             return Err(MachineError::Refused("read-only or stopping"));
         }
+        if action == SyncAction::Resync
+            && self.needs_resync
+            && self.resync_done >= self.component_sectors
+            && self.engine.sync_status().is_none()
+        {
+            // A checkpoint at the very end with the superblocks still owing a resync (a cut
+            // between the last checkpoint and the end of the resync): md's resync starts at
+            // the checkpoint, has nothing left to do and ends at once, clearing the debt.
+            self.needs_resync = false;
+            self.resync_done = u64::MAX;
+            let report = SyncReport {
+                action,
+                mismatch_cnt: 0,
+                sectors_copied: 0,
+                sectors_done: self.component_sectors,
+                interrupted: false,
+            };
+            self.last_sync = Some(report);
+            self.meta.queue_superblocks();
+            self.notices.push_back(Notice::SyncDone(report));
+            self.pump();
+            return Ok(());
+        }
         self.engine.start_sync(action, self.now.mono_ns)?;
         self.last_sync = None;
         self.pump();
