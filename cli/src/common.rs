@@ -118,7 +118,9 @@ pub fn assemble(
         return Err(CliError("no member devices given".into()));
     }
     let devs = open_all(paths, opts.readonly)?;
-    let (array, report) = Array::assemble(devs, opts)?;
+    let (mut array, report) = Array::assemble(devs, opts)?;
+    // Real time: md's sync speed limits and safe-mode delay in seconds, utime from the clock.
+    array.set_clock(Box::new(mdraid::array::SystemClock));
     for k in &report.kicked {
         eprintln!("mdraid: {} left out: {}", k.name, k.reason);
     }

@@ -648,9 +648,9 @@ fn uring_workload(
     let mut free: Vec<usize> = (0..32).collect();
     let mut pending = std::collections::HashMap::new();
     let (mut failed, mut max_inflight) = (Vec::new(), 0);
-    let mut reap = |drv: &mut UringDriver,
-                    pending: &mut std::collections::HashMap<_, (usize, Option<Vec<u8>>)>,
-                    free: &mut Vec<usize>| {
+    let reap = |drv: &mut UringDriver,
+                pending: &mut std::collections::HashMap<_, (usize, Option<Vec<u8>>)>,
+                free: &mut Vec<usize>| {
         let (id, r) = drv.next_completion().unwrap().unwrap();
         r.unwrap();
         let (b, want) = pending.remove(&id).unwrap();
@@ -797,5 +797,34 @@ fn mdadm_reads_members_after_a_concurrent_uring_workload_failures_and_re_add() {
         assert!(db == model, "{what}: the re-added b is identical");
         let check = mdraid_ok(&["check", "--json", a, b], &what);
         assert!(check.contains("\"mismatch_cnt\":0"), "{what}: {check}");
+    }
+}
+
+/// The examine edge cases (altered fixture superblocks, `mdraid::testutil::edge`) run through
+/// the real mdadm: each altered image is written out and `mdadm --examine` of it must print
+/// exactly what `mdraid examine` prints (not only what mdadm once printed).
+#[test]
+fn the_examine_edge_cases_against_the_real_mdadm() {
+    let Some(bin) = mdadm_bin() else { return };
+    let tmp = TempDir::new("edge");
+    for case in mdraid::testutil::edge::CASES {
+        let (_, img, _) = mdraid::testutil::edge::edge_image(case);
+        let path = tmp.path().join(format!("{case}.img"));
+        std::fs::write(&path, &img).unwrap();
+        let p = path.to_str().unwrap();
+        let ours = mdraid(&["examine", "--homehost", "mdlab", p]);
+        let theirs = Command::new(&bin)
+            .args(["--examine", "--homehost=mdlab", p])
+            .env("TZ", "UTC")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let mut want = String::from_utf8_lossy(&theirs.stdout).into_owned();
+        want.push_str(&String::from_utf8_lossy(&theirs.stderr));
+        let mut got = String::from_utf8_lossy(&ours.stdout).into_owned();
+        got.push_str(&String::from_utf8_lossy(&ours.stderr));
+        assert_eq!(got, want, "edge case {case}");
+        // Both agree on whether examine succeeded.
+        assert_eq!(ours.status.success(), theirs.status.success(), "{case}");
     }
 }

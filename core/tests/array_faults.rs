@@ -100,7 +100,10 @@ fn run_case(
     let size = a.size() as usize;
     let mut model = vec![0u8; size];
     let mut rng = Rng(seed * 7919 + 1);
-    let mut now = 1_800_000_000;
+    // A second passes per operation: the safe-mode delay expires between them, so the
+    // superblocks go clean and dirty again around every write (md's metadata rounds).
+    let clock = mdraid::array::VirtualClock::new(1_800_000_000);
+    a.set_clock(Box::new(clock.clone()));
     // A data range, far from metadata, where faults are injected.
     let fault_range = (MIB as u64)..(3 * MIB as u64);
     for op in 0..120u64 {
@@ -120,14 +123,14 @@ fn run_case(
                 Inject::Dead => drop(ctl.kill()),
             }
         }
-        now += 1;
+        clock.advance(1_000_000_000);
         let len = 512 * (1 + rng.below(64) as usize);
         let off = (rng.below(((size - len) / 512) as u64) * 512) as usize;
         if rng.below(3) == 0 {
             let data: Vec<u8> = (0..len)
                 .map(|i| (rng.next() as u8).wrapping_add(i as u8))
                 .collect();
-            a.write(off as u64, &data, now)
+            a.write(off as u64, &data)
                 .unwrap_or_else(|e| panic!("{what}: write failed with a mirror alive: {e}"));
             model[off..off + len].copy_from_slice(&data);
         } else {
@@ -186,7 +189,7 @@ fn run_case(
         ),
     }
     ctls.iter().for_each(FaultControl::clear);
-    let members = a.stop(now + 1).unwrap();
+    let members = a.stop().unwrap();
     // Superblocks as md would have them: survivors agree on events and on the failed member.
     let survivors: Vec<_> = members
         .iter()
@@ -318,7 +321,10 @@ fn run_meta_case(
     let size = a.size() as usize;
     let mut model = vec![0u8; size];
     let mut rng = Rng(seed * 104_729 + 5);
-    let mut now = 1_800_000_000;
+    // A second passes per operation: the safe-mode delay expires between them, so the
+    // superblocks go clean and dirty again around every write (md's metadata rounds).
+    let clock = mdraid::array::VirtualClock::new(1_800_000_000);
+    a.set_clock(Box::new(clock.clone()));
     let second = (target + 1) % n;
     // The member's metadata areas, from its superblock.
     let m = &a.members()[target];
@@ -366,14 +372,14 @@ fn run_meta_case(
         if meta == Meta::TwoDie && op == start_after + 20 {
             ctls[second].kill();
         }
-        now += 1;
+        clock.advance(1_000_000_000);
         let len = 512 * (1 + rng.below(64) as usize);
         let off = (rng.below(((size - len) / 512) as u64) * 512) as usize;
         if rng.below(3) == 0 {
             let data: Vec<u8> = (0..len)
                 .map(|i| (rng.next() as u8).wrapping_add(i as u8))
                 .collect();
-            a.write(off as u64, &data, now)
+            a.write(off as u64, &data)
                 .unwrap_or_else(|e| panic!("{what}: write failed with a mirror alive: {e}"));
             model[off..off + len].copy_from_slice(&data);
         } else {
@@ -423,7 +429,7 @@ fn run_meta_case(
         );
     }
     ctls.iter().for_each(FaultControl::clear);
-    let members = a.stop(now + 1).unwrap();
+    let members = a.stop().unwrap();
     for &i in &expect_failed {
         assert_eq!(
             Some(ctls[i].stats().writes),

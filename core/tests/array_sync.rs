@@ -1,7 +1,7 @@
 //! Sync actions on the fixtures, end to end (Array → engine → image files): md's own unclean
 //! and stale arrays brought back in sync with the least copying md would do.
 
-use mdraid::array::{AddOptions, AddOutcome, Array, AssembleOptions, SyncKind};
+use mdraid::array::{AddOptions, AddOutcome, Array, AssembleOptions, SyncAction};
 use mdraid::device::{BlockDevice, MemDevice};
 use mdraid::format::probe::Superblock;
 use mdraid::testutil::*;
@@ -34,9 +34,7 @@ fn unclean_fixture_resyncs_only_its_16_dirty_chunks() {
     assert!(rep.unclean && a.needs_resync());
     let before = a.events();
     assert_eq!(a.bitmap().unwrap().dirty_chunks(), 16);
-    let r = a
-        .run_sync(SyncKind::Resync, 1_900_000_000, &mut |_, _| {})
-        .unwrap();
+    let r = a.run_sync(SyncAction::Resync, &mut |_, _| {}).unwrap();
     // 16 chunks of 64 KiB = 2048 sectors, read from the first mirror, written to the second.
     assert_eq!(r.sectors_copied, 16 * 128);
     let (c0, c1) = (a.counters(0).unwrap(), a.counters(1).unwrap());
@@ -44,7 +42,7 @@ fn unclean_fixture_resyncs_only_its_16_dirty_chunks() {
     assert_eq!((c1.read_sectors, c1.write_sectors), (0, 16 * 128));
     assert!(!a.needs_resync());
     let sectors = a.component_sectors();
-    let members = a.stop(1_900_000_001).unwrap();
+    let members = a.stop().unwrap();
     assert!(
         data_area(&members[0], sectors) == data_area(&members[1], sectors),
         "mirrors differ"
@@ -80,13 +78,7 @@ fn stale_member_re_added_copies_only_dirty_chunks() {
     assert!(dirty >= 1);
     let vdb = MemDevice::from_vec(std::fs::read(fixture_image(fx, "vdb")).unwrap());
     let out = a
-        .add_member(
-            "vdb".into(),
-            vdb,
-            &AddOptions::default(),
-            1_900_000_000,
-            &mut |_, _| {},
-        )
+        .add_member("vdb".into(), vdb, &AddOptions::default(), &mut |_, _| {})
         .unwrap();
     let AddOutcome::ReAdded(r) = out else {
         panic!("expected a re-add, got {out:?}")
@@ -99,7 +91,7 @@ fn stale_member_re_added_copies_only_dirty_chunks() {
     );
     assert_eq!(a.in_sync_count(), 2);
     // vdb now holds gen 2 too.
-    let members = a.stop(1_900_000_001).unwrap();
+    let members = a.stop().unwrap();
     assert!(data_area(&members[0], sectors) == data_area(&members[1], sectors));
     let devs: Vec<_> = members.into_iter().map(|m| (m.name, m.dev)).collect();
     let (mut b, rep) = Array::assemble(devs, &AssembleOptions::default()).unwrap();
@@ -116,29 +108,21 @@ fn check_counts_mismatches_and_repair_fixes_them() {
         &AssembleOptions::default(),
     )
     .unwrap();
-    let r = a
-        .run_sync(SyncKind::Check, 1_900_000_000, &mut |_, _| {})
-        .unwrap();
+    let r = a.run_sync(SyncAction::Check, &mut |_, _| {}).unwrap();
     assert_eq!((r.mismatch_cnt, r.sectors_copied), (0, 0));
     // Corrupt 3 sectors of one mirror behind the array's back.
-    let members = a.stop(1_900_000_001).unwrap();
+    let members = a.stop().unwrap();
     let mut devs: Vec<_> = members.into_iter().map(|m| (m.name, m.dev)).collect();
     let off = 2048 * 512 + 1000 * 512;
     devs[1].1.as_mut_slice()[off..off + 1536].fill(0xEE);
     let (mut a, _) = Array::assemble(devs, &AssembleOptions::default()).unwrap();
-    let r = a
-        .run_sync(SyncKind::Check, 1_900_000_002, &mut |_, _| {})
-        .unwrap();
+    let r = a.run_sync(SyncAction::Check, &mut |_, _| {}).unwrap();
     // md counts the whole 64 KiB block that differs.
     assert_eq!((r.mismatch_cnt, r.sectors_copied), (128, 0));
-    let r = a
-        .run_sync(SyncKind::Repair, 1_900_000_003, &mut |_, _| {})
-        .unwrap();
+    let r = a.run_sync(SyncAction::Repair, &mut |_, _| {}).unwrap();
     assert_eq!(r.mismatch_cnt, 128);
     assert_eq!(r.sectors_copied, 128);
-    let r = a
-        .run_sync(SyncKind::Check, 1_900_000_004, &mut |_, _| {})
-        .unwrap();
+    let r = a.run_sync(SyncAction::Check, &mut |_, _| {}).unwrap();
     assert_eq!(r.mismatch_cnt, 0);
 }
 
@@ -149,39 +133,31 @@ fn fail_remove_add_rebuilds_a_spare() {
         &AssembleOptions::default(),
     )
     .unwrap();
-    a.fail_member("vdb", 1_900_000_000).unwrap();
+    a.fail_member("vdb").unwrap();
     // As md does, recovery onto the spare starts at once and runs to the end.
     let sectors = a.component_sectors();
     let r = a.last_sync().expect("recovery ran");
     assert_eq!(
         (r.action, r.sectors_copied, r.interrupted),
-        (SyncKind::Recovery, sectors, false)
+        (SyncAction::Recovery, sectors, false)
     );
     // Nothing is left to recover.
-    assert!(a
-        .run_sync(SyncKind::Recovery, 1_900_000_001, &mut |_, _| {})
-        .is_err());
+    assert!(a.run_sync(SyncAction::Recovery, &mut |_, _| {}).is_err());
     assert_eq!(a.in_sync_count(), 3);
     // Remove the failed member, add it back: its slot is taken, so it becomes the new spare.
     let vdb = a
-        .remove_member("vdb", None, 1_900_000_002)
+        .remove_member("vdb", None)
         .unwrap()
         .expect("vdb handed back");
     assert!(
-        a.remove_member("vda", None, 1_900_000_002).is_err(),
+        a.remove_member("vda", None).is_err(),
         "an active member cannot be removed"
     );
     let out = a
-        .add_member(
-            "vdb".into(),
-            vdb,
-            &AddOptions::default(),
-            1_900_000_003,
-            &mut |_, _| {},
-        )
+        .add_member("vdb".into(), vdb, &AddOptions::default(), &mut |_, _| {})
         .unwrap();
     assert_eq!(out, AddOutcome::Spare);
-    let members = a.stop(1_900_000_004).unwrap();
+    let members = a.stop().unwrap();
     assert_eq!(
         members
             .iter()
@@ -253,7 +229,7 @@ fn recovery_checkpoints_reach_the_rebuilt_members_superblock() {
         ..Default::default()
     };
     let out = a
-        .add_member("new".into(), spare, &add, 1_900_000_000, &mut |_, _| {})
+        .add_member("new".into(), spare, &add, &mut |_, _| {})
         .unwrap();
     assert!(matches!(out, AddOutcome::Rebuilt(_)), "{out:?}");
     let size = a.component_sectors();
@@ -291,18 +267,17 @@ fn a_0_90_spare_rebuilt_into_an_empty_slot_is_recorded_active_sync() {
         ..Default::default()
     };
     let (mut a, _) = Array::assemble(load("r1-v0.90", &["vda"]), &opts).unwrap();
-    let size = a.members()[0].dev.size();
+    let size = a.devices()[0].size();
     let out = a
         .add_member(
             "new".into(),
             MemDevice::new(size as usize),
             &AddOptions::default(),
-            1_900_000_000,
             &mut |_, _| {},
         )
         .unwrap();
     assert!(matches!(out, AddOutcome::Rebuilt(_)), "{out:?}");
-    let members = a.stop(1_900_000_001).unwrap();
+    let members = a.stop().unwrap();
     for (i, m) in members.iter().enumerate() {
         let Superblock::V0(s) = &m.sb else { panic!() };
         assert!(s.checksum_ok());
@@ -345,19 +320,18 @@ fn a_0_90_fail_with_a_spare_records_the_spare_in_the_slot_and_the_failed_member_
         &AssembleOptions::default(),
     )
     .unwrap();
-    let size = a.members()[0].dev.size();
+    let size = a.devices()[0].size();
     let out = a
         .add_member(
             "spare".into(),
             MemDevice::new(size as usize),
             &AddOptions::default(),
-            1_900_000_000,
             &mut |_, _| {},
         )
         .unwrap();
     assert_eq!(out, AddOutcome::Spare);
-    a.fail_member("vdb", 1_900_000_001).unwrap();
-    let members = a.stop(1_900_000_002).unwrap();
+    a.fail_member("vdb").unwrap();
+    let members = a.stop().unwrap();
     let Superblock::V0(s) = &members[0].sb else {
         panic!()
     };
@@ -424,7 +398,7 @@ fn spares_present_at_assembly_are_rebuilt_into_empty_slots_before_the_action() {
         };
         let a = Array::create(slots, &opts).unwrap();
         let devs: Vec<_> = a
-            .stop(1_800_000_000)
+            .stop()
             .unwrap()
             .into_iter()
             .map(|m| (m.name, m.dev))
@@ -434,16 +408,16 @@ fn spares_present_at_assembly_are_rebuilt_into_empty_slots_before_the_action() {
             .unwrap();
         assert_eq!(a.in_sync_count(), 1, "{v}");
         let r = a
-            .run_sync(SyncKind::Check, 1_800_000_100, &mut |_, _| {})
+            .run_sync(SyncAction::Check, &mut |_, _| {})
             .map_err(|e| e.to_string())
             .unwrap();
-        assert_eq!((r.action, r.mismatch_cnt), (SyncKind::Check, 0), "{v}");
+        assert_eq!((r.action, r.mismatch_cnt), (SyncAction::Check, 0), "{v}");
         assert_eq!(
             a.rebuilt_spares(),
             &[("d1".to_string(), 1), ("d2".to_string(), 2)],
             "{v}"
         );
-        let members = a.stop(1_800_000_200).unwrap();
+        let members = a.stop().unwrap();
         let devs: Vec<_> = members.into_iter().map(|m| (m.name, m.dev)).collect();
         let (b, rep) = Array::assemble(devs, &AssembleOptions::default()).unwrap();
         assert!(!rep.degraded, "{v}");

@@ -156,10 +156,10 @@ fn write_then_stop_leaves_clean_superblocks_and_data() {
     .unwrap();
     let ev = a.events();
     let data = pattern("test", 3, 8192);
-    a.write(1 << 20, &data, 1_800_000_000).unwrap();
+    a.write(1 << 20, &data).unwrap();
     assert!(a.is_dirty());
     assert_eq!(a.events(), ev + 1);
-    let members = a.stop(1_800_000_001).unwrap();
+    let members = a.stop().unwrap();
     let devs: Vec<_> = members.into_iter().map(|m| (m.name, m.dev)).collect();
     let (mut b, report) = Array::assemble(devs, &AssembleOptions::default()).unwrap();
     assert!(!report.unclean);
@@ -194,15 +194,15 @@ fn writes_set_bitmap_bits_before_data_and_clean_stop_clears_them() {
     assert!(rep.unclean && a.needs_resync());
     let before = a.bitmap().unwrap().dirty_chunks();
     assert_eq!(before, 16);
-    a.write(8 << 20, &[7u8; 4096], 1_900_000_000).unwrap();
+    a.write(8 << 20, &[7u8; 4096]).unwrap();
     assert_eq!(a.bitmap().unwrap().dirty_chunks(), 17);
     assert!(a.bitmap().unwrap().bitmap.get(128));
     // "Crash": drop the array without stopping; what is on disk must show the dirty state.
     let devs: Vec<(String, MemDevice)> = {
-        let members = a.members();
-        members
+        a.members()
             .iter()
-            .map(|m| (m.name.clone(), m.dev.clone()))
+            .zip(a.devices())
+            .map(|(m, d)| (m.name.clone(), d.clone()))
             .collect()
     };
     let (b, rep) = Array::assemble(devs, &AssembleOptions::default()).unwrap();
@@ -212,16 +212,16 @@ fn writes_set_bitmap_bits_before_data_and_clean_stop_clears_them() {
         "bit for the in-flight write is on disk"
     );
     // A resync is still owed (r1-unclean never resynced), so a clean stop keeps the bits.
-    let members = b.stop(1_900_000_001).unwrap();
+    let members = b.stop().unwrap();
     let devs: Vec<_> = members.into_iter().map(|m| (m.name, m.dev)).collect();
     let (c, _) = Array::assemble(devs, &AssembleOptions::default()).unwrap();
     assert_eq!(c.bitmap().unwrap().dirty_chunks(), 17);
 
     // A clean, complete array: bits set by a write are cleared at stop, events_cleared follows.
     let (mut a, _) = Array::assemble(load("r1-v1.2-bitmap"), &AssembleOptions::default()).unwrap();
-    a.write(0, &[1u8; 512], 1_900_000_000).unwrap();
+    a.write(0, &[1u8; 512]).unwrap();
     assert_eq!(a.bitmap().unwrap().dirty_chunks(), 1);
-    let members = a.stop(1_900_000_001).unwrap();
+    let members = a.stop().unwrap();
     let devs: Vec<_> = members.into_iter().map(|m| (m.name, m.dev)).collect();
     let (c, _) = Array::assemble(devs, &AssembleOptions::default()).unwrap();
     let bm = c.bitmap().unwrap();
@@ -235,8 +235,8 @@ fn writes_set_bitmap_bits_before_data_and_clean_stop_clears_them() {
         ..Default::default()
     };
     let (mut a, _) = Array::assemble(load("r1-missing"), &opts).unwrap();
-    a.write(20 << 20, &[2u8; 512], 1_900_000_000).unwrap();
-    let members = a.stop(1_900_000_001).unwrap();
+    a.write(20 << 20, &[2u8; 512]).unwrap();
+    let members = a.stop().unwrap();
     let devs: Vec<_> = members.into_iter().map(|m| (m.name, m.dev)).collect();
     let (c, _) = Array::assemble(devs, &opts).unwrap();
     assert!(c.bitmap().unwrap().dirty_chunks() >= 1);

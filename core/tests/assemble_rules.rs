@@ -31,11 +31,7 @@ fn new_array(n: usize, version: MetadataVersion) -> Vec<MemDevice> {
         md_minor: 0,
     };
     let a = Array::create(slots, &opts).unwrap();
-    a.stop(1_800_000_000)
-        .unwrap()
-        .into_iter()
-        .map(|m| m.dev)
-        .collect()
+    a.stop().unwrap().into_iter().map(|m| m.dev).collect()
 }
 
 /// Rewrites a 1.x member's superblock through `f` (checksum fixed).
@@ -172,11 +168,7 @@ fn created_with_missing(version: MetadataVersion) -> Vec<MemDevice> {
         md_minor: 0,
     };
     let a = Array::create(slots, &opts).unwrap();
-    a.stop(1_800_000_000)
-        .unwrap()
-        .into_iter()
-        .map(|m| m.dev)
-        .collect()
+    a.stop().unwrap().into_iter().map(|m| m.dev).collect()
 }
 
 #[test]

@@ -10,7 +10,6 @@ use mdraid::format::sb1::FEATURE_BAD_BLOCKS;
 use mdraid::testutil::fixture_image;
 
 const FX: &str = "r1-badblocks";
-const NOW: u64 = 1_900_000_000;
 
 fn load(dev: &str) -> MemDevice {
     MemDevice::from_vec(std::fs::read(fixture_image(FX, dev)).unwrap())
@@ -56,8 +55,8 @@ fn a_bit_without_entries_is_cleared_on_the_next_write() {
 
     let devs = vec![("vda".into(), load("vda")), ("vdb".into(), vdb)];
     let (mut a, _) = Array::assemble(devs, &AssembleOptions::default()).unwrap();
-    a.write(8 << 20, &[1; 4096], NOW).unwrap();
-    let mut m = a.stop(NOW).unwrap();
+    a.write(8 << 20, &[1; 4096]).unwrap();
+    let mut m = a.stop().unwrap();
     assert_eq!(
         bit_and_entries(&mut m[0].dev),
         (true, 1),
@@ -80,11 +79,10 @@ fn added_and_re_added_members_carry_the_bit_of_their_own_log() {
         "spare".into(),
         MemDevice::new(size),
         &AddOptions::default(),
-        NOW,
         &mut |_, _| {},
     )
     .unwrap();
-    let mut m = a.stop(NOW).unwrap();
+    let mut m = a.stop().unwrap();
     for m in m.iter_mut() {
         let (bit, n) = bit_and_entries(&mut m.dev);
         assert_eq!(
@@ -101,8 +99,8 @@ fn added_and_re_added_members_carry_the_bit_of_their_own_log() {
     let spare = m.pop().unwrap();
     let devs = m.into_iter().map(|m| (m.name, m.dev)).collect();
     let (mut a, _) = Array::assemble(devs, &run()).unwrap();
-    a.fail_member("vda", NOW).unwrap();
-    let vda = a.remove_member("vda", None, NOW).unwrap().unwrap();
+    a.fail_member("vda").unwrap();
+    let vda = a.remove_member("vda", None).unwrap().unwrap();
     a.add_member(
         "vda".into(),
         vda,
@@ -110,11 +108,10 @@ fn added_and_re_added_members_carry_the_bit_of_their_own_log() {
             re_add_only: true,
             ..Default::default()
         },
-        NOW,
         &mut |_, _| {},
     )
     .unwrap();
-    let mut m = a.stop(NOW).unwrap();
+    let mut m = a.stop().unwrap();
     for m in m.iter_mut() {
         let (bit, n) = bit_and_entries(&mut m.dev);
         assert_eq!(
@@ -131,8 +128,8 @@ fn added_and_re_added_members_carry_the_bit_of_their_own_log() {
     let mut devs: Vec<_> = m.into_iter().map(|m| (m.name, m.dev)).collect();
     devs.push((spare.name, spare.dev));
     let (mut a, _) = Array::assemble(devs, &run()).unwrap();
-    a.fail_member("vdb", NOW).unwrap();
-    let mut m = a.stop(NOW).unwrap();
+    a.fail_member("vdb").unwrap();
+    let mut m = a.stop().unwrap();
     for m in m.iter_mut() {
         let (bit, n) = bit_and_entries(&mut m.dev);
         assert_eq!(

@@ -10,7 +10,7 @@
 //! `MDRAID_CRASH_CASES` sets the number of cases (default 10,000, each seeded by its index and
 //! reproducible: `MDRAID_CRASH_FIRST` starts elsewhere); `MDRAID_CRASH_LONG=1` runs 200,000.
 
-use mdraid::array::{Array, AssembleOptions, CreateOptions, CreateSlot, MemberState, SyncKind};
+use mdraid::array::{Array, AssembleOptions, CreateOptions, CreateSlot, MemberState, SyncAction};
 use mdraid::device::{BlockDevice, CrashDevice, FaultControl, FaultyDevice, SparseDevice};
 use mdraid::format::geometry::BitmapRequest;
 use mdraid::format::MetadataVersion;
@@ -94,9 +94,12 @@ fn run_case(case: u64) -> Result<(), String> {
     let mut next_tag = 1u32;
     let mut alive = n;
     let ops = 1 + rng.below(24);
-    let mut now = 1_800_000_000;
+    // A second passes per operation: the safe-mode delay expires between them, so the
+    // superblocks go clean and dirty again around every write (md's metadata rounds).
+    let clock = mdraid::array::VirtualClock::new(1_800_000_000);
+    a.set_clock(Box::new(clock.clone()));
     for _ in 0..ops {
-        now += 1;
+        clock.advance(1_000_000_000);
         match rng.below(10) {
             0..=5 => {
                 let len = 1 + rng.below(16);
@@ -107,9 +110,9 @@ fn run_case(case: u64) -> Result<(), String> {
                     buf.extend_from_slice(&sector_bytes(next_tag, s));
                 }
                 let r = if fua {
-                    a.write_fua(start * 512, &buf, now)
+                    a.write_fua(start * 512, &buf)
                 } else {
-                    a.write(start * 512, &buf, now)
+                    a.write(start * 512, &buf)
                 };
                 r.map_err(|e| format!("{what}: write failed with a mirror alive: {e}"))?;
                 for s in start..start + len {
@@ -139,13 +142,13 @@ fn run_case(case: u64) -> Result<(), String> {
             }
             9 => {
                 // A sync action mid-workload (refused when impossible, e.g. check on one mirror).
-                let action =
-                    [SyncKind::Check, SyncKind::Repair, SyncKind::Resync][rng.below(3) as usize];
+                let action = [SyncAction::Check, SyncAction::Repair, SyncAction::Resync]
+                    [rng.below(3) as usize];
                 let in_sync = a.in_sync_count();
-                match a.run_sync(action, now, &mut |_, _| {}) {
+                match a.run_sync(action, &mut |_, _| {}) {
                     // Every write reached every live mirror and nothing was cut yet: a check
                     // or repair finds no mismatch, a resync is never owed (assume-clean).
-                    Ok(r) if action == SyncKind::Resync && r.sectors_copied != 0 => {
+                    Ok(r) if action == SyncAction::Resync && r.sectors_copied != 0 => {
                         return Err(format!("{what}: resync copied on a clean array: {r:?}"))
                     }
                     // md's process_checks counts a mirror whose read failed as mismatched:
@@ -156,7 +159,7 @@ fn run_case(case: u64) -> Result<(), String> {
                     Ok(_) => {}
                     // Refused: check and repair with one in-sync mirror left.
                     Err(e)
-                        if action != SyncKind::Resync
+                        if action != SyncAction::Resync
                             && a.in_sync_count() < 2
                             && e.to_string().contains("need two in-sync mirrors") => {}
                     Err(e) => {
@@ -197,8 +200,7 @@ fn run_case(case: u64) -> Result<(), String> {
         },
     )
     .map_err(|e| format!("{what}: assemble after the cut: {e}"))?;
-    b.resync(now + 1)
-        .map_err(|e| format!("{what}: resync: {e}"))?;
+    b.resync().map_err(|e| format!("{what}: resync: {e}"))?;
     for (&s, c) in &cand {
         let mut buf = [0u8; 512];
         b.read(s * 512, &mut buf)
@@ -220,7 +222,7 @@ fn run_case(case: u64) -> Result<(), String> {
         .filter(|(_, m)| matches!(m.state, MemberState::InSync(_)))
         .map(|(i, _)| i)
         .collect();
-    let members = b.stop(now + 2).map_err(|e| format!("{what}: stop: {e}"))?;
+    let members = b.stop().map_err(|e| format!("{what}: stop: {e}"))?;
     let bytes = (sectors * 512) as usize;
     let mut first: Option<Vec<u8>> = None;
     for i in in_sync {

@@ -6,6 +6,7 @@ use mdraid::report::detail::{
     DISK_SYNC, DISK_WRITE_MOSTLY,
 };
 use mdraid::report::{detail_array, examine_sb0, examine_sb1, DetailInfo, ExamineOpts};
+use mdraid::testutil::edge::edge_image;
 use mdraid::testutil::*;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -313,133 +314,6 @@ const EDGE_CASES: &[(&str, Edits)] = &[
     ("sb0_notpersist", &[(4, 4, &["           Eedk : not persistent"]), (18, 19, &["       Checksum : 6ab0a6c7 - correct"]), (26, 27, &["   1     1     254       16        1      active sync"])]),
 ];
 
-fn put(raw: &mut [u8], off: usize, bytes: &[u8]) {
-    raw[off..off + bytes.len()].copy_from_slice(bytes);
-}
-fn p16(raw: &mut [u8], off: usize, v: u16) {
-    put(raw, off, &v.to_le_bytes());
-}
-fn p32(raw: &mut [u8], off: usize, v: u32) {
-    put(raw, off, &v.to_le_bytes());
-}
-fn p64(raw: &mut [u8], off: usize, v: u64) {
-    put(raw, off, &v.to_le_bytes());
-}
-
-/// The alterations; returns whether the checksum is to be left stale.
-fn mutate(case: &str, sb: &mut [u8]) -> bool {
-    match case {
-        "badcsum" => {
-            p64(sb, 200, 77);
-            return true;
-        }
-        "faulty" => p16(sb, 256, sb1::ROLE_FAULTY),
-        "spare" => p16(sb, 256, sb1::ROLE_SPARE),
-        "journal" => p16(sb, 256, sb1::ROLE_JOURNAL),
-        "recovery" => {
-            p32(sb, 8, 3);
-            p64(sb, 152, 12345);
-        }
-        "replacement" => {
-            p32(sb, 8, 0x11);
-            p16(sb, 258, 0);
-        }
-        "dup_roles" => p16(sb, 258, 0),
-        "three_roles" => {
-            p16(sb, 258, 0);
-            p16(sb, 260, 0);
-        }
-        "role_high" => p16(sb, 258, 5),
-        "active" => p64(sb, 208, 0),
-        "nobitmapmagic" => p32(sb, 96, 100),
-        "reshape" => {
-            p32(sb, 8, 5);
-            p32(sb, 100, 5);
-            p64(sb, 104, 4096);
-            p32(sb, 112, u32::MAX);
-            p32(sb, 116, 2);
-            p32(sb, 120, 128);
-        }
-        "devflag_other" => sb[184] = 4,
-        "devflag_wm" => sb[184] = 1,
-        "level5" => {
-            p32(sb, 72, 5);
-            p32(sb, 92, 3);
-            p32(sb, 76, 2);
-            p32(sb, 88, 128);
-        }
-        "level10" => {
-            p32(sb, 72, 10);
-            p32(sb, 92, 4);
-            p32(sb, 76, 0x102);
-            p32(sb, 88, 128);
-        }
-        "level0lay" => {
-            p32(sb, 72, 0);
-            p32(sb, 88, 128);
-            p32(sb, 8, 0x1001);
-            p32(sb, 76, 2);
-        }
-        "linear" => {
-            p32(sb, 72, u32::MAX);
-            p32(sb, 88, 0);
-        }
-        "newoffset" => {
-            p32(sb, 8, 0x45);
-            p32(sb, 124, 0xffff_f000);
-        }
-        "ppl" => {
-            p32(sb, 8, 0x400);
-            p32(sb, 96, 8 | (200 << 16));
-        }
-        "name_nohost" => {
-            let mut n = [0u8; 32];
-            n[..13].copy_from_slice(b"otherhost:fix");
-            put(sb, 32, &n);
-        }
-        "devnum_big" => p32(sb, 160, 5000),
-        "nobblog" => p16(sb, 186, 0),
-        "v10_active" => p64(sb, 208, 1000),
-        "v10_bitmap_ok" => {
-            p32(sb, 8, 1);
-            p32(sb, 96, -16i32 as u32);
-        }
-        "truncated" | "bigbitmap" => {}
-        // 0.90: disk records at 512 + 128*i (number, major, minor, raid_disk, state).
-        "sb0_badcsum" => {
-            p32(sb, 156, 99);
-            return true;
-        }
-        "sb0_faulty" => {
-            p32(sb, 512 + 128 + 16, 1);
-            p32(sb, 136, 1);
-            p32(sb, 144, 1);
-        }
-        "sb0_spare" => {
-            p32(sb, 148, 1);
-            for (i, v) in [2, 254, 32, 2, 0].into_iter().enumerate() {
-                p32(sb, 512 + 256 + 4 * i, v);
-            }
-        }
-        "sb0_wm" => {
-            p32(sb, 512 + 128 + 16, 6 | (1 << 9) | (1 << 10));
-            p32(sb, 3968 + 16, 6 | (1 << 9));
-        }
-        "sb0_active" => p32(sb, 132, 0),
-        "sb0_bitmap" | "sb0_bitmap_ok" => p32(sb, 132, 1 | (1 << 8)),
-        "sb0_removed" => p32(sb, 512 + 128 + 16, 8),
-        "sb0_level5" => {
-            p32(sb, 28, 5);
-            p32(sb, 40, 3);
-            p32(sb, 256, 2);
-            p32(sb, 260, 65536);
-        }
-        "sb0_notpersist" => p32(sb, 48, 1),
-        other => panic!("no alteration for {other}"),
-    }
-    false
-}
-
 fn apply_edits(base: &str, edits: Edits) -> String {
     let mut lines: Vec<String> = base.lines().map(String::from).collect();
     for &(a, b, new) in edits.iter().rev() {
@@ -450,76 +324,43 @@ fn apply_edits(base: &str, edits: Edits) -> String {
 
 #[test]
 fn edge_cases_match_mdadm() {
-    let img12 = fixture_image("r1-v1.2-bitmap", "vda");
-    let bitmap12 = read_at(&img12, 16 * 512, 512);
     let host_name = |ma: u32, mi: u32| (ma == 254 && mi == 0).then(|| "/dev/vda".to_string());
+    let names: Vec<&str> = EDGE_CASES.iter().map(|(c, _)| *c).collect();
+    assert_eq!(
+        names,
+        mdraid::testutil::edge::CASES,
+        "the table and the case list drift"
+    );
     for &(case, edits) in EDGE_CASES {
-        let (fx, got) = if let Some(rest) = case.strip_prefix("sb0_") {
-            let img = fixture_image("r1-v0.90", "vda");
-            let sectors = std::fs::metadata(&img).unwrap().len() / 512;
-            let loc = sb0::location(sectors).unwrap();
-            let mut raw = read_at(&img, loc * 512, 4096);
-            let stale = mutate(case, &mut raw);
-            let mut sb = sb0::Superblock0::parse(&raw).unwrap();
-            if !stale {
-                sb.update_checksum();
-            }
-            let mut bitmap = read_at(&img, (loc + 8) * 512, 512);
-            if rest == "bitmap_ok" {
-                bitmap = bitmap12.clone();
-                for (i, w) in sb.set_uuid.iter().enumerate() {
-                    put(&mut bitmap, 8 + 4 * i, &w.to_le_bytes());
-                }
-            }
+        let (fx, img, sector) = edge_image(case);
+        let dev_sectors = img.len() as u64 / 512;
+        let raw = &img[sector as usize * 512..sector as usize * 512 + 4096];
+        let got = if case.starts_with("sb0_") {
+            let sb = sb0::Superblock0::parse(raw).unwrap();
+            let bm = &img[(sector as usize + 8) * 512..][..512];
             let opts = ExamineOpts {
                 device: Some("/dev/vda"),
                 homehost: Some("mdlab"),
-                dev_sectors: sectors,
-                bitmap_header: Some(&bitmap),
+                dev_sectors,
+                bitmap_header: Some(bm),
                 dev_name: Some(&host_name),
             };
-            ("r1-v0.90", examine_sb0(&sb, &opts).to_text())
+            examine_sb0(&sb, &opts).to_text()
         } else {
-            let (fx, sector) = if case.starts_with("v10_") {
-                ("r1-v1.0", 65520)
-            } else {
-                ("r1-v1.2-bitmap", 8)
-            };
-            let img = fixture_image(fx, "vda");
-            let mut sectors = std::fs::metadata(&img).unwrap().len() / 512;
-            if case == "truncated" {
-                sectors = 40000;
-            }
-            let mut raw = read_at(&img, sector * 512, 4096);
-            let stale = mutate(case, &mut raw);
-            let mut sb = sb1::Superblock1::parse(&raw).unwrap();
-            if !stale {
-                sb.update_checksum();
-            }
+            let sb = sb1::Superblock1::parse(raw).unwrap();
             let mut bitmap = Vec::new();
             if sb.feature_map & sb1::FEATURE_BITMAP_OFFSET != 0 {
-                let at = (sector as i64 + i64::from(sb.bitmap_offset)) as u64;
-                bitmap = read_at(&img, at * 512, 512);
-            }
-            match case {
-                "bigbitmap" => {
-                    p64(&mut bitmap, 40, 63488 * 64);
-                    p32(&mut bitmap, 52, 4096);
-                }
-                "v10_bitmap_ok" => {
-                    bitmap = bitmap12.clone();
-                    put(&mut bitmap, 8, &sb.set_uuid);
-                }
-                _ => {}
+                let at = (sector as i64 + i64::from(sb.bitmap_offset)) as usize * 512;
+                bitmap = img[at..at + 512].to_vec();
             }
             let opts = ExamineOpts {
                 device: Some("/dev/vda"),
                 homehost: Some("mdlab"),
-                dev_sectors: sectors,
+                dev_sectors,
                 bitmap_header: Some(&bitmap),
                 dev_name: Some(&host_name),
             };
-            (fx, examine_sb1(&sb, &opts).to_text())
+            examine_sb1(&sb, &opts).to_text()
         };
         let want = apply_edits(&fixture_text(fx, "examine-vda.txt"), edits);
         assert_lines(&got, &want, case);

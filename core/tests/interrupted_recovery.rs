@@ -11,8 +11,10 @@
 //! `MDRAID_INTERRUPT_CASES` sets the number of cases (default 1,000, seeded by index);
 //! `MDRAID_INTERRUPT_FIRST` starts elsewhere (replay a failing case by its number).
 
-use mdraid::array::SyncKind;
-use mdraid::array::{AddOptions, Array, AssembleOptions, CreateOptions, CreateSlot, MemberState};
+use mdraid::array::SyncAction;
+use mdraid::array::{
+    AddOptions, Array, AssembleOptions, CreateOptions, CreateSlot, MemberState, VirtualClock,
+};
 use mdraid::device::{BlockDevice, DeviceError, IoOp, MemDevice};
 use mdraid::format::geometry::BitmapRequest;
 use mdraid::format::MetadataVersion;
@@ -86,14 +88,14 @@ impl World {
             ..Default::default()
         }
     }
-    fn write(&mut self, a: &mut Array<Cut>, rng: &mut Rng, now: u64) -> Result<(), String> {
+    fn write(&mut self, a: &mut Array<Cut>, rng: &mut Rng) -> Result<(), String> {
         let sectors = self.model.len() as u64 / 512;
         let len = 1 + rng.below(64.min(sectors - 1));
         let start = rng.below(sectors - len);
         let buf: Vec<u8> = (0..len * 512)
             .map(|i| (rng.next() as u8) ^ (i as u8))
             .collect();
-        a.write(start * 512, &buf, now)
+        a.write(start * 512, &buf)
             .map_err(|e| format!("{}: write: {e}", self.what))?;
         let at = (start * 512) as usize;
         self.model[at..at + buf.len()].copy_from_slice(&buf);
@@ -211,54 +213,59 @@ fn run_case(case: u64) -> Result<(), String> {
         devs,
         what,
     };
-    let mut now = 1_800_000_000;
+    // Time passes between writes (a second each): the safe-mode delay expires, so the
+    // superblocks go clean and dirty again around them, and those rounds can be cut too.
+    let clock = VirtualClock::new(1_800_000_000);
+    a.set_clock(Box::new(clock.clone()));
     for _ in 0..1 + rng.below(4) {
-        now += 1;
-        w.write(&mut a, &mut rng, now)?;
+        clock.advance(1_000_000_000);
+        w.write(&mut a, &mut rng)?;
     }
     let e = |s: &str, w: &World| format!("{}: {s}", w.what);
-    a.fail_member("m1", now)
+    a.fail_member("m1")
         .map_err(|x| e(&format!("fail: {x}"), &w))?;
-    a.remove_member("m1", None, now)
+    a.remove_member("m1", None)
         .map_err(|x| e(&format!("remove: {x}"), &w))?;
     for _ in 0..rng.below(3) {
-        now += 1;
-        w.write(&mut a, &mut rng, now)?;
+        clock.advance(1_000_000_000);
+        w.write(&mut a, &mut rng)?;
     }
     // The rebuild, killed at the k-th member write or flush.
     budget.set(k);
     let (name, dev) = w.dev(target);
-    let _ = a.add_member(name, dev, &AddOptions::default(), now, &mut |_, _| {});
-    let _ = a.stop(now);
+    let _ = a.add_member(name, dev, &AddOptions::default(), &mut |_, _| {});
+    let _ = a.stop();
     budget.set(u64::MAX);
     w.check(target, "the cut")?;
 
     // The next command(s).
-    now += 10;
+    clock.advance(10_000_000_000);
     if rng.below(3) == 0 {
         let (mut d, _) = Array::assemble(vec![w.dev(0)], &World::run_opts())
             .map_err(|x| e(&format!("degraded assemble: {x}"), &w))?;
+        d.set_clock(Box::new(clock.clone()));
         for _ in 0..1 + rng.below(3) {
-            now += 1;
-            w.write(&mut d, &mut rng, now)?;
+            clock.advance(1_000_000_000);
+            w.write(&mut d, &mut rng)?;
         }
-        d.stop(now).map_err(|x| e(&format!("stop: {x}"), &w))?;
+        d.stop().map_err(|x| e(&format!("stop: {x}"), &w))?;
         w.check(target, "degraded writes")?;
     }
-    let add = |w: &World, re_add_only: bool, now: u64| -> Result<(), String> {
+    let add = |w: &World, re_add_only: bool| -> Result<(), String> {
         let (mut d, _) = Array::assemble(vec![w.dev(0)], &World::run_opts())
             .map_err(|x| e(&format!("assemble for add: {x}"), w))?;
+        d.set_clock(Box::new(clock.clone()));
         let (name, dev) = w.dev(target);
         let opts = AddOptions {
             re_add_only,
             ..Default::default()
         };
-        if let Err(x) = d.add_member(name, dev, &opts, now, &mut |_, _| {}) {
+        if let Err(x) = d.add_member(name, dev, &opts, &mut |_, _| {}) {
             if !re_add_only {
                 return Err(e(&format!("add: {x}"), w));
             }
         }
-        d.stop(now).map_err(|x| e(&format!("stop: {x}"), w))?;
+        d.stop().map_err(|x| e(&format!("stop: {x}"), w))?;
         Ok(())
     };
     let both = |w: &World| {
@@ -270,18 +277,19 @@ fn run_case(case: u64) -> Result<(), String> {
         devs
     };
     match verb {
-        0 => add(&w, false, now)?,
-        1 => add(&w, true, now)?,
+        0 => add(&w, false)?,
+        1 => add(&w, true)?,
         _ => {
             let (mut d, _) = Array::assemble(both(&w), &World::run_opts())
                 .map_err(|x| e(&format!("assemble: {x}"), &w))?;
+            d.set_clock(Box::new(clock.clone()));
             let kind = if verb == 2 {
-                SyncKind::Recovery
+                SyncAction::Recovery
             } else {
-                SyncKind::Resync
+                SyncAction::Resync
             };
-            let _ = d.run_sync(kind, now, &mut |_, _| {});
-            d.stop(now).map_err(|x| e(&format!("stop: {x}"), &w))?;
+            let _ = d.run_sync(kind, &mut |_, _| {});
+            d.stop().map_err(|x| e(&format!("stop: {x}"), &w))?;
         }
     }
     let mut in_sync = w.check(target, "the verb")?;
@@ -290,16 +298,17 @@ fn run_case(case: u64) -> Result<(), String> {
         if in_sync {
             break;
         }
-        now += 1;
+        clock.advance(1_000_000_000);
         let (mut d, _) = Array::assemble(both(&w), &World::run_opts())
             .map_err(|x| e(&format!("assemble: {x}"), &w))?;
+        d.set_clock(Box::new(clock.clone()));
         let present = d.members().iter().any(|m| m.name == format!("m{target}"));
         if present {
-            let _ = d.run_sync(SyncKind::Recovery, now, &mut |_, _| {});
-            d.stop(now).map_err(|x| e(&format!("stop: {x}"), &w))?;
+            let _ = d.run_sync(SyncAction::Recovery, &mut |_, _| {});
+            d.stop().map_err(|x| e(&format!("stop: {x}"), &w))?;
         } else {
-            d.stop(now).map_err(|x| e(&format!("stop: {x}"), &w))?;
-            add(&w, false, now)?;
+            d.stop().map_err(|x| e(&format!("stop: {x}"), &w))?;
+            add(&w, false)?;
         }
         in_sync = w.check(target, &format!("finishing round {round}"))?;
     }
@@ -375,18 +384,17 @@ fn assembly_resumes_an_interrupted_recovery_from_its_offset() {
     let budget = Rc::new(Cell::new(u64::MAX));
     let (mut a, devs) = array_of_two(&budget, false);
     let data: Vec<u8> = (0..a.size()).map(|i| (i / 512) as u8 ^ 0x5a).collect();
-    a.write(0, &data, 1_800_000_001).unwrap();
-    a.fail_member("m1", 1_800_000_002).unwrap();
-    a.remove_member("m1", None, 1_800_000_002).unwrap();
+    a.write(0, &data).unwrap();
+    a.fail_member("m1").unwrap();
+    a.remove_member("m1", None).unwrap();
     a.add_member(
         "m2".into(),
         devs[2].clone(),
         &AddOptions::default(),
-        1_800_000_003,
         &mut |_, _| {},
     )
     .unwrap();
-    a.stop(1_800_000_004).unwrap();
+    a.stop().unwrap();
     // The rebuild of m2 stopped at r: its superblock says so and nothing is past it.
     let sectors = data.len() as u64 / 512;
     let r = sectors / 3 + 1;
@@ -416,12 +424,10 @@ fn assembly_resumes_an_interrupted_recovery_from_its_offset() {
         "m2 is not in sync before recovery ends"
     );
     assert_eq!(b.members()[1].rebuild, Some((1, r)));
-    let rep = b
-        .run_sync(SyncKind::Recovery, 1_800_000_010, &mut |_, _| {})
-        .unwrap();
+    let rep = b.run_sync(SyncAction::Recovery, &mut |_, _| {}).unwrap();
     assert_eq!(rep.sectors_copied, sectors - r, "only from the offset on");
     assert_eq!(b.in_sync_count(), 2);
-    b.stop(1_800_000_011).unwrap();
+    b.stop().unwrap();
     let mut got = vec![0u8; data.len()];
     devs[2]
         .data
@@ -439,11 +445,11 @@ fn an_array_whose_members_were_all_removed_answers_without_panicking() {
     let uuid = a.lead_superblock().uuid();
     // Every device dies under a write: both members fail.
     budget.set(0);
-    assert!(a.write(0, &[1u8; 4096], 1_800_000_001).is_err());
+    assert!(a.write(0, &[1u8; 4096]).is_err());
     budget.set(u64::MAX);
     assert!(a.members().iter().all(|m| m.state == MemberState::Faulty));
-    a.remove_member("m0", None, 1_800_000_002).ok();
-    a.remove_member("m1", None, 1_800_000_002).ok();
+    a.remove_member("m0", None).ok();
+    a.remove_member("m1", None).ok();
     assert!(a.members().is_empty());
     assert_eq!(a.version(), version);
     assert_eq!(a.lead_superblock().uuid(), uuid);
@@ -460,26 +466,23 @@ fn an_array_whose_members_were_all_removed_answers_without_panicking() {
     let _ = (a.bitmap().is_some(), a.last_sync(), a.counters(0));
     let mut buf = [0u8; 512];
     assert!(a.read(0, &mut buf).is_err());
-    assert!(a.write(0, &buf, 1_800_000_003).is_err());
+    assert!(a.write(0, &buf).is_err());
     let _ = a.flush();
     for kind in [
-        SyncKind::Resync,
-        SyncKind::Recovery,
-        SyncKind::Check,
-        SyncKind::Repair,
+        SyncAction::Resync,
+        SyncAction::Recovery,
+        SyncAction::Check,
+        SyncAction::Repair,
     ] {
-        assert!(
-            a.run_sync(kind, 1_800_000_004, &mut |_, _| {}).is_err() || kind == SyncKind::Resync
-        );
+        assert!(a.run_sync(kind, &mut |_, _| {}).is_err() || kind == SyncAction::Resync);
     }
-    assert!(a.fail_member("m0", 1_800_000_005).is_err());
-    assert!(a.remove_member("m9", None, 1_800_000_005).is_err());
+    assert!(a.fail_member("m0").is_err());
+    assert!(a.remove_member("m9", None).is_err());
     let _ = a.add_member(
         "m2".into(),
         devs[2].clone(),
         &AddOptions::default(),
-        1_800_000_006,
         &mut |_, _| {},
     );
-    let _ = a.stop(1_800_000_007);
+    let _ = a.stop();
 }

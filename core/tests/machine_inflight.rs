@@ -5,14 +5,25 @@
 //! every write that was durable (a completed FUA write, or one completed before a flush that
 //! completed) reads back; every other written sector holds its old or its new value.
 //!
-//! `MDRAID_MACHINE_CASES` sets the number of seeds (default 300).
+//!
+//! Sync actions run under the load too: a resync owed by a new array (created without
+//! assume-clean), a recovery onto a spare into an empty slot, a check or repair started
+//! mid-workload, so the cut falls inside them as often as anywhere else. After the cut every
+//! device is brought back (a kicked or faulty one re-added or rebuilt with `add`), every sync
+//! is finished, and then all `n` members must be in sync, every durable write must read back
+//! and the mirrors must be identical.
+//!
+//! `MDRAID_MACHINE_CASES` sets the number of seeds (default 10,000; `MDRAID_MACHINE_LONG=1`:
+//! 200,000), `MDRAID_MACHINE_FIRST` the first (replay one with `MDRAID_MACHINE_CASES=1`).
 
 use mdraid::array::machine::{Io, IoBuffer, IoKind, Machine, Notice, Now};
-use mdraid::array::{Array, AssembleOptions, CreateOptions, CreateSlot};
+use mdraid::array::{
+    AddOptions, Array, AssembleOptions, CreateOptions, CreateSlot, Member, MemberState,
+};
 use mdraid::device::{BlockDevice, CrashDevice};
 use mdraid::format::geometry::BitmapRequest;
 use mdraid::format::MetadataVersion;
-use mdraid::raid1::{ArrayRequest, BufRef, MemberError, RequestKind};
+use mdraid::raid1::{ArrayRequest, BufRef, MemberError, RequestKind, SyncAction};
 use mdraid::splitmix::SplitMix64 as Rng;
 use std::collections::HashMap;
 
@@ -56,9 +67,29 @@ struct Driver {
     now: Now,
     fail_member: Option<usize>,
     max_in_flight: usize,
+    /// A resync ran to its end (nothing owed any more).
+    resync_finished: bool,
 }
 
 impl Driver {
+    /// Carries out everything until the machine is idle (time moves when only timers are left).
+    fn settle(&mut self, rng: &mut Rng) {
+        for _ in 0..1_000_000 {
+            if self.pending.is_empty() {
+                if !self.m.is_busy() {
+                    return;
+                }
+                self.now.mono_ns += 10_000_000;
+                self.m.handle_timeout(self.now);
+                self.drain();
+                continue;
+            }
+            let k = rng.below(self.pending.len() as u64) as usize;
+            self.complete(k, rng);
+        }
+        panic!("the machine never settled");
+    }
+
     fn drain(&mut self) {
         while let Some(io) = self.m.poll_io() {
             self.pending.push(io);
@@ -95,6 +126,11 @@ impl Driver {
             }
         }
         while let Some(n) = self.m.poll_event() {
+            if let Notice::SyncDone(r) = n {
+                if r.action == SyncAction::Resync && !r.interrupted {
+                    self.resync_finished = true;
+                }
+            }
             if let Notice::MemberFailed { member } = n {
                 assert_eq!(
                     Some(member),
@@ -202,28 +238,39 @@ fn run_case(case: u64) -> Result<(), String> {
             chunk_bytes: Some(64 << 10),
         },
     };
-    let slots = (0..n)
-        .map(|i| CreateSlot::Device {
-            name: format!("m{i}"),
-            dev: CrashDevice::new(DEV_BYTES),
-            write_mostly: false,
-            failfast: false,
-        })
-        .collect();
+    // What runs under the load: 0 nothing, 1 the resync a new array owes, 2 a recovery onto
+    // a spare into an empty slot, 3 a check or repair started mid-workload, 4 the recovery of
+    // a re-add (a member failed, removed, written without, added back).
+    let sync = rng.below(5);
+    let dev = |i: usize| CreateSlot::Device {
+        name: format!("m{i}"),
+        dev: CrashDevice::new(DEV_BYTES),
+        write_mostly: false,
+        failfast: false,
+    };
+    let slots = if sync == 2 {
+        // Slots m0.. and one missing; the last device is a spare.
+        let mut s: Vec<_> = (0..n - 1).map(dev).collect();
+        s.insert(n - 2 + rng.below(2) as usize, CreateSlot::Missing);
+        s.push(dev(n - 1));
+        s
+    } else {
+        (0..n).map(dev).collect()
+    };
     let opts = CreateOptions {
         version: v,
         raid_disks: n as u32,
         bitmap,
         name: "machine".into(),
         homehost: None,
-        assume_clean: true,
+        assume_clean: sync != 1,
         size_kib: None,
         now: WALL,
         uuid: [case as u8 | 1; 16],
         seed: case,
         md_minor: 0,
     };
-    let what = format!("case {case}: {v} n={n} {bitmap:?}");
+    let what = format!("case {case}: {v} n={n} {bitmap:?} sync={sync}");
     let mut a: Array<CrashDevice> =
         Array::create(slots, &opts).map_err(|e| format!("{what}: {e}"))?;
     // Creation leaves its writes cached: make them durable, as mdadm's create does.
@@ -247,8 +294,9 @@ fn run_case(case: u64) -> Result<(), String> {
         flush_waiters: HashMap::new(),
         completed_since_flush: Vec::new(),
         now,
-        fail_member: (rng.below(3) == 0).then_some(n - 1),
+        fail_member: (sync == 4 || rng.below(3) == 0).then_some(n - 1),
         max_in_flight: 0,
+        resync_finished: false,
     };
     let mut order: Vec<u64> = (0..regions).collect();
     for i in (1..order.len()).rev() {
@@ -309,6 +357,48 @@ fn run_case(case: u64) -> Result<(), String> {
             }
         }
     };
+    match sync {
+        1 => {
+            d.m.start_sync(SyncAction::Resync)
+                .map_err(|e| format!("{what}: the owed resync refused: {e}"))?
+        }
+        2 if !d.m.check_recovery() => {
+            return Err(format!("{what}: no recovery onto the spare"));
+        }
+        4 => {
+            let k = n - 1;
+            d.m.fail_member(k)
+                .map_err(|e| format!("{what}: fail: {e}"))?;
+            d.settle(&mut rng);
+            for _ in 0..8 {
+                submit_one(&mut d, &mut rng, &mut token, &mut tag);
+            }
+            d.settle(&mut rng);
+            let gone =
+                d.m.remove_member(k)
+                    .map_err(|e| format!("{what}: remove: {e}"))?;
+            d.settle(&mut rng);
+            let plan =
+                d.m.plan_add(
+                    Some((gone.sb.clone(), gone.sb_sector)),
+                    gone.dev_sectors,
+                    &AddOptions::default(),
+                )
+                .map_err(|e| format!("{what}: plan the re-add: {e}"))?;
+            let back = Member {
+                sb: plan.sb,
+                sb_sector: plan.sb_sector,
+                state: MemberState::Spare,
+                rebuild: None,
+                rebuild_bitmap: false,
+                ..gone
+            };
+            d.m.add_member(back, plan.comeback)
+                .map_err(|e| format!("{what}: re-add: {e}"))?;
+        }
+        _ => {}
+    }
+    d.drain();
     // A burst first: at least 32 array requests in flight before anything completes.
     for _ in 0..40 {
         submit_one(&mut d, &mut rng, &mut token, &mut tag);
@@ -326,6 +416,17 @@ fn run_case(case: u64) -> Result<(), String> {
                 d.complete(k, &mut rng);
             }
             6 | 7 => submit_one(&mut d, &mut rng, &mut token, &mut tag),
+            8 if sync == 3 && d.m.engine().sync_status().is_none() && rng.below(8) == 0 => {
+                let action = [SyncAction::Check, SyncAction::Repair][rng.below(2) as usize];
+                match d.m.start_sync(action) {
+                    Ok(()) => {}
+                    // Check and repair need two in-sync mirrors: refused once the faulty
+                    // member has failed on a two-way mirror.
+                    Err(e) if e.to_string().contains("two in-sync mirrors") => {}
+                    Err(e) => return Err(format!("{what}: {action:?} refused: {e}")),
+                }
+                d.drain();
+            }
             _ => {
                 d.now.mono_ns += rng.below(300) * 1_000_000;
                 d.now.wall_secs = WALL + d.now.mono_ns / 1_000_000_000;
@@ -371,7 +472,7 @@ fn run_case(case: u64) -> Result<(), String> {
             )
         })
         .collect();
-    let (mut b, _) = Array::assemble(
+    let (mut b, report) = Array::assemble(
         names,
         &AssembleOptions {
             run: true,
@@ -379,11 +480,48 @@ fn run_case(case: u64) -> Result<(), String> {
         },
     )
     .map_err(|e| format!("{what}: reassembly after the cut: {e}"))?;
-    if stop && b.needs_resync() {
+    // A clean stop leaves nothing owed, unless the resync a new array owes was interrupted
+    // by the stop (md keeps its checkpoint and resumes).
+    if stop && b.needs_resync() && (sync != 1 || d.resync_finished) {
         return Err(format!("{what}: stopped clean but assembles dirty"));
     }
-    b.resync(WALL + 100)
-        .map_err(|e| format!("{what}: resync: {e}"))?;
+    if stop && sync == 1 && !d.resync_finished && !b.needs_resync() {
+        return Err(format!("{what}: an interrupted resync assembles as done"));
+    }
+    b.resync().map_err(|e| format!("{what}: resync: {e}"))?;
+    // Every device comes back: kicked ones and faulty ones are added again (a re-add where
+    // the bitmap covers their absence, else a full rebuild), spares are rebuilt.
+    let mut back: Vec<(String, CrashDevice)> =
+        report.kicked.into_iter().map(|k| (k.name, k.dev)).collect();
+    let faulty: Vec<String> = b
+        .members()
+        .iter()
+        .filter(|m| m.state == MemberState::Faulty)
+        .map(|m| m.name.clone())
+        .collect();
+    for name in faulty {
+        let dev = b
+            .remove_member(&name, None)
+            .map_err(|e| format!("{what}: remove {name}: {e}"))?
+            .ok_or_else(|| format!("{what}: remove {name} gave no device"))?;
+        back.push((name, dev));
+    }
+    for (name, dev) in back {
+        b.add_member(name.clone(), dev, &AddOptions::default(), &mut |_, _| {})
+            .map_err(|e| format!("{what}: add {name} back: {e}"))?;
+    }
+    // A spare left over (a rebuild ended short by a failure) is rebuilt now.
+    if b.is_degraded() && b.members().iter().any(|m| m.state == MemberState::Spare) {
+        b.run_sync(SyncAction::Recovery, &mut |_, _| {})
+            .map_err(|e| format!("{what}: recovery: {e}"))?;
+    }
+    if b.in_sync_count() != n as u32 {
+        return Err(format!(
+            "{what}: {} of {n} members in sync after bringing every device back: {:?}",
+            b.in_sync_count(),
+            b.members().iter().map(|m| m.state).collect::<Vec<_>>()
+        ));
+    }
     let mut got = vec![0u8; (REGION_SECTORS * 512) as usize];
     for (&region, &(tag, durable)) in &d.written {
         let s0 = region * REGION_SECTORS;
@@ -406,9 +544,7 @@ fn run_case(case: u64) -> Result<(), String> {
     }
     // After the resync every in-sync mirror holds the same data (the dirty marking and the
     // bitmap bits told the resync where to look).
-    let mut members = b
-        .stop(WALL + 101)
-        .map_err(|e| format!("{what}: stop: {e}"))?;
+    let mut members = b.stop().map_err(|e| format!("{what}: stop: {e}"))?;
     // A member with recorded bad blocks legitimately differs there (md skips them).
     members.retain(|m| {
         matches!(m.state, mdraid::array::MemberState::InSync(_))
@@ -438,11 +574,18 @@ fn run_case(case: u64) -> Result<(), String> {
 
 #[test]
 fn many_requests_in_flight_random_completion_order_and_power_cut() {
+    let long = std::env::var("MDRAID_MACHINE_LONG").as_deref() == Ok("1");
     let cases: u64 = std::env::var("MDRAID_MACHINE_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
-    let failures: Vec<String> = (0..cases).filter_map(|c| run_case(c).err()).collect();
+        .unwrap_or(if long { 200_000 } else { 10_000 });
+    let first: u64 = std::env::var("MDRAID_MACHINE_FIRST")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let failures: Vec<String> = (first..first + cases)
+        .filter_map(|c| run_case(c).err())
+        .collect();
     assert!(
         failures.is_empty(),
         "{} of {cases} cases failed:\n{}",

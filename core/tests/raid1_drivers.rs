@@ -65,9 +65,8 @@ mod raid1_drivers {
     }
 
     fn member_bytes(a: &Array<Dev>, i: usize, at: u64, len: usize) -> Vec<u8> {
-        let m = &a.members()[i];
-        let off = m.data_byte(at) as usize;
-        m.dev.inner().as_slice()[off..off + len].to_vec()
+        let off = a.members()[i].data_byte(at) as usize;
+        a.devices()[i].inner().as_slice()[off..off + len].to_vec()
     }
 
     fn sb(dev: &mut MemDevice) -> Superblock {
@@ -84,9 +83,9 @@ mod raid1_drivers {
             let n = (1 + i % 16) as usize * SECTOR;
             let buf = data(i, n);
             if i % 7 == 0 {
-                a.write_fua(at, &buf, NOW).unwrap();
+                a.write_fua(at, &buf).unwrap();
             } else {
-                a.write(at, &buf, NOW).unwrap();
+                a.write(at, &buf).unwrap();
             }
             model[at as usize..][..n].copy_from_slice(&buf);
             if i % 10 == 0 {
@@ -94,7 +93,7 @@ mod raid1_drivers {
             }
         }
         // Unaligned bytes too (read-modify-write of the covering sectors).
-        a.write(1000, b"hello", NOW).unwrap();
+        a.write(1000, b"hello").unwrap();
         model[1000..1005].copy_from_slice(b"hello");
         let mut back = vec![0u8; len];
         a.read(0, &mut back).unwrap();
@@ -107,7 +106,7 @@ mod raid1_drivers {
         let c1 = a.counters(1).unwrap();
         assert_eq!(c0.writes, c1.writes, "every write reached both mirrors");
         assert_eq!(c0.errors + c1.errors, 0);
-        let mut members = a.stop(NOW + 1).unwrap();
+        let mut members = a.stop().unwrap();
         let s = sb(members[0].dev.inner_mut());
         assert!(matches!(s, Superblock::V1(ref v, _) if v.resync_offset == u64::MAX));
     }
@@ -117,9 +116,9 @@ mod raid1_drivers {
         let (mut a, _) = array(false);
         let size = a.size();
         assert!(a.read(size - 512, &mut [0; 4096]).is_err());
-        assert!(a.write(size, &[1; 512], NOW).is_err());
+        assert!(a.write(size, &[1; 512]).is_err());
         // Misuse leaves the array usable.
-        a.write(0, &[1; 512], NOW).unwrap();
+        a.write(0, &[1; 512]).unwrap();
         let mut b = [0u8; 512];
         a.read(0, &mut b).unwrap();
         assert_eq!(b, [1; 512]);
@@ -130,7 +129,7 @@ mod raid1_drivers {
         // Reads prefer member 1; member 0 (write-mostly) serves only as the last resort.
         let (mut a, ctls) = array(true);
         let good = data(7, 64 * SECTOR);
-        a.write(100 * 512, &good, NOW).unwrap();
+        a.write(100 * 512, &good).unwrap();
         // Rot sectors 110..112 on member 1 behind the array's back; the next read of them
         // reports a media error once.
         let off = a.members()[1].data_byte(110 * 512);
@@ -165,13 +164,13 @@ mod raid1_drivers {
         let (mut a, ctls) = array(false);
         ctls[1].add(FaultRule::writes());
         let buf = data(3, 4096);
-        a.write(16 * 512, &buf, NOW).unwrap();
+        a.write(16 * 512, &buf).unwrap();
         assert_eq!(a.members()[1].state, MemberState::Faulty);
         // Degraded but working.
         let mut back = vec![0u8; 4096];
         a.read(16 * 512, &mut back).unwrap();
         assert!(back == buf);
-        let mut members = a.stop(NOW + 1).unwrap();
+        let mut members = a.stop().unwrap();
         // The survivor's superblock records member 1 as faulty (role 0xfffe).
         let Superblock::V1(s, _) = sb(members[0].dev.inner_mut()) else {
             panic!("1.2")
@@ -198,7 +197,7 @@ mod raid1_drivers {
         assert!(a.members()[1].sb.to_bytes().len() >= 256);
         let off = a.members()[1].data_byte(32 * 512);
         ctls[1].add(FaultRule::writes().overlapping(off..off + 4096).once());
-        a.write(32 * 512, &data(4, 8 * SECTOR), NOW).unwrap();
+        a.write(32 * 512, &data(4, 8 * SECTOR)).unwrap();
         assert_eq!(a.members()[1].state, MemberState::InSync(1));
         let log = a.members()[1].badblocks.clone().expect("a bad-block log");
         let ranges: Vec<(u64, u64)> = log
@@ -217,12 +216,12 @@ mod raid1_drivers {
         a.read(0, &mut [0; 512]).unwrap();
         // Member 1 refuses every write: its dirty superblock fails it; member 0 carries on.
         ctls[1].add(FaultRule::writes());
-        a.write(0, &[1; 512], NOW).unwrap();
+        a.write(0, &[1; 512]).unwrap();
         assert_eq!(a.members()[1].state, MemberState::Faulty);
         // Both refuse: nothing can take a write, and the array says so.
         ctls[0].add(FaultRule::writes());
-        assert!(a.write(4096, &[2; 512], NOW).is_err());
-        let _ = a.members()[0].dev.size();
+        assert!(a.write(4096, &[2; 512]).is_err());
+        let _ = a.devices()[0].size();
     }
 
     #[test]

@@ -163,7 +163,7 @@ mod raid1 {
         );
         assert_eq!(member_range(&s, 0, 40, 16), &data[..]);
         assert!(s.members[0].faults.is_empty(), "rewrite healed the media");
-        assert_eq!(s.engine.member_state(0), Some(MemberState::InSync));
+        assert_eq!(s.engine.member_state(0), Some(PositionState::InSync));
         // Repair used scratch buffers, not the caller's.
         assert!(s.io_log.iter().any(|r| r.io.member == 0
             && r.io.kind == MemberIoKind::Write
@@ -195,7 +195,7 @@ mod raid1 {
             s.read_sync(i * 16 + 1, 1).unwrap();
         }
         assert_eq!(s.engine.member_counters(0).unwrap().read_errors, 20);
-        assert_eq!(s.engine.member_state(0), Some(MemberState::InSync));
+        assert_eq!(s.engine.member_state(0), Some(PositionState::InSync));
         // One hour later the count halves: 10 more errors stay within the limit.
         let later = s.now + READ_ERROR_DECAY_NS;
         s.engine.handle_timeout(later);
@@ -204,9 +204,9 @@ mod raid1 {
             s.read_sync(i * 16 + 1001, 1).unwrap();
         }
         assert_eq!(s.engine.member_counters(0).unwrap().read_errors, 20);
-        assert_eq!(s.engine.member_state(0), Some(MemberState::InSync));
+        assert_eq!(s.engine.member_state(0), Some(PositionState::InSync));
         s.read_sync(2001, 1).unwrap();
-        assert_eq!(s.engine.member_state(0), Some(MemberState::Faulty));
+        assert_eq!(s.engine.member_state(0), Some(PositionState::Faulty));
         assert!(s
             .events
             .iter()
@@ -228,7 +228,7 @@ mod raid1 {
         for _ in 0..30 {
             assert!(s.read_sync(0, 1).is_err());
         }
-        assert_eq!(s.engine.member_state(0), Some(MemberState::InSync));
+        assert_eq!(s.engine.member_state(0), Some(PositionState::InSync));
     }
 
     #[test]
@@ -245,7 +245,7 @@ mod raid1 {
         s.settle();
         assert_eq!(s.result(id), Some(Ok(())));
         assert_eq!(s.engine.bad_blocks(1), Some(&[(200u64, 8u64)][..]));
-        assert_eq!(s.engine.member_state(1), Some(MemberState::InSync));
+        assert_eq!(s.engine.member_state(1), Some(PositionState::InSync));
         let (t_ev, tok) = s
             .events
             .iter()
@@ -284,7 +284,7 @@ mod raid1 {
         let id = s.write(64, &pattern(7, 8)).unwrap();
         s.settle();
         assert_eq!(s.result(id), Some(Ok(())));
-        assert_eq!(s.engine.member_state(1), Some(MemberState::Faulty));
+        assert_eq!(s.engine.member_state(1), Some(PositionState::Faulty));
         let (_, tok) = s
             .events
             .iter()
@@ -306,7 +306,7 @@ mod raid1 {
             s.write_sync(256, &pattern(9, 8)),
             Some(Err(ArrayIoError::WriteFailed { sector: 256 }))
         );
-        assert_eq!(s.engine.member_state(0), Some(MemberState::InSync));
+        assert_eq!(s.engine.member_state(0), Some(PositionState::InSync));
     }
 
     #[test]
@@ -347,7 +347,7 @@ mod raid1 {
         let f = s.submit(ArrayRequest::flush()).unwrap();
         s.settle();
         assert_eq!(s.result(f), Some(Ok(())));
-        assert_eq!(s.engine.member_state(1), Some(MemberState::Faulty));
+        assert_eq!(s.engine.member_state(1), Some(PositionState::Faulty));
         // With no in-sync member left to flush, the error reaches the caller.
         s.members[0].faults.push(Fault {
             op: FaultOp::Flush,

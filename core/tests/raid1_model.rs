@@ -133,7 +133,7 @@ mod raid1 {
             return Err("did not settle".into());
         }
         let alive: Vec<bool> = (0..slots)
-            .map(|m| s.engine.member_state(m) == Some(MemberState::InSync))
+            .map(|m| s.engine.member_state(m) == Some(PositionState::InSync))
             .collect();
         let none_alive = !alive.contains(&true);
         // A member's injected faults and the bad blocks recorded for it (md writes no mirror
@@ -186,7 +186,7 @@ mod raid1 {
         }
         // Mirrors agree with the model, except ranges recorded bad on the faulty member.
         for m in 0..slots {
-            if s.engine.member_state(m) != Some(MemberState::InSync) {
+            if s.engine.member_state(m) != Some(PositionState::InSync) {
                 continue;
             }
             let bad = s.engine.bad_blocks(m).unwrap_or(&[]).to_vec();

@@ -203,7 +203,7 @@ mod raid1_sync {
         let data = pattern(7, size);
         s.members[0].data.copy_from_slice(&data);
         s.members[1].data.copy_from_slice(&data);
-        assert_eq!(s.engine.member_state(2), Some(MemberState::Spare));
+        assert_eq!(s.engine.member_state(2), Some(PositionState::Spare));
         assert_eq!(s.engine.member_slot(2), None);
         // Failing member 1 frees slot 1; the spare takes it and recovery starts on its own.
         s.engine.fail_member(1).unwrap();
@@ -215,7 +215,7 @@ mod raid1_sync {
         );
         finish_sync(&mut s);
         assert_eq!(s.members[2].data, data);
-        assert_eq!(s.engine.member_state(2), Some(MemberState::InSync));
+        assert_eq!(s.engine.member_state(2), Some(PositionState::InSync));
         assert!(s.events.iter().any(|(_, e)| matches!(
             e,
             Event::MemberInSync {
@@ -235,7 +235,7 @@ mod raid1_sync {
         assert_eq!(counters(&s, 2).write_sectors, size);
         // The failed member can now be removed; its index can take a new device.
         s.engine.remove_member(1).unwrap();
-        assert_eq!(s.engine.member_state(1), Some(MemberState::Missing));
+        assert_eq!(s.engine.member_state(1), Some(PositionState::Missing));
     }
 
     #[test]
@@ -256,11 +256,11 @@ mod raid1_sync {
         s.pump();
         assert_eq!(
             s.engine.member_state(1),
-            Some(MemberState::Recovering { recovery_offset: 0 })
+            Some(PositionState::Recovering { recovery_offset: 0 })
         );
         finish_sync(&mut s);
         assert_eq!(s.members[1].data, data);
-        assert_eq!(s.engine.member_state(1), Some(MemberState::InSync));
+        assert_eq!(s.engine.member_state(1), Some(PositionState::InSync));
         assert_eq!(s.engine.member_slot(1), Some(1));
     }
 
@@ -294,7 +294,7 @@ mod raid1_sync {
         assert_eq!(s.members[0].data, s.members[1].data);
         assert_eq!(counters(&s, 1).write_sectors, 16 * BLK);
         assert_eq!(counters(&s, 0).read_sectors - before.read_sectors, 16 * BLK);
-        assert_eq!(s.engine.member_state(1), Some(MemberState::InSync));
+        assert_eq!(s.engine.member_state(1), Some(PositionState::InSync));
         assert_eq!(
             done_events(&s).last(),
             Some(&(SyncAction::Recovery, 0, 16 * BLK, false))
@@ -345,7 +345,7 @@ mod raid1_sync {
         finish_sync(&mut s);
         assert_eq!(s.members[0].data, s.members[1].data);
         assert_eq!(counters(&s, 1).write_sectors, 128 * BLK - r);
-        assert_eq!(s.engine.member_state(1), Some(MemberState::InSync));
+        assert_eq!(s.engine.member_state(1), Some(PositionState::InSync));
     }
 
     #[test]
@@ -621,15 +621,15 @@ mod raid1_sync {
         s.pump();
         assert_eq!(s.engine.member_slot(2), Some(0));
         finish_sync(&mut s);
-        assert_eq!(s.engine.member_state(2), Some(MemberState::InSync));
+        assert_eq!(s.engine.member_state(2), Some(PositionState::InSync));
         // Failing a spare makes it faulty.
         s.engine.remove_member(0).unwrap();
         s.engine.add_member(0, MemberConfig::spare()).unwrap();
         // Both slots are full now: it stays a spare.
         s.pump();
-        assert_eq!(s.engine.member_state(0), Some(MemberState::Spare));
+        assert_eq!(s.engine.member_state(0), Some(PositionState::Spare));
         s.engine.fail_member(0).unwrap();
-        assert_eq!(s.engine.member_state(0), Some(MemberState::Faulty));
+        assert_eq!(s.engine.member_state(0), Some(PositionState::Faulty));
     }
 
     #[test]
@@ -669,7 +669,7 @@ mod raid1_sync {
         s.members[0].data = pattern(8, size);
         s.members[0].faults.push(Fault::read_forever(300, 2));
         run_sync(&mut s, SyncAction::Recovery);
-        assert_eq!(s.engine.member_state(1), Some(MemberState::InSync));
+        assert_eq!(s.engine.member_state(1), Some(PositionState::InSync));
         assert_eq!(s.engine.bad_blocks(1), Some(&[(256, 128)][..]));
         assert_eq!(range(&s, 1, 0, 256), range(&s, 0, 0, 256));
         assert_eq!(range(&s, 1, 384, size - 384), range(&s, 0, 384, size - 384));
@@ -684,7 +684,7 @@ mod raid1_sync {
         s.members[0].data = pattern(6, size);
         s.members[1].faults.push(Fault::write(10 * BLK, 1));
         run_sync(&mut s, SyncAction::Recovery);
-        assert_eq!(s.engine.member_state(1), Some(MemberState::Faulty));
+        assert_eq!(s.engine.member_state(1), Some(PositionState::Faulty));
         assert!(s
             .events
             .iter()
@@ -820,7 +820,7 @@ mod raid1_sync {
                 _ => {
                     // Replace a faulty member with a blank spare.
                     for m in 0..s.members.len() {
-                        if s.engine.member_state(m) == Some(MemberState::Faulty) {
+                        if s.engine.member_state(m) == Some(PositionState::Faulty) {
                             s.engine.remove_member(m).map_err(|e| e.to_string())?;
                             s.members[m].data.fill(0xa5);
                             s.engine
@@ -857,7 +857,7 @@ mod raid1_sync {
         }
         for m in 0..s.members.len() {
             let st = s.engine.member_state(m).unwrap();
-            if st == MemberState::InSync && s.members[m].data != model {
+            if st == PositionState::InSync && s.members[m].data != model {
                 let first = s.members[m]
                     .data
                     .iter()
@@ -869,7 +869,7 @@ mod raid1_sync {
                     "member {m} differs from the model at sector {first}"
                 ));
             }
-            if matches!(st, MemberState::Recovering { .. }) {
+            if matches!(st, PositionState::Recovering { .. }) {
                 return Err(format!("member {m} left recovering"));
             }
         }

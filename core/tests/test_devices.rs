@@ -76,12 +76,12 @@ fn fault_control_reaches_a_device_owned_by_an_array() {
     let (a, ctl_a) = FaultyDevice::new(SparseDevice::new(64 * MIB));
     let (b, ctl_b) = FaultyDevice::new(SparseDevice::new(64 * MIB));
     let mut arr = Array::create(vec![slot("a", a), slot("b", b)], &opts()).unwrap();
-    arr.write(0, &[1; 4096], 1).unwrap();
+    arr.write(0, &[1; 4096]).unwrap();
     assert_eq!(arr.in_sync_count(), 2);
 
     // The disk dies while the array owns it.
     ctl_b.kill();
-    arr.write(4096, &[2; 4096], 2).unwrap();
+    arr.write(4096, &[2; 4096]).unwrap();
     assert_eq!(arr.in_sync_count(), 1);
     assert!(matches!(arr.members()[1].state, MemberState::Faulty));
     assert!(ctl_b.stats().write_faults >= 1);
@@ -381,11 +381,11 @@ fn crash_device_as_array_member_survives_a_cut_after_flush() {
     let a = CrashDevice::new(64 * MIB);
     let b = CrashDevice::new(64 * MIB);
     let mut arr = Array::create(vec![slot("a", a), slot("b", b)], &opts()).unwrap();
-    arr.write(MIB, &[0xab; 8192], 5).unwrap();
+    arr.write(MIB, &[0xab; 8192]).unwrap();
     arr.flush().unwrap();
-    arr.write(2 * MIB, &[0xcd; 8192], 6).unwrap(); // never flushed
+    arr.write(2 * MIB, &[0xcd; 8192]).unwrap(); // never flushed
     let off = arr.members()[0].data_byte(MIB);
-    let mut members: Vec<CrashDevice> = arr.stop(7).unwrap().into_iter().map(|m| m.dev).collect();
+    let mut members: Vec<CrashDevice> = arr.stop().unwrap().into_iter().map(|m| m.dev).collect();
     for (i, m) in members.iter_mut().enumerate() {
         let mut img = m.power_cut(i as u64);
         let mut buf = vec![0u8; 8192];
@@ -432,15 +432,11 @@ fn sparse_members_make_a_huge_array_cheaply() {
     let mut arr = Array::create(vec![slot("a", a), slot("b", b)], &o).unwrap();
     assert!(arr.size() > 15 * TIB);
     let last = arr.size() - 4096;
-    arr.write(last, &[0x5a; 4096], 2).unwrap();
+    arr.write(last, &[0x5a; 4096]).unwrap();
     let mut buf = [0u8; 4096];
     arr.read(last, &mut buf).unwrap();
     assert_eq!(buf, [0x5a; 4096]);
-    for m in arr.members() {
-        assert!(
-            m.dev.allocated_bytes() < 4 * MIB,
-            "{}",
-            m.dev.allocated_bytes()
-        );
+    for d in arr.devices() {
+        assert!(d.allocated_bytes() < 4 * MIB, "{}", d.allocated_bytes());
     }
 }

@@ -87,7 +87,7 @@ fn create_wm(paths: &[PathBuf], bitmap: bool, wm0: bool) {
         md_minor: 0,
     };
     let a = Array::create(slots, &opts).unwrap();
-    a.stop(1_800_000_000).unwrap();
+    a.stop().unwrap();
 }
 
 /// Assembles `devs` (through the page cache) and builds a driver, with O_DIRECT members if

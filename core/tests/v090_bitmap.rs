@@ -49,7 +49,7 @@ fn create(dev_bytes: usize, chunk: Option<u64>, homehost: Option<&str>) -> Vec<M
     };
     Array::create(slots, &opts)
         .unwrap()
-        .stop(NOW)
+        .stop()
         .unwrap()
         .into_iter()
         .map(|m| m.dev)
@@ -126,8 +126,8 @@ fn writes_keep_the_0_90_bitmap_bit_checksum_and_uuid() {
         .collect();
     let (mut a, _) = Array::assemble(named, &AssembleOptions::default()).unwrap();
     assert!(a.bitmap().is_some(), "the bitmap is found again");
-    a.write(3 << 20, &[0x5a; 8192], NOW + 5).unwrap();
-    let members = a.stop(NOW + 6).unwrap();
+    a.write(3 << 20, &[0x5a; 8192]).unwrap();
+    let members = a.stop().unwrap();
     for (i, m) in members.iter().enumerate() {
         let (events, bm_events, _) = check_member(&m.dev, &format!("after write, member {i}"));
         assert!(events > 0);

@@ -238,6 +238,6 @@ pub fn run(a: CreateArgs, pos: FlagPositions) -> CliResult {
     } else {
         eprintln!("mdraid: {line}");
     }
-    array.stop(now())?;
+    array.stop()?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 use crate::common::{now, open_all, CliError, CliResult};
 use clap::Args;
 use mdraid::array::{
-    AddOptions, AddOutcome, Array, AssembleOptions, CreateOptions, CreateSlot, SyncKind,
+    AddOptions, AddOutcome, Array, AssembleOptions, CreateOptions, CreateSlot, SyncAction,
 };
 use mdraid::device::FileDevice;
 use mdraid::format::geometry::BitmapRequest;
@@ -112,7 +112,7 @@ fn demo(dir: &std::path::Path, size: u64) -> CliResult {
 
     let data = demo_data(1 << 20);
     step(3, "write 1 MiB at array offset 4 MiB (superblocks go dirty and bitmap bits are set first, as md does)");
-    array.write(4 << 20, &data, now())?;
+    array.write(4 << 20, &data)?;
     array.flush()?;
     println!(
         "   written; superblocks dirty: {}, events {}",
@@ -129,7 +129,7 @@ fn demo(dir: &std::path::Path, size: u64) -> CliResult {
     println!("   1 MiB read back, identical");
 
     step(5, "b.img fails: the array runs degraded on a.img");
-    array.fail_member(&paths[1].display().to_string(), now())?;
+    array.fail_member(&paths[1].display().to_string())?;
     array.read(4 << 20, &mut back)?;
     println!(
         "   degraded: {}, data still identical: {}",
@@ -148,7 +148,7 @@ fn demo(dir: &std::path::Path, size: u64) -> CliResult {
         device_uuid: Some(super::create::random_bytes()),
         ..Default::default()
     };
-    let out = array.add_member(name, dev, &add, now(), &mut |done, total| {
+    let out = array.add_member(name, dev, &add, &mut |done, total| {
         let pb = bar.get_or_insert_with(|| {
             super::sync::progress_bar("recover", total)
                 .unwrap_or_else(indicatif::ProgressBar::hidden)
@@ -165,7 +165,7 @@ fn demo(dir: &std::path::Path, size: u64) -> CliResult {
     println!("   degraded: {}", array.is_degraded());
 
     step(7, "check: compare the mirrors");
-    let r = array.run_sync(SyncKind::Check, now(), &mut |_, _| {})?;
+    let r = array.run_sync(SyncAction::Check, &mut |_, _| {})?;
     println!("   mismatch_cnt = {} (sectors)", r.mismatch_cnt);
     if r.mismatch_cnt != 0 {
         return Err(CliError("the mirrors differ after the rebuild".into()));
@@ -176,7 +176,7 @@ fn demo(dir: &std::path::Path, size: u64) -> CliResult {
         8,
         "stop (clean superblocks), then assemble again from the image files",
     );
-    array.stop(now())?;
+    array.stop()?;
     let (mut again, report) = Array::assemble(
         open_all(&paths, true)?,
         &AssembleOptions {

@@ -7,7 +7,7 @@
 //! `MDRAID_REQUIRE_URING=1`, which makes that an error).
 
 use super::AssembleArgs;
-use crate::common::{assemble, now, parse_md_sectors, CliError, CliResult};
+use crate::common::{assemble, parse_md_sectors, CliError, CliResult};
 use clap::Args;
 use mdraid::array::machine::Machine;
 use mdraid::array::Array;
@@ -431,14 +431,14 @@ fn write_blocking(
         if pos.checked_add(n as u64).is_none_or(|end| end > size) {
             // Stop cleanly (what was written stays written) before reporting the overrun.
             array.flush()?;
-            array.stop(now())?;
+            array.stop()?;
             return Err(overrun(size, pos));
         }
-        array.write(pos, &buf[..n], now())?;
+        array.write(pos, &buf[..n])?;
         pos += n as u64;
     }
     array.flush()?;
-    array.stop(now())?;
+    array.stop()?;
     Ok(pos - offset)
 }
 

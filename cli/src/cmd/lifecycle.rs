@@ -1,7 +1,7 @@
 //! `assemble`, `stop` and `detail`.
 
 use super::AssembleArgs;
-use crate::common::{assemble as assemble_members, now, CliResult};
+use crate::common::{assemble as assemble_members, CliResult};
 use mdraid::array::{Array, AssembleReport, MemberState};
 use mdraid::device::FileDevice;
 use mdraid::format::probe::Superblock;
@@ -117,7 +117,7 @@ pub fn assemble(a: &AssembleArgs, readonly: bool, json_out: bool) -> CliResult {
     } else {
         eprintln!("mdraid: {}", started_line(&array));
     }
-    array.stop(now())?;
+    array.stop()?;
     Ok(())
 }
 
@@ -125,7 +125,7 @@ pub fn stop(a: &AssembleArgs, json_out: bool) -> CliResult {
     let opts = a.options(false);
     let (array, report) = assemble_members(&a.members, &opts)?;
     let v = array_json(&array, &report);
-    array.stop(now())?;
+    array.stop()?;
     if json_out {
         println!("{}", serde_json::json!({ "stopped": true, "array": v }));
     } else {

@@ -1,7 +1,7 @@
 //! `fail`, `remove`, `add`, `re-add`: manage one member of the array.
 
 use super::AssembleArgs;
-use crate::common::{assemble, now, open_dev, CliError, CliResult};
+use crate::common::{assemble, open_dev, CliError, CliResult};
 use clap::Args;
 use mdraid::array::{AddOptions, AddOutcome, Array};
 use mdraid::device::{DeviceIdentity, FileDevice};
@@ -74,13 +74,12 @@ pub fn run(verb: Verb, a: &MemberArgs) -> CliResult {
     }
     members.retain(|m| verb == Verb::Fail || !same(m));
     let (mut array, report) = assemble(&members, &a.asm.options(false))?;
-    let t = now();
     let outcome = match verb {
         Verb::Fail => {
-            array.fail_member(&name, t)?;
+            array.fail_member(&name)?;
             match array.last_sync() {
                 // md rebuilds onto a spare at once.
-                Some(r) if r.action == mdraid::array::SyncKind::Recovery => {
+                Some(r) if r.action == mdraid::array::SyncAction::Recovery => {
                     format!(
                         "faulty; a spare was rebuilt ({} sectors copied)",
                         r.sectors_copied
@@ -93,7 +92,7 @@ pub fn run(verb: Verb, a: &MemberArgs) -> CliResult {
             // A failed member was left out at assembly (its superblock lost to the survivors);
             // it is removed by forgetting its slot in their role tables.
             let dev = open_dev(&a.device, true)?;
-            array.remove_member(&name, Some(dev), t)?;
+            array.remove_member(&name, Some(dev))?;
             "removed".to_string()
         }
         Verb::Add | Verb::ReAdd => {
@@ -106,7 +105,7 @@ pub fn run(verb: Verb, a: &MemberArgs) -> CliResult {
                 device_uuid: Some(crate::cmd::create::random_bytes()),
             };
             let mut bar = crate::cmd::sync::SyncBar::new("recovery");
-            let out = array.add_member(name.clone(), dev, &opts, t, &mut |done, total| {
+            let out = array.add_member(name.clone(), dev, &opts, &mut |done, total| {
                 bar.update(done, total)
             })?;
             bar.finish();
@@ -121,7 +120,7 @@ pub fn run(verb: Verb, a: &MemberArgs) -> CliResult {
     let v = crate::cmd::lifecycle::array_json_now(&array);
     let rebuilt = crate::cmd::sync::rebuilt_json(array.rebuilt_spares());
     crate::cmd::sync::print_rebuilt(array.rebuilt_spares());
-    array.stop(now())?;
+    array.stop()?;
     if a.json {
         println!(
             "{}",

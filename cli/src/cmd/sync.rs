@@ -1,10 +1,10 @@
 //! `resync`, `check`, `repair`: run a sync action to completion.
 
 use super::AssembleArgs;
-use crate::common::{assemble, now, CliResult};
+use crate::common::{assemble, CliResult};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use mdraid::array::{SyncKind, SyncReport};
+use mdraid::array::{SyncAction, SyncReport};
 use serde_json::json;
 use std::io::IsTerminal;
 
@@ -76,21 +76,6 @@ impl SyncBar {
     }
 }
 
-/// Makes the engine's speed limit real: when it waits for a deadline (ns on its clock), sleep
-/// for the difference from the clock it was at when first asked, and report the time reached.
-pub fn real_time_waiter() -> impl FnMut(u64) -> Option<u64> {
-    let mut origin: Option<(std::time::Instant, u64)> = None;
-    move |deadline| {
-        let (t0, c0) = *origin.get_or_insert((std::time::Instant::now(), deadline));
-        let target = std::time::Duration::from_nanos(deadline.saturating_sub(c0));
-        let elapsed = t0.elapsed();
-        if target > elapsed {
-            std::thread::sleep(target - elapsed);
-        }
-        Some(c0 + t0.elapsed().as_nanos() as u64)
-    }
-}
-
 pub fn report_json(r: &SyncReport) -> serde_json::Value {
     json!({
         "action": r.action.as_str(),
@@ -115,18 +100,15 @@ pub fn print_rebuilt(rebuilt: &[(String, u32)]) {
     }
 }
 
-pub fn run(kind: SyncKind, a: &SyncArgs) -> CliResult {
+pub fn run(kind: SyncAction, a: &SyncArgs) -> CliResult {
     let (mut array, _) = assemble(&a.asm.members, &a.asm.options(false))?;
-    array.set_speed_limits(a.speed_min, a.speed_max);
+    array.set_speed_limits(a.speed_min, a.speed_max)?;
     let mut bar = SyncBar::new(kind.as_str());
-    let report =
-        array.run_sync_with(kind, now(), &mut real_time_waiter(), &mut |done, total| {
-            bar.update(done, total)
-        })?;
+    let report = array.run_sync(kind, &mut |done, total| bar.update(done, total))?;
     bar.finish();
     let rebuilt = rebuilt_json(array.rebuilt_spares());
     print_rebuilt(array.rebuilt_spares());
-    array.stop(now())?;
+    array.stop()?;
     if a.json {
         let mut v = report_json(&report);
         v["rebuilt"] = rebuilt;
@@ -137,7 +119,7 @@ pub fn run(kind: SyncKind, a: &SyncArgs) -> CliResult {
             report.action.as_str(),
             report.sectors_copied
         );
-        if matches!(kind, SyncKind::Check | SyncKind::Repair) {
+        if matches!(kind, SyncAction::Check | SyncAction::Repair) {
             eprint!(", mismatch_cnt {}", report.mismatch_cnt);
         }
         eprintln!();

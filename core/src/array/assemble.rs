@@ -316,7 +316,7 @@ impl<D: BlockDevice> Array<D> {
             Some(m) => super::intent::IntentBitmap::load(m)?,
             None => None,
         };
-        let array = Array {
+        let array = Array::from_parts(super::Parts {
             retired: lead_sb.clone(),
             bitmap,
             members,
@@ -326,22 +326,13 @@ impl<D: BlockDevice> Array<D> {
             dirty: unclean,
             needs_resync: unclean,
             readonly: opts.readonly,
-            engine: None,
-            emap: Vec::new(),
             resync_done: match &lead_sb {
                 Superblock::V1(s, _) => s.resync_offset,
                 Superblock::V0(_) if unclean => 0,
                 Superblock::V0(_) => u64::MAX,
             },
-            last_sync: None,
-            speed_limits: (
-                crate::raid1::DEFAULT_SYNC_SPEED_MIN_KIB,
-                crate::raid1::DEFAULT_SYNC_SPEED_MAX_KIB,
-            ),
-            rebuilt: Vec::new(),
-            clock_ns: 0,
-            last_now: lead_sb_utime(&lead_sb),
-        };
+            wall_secs: lead_sb_utime(&lead_sb),
+        })?;
         Ok((
             array,
             AssembleReport {

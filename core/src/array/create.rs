@@ -245,19 +245,10 @@ impl<D: BlockDevice> Array<D> {
             .first()
             .map(|m| m.sb.clone())
             .ok_or(ArrayError::NoDevices)?;
-        Ok(Array {
+        Array::from_parts(super::Parts {
             retired,
-            engine: None,
-            emap: Vec::new(),
             resync_done: if opts.assume_clean { u64::MAX } else { 0 },
-            last_sync: None,
-            speed_limits: (
-                crate::raid1::DEFAULT_SYNC_SPEED_MIN_KIB,
-                crate::raid1::DEFAULT_SYNC_SPEED_MAX_KIB,
-            ),
-            rebuilt: Vec::new(),
-            clock_ns: 0,
-            last_now: opts.now,
+            wall_secs: opts.now,
             bitmap,
             members,
             raid_disks: n,

@@ -23,12 +23,7 @@ impl<D: BlockDevice> Array<D> {
     /// The superblock that speaks for the array: the first in-sync member's, else the first's,
     /// else (every member removed) the last one's.
     pub fn lead_superblock(&self) -> &Superblock {
-        let m = self
-            .members
-            .iter()
-            .find(|m| matches!(m.state, MemberState::InSync(_)))
-            .or(self.members.first());
-        m.map_or(&self.retired, |m| &m.sb)
+        self.machine.lead_superblock().unwrap_or(&self.retired)
     }
 
     /// `mdadm --detail` facts; `device` names the array in the header line.
@@ -36,7 +31,7 @@ impl<D: BlockDevice> Array<D> {
         let sb = self.lead_superblock();
         let bitmap = Self::has_bitmap(sb);
         let count = |f: fn(&MemberState) -> bool| {
-            self.members.iter().filter(|m| f(&m.state)).count() as u32
+            self.members().iter().filter(|m| f(&m.state)).count() as u32
         };
         let active = count(|s| matches!(s, MemberState::InSync(_)));
         let spares = count(|s| matches!(s, MemberState::Spare));
@@ -59,7 +54,7 @@ impl<D: BlockDevice> Array<D> {
             DetailIdentity::V1 { name, uuid, .. } => DetailIdentity::V1 {
                 name,
                 uuid,
-                events: self.events,
+                events: self.events(),
             },
             DetailIdentity::V0 {
                 minor_version,
@@ -68,14 +63,14 @@ impl<D: BlockDevice> Array<D> {
             } => DetailIdentity::V0 {
                 minor_version,
                 uuid,
-                events: self.events,
+                events: self.events(),
             },
         };
         let disks: Vec<DetailDisk> = self
-            .members
+            .members()
             .iter()
             .map(|m| {
-                let (major, minor) = m.dev.device_number().unwrap_or((0, 0));
+                let (major, minor) = m.dev.device_number.unwrap_or((0, 0));
                 let flags = match &m.sb {
                     Superblock::V1(s, _) => {
                         (if s.devflags & sb1::DEVFLAG_WRITE_MOSTLY != 0 {
@@ -117,9 +112,9 @@ impl<D: BlockDevice> Array<D> {
             layout: 0,
             chunk_size: 0,
             array_size_bytes: self.size(),
-            used_dev_sectors: Some(self.component_sectors),
-            raid_disks: self.raid_disks,
-            total_devices: self.members.len() as u32,
+            used_dev_sectors: Some(self.component_sectors()),
+            raid_disks: self.raid_disks(),
+            total_devices: self.members().len() as u32,
             preferred_minor,
             persistent: true,
             bitmap: if bitmap {
@@ -128,8 +123,8 @@ impl<D: BlockDevice> Array<D> {
                 DetailBitmap::None
             },
             utime,
-            clean: !self.dirty,
-            sync: self.needs_resync.then_some(SyncProgress {
+            clean: !self.is_dirty(),
+            sync: self.needs_resync().then_some(SyncProgress {
                 action: SyncAction::Resync,
                 status: SyncStatus::Pending,
             }),

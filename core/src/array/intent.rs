@@ -86,27 +86,6 @@ impl IntentBitmap {
         (lo.min(len) as usize)..(hi.min(len) as usize)
     }
 
-    /// Writes header and bits to every working member, then flushes them.
-    pub(crate) fn write_all<D: BlockDevice>(
-        &mut self,
-        members: &mut [Member<D>],
-        events: u64,
-    ) -> Result<usize> {
-        let raw = self.encode(events)?;
-        let mut ok = 0;
-        for m in members.iter_mut().filter(|m| m.state.is_working()) {
-            let Some(off) = location(&m.sb, m.dev_sectors) else {
-                continue;
-            };
-            if m.dev.write_at(off, raw).and_then(|_| m.dev.flush()).is_ok() {
-                ok += 1;
-            } else {
-                m.state = super::MemberState::Faulty;
-            }
-        }
-        Ok(ok)
-    }
-
     /// Number of dirty chunks.
     pub fn dirty_chunks(&self) -> u64 {
         self.bitmap.count_dirty()

@@ -104,6 +104,56 @@ impl<D: BlockDevice> Member<D> {
 }
 
 impl<X> Member<X> {
+    /// Splits the member into its device and its device-less metadata (the machine's side).
+    pub(crate) fn detach(self) -> (X, Member<super::machine::Detached>)
+    where
+        X: DeviceId,
+    {
+        let detached = super::machine::Detached {
+            device_number: self.dev.device_number(),
+        };
+        let Member {
+            dev,
+            name,
+            sb,
+            sb_sector,
+            dev_sectors,
+            state,
+            badblocks,
+            rebuild,
+            rebuild_bitmap,
+        } = self;
+        (
+            dev,
+            Member {
+                dev: detached,
+                name,
+                sb,
+                sb_sector,
+                dev_sectors,
+                state,
+                badblocks,
+                rebuild,
+                rebuild_bitmap,
+            },
+        )
+    }
+
+    /// The member with `dev` as its device (the metadata stays).
+    pub(crate) fn attach<Y>(self, dev: Y) -> Member<Y> {
+        Member {
+            dev,
+            name: self.name,
+            sb: self.sb,
+            sb_sector: self.sb_sector,
+            dev_sectors: self.dev_sectors,
+            state: self.state,
+            badblocks: self.badblocks,
+            rebuild: self.rebuild,
+            rebuild_bitmap: self.rebuild_bitmap,
+        }
+    }
+
     /// Adds `sector..sector + sectors` (data-area sectors) to this 1.x member's bad-block log
     /// and encodes the log into `raw` (resized to the log area). Returns the log's byte offset
     /// on the device; `None` when the member keeps no log (0.90, or no log area).

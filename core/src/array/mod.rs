@@ -1,32 +1,39 @@
-//! Arrays of member devices: create, assemble, plain I/O, stop.
+//! Arrays of member devices: create, assemble, run, stop.
 //!
-//! An [`Array`] owns its member devices and their superblocks. Assembly follows md's rules
-//! (DESIGN.md §3 "Assembly"); creation follows mdadm's layout rules ([`crate::format::geometry`]).
-//! Until the RAID1 engine drives I/O, reads go to the first in-sync member and writes to every
-//! in-sync member, with md's metadata ordering: superblocks marked dirty before the first write,
-//! clean again at stop.
+//! The array itself is the sans-IO [`Machine`] (the RAID1 engine plus md's metadata policy).
+//! [`Array`] is its blocking driver over [`BlockDevice`]s: it owns the member devices, carries
+//! out every I/O the machine hands out (data and metadata alike) synchronously, and takes its
+//! time from a [`Clock`]. Assembly follows md's rules (DESIGN.md §3 "Assembly"); creation
+//! follows mdadm's layout rules ([`crate::format::geometry`]).
 
 mod assemble;
+mod blocking;
+mod clock;
 mod create;
 mod detail;
 mod intent;
-mod io;
 pub mod machine;
 mod member;
 mod sb0_sync;
+pub mod setup;
 mod sync;
 
-pub use crate::raid1::SyncAction as SyncKind;
+pub use crate::raid1::SyncAction;
 pub use assemble::{AssembleOptions, AssembleReport, KickReason, Kicked};
+#[cfg(feature = "std")]
+pub use clock::SystemClock;
+pub use clock::{Clock, VirtualClock};
 pub use create::{CreateOptions, CreateSlot};
 pub use intent::IntentBitmap;
+pub use machine::{Machine, Now};
 pub use member::{recovery_point, Member, MemberState};
-pub use sync::{AddOptions, AddOutcome, SyncReport};
+pub use sync::{AddOptions, AddOutcome, Progress, SyncReport};
 
 use crate::device::BlockDevice;
 use crate::format::probe::Superblock;
 use crate::format::MetadataVersion;
-use crate::{Error, Result};
+use crate::Result;
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -104,73 +111,135 @@ pub enum ArrayError {
     ReadOnly,
     /// An array request failed on every mirror that could serve it.
     #[error("array I/O error: {0}")]
-    Io(String),
+    Io(#[from] crate::raid1::ArrayIoError),
+    /// The machine refused a request (its pool is full: `Busy`; or a malformed request).
+    #[error("request refused: {0}")]
+    Submit(#[from] crate::raid1::SubmitError),
     /// Every member failed.
     #[error("no working member left")]
     NoWorkingMember,
 }
 
-/// A running RAID1 array.
-#[derive(Debug)]
-pub struct Array<D> {
-    members: Vec<Member<D>>,
-    raid_disks: u32,
+/// An array as create or assemble leave it, before its machine is built.
+pub(crate) struct Parts<D> {
+    pub members: Vec<Member<D>>,
+    pub raid_disks: u32,
     /// Sectors of each member used by the array.
-    component_sectors: u64,
-    events: u64,
-    dirty: bool,
-    /// The superblocks said unclean at assembly (or creation without assume-clean): mirrors
-    /// may differ until a resync.
-    needs_resync: bool,
-    readonly: bool,
-    /// The write-intent bitmap, when the array has one.
-    bitmap: Option<IntentBitmap>,
-    /// The RAID1 engine, built at the first I/O.
-    engine: Option<crate::raid1::Raid1>,
-    /// The engine's clock (ns), fed from the `now` of the calls.
-    clock_ns: u64,
-    /// The last `now` (seconds) a caller gave, for metadata written by reads and flushes.
-    last_now: u64,
-    /// Which member each engine position holds.
-    emap: Vec<Option<usize>>,
-    /// While a resync is owed: sectors below this are known in sync (md's resync checkpoint).
-    resync_done: u64,
-    /// The outcome of the last sync action.
-    last_sync: Option<SyncReport>,
-    /// Sync speed limits in KiB/s (min, max), md's defaults unless set.
-    speed_limits: (u64, u64),
+    pub component_sectors: u64,
+    pub events: u64,
+    pub dirty: bool,
+    /// The superblocks said unclean (or a new array without assume-clean): mirrors may differ
+    /// until a resync.
+    pub needs_resync: bool,
+    pub readonly: bool,
+    pub bitmap: Option<IntentBitmap>,
+    /// While a resync is owed: sectors below this are known in sync (md's checkpoint).
+    pub resync_done: u64,
+    /// Wall-clock seconds the array's virtual clock starts at.
+    pub wall_secs: u64,
+    /// The superblock speaking for the array when no member can.
+    pub retired: Superblock,
+}
+
+/// A running RAID1 array: the [`Machine`] driven synchronously over its member devices.
+pub struct Array<D> {
+    machine: Machine,
+    /// The member devices, indexed as the machine's members.
+    devs: Vec<D>,
+    clock: Box<dyn Clock>,
     /// Spares rebuilt into slots while the array ran: (member name, slot).
     rebuilt: Vec<(String, u32)>,
     /// A superblock speaking for the array when no member can (every member removed): the
     /// array's identity (version, UUID, geometry) outlives its devices, as an md array does.
-    /// Set at creation/assembly, refreshed when the last member is removed.
     retired: Superblock,
 }
 
+impl<D> core::fmt::Debug for Array<D> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Array")
+            .field("machine", &self.machine)
+            .field("devices", &self.devs.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<D: BlockDevice> Array<D> {
-    /// Members, in the order given to create/assemble.
-    pub fn members(&self) -> &[Member<D>] {
-        &self.members
+    /// Builds the machine for an array create or assemble made.
+    pub(crate) fn from_parts(p: Parts<D>) -> Result<Self> {
+        let clock = VirtualClock::new(p.wall_secs);
+        let now = clock.read();
+        let mut devs = Vec::with_capacity(p.members.len());
+        let members = p
+            .members
+            .into_iter()
+            .map(|m| {
+                let (d, m) = m.detach();
+                devs.push(d);
+                m
+            })
+            .collect();
+        let state = machine::State {
+            members,
+            raid_disks: p.raid_disks,
+            component_sectors: p.component_sectors,
+            events: p.events,
+            dirty: p.dirty,
+            needs_resync: p.needs_resync,
+            readonly: p.readonly,
+            bitmap: p.bitmap,
+            resync_done: p.resync_done,
+        };
+        let machine = Machine::new(state, now)
+            .map_err(|e| ArrayError::Invalid(alloc::format!("engine: {e}")))?;
+        Ok(Array {
+            machine,
+            devs,
+            clock: Box::new(clock),
+            rebuilt: Vec::new(),
+            retired: p.retired,
+        })
+    }
+
+    /// Replaces the array's clock (the default is a [`VirtualClock`] starting at the
+    /// superblocks' time). A long-lived array on a [`SystemClock`] goes clean ~200 ms after
+    /// its last write once [`Self::tick`] is called.
+    pub fn set_clock(&mut self, clock: Box<dyn Clock>) {
+        self.clock = clock;
+        let now = self.clock.now();
+        self.machine.handle_timeout(now);
+    }
+
+    /// The array's state machine (getters: counters, sync status, bitmap).
+    pub fn machine(&self) -> &Machine {
+        &self.machine
+    }
+    /// Members' metadata, in the order given to create/assemble (then added ones).
+    pub fn members(&self) -> &[Member<machine::Detached>] {
+        self.machine.members()
+    }
+    /// The member devices, indexed as [`Self::members`].
+    pub fn devices(&self) -> &[D] {
+        &self.devs
     }
     /// Number of mirrors (slots).
     pub fn raid_disks(&self) -> u32 {
-        self.raid_disks
+        self.machine.raid_disks()
     }
     /// Array size in bytes.
     pub fn size(&self) -> u64 {
-        self.component_sectors * crate::SECTOR_SIZE
+        self.machine.component_sectors() * crate::SECTOR_SIZE
     }
     /// Sectors used on each member.
     pub fn component_sectors(&self) -> u64 {
-        self.component_sectors
+        self.machine.component_sectors()
     }
     /// Current event count.
     pub fn events(&self) -> u64 {
-        self.events
+        self.machine.events()
     }
     /// Whether superblocks are marked dirty (writes since the last clean point).
     pub fn is_dirty(&self) -> bool {
-        self.dirty
+        self.machine.is_dirty()
     }
     /// Metadata version.
     pub fn version(&self) -> MetadataVersion {
@@ -178,19 +247,19 @@ impl<D: BlockDevice> Array<D> {
     }
     /// Whether the mirrors may differ (unclean shutdown or a new array) until a resync.
     pub fn needs_resync(&self) -> bool {
-        self.needs_resync
+        self.machine.needs_resync()
     }
     /// The write-intent bitmap in use, if any.
     pub fn bitmap(&self) -> Option<&IntentBitmap> {
-        self.bitmap.as_ref()
+        self.machine.bitmap()
     }
     /// Whether every slot has an in-sync member.
     pub fn is_degraded(&self) -> bool {
-        self.in_sync_count() < self.raid_disks
+        self.in_sync_count() < self.raid_disks()
     }
     /// Number of in-sync members.
     pub fn in_sync_count(&self) -> u32 {
-        self.members
+        self.members()
             .iter()
             .filter(|m| matches!(m.state, MemberState::InSync(_)))
             .count() as u32
@@ -210,98 +279,23 @@ impl<D: BlockDevice> Array<D> {
         }
     }
 
-    /// Rewrites every working member's superblock with the current state (events+1).
-    pub(crate) fn write_superblocks(&mut self, now: u64) -> Result<()> {
-        // md's md_update_sb: a member that fails while its superblock is written must be
-        // recorded as faulty in the survivors' superblocks too, so the round repeats (with a new
-        // event count) until one completes without a new failure.
-        loop {
-            let failed_before = self.faulty_count();
-            self.write_superblocks_once(now)?;
-            if let Some(bm) = self.bitmap.as_mut() {
-                bm.write_all(&mut self.members, self.events)?;
-            }
-            if self.faulty_count() == failed_before {
-                return Ok(());
-            }
-        }
-    }
-
-    pub(crate) fn faulty_count(&self) -> usize {
-        self.members
-            .iter()
-            .filter(|m| m.state == MemberState::Faulty)
-            .count()
-    }
-
-    fn write_superblocks_once(&mut self, now: u64) -> Result<()> {
-        self.events += 1;
-        let st = machine::superblocks::SbState {
-            events: self.events,
-            dirty: self.dirty,
-            resync_cp: machine::superblocks::resync_checkpoint(
-                self.dirty,
-                self.needs_resync,
-                self.resync_done,
-                self.component_sectors,
-            ),
-            now,
-        };
-        machine::superblocks::lay_superblocks(&mut self.members, self.raid_disks, &st);
-        let mut working = 0;
-        let mut last_err = None;
-        for m in self.members.iter_mut().filter(|m| m.state.is_working()) {
-            let bytes = m.sb.to_bytes();
-            let r = m
-                .dev
-                .write_at(m.sb_sector * crate::SECTOR_SIZE, &bytes)
-                .and_then(|_| m.dev.flush());
-            match r {
-                Ok(()) => working += 1,
-                Err(e) => {
-                    m.state = MemberState::Faulty;
-                    last_err = Some(e);
-                }
-            }
-        }
-        if working == 0 {
-            return Err(last_err
-                .map(Error::from)
-                .unwrap_or_else(|| ArrayError::NoWorkingMember.into()));
-        }
-        Ok(())
+    /// Splits the array into its state machine and its devices (indexed as the machine's
+    /// members), for a driver that keeps many requests in flight. Nothing is written. `now`
+    /// should come from the clock the array ran on (the machine's clock never goes back:
+    /// [`SystemClock::read`] when the array ran on a [`SystemClock`]).
+    pub fn into_machine(mut self, now: Now) -> Result<(Machine, Vec<D>)> {
+        self.machine.handle_timeout(now);
+        Ok((self.machine, self.devs))
     }
 
     /// Hands the members back without writing anything, as a crash or power cut leaves them
     /// (for tests of crash consistency; a normal shutdown is [`Self::stop`]).
     pub fn abandon(self) -> Vec<Member<D>> {
-        self.members
-    }
-
-    /// Stops the array: superblocks are written clean and flushed; the devices are handed back.
-    pub fn stop(mut self, now: u64) -> Result<Vec<Member<D>>> {
-        if self.readonly {
-            return Ok(self.members);
-        }
-        if self.engine.is_some() {
-            self.flush()?;
-        }
-        // Clean, complete and owing nothing: the bits have done their job. md clears them
-        // lazily; at stop nothing can race with the clearing, and the superblocks are written
-        // clean before the cleared bitmap, so a cut in between leaves set bits on a clean array,
-        // which md ignores.
-        let complete = self.in_sync_count() == self.raid_disks && !self.needs_resync;
-        let clear_bits = complete && self.bitmap.as_ref().is_some_and(|b| b.dirty_chunks() > 0);
-        if self.dirty || clear_bits {
-            self.dirty = false;
-            if clear_bits {
-                if let Some(bm) = self.bitmap.as_mut() {
-                    // events_cleared follows the new event count (write_all caps it).
-                    bm.clear_all(u64::MAX);
-                }
-            }
-            self.write_superblocks(now)?;
-        }
-        Ok(self.members)
+        let (members, _) = self.machine.into_members();
+        members
+            .into_iter()
+            .zip(self.devs)
+            .map(|(m, d)| m.attach(d))
+            .collect()
     }
 }

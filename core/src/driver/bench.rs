@@ -366,7 +366,7 @@ fn create_array(paths: &[PathBuf], bitmap: bool) -> Result<(), BenchError> {
         seed: 1,
         md_minor: 0,
     };
-    Array::create(slots, &opts)?.stop(super::now().wall_secs)?;
+    Array::create(slots, &opts)?.stop()?;
     Ok(())
 }
 

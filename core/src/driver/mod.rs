@@ -8,34 +8,18 @@
 //!   [`crate::raid1::sim`].
 //! - [`bench`](mod@bench): end-to-end measurements (`mdraid bench --json`).
 //!
-//! [`now`] is the one clock every std driver hands the machine: monotonic nanoseconds since
-//! the first call in this process, and wall-clock seconds for the superblocks.
+//! [`now`] is the one clock of the std drivers: [`SystemClock`]'s, the same process-wide
+//! origin an [`Array`](crate::array::Array) on a system clock uses, so a machine taken over
+//! from an array never sees time go back.
 
 use crate::array::machine::Now;
-use std::sync::OnceLock;
-use std::time::Instant;
+use crate::array::SystemClock;
 
 pub mod bench;
 #[cfg(target_os = "linux")]
 pub mod uring;
 
-static EPOCH: OnceLock<Instant> = OnceLock::new();
-
-/// The drivers' clock: monotonic ns since this process first asked (never 0, never back), and
-/// seconds since the Unix epoch.
+/// The drivers' clock ([`SystemClock::read`]): monotonic ns and seconds since the epoch.
 pub fn now() -> Now {
-    let mono_ns = mono_ns();
-    let wall_secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    Now { mono_ns, wall_secs }
-}
-
-/// The monotonic part of [`now`] alone (no wall-clock read).
-pub fn mono_ns() -> u64 {
-    let start = *EPOCH.get_or_init(Instant::now);
-    u64::try_from(start.elapsed().as_nanos())
-        .unwrap_or(u64::MAX)
-        .saturating_add(1)
+    SystemClock::read()
 }

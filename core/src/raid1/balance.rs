@@ -1,12 +1,12 @@
 //! Mirror bookkeeping, bad-block ranges and md's read balancing (6.9+ `read_balance`).
 
-use super::{BadBlockTable, MemberCounters, MemberState, BB_ENTRY_MAX_SECTORS};
+use super::{BadBlockTable, MemberCounters, PositionState, BB_ENTRY_MAX_SECTORS};
 use alloc::vec::Vec;
 
 /// The engine's view of one slot.
 #[derive(Debug)]
 pub(crate) struct Mirror {
-    pub state: MemberState,
+    pub state: PositionState,
     pub write_mostly: bool,
     pub failfast: bool,
     pub rotational: bool,
@@ -53,14 +53,14 @@ impl Mirror {
     /// Readable for a range ending at `end`: working and current there.
     pub fn current_below(&self, end: u64) -> bool {
         match self.state {
-            MemberState::InSync => true,
-            MemberState::Recovering { recovery_offset } => recovery_offset >= end,
+            PositionState::InSync => true,
+            PositionState::Recovering { recovery_offset } => recovery_offset >= end,
             _ => false,
         }
     }
 
     pub fn is_in_sync(&self) -> bool {
-        self.state == MemberState::InSync
+        self.state == PositionState::InSync
     }
 
     /// First bad range overlapping `[s, s+len)`.
@@ -296,7 +296,7 @@ mod tests {
 
     fn mirror(bad: Option<Vec<(u64, u64)>>, cap: usize) -> Mirror {
         Mirror {
-            state: MemberState::InSync,
+            state: PositionState::InSync,
             write_mostly: false,
             failfast: false,
             rotational: false,
@@ -402,14 +402,14 @@ mod tests {
             0
         );
         // Recovering mirrors read only below their recovery offset.
-        ms[0].state = MemberState::Recovering {
+        ms[0].state = PositionState::Recovering {
             recovery_offset: 500,
         };
         assert_eq!(
             read_balance(&mut ms, u64::MAX, 1000, 8, 0).unwrap().member,
             1
         );
-        ms[1].state = MemberState::Faulty;
+        ms[1].state = PositionState::Faulty;
         assert_eq!(read_balance(&mut ms, u64::MAX, 1000, 8, 0), None);
         assert_eq!(
             read_balance(&mut ms, u64::MAX, 100, 8, 0).unwrap().member,

@@ -373,7 +373,7 @@ impl Raid1 {
     }
 
     /// A member's state (`None` for a slot out of range).
-    pub fn member_state(&self, member: usize) -> Option<MemberState> {
+    pub fn member_state(&self, member: usize) -> Option<PositionState> {
         self.mirrors.get(member).map(|m| m.state)
     }
 

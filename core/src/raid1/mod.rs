@@ -484,7 +484,7 @@ pub enum Event {
     /// persists it as `resync_offset` (md's `recovery_cp`: written into the superblock while
     /// the array is clean; a dirty superblock says 0 — [`Raid1::resync_offset`] always has the
     /// current value), for a recovery as the `recovery_offset` of every member still
-    /// [`MemberState::Recovering`] (read it with [`Raid1::member_state`] and its role with
+    /// [`PositionState::Recovering`] (read it with [`Raid1::member_state`] and its role with
     /// [`Raid1::member_slot`]); `u64::MAX` means the range is complete. Check and repair
     /// report progress the same way (md's `sync_completed`); nothing needs persisting. The
     /// members must be flushed before a checkpoint is made durable (md's superblock writes
@@ -538,10 +538,11 @@ impl Event {
     }
 }
 
-/// A member's state in the running engine.
+/// The state of an engine position (a slot or spare position; the array's members have
+/// [`crate::array::MemberState`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum MemberState {
+pub enum PositionState {
     /// The slot is empty.
     Missing,
     /// Holds current data.
@@ -557,10 +558,13 @@ pub enum MemberState {
     Spare,
 }
 
-impl MemberState {
+impl PositionState {
     /// Receives writes and flushes.
     pub fn is_working(self) -> bool {
-        matches!(self, MemberState::InSync | MemberState::Recovering { .. })
+        matches!(
+            self,
+            PositionState::InSync | PositionState::Recovering { .. }
+        )
     }
 }
 

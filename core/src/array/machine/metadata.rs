@@ -30,6 +30,20 @@ enum Job {
     Superblocks,
     /// The clean marking of [`Machine::stop`].
     Stop,
+    /// A member added: its superblock and the whole bitmap first, then the engine takes it.
+    Add(Pending),
+}
+
+/// The engine's side of an added member, carried out once its superblock round is durable
+/// (before it, no recovery write may reach the device).
+#[derive(Debug)]
+pub(super) struct Pending {
+    /// Engine position.
+    pub pos: usize,
+    /// Its engine configuration.
+    pub cfg: crate::raid1::MemberConfig,
+    /// A comeback to this slot (resumed recovery); `None`: a new spare.
+    pub slot: Option<usize>,
 }
 
 /// One round of writes.
@@ -52,6 +66,7 @@ enum Step {
 #[derive(Debug)]
 struct Current {
     token: Option<MetaToken>,
+    add: Option<Pending>,
     steps: VecDeque<Step>,
     notice: Option<Notice>,
     stop: bool,
@@ -85,15 +100,19 @@ pub(super) struct Metadata {
     bb_bufs: Vec<Vec<u8>>,
 }
 
+/// The size of a member's bad-block log area (known from its superblock).
+fn bb_len(m: &Member<Detached>) -> usize {
+    match &m.sb {
+        crate::format::probe::Superblock::V1(s, _) => {
+            crate::format::badblocks::log_location(s).map_or(0, |(_, len)| len)
+        }
+        _ => 0,
+    }
+}
+
 impl Metadata {
     /// Buffers for `members`, sized now (a bad-block log area is known from the superblock).
     pub(super) fn new(members: &[Member<Detached>]) -> Self {
-        let bb_len = |m: &Member<Detached>| match &m.sb {
-            crate::format::probe::Superblock::V1(s, _) => {
-                crate::format::badblocks::log_location(s).map_or(0, |(_, len)| len)
-            }
-            _ => 0,
-        };
         Metadata {
             queue: VecDeque::with_capacity(64),
             current: None,
@@ -120,6 +139,16 @@ impl Metadata {
 
     pub(super) fn queue_superblocks(&mut self) {
         self.queue.push_back(Job::Superblocks);
+    }
+
+    pub(super) fn queue_add(&mut self, p: Pending) {
+        self.queue.push_back(Job::Add(p));
+    }
+
+    /// Buffers for a member joining (a command, not the I/O path).
+    pub(super) fn add_member(&mut self, m: &Member<Detached>) {
+        self.sb_bufs.push(alloc::vec![0; SB_BUF_BYTES]);
+        self.bb_bufs.push(alloc::vec![0; bb_len(m)]);
     }
 
     pub(super) fn remove_member(&mut self, i: usize) {
@@ -207,6 +236,18 @@ impl Machine {
                 self.notices.push_back(Notice::MemberFailed { member });
             }
         }
+        // The engine stops using it too (md_error on a metadata write): no more reads from it,
+        // no sync action counting it as a mirror. Refused only for the engine's last in-sync
+        // mirror, whose I/O then fails with ENODEV (see `data_io`).
+        if let Some(pos) = self.emap.iter().position(|m| *m == Some(member)) {
+            use crate::raid1::PositionState as E;
+            if !matches!(
+                self.engine.member_state(pos),
+                None | Some(E::Faulty | E::Missing)
+            ) {
+                let _ = self.engine.fail_member(pos);
+            }
+        }
     }
 
     /// Runs jobs and rounds as far as they go without I/O. Returns whether anything moved.
@@ -259,6 +300,17 @@ impl Machine {
             // must not wedge the machine.
             let _ = self.engine.handle_metadata_done(token);
         }
+        if let Some(p) = cur.add {
+            let r = match p.slot {
+                Some(slot) => self.engine.resume_member(p.pos, p.cfg, slot),
+                None => self.engine.add_member(p.pos, p.cfg),
+            };
+            if r.is_err() {
+                // The engine refuses only what the machine checked (a free position, a free
+                // slot); should it still, the device stays a spare nobody writes.
+                self.emap[p.pos] = None;
+            }
+        }
         if let Some(n) = cur.notice {
             self.notices.push_back(n);
         }
@@ -272,6 +324,7 @@ impl Machine {
     fn start_job(&mut self, job: Job) -> Current {
         let mut cur = Current {
             token: None,
+            add: None,
             steps: VecDeque::new(),
             notice: None,
             stop: false,
@@ -282,6 +335,12 @@ impl Machine {
         let ev = match job {
             Job::Superblocks => {
                 cur.steps.push_back(sb);
+                return cur;
+            }
+            Job::Add(p) => {
+                cur.steps
+                    .push_back(Step::Superblocks { whole_bitmap: true });
+                cur.add = Some(p);
                 return cur;
             }
             Job::Stop => {
@@ -307,6 +366,8 @@ impl Machine {
                             bm.clear_all(u64::MAX);
                         }
                     }
+                    // Every member's cache first: the clean superblocks vouch for the data.
+                    cur.steps.push_back(Step::FlushAll);
                     cur.steps
                         .push_back(Step::Superblocks { whole_bitmap: true });
                     cur.notice = Some(Notice::Clean);
@@ -443,7 +504,7 @@ impl Machine {
     fn note_rebuild_progress(&mut self) {
         for (pos, m) in self.emap.iter().enumerate() {
             let Some(i) = *m else { continue };
-            if let (Some(crate::raid1::MemberState::Recovering { recovery_offset }), Some(slot)) =
+            if let (Some(crate::raid1::PositionState::Recovering { recovery_offset }), Some(slot)) =
                 (self.engine.member_state(pos), self.engine.member_slot(pos))
             {
                 if self.members[i].state == MemberState::Spare {

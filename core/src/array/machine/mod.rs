@@ -63,12 +63,13 @@
 //! [`MachineError::UnknownIo`].
 
 pub(crate) mod config;
+mod membership;
+pub use membership::{AddPlan, Comeback};
 mod metadata;
 pub(crate) mod superblocks;
 
 use super::member::DeviceId;
-use super::{Array, IntentBitmap, Member, MemberState, SyncReport};
-use crate::device::BlockDevice;
+use super::{IntentBitmap, Member, MemberState, SyncReport};
 use crate::raid1::{
     ArrayIoError, ArrayRequest, BufRef, EngineError, IoBuf, MemberError, MemberIo, MemberIoId,
     MemberIoKind, Raid1, ReqId, SubmitError, SyncAction,
@@ -269,55 +270,63 @@ pub struct Machine {
     stopped: bool,
 }
 
-impl<D: BlockDevice> Array<D> {
-    /// Splits a running array into its state machine and its devices (indexed as the
-    /// machine's members). Nothing is written; a request the array finished is complete.
-    pub fn into_machine(self, now: Now) -> crate::Result<(Machine, Vec<D>)> {
-        let mut devs = Vec::with_capacity(self.members.len());
-        let mut members = Vec::with_capacity(self.members.len());
-        for m in self.members {
-            let detached = Detached {
-                device_number: m.dev.device_number(),
-            };
-            devs.push(m.dev);
-            members.push(Member {
-                dev: detached,
-                name: m.name,
-                sb: m.sb,
-                sb_sector: m.sb_sector,
-                dev_sectors: m.dev_sectors,
-                state: m.state,
-                badblocks: m.badblocks,
-                rebuild: m.rebuild,
-                rebuild_bitmap: m.rebuild_bitmap,
-            });
-        }
+/// What a machine is built from: the members' metadata and the array-wide state, as
+/// create or assemble found it.
+#[derive(Debug)]
+pub struct State {
+    /// The members (device-less).
+    pub members: Vec<Member<Detached>>,
+    /// Number of slots.
+    pub raid_disks: u32,
+    /// Sectors of each member used by the array.
+    pub component_sectors: u64,
+    /// Event count.
+    pub events: u64,
+    /// The superblocks say dirty.
+    pub dirty: bool,
+    /// Mirrors may differ until a resync.
+    pub needs_resync: bool,
+    /// md's read-only: nothing is written, metadata included.
+    pub readonly: bool,
+    /// The write-intent bitmap, when the array has one.
+    pub bitmap: Option<IntentBitmap>,
+    /// While a resync is owed: sectors below this are known in sync.
+    pub resync_done: u64,
+}
+
+impl Machine {
+    /// Builds the machine (engine, pools, metadata buffers: everything it will use) at `now`.
+    pub fn new(state: State, now: Now) -> Result<Machine, MachineError> {
         let mut machine = Machine {
-            engine: Raid1::new(crate::raid1::Raid1Config::new(1, 1))
-                .map_err(|e| super::ArrayError::Invalid(alloc::format!("engine: {e}")))?,
-            meta: metadata::Metadata::new(&members),
-            members,
+            engine: Raid1::new(crate::raid1::Raid1Config::new(1, 1))?,
+            meta: metadata::Metadata::new(&state.members),
+            members: state.members,
             emap: Vec::new(),
-            raid_disks: self.raid_disks,
-            component_sectors: self.component_sectors,
-            events: self.events,
-            dirty: self.dirty,
-            needs_resync: self.needs_resync,
-            readonly: self.readonly,
-            bitmap: self.bitmap,
-            resync_done: self.resync_done,
-            speed_limits: self.speed_limits,
-            last_sync: self.last_sync,
+            raid_disks: state.raid_disks,
+            component_sectors: state.component_sectors,
+            events: state.events,
+            dirty: state.dirty,
+            needs_resync: state.needs_resync,
+            readonly: state.readonly,
+            bitmap: state.bitmap,
+            resync_done: state.resync_done,
+            speed_limits: (
+                crate::raid1::DEFAULT_SYNC_SPEED_MIN_KIB,
+                crate::raid1::DEFAULT_SYNC_SPEED_MAX_KIB,
+            ),
+            last_sync: None,
             now,
             notices: VecDeque::with_capacity(16),
             stopping: false,
             stopped: false,
         };
-        machine
-            .rebuild_engine()
-            .map_err(|e| super::ArrayError::Invalid(alloc::format!("{e}")))?;
-        machine.engine.handle_timeout(now.mono_ns);
-        Ok((machine, devs))
+        machine.rebuild_engine()?;
+        Ok(machine)
+    }
+
+    /// The members' metadata and the bitmap, as the machine leaves them (nothing is written).
+    pub fn into_members(self) -> (Vec<Member<Detached>>, Option<IntentBitmap>) {
+        (self.members, self.bitmap)
     }
 }
 
@@ -331,6 +340,22 @@ impl Machine {
     /// Current event count.
     pub fn events(&self) -> u64 {
         self.events
+    }
+    /// Number of slots.
+    pub fn raid_disks(&self) -> u32 {
+        self.raid_disks
+    }
+    /// Sectors of each member used by the array.
+    pub fn component_sectors(&self) -> u64 {
+        self.component_sectors
+    }
+    /// Whether the array is read-only.
+    pub fn is_readonly(&self) -> bool {
+        self.readonly
+    }
+    /// The time the machine was last told.
+    pub fn now(&self) -> Now {
+        self.now
     }
     /// Whether the superblocks are (being) marked dirty.
     pub fn is_dirty(&self) -> bool {
@@ -358,6 +383,11 @@ impl Machine {
             || self.engine.member_ios_in_flight() > 0
             || self.engine.sync_status().is_some()
             || !self.meta.is_idle()
+    }
+    /// The engine's counters for member `member` (index in [`Self::members`]; the engine
+    /// itself counts by its own positions).
+    pub fn member_counters(&self, member: usize) -> Option<crate::raid1::MemberCounters> {
+        self.engine.member_counters(self.engine_pos(member)?)
     }
     /// Whether [`Self::stop`] has finished.
     pub fn is_stopped(&self) -> bool {

@@ -58,13 +58,13 @@ impl Raid1 {
                 ));
             }
             let state = if !m.present {
-                MemberState::Missing
+                PositionState::Missing
             } else if m.spare {
-                MemberState::Spare
+                PositionState::Spare
             } else if m.in_sync {
-                MemberState::InSync
+                PositionState::InSync
             } else {
-                MemberState::Recovering {
+                PositionState::Recovering {
                     recovery_offset: m.recovery_offset,
                 }
             };

@@ -46,7 +46,7 @@ impl Raid1 {
         if !mirror.state.is_working() || (mirror.is_in_sync() && in_sync <= 1) {
             return None;
         }
-        mirror.state = MemberState::Faulty;
+        mirror.state = PositionState::Faulty;
         mirror.slot = None;
         self.full_next = true;
         self.member_lost();

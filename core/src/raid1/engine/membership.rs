@@ -31,14 +31,14 @@ impl Raid1 {
             .member_state(member)
             .ok_or(EngineError::Refused("no such member"))?;
         match state {
-            MemberState::Missing => return Err(EngineError::Refused("no device at that index")),
-            MemberState::Faulty => return Ok(()),
-            MemberState::InSync if self.in_sync_count() <= 1 => {
+            PositionState::Missing => return Err(EngineError::Refused("no device at that index")),
+            PositionState::Faulty => return Ok(()),
+            PositionState::InSync if self.in_sync_count() <= 1 => {
                 return Err(EngineError::Refused("the last in-sync mirror cannot fail"))
             }
-            MemberState::Spare => {
+            PositionState::Spare => {
                 if let Some(m) = self.mirrors.get_mut(member) {
-                    m.state = MemberState::Faulty;
+                    m.state = PositionState::Faulty;
                 }
                 let _ = self.emit(
                     |token| Event::MemberFailed { token, member },
@@ -50,7 +50,7 @@ impl Raid1 {
                 if self
                     .fail_member_inner(member, Waiter::Nothing, false)
                     .is_none()
-                    && self.member_state(member) != Some(MemberState::Faulty)
+                    && self.member_state(member) != Some(PositionState::Faulty)
                 {
                     return Err(EngineError::Refused("member cannot fail"));
                 }
@@ -68,12 +68,12 @@ impl Raid1 {
             .mirrors
             .get_mut(member)
             .ok_or(EngineError::Refused("no such member"))?;
-        if !matches!(m.state, MemberState::Faulty | MemberState::Spare) {
+        if !matches!(m.state, PositionState::Faulty | PositionState::Spare) {
             return Err(EngineError::Refused(
                 "only faulty or spare members can be removed",
             ));
         }
-        m.state = MemberState::Missing;
+        m.state = PositionState::Missing;
         m.slot = None;
         m.epoch = m.epoch.wrapping_add(1);
         m.bb = None;
@@ -87,7 +87,7 @@ impl Raid1 {
     /// and `recovery_offset` are ignored: a new device is rebuilt in full). When a slot is
     /// empty and no sync action runs, recovery onto it starts at once.
     pub fn add_member(&mut self, member: usize, config: MemberConfig) -> Result<(), EngineError> {
-        self.install_member(member, &config, MemberState::Spare, None)?;
+        self.install_member(member, &config, PositionState::Spare, None)?;
         self.want_recovery = true;
         self.full_next = true;
         self.progress();
@@ -135,7 +135,7 @@ impl Raid1 {
         if slot >= self.raid_disks || !self.slot_free(slot) {
             return Err(EngineError::Refused("slot out of range or occupied"));
         }
-        let state = MemberState::Recovering {
+        let state = PositionState::Recovering {
             recovery_offset: from,
         };
         self.install_member(member, &config, state, Some(slot))?;
@@ -152,12 +152,12 @@ impl Raid1 {
         &mut self,
         member: usize,
         config: &MemberConfig,
-        state: MemberState,
+        state: PositionState,
         slot: Option<usize>,
     ) -> Result<(), EngineError> {
         match self.mirrors.get(member) {
             None => return Err(EngineError::Refused("no such member index")),
-            Some(m) if m.state != MemberState::Missing => {
+            Some(m) if m.state != PositionState::Missing => {
                 return Err(EngineError::Refused("member index in use"))
             }
             _ => {}
@@ -222,12 +222,12 @@ impl Raid1 {
             let Some(i) = self
                 .mirrors
                 .iter()
-                .position(|m| m.state == MemberState::Spare)
+                .position(|m| m.state == PositionState::Spare)
             else {
                 break;
             };
             let m = &mut self.mirrors[i];
-            m.state = MemberState::Recovering { recovery_offset: 0 };
+            m.state = PositionState::Recovering { recovery_offset: 0 };
             m.slot = Some(s);
             m.bitmap_below = 0;
             n += 1;

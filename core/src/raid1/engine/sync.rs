@@ -210,7 +210,7 @@ impl Raid1 {
                 self.assign_spares();
                 let mut start = u64::MAX;
                 for (i, m) in self.mirrors.iter().enumerate() {
-                    if let MemberState::Recovering { recovery_offset } = m.state {
+                    if let PositionState::Recovering { recovery_offset } = m.state {
                         targets |= bit(i);
                         start = start.min(recovery_offset);
                     }
@@ -266,7 +266,7 @@ impl Raid1 {
                 || self
                     .mirrors
                     .iter()
-                    .any(|m| matches!(m.state, MemberState::Recovering { .. }));
+                    .any(|m| matches!(m.state, PositionState::Recovering { .. }));
             if can && self.start_sync_inner(SyncAction::Recovery).is_ok() {
                 return true;
             }
@@ -374,7 +374,7 @@ impl Raid1 {
                     let Some(m) = self.mirrors.get(i) else {
                         continue;
                     };
-                    let MemberState::Recovering { recovery_offset } = m.state else {
+                    let PositionState::Recovering { recovery_offset } = m.state else {
                         continue;
                     };
                     if recovery_offset > s {
@@ -853,9 +853,9 @@ impl Raid1 {
             SyncAction::Recovery => {
                 for i in bits(targets) {
                     if let Some(m) = self.mirrors.get_mut(i) {
-                        if let MemberState::Recovering { recovery_offset } = m.state {
+                        if let PositionState::Recovering { recovery_offset } = m.state {
                             if recovery_offset < c {
-                                m.state = MemberState::Recovering { recovery_offset: c };
+                                m.state = PositionState::Recovering { recovery_offset: c };
                             }
                         }
                     }
@@ -931,10 +931,10 @@ impl Raid1 {
                         let Some(m) = self.mirrors.get_mut(i) else {
                             continue;
                         };
-                        if !matches!(m.state, MemberState::Recovering { .. }) {
+                        if !matches!(m.state, PositionState::Recovering { .. }) {
                             continue;
                         }
-                        m.state = MemberState::InSync;
+                        m.state = PositionState::InSync;
                         m.bitmap_below = 0;
                         let slot = m.slot.unwrap_or(i);
                         ev(self, &|token| Event::MemberInSync {
