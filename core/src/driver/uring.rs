@@ -2,7 +2,7 @@
 //! and block devices, every machine I/O — data, superblock, bitmap page, bad-block log, flush —
 //! a ring entry.
 //!
-//! The loop ([`UringDriver::turn`]) is the machine's call order and nothing else: feed the clock,
+//! The loop (`UringDriver::turn`) is the machine's call order and nothing else: feed the clock,
 //! drain `poll_io` into submission entries, enter the ring, reap completions into
 //! `handle_io_completion`, drain `poll_completion` and `poll_event`; when nothing is in the ring
 //! but a timer is armed, sleep until it. How an [`Io`] becomes entries:
