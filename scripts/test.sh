@@ -26,10 +26,12 @@ STEPS=(
 	clippy
 	doc
 	test
+	python
 	kobj_selftest
 	kernel_build
 	kernel_smoke
 	fuzz_check
+	ffi
 )
 
 # Debian packages the steps need; installed together in `setup` (one apt-get update at most).
@@ -64,6 +66,7 @@ step_fmt() {
 	cargo fmt --all --check
 	cargo fmt --manifest-path kmod-shim/rust/Cargo.toml --check
 	cargo fmt --manifest-path fuzz/Cargo.toml --check
+	cargo fmt --manifest-path python/Cargo.toml --check
 }
 
 step_build() {
@@ -114,6 +117,30 @@ step_test() {
 		MDRAID_REQUIRE_URING=1 cargo test --workspace --locked
 }
 
+# The Python package: built by `pip install ./python` into a fresh venv (maturin, the build
+# backend, comes from PyPI), imported from outside the source tree, its stubs checked against
+# the compiled module (mypy stubtest), its crate linted, and its pytest suite run (fixtures,
+# lifecycle, Python devices, GIL, misuse, hypothesis property test, README example).
+# python/ is its own cargo workspace (pyo3's extension-module leaves libpython unlinked, which
+# test binaries of the root workspace could not link), so not --locked, like fuzz/.
+step_python() {
+	need_apt python3-venv
+	local venv=$ROOT/target/python-venv
+	rm -rf "$venv"
+	python3 -m venv "$venv"
+	"$venv/bin/pip" install --quiet --disable-pip-version-check ./python
+	"$venv/bin/pip" install --quiet --disable-pip-version-check pytest hypothesis mypy
+	(cd / && "$venv/bin/python" -c 'import mdraid; print("import mdraid:", mdraid.__version__, mdraid.__file__)')
+	(cd / && "$venv/bin/python" -m mypy.stubtest mdraid._native)
+	if cargo clippy --version >/dev/null 2>&1; then
+		local deny=(-D warnings)
+		[[ ${CLIPPY_STRICT:-1} == 0 ]] && deny=()
+		PYO3_PYTHON=$venv/bin/python cargo clippy --manifest-path python/Cargo.toml --all-targets -- "${deny[@]}"
+	fi
+	# From the repository root, so `import mdraid` finds the installed package, not python/mdraid.
+	MDRAID_FIXTURES=$FIXTURES "$venv/bin/python" -m pytest -q -p no:cacheprovider python/tests
+}
+
 step_kobj_selftest() {
 	scripts/check-kobj.sh --self-test
 }
@@ -148,6 +175,21 @@ step_bench() {
 	need_apt fio
 	cargo build --release -p mdraid-cli --locked
 	target/release/mdraid bench --json
+}
+
+# libmdraid (ffi/): the committed header must be what the pinned cbindgen generates from the
+# Rust source; then the C tests (ffi/tests/run.sh): installed into a temporary prefix, compiled
+# with cc + pkg-config, run plainly, under ASan+UBSan and under valgrind, plus the fixture round
+# trips and the mdadm cross-check of arrays created through the C ABI.
+CBINDGEN_VERSION=0.27.0
+step_ffi() {
+	need_apt valgrind pkg-config xz-utils python3
+	if [[ "$(cbindgen --version 2>/dev/null)" != "cbindgen $CBINDGEN_VERSION" ]]; then
+		cargo install cbindgen --version "=$CBINDGEN_VERSION" --locked --quiet
+	fi
+	make -s -C ffi check-header || die "ffi/include/mdraid.h is stale: run 'make -C ffi header'"
+	fetch_mdadm
+	MDADM_BIN=$MDADM_ROOT/sbin/mdadm MDRAID_REQUIRE_MDADM=1 MDRAID_FIXTURES=$FIXTURES ffi/tests/run.sh
 }
 
 # --- driver ----------------------------------------------------------------------------------

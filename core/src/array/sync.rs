@@ -17,7 +17,7 @@ pub struct SyncReport {
     pub interrupted: bool,
 }
 
-/// Options for [`Array::add_member`].
+/// Options for [`Array::add_member`](super::Array::add_member).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AddOptions {
     /// The new member is write-mostly.
@@ -32,7 +32,7 @@ pub struct AddOptions {
     pub device_uuid: Option<[u8; 16]>,
 }
 
-/// What [`Array::add_member`] did.
+/// What [`Array::add_member`](super::Array::add_member) did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AddOutcome {
     /// The device is a spare (every slot was filled).

@@ -8,18 +8,22 @@
 //!   [`crate::raid1::sim`].
 //! - [`bench`](mod@bench): end-to-end measurements (`mdraid bench --json`).
 //!
-//! [`now`] is the one clock of the std drivers: [`SystemClock`]'s, the same process-wide
-//! origin an [`Array`](crate::array::Array) on a system clock uses, so a machine taken over
-//! from an array never sees time go back.
+//! [`now`] is the one clock every std driver hands the machine: monotonic nanoseconds since
+//! the first call in this process, and wall-clock seconds for the superblocks.
 
 use crate::array::machine::Now;
-use crate::array::SystemClock;
 
 pub mod bench;
 #[cfg(target_os = "linux")]
 pub mod uring;
 
-/// The drivers' clock ([`SystemClock::read`]): monotonic ns and seconds since the epoch.
+/// The drivers' clock (the array's [`SystemClock`](crate::array::SystemClock)): monotonic ns
+/// from a process-wide origin (never 0, never back), and seconds since the Unix epoch.
 pub fn now() -> Now {
-    SystemClock::read()
+    crate::array::SystemClock::read()
+}
+
+/// The monotonic part of [`now`].
+pub fn mono_ns() -> u64 {
+    crate::array::SystemClock::read().mono_ns
 }

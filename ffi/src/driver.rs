@@ -1,0 +1,405 @@
+//! The machine driver: one small loop that only moves bytes.
+//!
+//! Under the array's lock: feed an input to the [`Machine`], then drain `poll_io` into a work
+//! list (resolving each I/O's memory: the caller's buffer, or a bounce copy of a
+//! machine-owned buffer), `poll_completion` into waiters / completion callbacks, and
+//! `poll_event`. Outside the lock: carry out the work — synchronous members (files, sync
+//! callbacks) right here, asynchronous members by calling their callback with a token — then
+//! feed the synchronous results back and repeat; finally call the completion callbacks. No
+//! member callback and no completion callback ever runs with the lock held, so callbacks may
+//! call back into the library (complete inline, submit more).
+
+use crate::array::{ArrayObj, Form, St};
+use crate::clock;
+use crate::error::*;
+use crate::member::{dev_err, mdraid_io_token, DevInner, MDRAID_IO_FUA, MDRAID_IO_PREFLUSH};
+use md::array::machine::{BufIdx, IoBuffer, IoId, IoKind, Notice};
+use md::device::IoOp;
+use md::raid1::MemberError;
+use std::ffi::{c_int, c_void};
+use std::sync::Arc;
+
+/// Called once when an array request submitted with `mdraid_array_submit` finishes:
+/// `MDRAID_OK`, or `MDRAID_IO_ERROR` when no mirror could serve it. Runs on the thread whose
+/// call finished it (see the header's THREADS section).
+pub type mdraid_complete_fn = Option<extern "C" fn(user_data: *mut c_void, result: mdraid_result)>;
+
+/// A machine-owned buffer's copy handed to a member I/O.
+pub(crate) struct Bounce {
+    pub buf: Vec<u8>,
+    /// For a read: where the bytes go when it completes.
+    pub read_into: Option<(BufIdx, usize)>,
+}
+
+/// One member I/O to carry out.
+pub(crate) struct IoCall {
+    dev: Arc<DevInner>,
+    id: u64,
+    kind: IoKind,
+    offset: u64,
+    len: usize,
+    ptr: usize,
+    flags: u32,
+}
+
+/// Work found under the lock, done outside it. Its vectors come from a per-thread pool, so
+/// the I/O path does not allocate once warm.
+pub(crate) struct Work {
+    ios: Vec<IoCall>,
+    done: Vec<(mdraid_complete_fn, usize, mdraid_result)>,
+    results: Vec<(u64, c_int)>,
+}
+
+type Vecs = (
+    Vec<IoCall>,
+    Vec<(mdraid_complete_fn, usize, mdraid_result)>,
+    Vec<(u64, c_int)>,
+);
+
+/// Nesting of `run` on this thread (see [`ArrayObj::run`]).
+const MAX_DEPTH: u32 = 4;
+
+thread_local! {
+    static DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    static DEFERRED: std::cell::RefCell<Vec<(u64, Work)>> = const { std::cell::RefCell::new(Vec::new()) };
+    static POOL: std::cell::RefCell<Vec<Vecs>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Default for Work {
+    fn default() -> Self {
+        let (ios, done, results) = POOL
+            .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        Work { ios, done, results }
+    }
+}
+
+impl Drop for Work {
+    fn drop(&mut self) {
+        let mut v = (
+            std::mem::take(&mut self.ios),
+            std::mem::take(&mut self.done),
+            std::mem::take(&mut self.results),
+        );
+        v.0.clear();
+        v.1.clear();
+        v.2.clear();
+        let _ = POOL.try_with(|p| {
+            if let Ok(mut p) = p.try_borrow_mut() {
+                if p.len() < 8 {
+                    p.push(v);
+                }
+            }
+        });
+    }
+}
+
+/// Drains the machine's outputs into `w`. Returns whether a waiter may have something new.
+pub(crate) fn pump(st: &mut St, w: &mut Work) -> bool {
+    let St {
+        form,
+        reqs,
+        free,
+        by_id,
+        bounces,
+        pool,
+        failures,
+        timer_checked,
+        ..
+    } = st;
+    let Form::Running { m, devs } = form else {
+        return false;
+    };
+    let mut notify = false;
+    // Timers: looked at once per tick of the coarse clock (a few ms; md's timers are 200 ms
+    // and more). The coarse clock lags the precise one by at most a tick: a timer fires a
+    // few ms late at worst, never early.
+    let coarse = clock::coarse_ns();
+    if coarse != *timer_checked {
+        *timer_checked = coarse;
+        if m.poll_timeout().is_some_and(|t| coarse >= t) {
+            m.handle_timeout(clock::now());
+        }
+    }
+    // One pass suffices: polling completions and events hands out no new I/O.
+    {
+        while let Some(io) = m.poll_io() {
+            let Some(dev) = devs.get(io.member).map(|d| d.inner.clone()) else {
+                let _ = m.handle_io_completion(io.id, Err(MemberError::Io(19)));
+                continue;
+            };
+            let Ok(len) = usize::try_from(io.len) else {
+                let _ = m.handle_io_completion(io.id, Err(MemberError::Io(22)));
+                continue;
+            };
+            let ptr = match io.buf {
+                IoBuffer::None => 0,
+                IoBuffer::Caller { token, offset } => {
+                    let fits = reqs
+                        .get(token.0 as usize)
+                        .and_then(|r| r.as_ref())
+                        .filter(|r| {
+                            offset
+                                .checked_add(io.len)
+                                .is_some_and(|e| e <= r.len as u64)
+                        });
+                    match fits {
+                        Some(r) => r.ptr + offset as usize,
+                        None => {
+                            let _ = m.handle_io_completion(io.id, Err(MemberError::Io(22)));
+                            continue;
+                        }
+                    }
+                }
+                IoBuffer::Machine { index, offset } => {
+                    let mut b = pool.pop().unwrap_or_default();
+                    b.clear();
+                    b.resize(len, 0);
+                    let read_into = if io.kind == IoKind::Read {
+                        Some((index, offset))
+                    } else {
+                        match m.buffer(index).and_then(|s| s.get(offset..offset + len)) {
+                            Some(s) => b.copy_from_slice(s),
+                            None => {
+                                pool.push(b);
+                                let _ = m.handle_io_completion(io.id, Err(MemberError::Io(22)));
+                                continue;
+                            }
+                        }
+                        None
+                    };
+                    let p = b.as_mut_ptr() as usize;
+                    bounces.insert(io.id.raw(), Bounce { buf: b, read_into });
+                    p
+                }
+            };
+            let mut flags = 0;
+            if io.fua {
+                flags |= MDRAID_IO_FUA;
+            }
+            if io.preflush {
+                flags |= MDRAID_IO_PREFLUSH;
+            }
+            w.ios.push(IoCall {
+                dev,
+                id: io.id.raw(),
+                kind: io.kind,
+                offset: io.offset,
+                len,
+                ptr,
+                flags,
+            });
+        }
+        while let Some((rid, res)) = m.poll_completion() {
+            let Some(slot) = by_id.remove(&rid.raw()) else {
+                continue;
+            };
+            let code = match res {
+                Ok(()) => MDRAID_OK,
+                Err(_) => MDRAID_IO_ERROR,
+            };
+            let Some(r) = reqs.get_mut(slot).and_then(|r| r.as_mut()) else {
+                continue;
+            };
+            if r.waiter {
+                r.done = Some(code);
+                notify = true;
+            } else if let Some(r) = reqs[slot].take() {
+                free.push(slot);
+                w.done.push((r.cb, r.user, code));
+            }
+        }
+        while let Some(n) = m.poll_event() {
+            notify = true;
+            if let Notice::MemberFailed { .. } = n {
+                *failures += 1;
+            }
+        }
+    }
+    notify
+}
+
+/// Feeds one member I/O's outcome to the machine (under the lock).
+pub(crate) fn complete_locked(st: &mut St, id: u64, rc: c_int) -> FfiResult {
+    let Form::Running { m, .. } = &mut st.form else {
+        return Err(Fail::new(MDRAID_UNKNOWN_TOKEN, "the array is not running"));
+    };
+    let res = if rc == 0 {
+        Ok(())
+    } else {
+        Err(MemberError::Io(rc.checked_abs().unwrap_or(5).max(1)))
+    };
+    let bounce = if st.bounces.is_empty() {
+        None
+    } else {
+        st.bounces.remove(&id)
+    };
+    if let Some(b) = &bounce {
+        if res.is_ok() {
+            if let Some((idx, off)) = b.read_into {
+                if let Some(dst) = m
+                    .buffer_mut(idx)
+                    .and_then(|s| s.get_mut(off..off + b.buf.len()))
+                {
+                    dst.copy_from_slice(&b.buf);
+                }
+            }
+        }
+    }
+    let r = m.handle_io_completion(IoId::from_raw(id), res);
+    if let Some(b) = bounce {
+        st.pool.push(b.buf);
+    }
+    r.map_err(|e| Fail::new(MDRAID_UNKNOWN_TOKEN, e.to_string()))
+}
+
+impl IoCall {
+    /// Carries out a synchronous member's I/O here and now; returns 0 or an errno.
+    fn perform_sync(&self) -> c_int {
+        let r = match self.kind {
+            IoKind::Read if self.ptr != 0 => {
+                // SAFETY: `ptr` is a caller buffer range checked against the request's length
+                // (alive until the request completes, which needs this I/O) or a bounce buffer
+                // owned by the array until this I/O completes; no other I/O in flight touches
+                // these bytes (the engine never overlaps member reads into one buffer range).
+                let b = unsafe { std::slice::from_raw_parts_mut(self.ptr as *mut u8, self.len) };
+                self.dev.read(self.offset, b)
+            }
+            IoKind::Write if self.ptr != 0 => {
+                // SAFETY: as above; writes only read the memory.
+                let b = unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) };
+                self.dev.write(self.offset, b, self.flags)
+            }
+            IoKind::Flush => self.dev.flush(),
+            IoKind::Discard => self.dev.discard(self.offset, self.len as u64),
+            _ => Err(dev_err(IoOp::Read, self.offset, 22)),
+        };
+        match r {
+            Ok(()) => 0,
+            Err(e) => e.errno().unwrap_or(5),
+        }
+    }
+
+    /// Starts an asynchronous member's I/O; returns 0 (started) or an errno (not started).
+    fn start_async(&self, owner: u64) -> c_int {
+        let Some(cb) = self.dev.callbacks() else {
+            return 22;
+        };
+        let token = mdraid_io_token { owner, id: self.id };
+        match self.kind {
+            IoKind::Read if self.ptr != 0 => match cb.read {
+                Some(f) => f(cb.ctx, self.offset, self.ptr as *mut u8, self.len, token),
+                None => 95,
+            },
+            IoKind::Write if self.ptr != 0 => match cb.write {
+                Some(f) => f(
+                    cb.ctx,
+                    self.offset,
+                    self.ptr as *const u8,
+                    self.len,
+                    self.flags,
+                    token,
+                ),
+                None => 95,
+            },
+            IoKind::Flush => match cb.flush {
+                Some(f) => f(cb.ctx, token),
+                None => 95,
+            },
+            IoKind::Discard => match cb.discard {
+                Some(f) => f(cb.ctx, self.offset, self.len as u64, token),
+                // No discard callback: done at once (reported as completed below).
+                None => i32::MIN,
+            },
+            _ => 22,
+        }
+    }
+}
+
+impl ArrayObj {
+    /// Does `w` outside the lock until nothing is left, then calls the completion callbacks.
+    pub(crate) fn run(&self, w: Work) {
+        if w.ios.is_empty() && w.done.is_empty() {
+            return;
+        }
+        // A callback that completes its I/O inline re-enters the library, which hands out the
+        // next I/O to the same callback, and so on: past a small depth the work is deferred
+        // to the outermost call on this thread, so a long chain (a sync action over members
+        // that complete inline) runs in a loop instead of growing the stack.
+        let depth = DEPTH.with(|d| d.get());
+        if depth >= MAX_DEPTH {
+            DEFERRED.with(|q| q.borrow_mut().push((self.owner(), w)));
+            return;
+        }
+        DEPTH.with(|d| d.set(depth + 1));
+        self.run_now(w);
+        if depth == 0 {
+            loop {
+                let next = DEFERRED.with(|q| q.borrow_mut().pop());
+                let Some((owner, w)) = next else { break };
+                // The array may have been freed meanwhile: its work goes with it.
+                if let Some(crate::handle::Obj::Array(a)) = crate::handle::get(owner) {
+                    a.run_now(w);
+                }
+            }
+        }
+        DEPTH.with(|d| d.set(depth));
+    }
+
+    fn run_now(&self, mut w: Work) {
+        let owner = self.owner();
+        let mut results = std::mem::take(&mut w.results);
+        let mut ios = Vec::new();
+        loop {
+            std::mem::swap(&mut ios, &mut w.ios);
+            if ios.is_empty() {
+                break;
+            }
+            for c in ios.drain(..) {
+                if c.dev.is_async() {
+                    match c.start_async(owner) {
+                        0 => {}
+                        i32::MIN => results.push((c.id, 0)),
+                        rc => results.push((c.id, rc)),
+                    }
+                } else {
+                    results.push((c.id, c.perform_sync()));
+                }
+            }
+            // `ios` is empty again (drained): swapped back into `w` next round.
+            if !results.is_empty() {
+                let mut st = self.lock();
+                for (id, rc) in results.drain(..) {
+                    let _ = complete_locked(&mut st, id, rc);
+                }
+                let notify = pump(&mut st, &mut w);
+                self.notify(&st, notify);
+            }
+        }
+        w.results = results;
+        if w.ios.capacity() < ios.capacity() {
+            w.ios = ios;
+        }
+        // A completion that submits again takes another pooled `Work` (the pool holds a few).
+        for &(cb, user, code) in &w.done {
+            if let Some(f) = cb {
+                f(user as *mut c_void, code);
+            }
+        }
+    }
+
+    /// `mdraid_member_io_complete` for one of this array's I/Os.
+    pub(crate) fn complete_io(&self, id: u64, rc: c_int) -> FfiResult {
+        let mut w = Work::default();
+        {
+            let mut st = self.lock();
+            complete_locked(&mut st, id, rc)?;
+            let notify = pump(&mut st, &mut w);
+            self.notify(&st, notify);
+        }
+        self.run(w);
+        Ok(())
+    }
+}
