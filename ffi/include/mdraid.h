@@ -1063,9 +1063,9 @@ enum mdraid_result mdraid_array_remove(struct mdraid_array *array, size_t index)
  whose data the bitmap covers comes back to its slot copying only what changed; any other
  device becomes a spare, rebuilt at once into an empty slot. `flags`: also
  `MDRAID_MEMBER_WRITE_MOSTLY`, `MDRAID_MEMBER_FAILFAST`. Blocking: returns when the rebuild
- is done. A running array is quiesced for it (in-flight work drains, superblocks written
- clean, a running sync action interrupted) and reassembled with the new member; concurrent
- calls on the array get `MDRAID_BUSY` meanwhile. `*outcome` (optional) gets
+ is done. A running array is quiesced for it (in-flight work drains, a running sync action
+ is interrupted; nothing is written for it) and runs on afterwards; concurrent calls on the
+ array get `MDRAID_BUSY` meanwhile. `*outcome` (optional) gets
  `MDRAID_ADDED_*`.
 
  Errors: `MDRAID_NULL_PARAMETER`, `MDRAID_INVALID_HANDLE`, `MDRAID_INVALID_ARGUMENT`,
@@ -1119,8 +1119,8 @@ enum mdraid_result mdraid_array_member_name(struct mdraid_array *array,
  `mdadm --detail` text of the array (what `mdraid detail` prints), written as
  `mdraid_examine` writes text; `label` names the array in the header (NULL: "/dev/md0"),
  `homehost` as for examine. On a running array this quiesces it first (as
- `mdraid_array_add`: in-flight work drains, superblocks written clean, the array
- reassembled): call it between workloads.
+ `mdraid_array_add`: in-flight work drains, a running sync action is interrupted): call it
+ between workloads.
 
  Errors: `MDRAID_NULL_PARAMETER`, `MDRAID_INVALID_HANDLE`, `MDRAID_BUFFER_TOO_SMALL`,
  `MDRAID_STOPPED`, `MDRAID_BUSY`, `MDRAID_IO_ERROR`. Thread-safe.

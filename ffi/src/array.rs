@@ -5,8 +5,8 @@
 //! waits for the callbacks' completions). The first call that needs the I/O path (read,
 //! write, flush, discard, submit, tick, sync actions, fail, remove) turns it into the
 //! [`Machine`] (`Array::into_machine`), driven by [`crate::driver`]. A call that needs the
-//! facade again (add, detail) quiesces the machine (stop: in-flight work drains, superblocks
-//! written clean) and reassembles it from the same members.
+//! facade again (add, detail) quiesces the machine (in-flight work drains, a running sync
+//! action is interrupted) and hands it back to the facade (`Array::from_machine`).
 
 use crate::clock;
 use crate::driver::{mdraid_complete_fn, pump, Bounce, Work};
@@ -232,7 +232,7 @@ impl ArrayObj {
         (st, devs)
     }
 
-    /// The facade form; a running machine is quiesced and the array reassembled.
+    /// The facade form; a running machine is quiesced and handed back to the facade.
     fn resting<'a>(&'a self, st: MutexGuard<'a, St>) -> FfiResult<MutexGuard<'a, St>> {
         if st.changing {
             return Err(Fail::new(
@@ -245,20 +245,47 @@ impl ArrayObj {
             Form::Stopped => return Err(Fail::new(MDRAID_STOPPED, "the array is stopped")),
             Form::Running { .. } => {}
         }
-        let readonly = st.readonly;
-        let (mut st, devs) = self.stop_machine(st);
-        let named = devs
-            .into_iter()
-            .map(|d| (d.name().to_string(), d))
-            .collect();
-        let opts = AssembleOptions {
-            run: true,
-            force: false,
-            readonly,
-        };
-        let (a, _kicked) = Array::assemble(named, &opts)?;
-        st.form = Form::Resting(Box::new(a));
+        let (mut st, m, devs) = self.quiesce_machine(st);
+        st.form = Form::Resting(Box::new(Array::from_machine(*m, devs)?));
         Ok(st)
+    }
+
+    /// Drains a running machine to idle (a running sync action is interrupted, as md's
+    /// quiesce does; nothing else is written) and takes it out of the array.
+    fn quiesce_machine<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, St>,
+    ) -> (MutexGuard<'a, St>, Box<Machine>, Vec<Dev>) {
+        st.changing = true;
+        if let Form::Running { m, .. } = &mut st.form {
+            if m.engine().sync_status().is_some() {
+                // Refused only when no sync runs.
+                let _ = m.abort_sync();
+            }
+        }
+        let idle = |st: &St| match &st.form {
+            Form::Running { m, .. } => !m.is_busy(),
+            _ => true,
+        };
+        loop {
+            let mut w = Work::default();
+            let n = pump(&mut st, &mut w);
+            self.notify(&st, n);
+            if idle(&st) && w.is_empty() {
+                break;
+            }
+            drop(st);
+            self.run(w);
+            st = self.lock();
+            if !idle(&st) {
+                st = self.wait(st, Duration::from_millis(50));
+            }
+        }
+        let Form::Running { m, devs } = std::mem::replace(&mut st.form, Form::Stopped) else {
+            unreachable!("quiesce_machine is called on a running array")
+        };
+        st.changing = false;
+        (st, m, devs)
     }
 
     fn check_io(st: &St, offset: u64, ptr: usize, len: usize, size: u64) -> FfiResult {
@@ -1153,9 +1180,9 @@ pub const MDRAID_ADDED_RE_ADDED: u32 = 2;
 /// whose data the bitmap covers comes back to its slot copying only what changed; any other
 /// device becomes a spare, rebuilt at once into an empty slot. `flags`: also
 /// `MDRAID_MEMBER_WRITE_MOSTLY`, `MDRAID_MEMBER_FAILFAST`. Blocking: returns when the rebuild
-/// is done. A running array is quiesced for it (in-flight work drains, superblocks written
-/// clean, a running sync action interrupted) and reassembled with the new member; concurrent
-/// calls on the array get `MDRAID_BUSY` meanwhile. `*outcome` (optional) gets
+/// is done. A running array is quiesced for it (in-flight work drains, a running sync action
+/// is interrupted; nothing is written for it) and runs on afterwards; concurrent calls on the
+/// array get `MDRAID_BUSY` meanwhile. `*outcome` (optional) gets
 /// `MDRAID_ADDED_*`.
 ///
 /// Errors: `MDRAID_NULL_PARAMETER`, `MDRAID_INVALID_HANDLE`, `MDRAID_INVALID_ARGUMENT`,
@@ -1447,8 +1474,8 @@ pub unsafe extern "C" fn mdraid_array_member_name(
 /// `mdadm --detail` text of the array (what `mdraid detail` prints), written as
 /// `mdraid_examine` writes text; `label` names the array in the header (NULL: "/dev/md0"),
 /// `homehost` as for examine. On a running array this quiesces it first (as
-/// `mdraid_array_add`: in-flight work drains, superblocks written clean, the array
-/// reassembled): call it between workloads.
+/// `mdraid_array_add`: in-flight work drains, a running sync action is interrupted): call it
+/// between workloads.
 ///
 /// Errors: `MDRAID_NULL_PARAMETER`, `MDRAID_INVALID_HANDLE`, `MDRAID_BUFFER_TOO_SMALL`,
 /// `MDRAID_STOPPED`, `MDRAID_BUSY`, `MDRAID_IO_ERROR`. Thread-safe.

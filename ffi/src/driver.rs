@@ -50,6 +50,13 @@ pub(crate) struct Work {
     results: Vec<(u64, c_int)>,
 }
 
+impl Work {
+    /// Nothing to call out to.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ios.is_empty() && self.done.is_empty() && self.results.is_empty()
+    }
+}
+
 type Vecs = (
     Vec<IoCall>,
     Vec<(mdraid_complete_fn, usize, mdraid_result)>,

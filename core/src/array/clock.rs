@@ -42,6 +42,14 @@ impl VirtualClock {
         }
     }
 
+    /// A clock that reads `now` (monotonic and wall) at first, e.g. a machine's last time.
+    pub fn at(now: Now) -> Self {
+        VirtualClock {
+            mono_ns: Arc::new(AtomicU64::new(now.mono_ns)),
+            wall_start: now.wall_secs.saturating_sub(now.mono_ns / 1_000_000_000),
+        }
+    }
+
     /// Moves time forward by `ns` (every clone sees it).
     pub fn advance(&self, ns: u64) {
         self.mono_ns.fetch_add(ns, Ordering::SeqCst);

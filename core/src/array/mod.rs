@@ -288,6 +288,36 @@ impl<D: BlockDevice> Array<D> {
         Ok((self.machine, self.devs))
     }
 
+    /// The blocking facade over a machine a driver ran (the inverse of
+    /// [`Self::into_machine`]): `devs` indexed as its members. Refused while the machine has
+    /// work in flight or has stopped. The array's clock starts at the machine's last time (a
+    /// [`VirtualClock`]; [`Self::set_clock`] to change it).
+    pub fn from_machine(machine: Machine, devs: Vec<D>) -> Result<Self> {
+        if devs.len() != machine.members().len() {
+            return Err(ArrayError::Invalid(alloc::format!(
+                "{} devices for {} members",
+                devs.len(),
+                machine.members().len()
+            ))
+            .into());
+        }
+        if machine.is_busy() || machine.is_stopped() {
+            return Err(ArrayError::Invalid("the machine is busy or stopped".into()).into());
+        }
+        let retired = machine
+            .lead_superblock()
+            .cloned()
+            .ok_or(ArrayError::NoDevices)?;
+        let clock = VirtualClock::at(machine.now());
+        Ok(Array {
+            machine,
+            devs,
+            clock: Box::new(clock),
+            rebuilt: Vec::new(),
+            retired,
+        })
+    }
+
     /// Hands the members back without writing anything, as a crash or power cut leaves them
     /// (for tests of crash consistency; a normal shutdown is [`Self::stop`]).
     pub fn abandon(self) -> Vec<Member<D>> {
