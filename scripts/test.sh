@@ -169,6 +169,14 @@ step_fuzz_check() {
 	cargo check --manifest-path fuzz/Cargo.toml --bins
 }
 
+# Not in STEPS (CI does not run it; it takes ~90 s of a shared machine): `scripts/test.sh bench`
+# runs `mdraid bench --json` in release mode, with Debian's fio as the CLI baselines' tool.
+step_bench() {
+	need_apt fio
+	cargo build --release -p mdraid-cli --locked
+	target/release/mdraid bench --json
+}
+
 # libmdraid (ffi/): the committed header must be what the pinned cbindgen generates from the
 # Rust source; then the C tests (ffi/tests/run.sh): installed into a temporary prefix, compiled
 # with cc + pkg-config, run plainly, under ASan+UBSan and under valgrind, plus the fixture round

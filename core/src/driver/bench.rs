@@ -576,11 +576,11 @@ fn assembled_round(
 /// The cost of md's write-intent bitmap on the real path: the same two-mirror array with an
 /// internal bitmap (mdadm's default chunk) against one without, each round assembled afresh
 /// (so every chunk goes clean → dirty once) and stopped clean. `seq`: 1 MiB sequential
-/// writes over the whole 256 MiB array at queue depth 8; else 4 KiB random writes at QD 32.
+/// writes over the whole 128 MiB array at queue depth 8; else 4 KiB random writes at QD 32.
 /// Target 0.8.
 #[cfg(target_os = "linux")]
 pub fn bitmap_cost(dir: Option<&Path>, seq: bool) -> Result<BenchRatio, BenchError> {
-    const FILE: u64 = 256 << 20;
+    const FILE: u64 = 128 << 20;
     let tag = if seq { "bs" } else { "br" };
     let d = BenchDir::new(dir, tag)?;
     let with = vec![d.file("b0.img", FILE)?, d.file("b1.img", FILE)?];

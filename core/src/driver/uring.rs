@@ -549,7 +549,7 @@ impl UringDriver {
     // ---------------------------------------------------------------- the loop
 
     fn feed_clock(&mut self, force: bool) {
-        let mono = super::mono_ns();
+        let mono = now().mono_ns;
         let due = self.m.poll_timeout().is_some_and(|d| d <= mono);
         if force || due || mono.saturating_sub(self.fed_ns) >= CLOCK_GRANULARITY_NS {
             let t = now();
