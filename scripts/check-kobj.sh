@@ -15,6 +15,8 @@
 #       carries compiler_builtins' own copies, localized, so none is actually undefined.)
 #       `bcmp` is NOT allowed: the kernel has it only on some versions/configs; LLVM emits it
 #       only for targets that declare it, which x86_64-unknown-none does not.
+#     - __x86_indirect_thunk_<reg> / __x86_return_thunk: the retpoline and return thunks the
+#       hardened build calls instead of indirect branches and `ret` (kernel-build.sh).
 #  2. Relocation types: only R_X86_64_64, R_X86_64_32S, R_X86_64_PC32, R_X86_64_PLT32 — what the
 #     module loader and a `-mcmodel=kernel` link resolve. GOTPCREL and friends need a GOT,
 #     which a kernel module does not have.
@@ -26,7 +28,10 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALLOWED_UNDEFINED=(mdraid_k_alloc mdraid_k_free mdraid_k_panic memcpy memset memmove memcmp)
+ALLOWED_UNDEFINED=(mdraid_k_alloc mdraid_k_free mdraid_k_panic mdraid_k_dev_io memcpy memset memmove memcmp)
+# The kernel's retpoline and return thunks (kernel-build.sh's hardening flags), exported by
+# every x86-64 kernel built with CONFIG_RETPOLINE/RETHUNK (both Debian kernels).
+ALLOWED_THUNKS='^(__x86_indirect_thunk_(r([89]|1[0-5])|[re](ax|bx|cx|dx|si|di|bp))|__x86_return_thunk)$'
 ALLOWED_RELOCS=(R_X86_64_64 R_X86_64_32S R_X86_64_PC32 R_X86_64_PLT32)
 FRAME_WARN=2048
 
@@ -73,7 +78,7 @@ check_object() {
 	found=()
 	while read -r s; do
 		[[ -n $s ]] || continue
-		in_list "$s" "${ALLOWED_UNDEFINED[@]}" || found+=("$s")
+		in_list "$s" "${ALLOWED_UNDEFINED[@]}" || [[ $s =~ $ALLOWED_THUNKS ]] || found+=("$s")
 	done < <(nm -u "$obj" | awk '{print $NF}' | sort -u)
 	if [[ ${#found[@]} -gt 0 ]]; then
 		echo "FAIL: undefined symbols outside the allowed hooks (${ALLOWED_UNDEFINED[*]}):"

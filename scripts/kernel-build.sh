@@ -9,7 +9,7 @@
 # at /usr/lib/rustlib/src/rust -> /usr/src/rustc-<version>, which is where -Zbuild-std looks:
 # `<sysroot>/lib/rustlib/src/rust/library`; no extra setting needed), driven by rustup's cargo:
 #
-#   RUSTFLAGS="-C relocation-model=static -C code-model=kernel -Z plt=yes -C force-unwind-tables=no" \
+#   RUSTFLAGS="-C relocation-model=static -C code-model=kernel -Z plt=yes -C force-unwind-tables=no <HARDEN>" \
 #   RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 cargo build --release \
 #     -Zbuild-std=core,alloc --target x86_64-unknown-none   (of kmod-shim/rust)
 #
@@ -51,8 +51,20 @@ libsrc=$sysroot/lib/rustlib/src/rust/library
 say "kernel rustc: $KERNEL_RUSTC ($("$KERNEL_RUSTC" -V)), sysroot $sysroot, sources $(readlink -f "$libsrc")"
 say "cargo: $(command -v cargo) ($(cargo -V))"
 
+# Hardening the 6.12 kernel's objtool insists on (CONFIG_X86_KERNEL_IBT, CONFIG_MITIGATION_
+# RETPOLINE/RETHUNK/SLS), harmless on 6.1 (endbr64 is a NOP there, the thunks exist on both):
+#  -Z cf-protection=branch   endbr64 at every function entry (IBT: C reaches us through
+#                            pointers, and Rust's vtables/fn pointers land on these entries)
+#  -C jump-tables=no         no switch tables (indirect jumps to non-endbr targets)
+#  -Z retpoline-external-thunk indirect calls/jumps through __x86_indirect_thunk_<reg>
+#  -Z function-return=thunk-extern
+#                            every `ret` becomes `jmp __x86_return_thunk`
+#  +harden-sls-ret,+harden-sls-ijmp
+#                            int3 after ret and indirect jumps (straight-line speculation)
+HARDEN="-Z cf-protection=branch -C jump-tables=no -Z function-return=thunk-extern -Z retpoline-external-thunk"
+HARDEN+=" -C target-feature=+harden-sls-ret,+harden-sls-ijmp"
 say "building kmod-shim/rust for $TARGET"
-RUSTFLAGS="-C relocation-model=static -C code-model=kernel -Z plt=yes -C force-unwind-tables=no" \
+RUSTFLAGS="-C relocation-model=static -C code-model=kernel -Z plt=yes -C force-unwind-tables=no $HARDEN" \
 	RUSTC=$KERNEL_RUSTC RUSTC_BOOTSTRAP=1 \
 	cargo build --manifest-path kmod-shim/rust/Cargo.toml --release \
 	-Zbuild-std=core,alloc --target "$TARGET"
