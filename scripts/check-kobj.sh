@@ -19,7 +19,8 @@
 #       hardened build calls instead of indirect branches and `ret` (kernel-build.sh).
 #  2. Relocation types: only R_X86_64_64, R_X86_64_32S, R_X86_64_PC32, R_X86_64_PLT32 — what the
 #     module loader and a `-mcmodel=kernel` link resolve. GOTPCREL and friends need a GOT,
-#     which a kernel module does not have.
+#     which a kernel module does not have. Relocations of debug sections (never loaded, only
+#     read by gdb) are not checked.
 #  3. No SIMD: no %xmm/%ymm/%zmm (SSE/AVX) or %mm (MMX) or %k (AVX-512 mask) register appears in
 #     the disassembly: the kernel does not save FPU state around ordinary code.
 #  4. Sanity: an ELF64 x86-64 relocatable object defining at least one global `mdraid_k_*`.
@@ -93,7 +94,8 @@ check_object() {
 	local -A count=()
 	while read -r t; do
 		count[$t]=$((${count[$t]:-0} + 1))
-	done < <(readelf -rW "$obj" | awk '$1 ~ /^[0-9a-f]+$/ && $3 ~ /^R_/ {print $3}')
+	done < <(readelf -rW "$obj" | awk '/^Relocation section/ {dbg = ($3 ~ /debug/)}
+		!dbg && $1 ~ /^[0-9a-f]+$/ && $3 ~ /^R_/ {print $3}')
 	for t in "${!count[@]}"; do
 		in_list "$t" "${ALLOWED_RELOCS[@]}" || found+=("$t")
 	done

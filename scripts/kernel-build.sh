@@ -77,8 +77,31 @@ say "linking ${#exports[@]} exports: ${exports[*]}"
 undef_args=()
 for s in "${exports[@]}"; do undef_args+=(-u "$s"); done
 
+# objtool (6.12, IBT) needs to see that the allocation-failure path never returns: alloc's
+# handle_alloc_error ends in a call to rustc's allocator shim, which only tail-jumps to the
+# default handler (objtool cannot follow that sibling call: "unexpected end of section").
+# The call is redirected (ld --wrap) to a stub that calls the default handler directly and
+# ends in ud2.
+oom_shim=$(nm "$ARCHIVE" 2>/dev/null | awk '$2 == "T" && /___rust_alloc_error_handler$/ && !f {print $3; f = 1}')
+oom_default=$(nm "$ARCHIVE" 2>/dev/null | awk '$2 == "T" && /___rdl_alloc_error_handler$/ && !f {print $3; f = 1}')
+wrap_args=()
+if [[ -n $oom_shim && -n $oom_default ]]; then
+	cat >"$CARGO_TARGET_DIR/oom.s" <<-ASM
+		.section .note.GNU-stack,"",@progbits
+		.section .text.mdraid_k_oom,"ax",@progbits
+		.globl __wrap_$oom_shim
+		.type __wrap_$oom_shim,@function
+		__wrap_$oom_shim:
+		endbr64
+		call $oom_default
+		ud2
+		.size __wrap_$oom_shim, .-__wrap_$oom_shim
+	ASM
+	as -o "$CARGO_TARGET_DIR/oom.o" "$CARGO_TARGET_DIR/oom.s"
+	wrap_args=(--wrap="$oom_shim" "$CARGO_TARGET_DIR/oom.o")
+fi
 raw=$CARGO_TARGET_DIR/mdraid-core.raw.o
-ld -r --gc-sections "${undef_args[@]}" -o "$raw" "$ARCHIVE"
+ld -r --gc-sections "${undef_args[@]}" -o "$raw" "${wrap_args[@]}" "$ARCHIVE"
 objcopy --remove-section=.eh_frame --remove-section=.rela.eh_frame --remove-section=.comment \
 	--wildcard --keep-global-symbol='mdraid_k_*' "$raw" "$OUT"
 rm -f "$raw"

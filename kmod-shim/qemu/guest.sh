@@ -225,7 +225,8 @@ scn_blkdebug() { # QEMU injects EIO on vde's reads and writes: retries, data int
 			die_scn "read through the read error" || return
 		cmp -s /tmp/pat /tmp/back || die_scn "data differs" || return
 	done
-	dmesg | grep -q "vde\|mdr5" || true
+	dmesg | grep -q "I/O error, dev vde, sector .*:(READ)" || die_scn "no read error was injected" || return
+	dmesg | grep -q "I/O error, dev vde, sector .*:(WRITE)" || die_scn "no write error was injected" || return
 	mdr_stop mdr5 || die_scn "stop" || return
 	pass blkdebug
 }
@@ -264,9 +265,16 @@ scn_rmmod() {
 
 if [ "$MDR_MODE" = gdb ]; then
 	# the harness's gdb sets mdraid_k's mdr_gdb_go once its breakpoints are in
-	S=/sys/module/mdraid_k/sections
-	echo "MDR-SECTIONS $(cat $S/.text) $(cat $S/.data) $(cat $S/.bss) $(cat $S/.rodata) $MAJ"
-	while [ "$(cat /sys/module/mdraid_k/parameters/gdb_go)" = 0 ]; do sleep 0.2; done
+	# every loaded section (the core's code keeps one section per function)
+	for f in /sys/module/mdraid_k/sections/.*; do
+		[ -f "$f" ] && echo "MDR-SECTION ${f##*/} $(cat $f)"
+	done
+	echo "MDR-SECTIONS-END $MAJ"
+	i=0
+	while [ "$(cat /sys/module/mdraid_k/parameters/gdb_go)" = 0 ] && [ $i -lt 1500 ]; do
+		sleep 0.2
+		i=$((i + 1))
+	done
 	mknod /dev/mdr0 b $MAJ 0
 	: </dev/mdr0 && [ -e /sys/block/mdr0 ] && pass gdb_probe || fail gdb_probe "no mdr0"
 	wr /sys/block/mdr0/md/array_state clear

@@ -99,7 +99,11 @@ initramfs() {
 		seen[$n]=1
 		f=$(find "$mods" -name "$n.ko" -o -name "$n.ko.xz" -o -name "${n//_/-}.ko" \
 			-o -name "${n//_/-}.ko.xz" | head -1)
-		[[ -n $f ]] || die "kernel $k has no module $n"
+		if [[ -z $f ]]; then
+			# built into the kernel?
+			grep -qE "/(${n}|${n//_/-})\.ko$" "$mods"/*/modules.builtin 2>/dev/null && return 0
+			die "kernel $k has no module $n"
+		fi
 		local plain=$d/modules/$(basename "${f%.xz}")
 		if [[ $f == *.xz ]]; then xz -dc "$f" >"$plain"; else cp "$f" "$plain"; fi
 		for dep in $(ko_depends "$plain"); do add_mod "$dep"; done
@@ -208,47 +212,57 @@ gdb_session() { # the scripted (or interactive) gdb session on kernel $1
 	local k=$1 log=$WORK/console-$1.log b=$CACHE/build-$1
 	need_gdb
 	disks
-	boot "$k" -s -append "console=ttyS0 panic=-1 MDR_MODE=gdb" &
-	local qpid=$! secs="" i
+	# QEMU's gdb stub (-s, on a free port rather than 1234, which may be taken)
+	local port=1234
+	while ss -ltn 2>/dev/null | grep -q ":$port "; do port=$((port + 1)); done
+	boot "$k" -gdb "tcp:127.0.0.1:$port" -append "console=ttyS0 panic=-1 MDR_MODE=gdb" &
+	local qpid=$! end="" i
 	for i in $(seq 1 600); do
-		secs=$(grep -m1 '^MDR-SECTIONS ' "$log" 2>/dev/null || true)
-		[[ -n $secs ]] && break
+		end=$(grep -a -m1 '^MDR-SECTIONS-END ' "$log" 2>/dev/null | tr -d '\r' || true)
+		[[ -n $end ]] && break
 		sleep 0.5
 	done
-	[[ -n $secs ]] || { kill "$qpid"; die "the guest never reported the module's sections"; }
-	local text data bss rodata major
-	read -r _ text data bss rodata major <<<"$secs"
+	[[ -n $end ]] || { kill "$qpid"; die "the guest never reported the module's sections"; }
+	local major text sargs
+	major=${end#MDR-SECTIONS-END }
+	text=$(tr -d '\r' <"$log" | awk '$1 == "MDR-SECTION" && $2 == ".text" {print $3}')
+	sargs=$(tr -d '\r' <"$log" | awk '$1 == "MDR-SECTION" && $2 != ".text" {printf " -s %s %s", $2, $3}')
+	# Registry::probe is inlined into mdraid_k_reg_open: break at its first line.
+	local pline
+	pline=$(awk '/pub fn probe\(&mut self, unit: u32\)/ {p = 1} p && /self.check_unit\(unit\)/ {print NR; exit}' \
+		"$ROOT/core/src/registry.rs")
 	cat >"$WORK/gdb.cmd" <<-EOF
 		set pagination off
 		set confirm off
-		target remote :1234
-		add-symbol-file $b/mdraid_k.ko $text -s .data $data -s .bss $bss -s .rodata $rodata
+		set architecture i386:x86-64
+		target remote 127.0.0.1:$port
+		add-symbol-file $b/mdraid_k.ko $text$sargs
 		break mdr_probe
-		break mdraid::registry::Registry<()>::probe
+		break $ROOT/core/src/registry.rs:$pline
 		set var mdr_gdb_go = 1
 		continue
-		printf "MDR-GDB probe dev=%#x\n", dev
-		bt 3
+		printf "MDR-GDB probe dev=%#x\\n", dev
+		bt 2
 		continue
-		printf "MDR-GDB registry probe\n"
+		printf "MDR-GDB registry probe\\n"
 		bt 3
 		delete
 		continue
 	EOF
 	if [[ $GDB == interactive ]]; then
 		sed -i '/^continue$/,$d' "$WORK/gdb.cmd"
-		gdb -q -x "$WORK/gdb.cmd" "$b/mdraid_k.ko"
+		gdb -q -x "$WORK/gdb.cmd"
 		wait "$qpid" || true
 		return 0
 	fi
-	timeout 300 gdb -q -batch -x "$WORK/gdb.cmd" "$b/mdraid_k.ko" >"$WORK/gdb.log" 2>&1 || true
+	timeout 300 gdb -q -batch -x "$WORK/gdb.cmd" >"$WORK/gdb.log" 2>&1 || true
 	wait "$qpid" || true
 	cat "$WORK/gdb.log"
 	local want
 	want=$(printf '%#x' $(((major << 20) | 0)))
 	grep -q "^MDR-GDB probe dev=$want\$" "$WORK/gdb.log" ||
 		{ tail -40 "$log"; die "gdb: the probe breakpoint did not show dev_t $want (mdr0)"; }
-	grep -q '^MDR-GDB registry probe' "$WORK/gdb.log" ||
+	grep -q '^MDR-GDB registry probe' "$WORK/gdb.log" && grep -q 'hit Breakpoint 2, mdraid::registry::Registry::probe' "$WORK/gdb.log" ||
 		die "gdb: no stop in the core's Registry::probe"
 	check_log "$k" || die "the gdb guest failed"
 	say "gdb session: probe hit with dev_t $want (major $major, minor 0), then Registry::probe"
