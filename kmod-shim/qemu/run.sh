@@ -124,11 +124,14 @@ initramfs() {
 
 # vmlinux K: the kernel image to boot (uncompressed ELF through PVH when it is xz).
 kernel_image() {
-	local k=$1 z out=$CACHE/k-$1/vmlinux off
+	local k=$1 z out=$CACHE/k-$1/vmlinux.boot off
 	z=$(ls "$CACHE/k-$k"/boot/vmlinuz-*)
 	if [[ ! -f $out ]]; then
-		off=$(grep -abo $'\xfd7zXZ\x00' "$z" | head -1 | cut -d: -f1 || true)
-		if [[ -n $off ]] && tail -c +$((off + 1)) "$z" | xz -dc >"$out.tmp" 2>/dev/null; then
+		off=$(LC_ALL=C grep -abo $'\xfd7zXZ' "$z" | head -1 | cut -d: -f1 || true)
+		if [[ -n $off ]]; then
+			tail -c +$((off + 1)) "$z" | xz -dcq >"$out.tmp" 2>/dev/null || true # trailing data
+		fi
+		if [[ -s $out.tmp && $(head -c 4 "$out.tmp" | od -An -c | tr -d ' ') == 177ELF ]]; then
 			mv "$out.tmp" "$out"
 		else
 			rm -f "$out.tmp"
