@@ -302,7 +302,7 @@ pub unsafe extern "C" fn mdraid_k_assemble_add(
             device_uuid: Some(uuid),
             ..AddOptions::default()
         };
-        a.add_member(cstr(&new.name), KDev(*new), &add, wall_secs, &mut |_, _| {})?;
+        a.add_member(cstr(&new.name), KDev(*new), &add, &mut |_, _| {})?;
         Ok(a)
     });
     let now = Now { mono_ns, wall_secs };
