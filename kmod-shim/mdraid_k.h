@@ -16,6 +16,7 @@
 typedef int64_t s64;
 typedef uint32_t u32;
 typedef uint8_t u8;
+typedef uint64_t u64;
 #endif
 
 /* Hooks provided by the C side. */
@@ -34,5 +35,131 @@ void mdraid_k_panic(const u8 *file, size_t file_len, u32 line) __attribute__((no
 s64 mdraid_k_sb1_checksum(const u8 *buf, size_t len);
 /* Same for a 4096-byte 0.90 superblock. */
 s64 mdraid_k_sb0_checksum(const u8 *buf, size_t len);
+
+/* Synchronous member I/O for assembly and creation (process context): op 0 read, 1 write,
+ * 2 flush, 3 write + FUA; len bytes at byte offset to/from buf (any alignment). 0 or -errno. */
+int mdraid_k_dev_io(void *ctx, u32 op, u64 offset, u8 *buf, size_t len);
+
+/* ---- registry (md's all_mddevs / md_probe / mddev_get / mddev_put) ---- */
+struct mdraid_k_reg;
+struct mdraid_k_handle;
+
+struct mdraid_k_reg_info {
+	u32 state; /* 0 clear, 1 inactive, 2 active */
+	u32 members, holders, deleted, named;
+	u8 name[32]; /* md_* name of a named array, NUL-terminated */
+};
+
+enum { MDRAID_K_OPEN_PROBE = 0, MDRAID_K_OPEN_GET = 1 };
+enum {
+	MDRAID_K_REG_CONFIGURE = 0, MDRAID_K_REG_RUN, MDRAID_K_REG_INACTIVE, MDRAID_K_REG_STOP,
+	MDRAID_K_REG_NOTE_IOCTL, MDRAID_K_REG_ADD_MEMBER, MDRAID_K_REG_REMOVE_MEMBER,
+};
+
+struct mdraid_k_reg *mdraid_k_reg_new(u32 max_unit);
+void mdraid_k_reg_free(struct mdraid_k_reg *reg);
+s64 mdraid_k_reg_open(struct mdraid_k_reg *reg, u32 unit, u32 op, struct mdraid_k_handle **out);
+s64 mdraid_k_reg_new_array(struct mdraid_k_reg *reg, const u8 *name, size_t len);
+s64 mdraid_k_reg_put(struct mdraid_k_reg *reg, struct mdraid_k_handle *h); /* 1: removed */
+s64 mdraid_k_reg_op(struct mdraid_k_reg *reg, const struct mdraid_k_handle *h, u32 op);
+s64 mdraid_k_reg_info(const struct mdraid_k_reg *reg, u32 unit, struct mdraid_k_reg_info *out);
+
+/* ---- assembly / creation: the core's blocking Array, then into_machine ---- */
+struct mdraid_k_machine;
+
+struct mdraid_k_dev_desc {
+	void *ctx; /* passed to mdraid_k_dev_io, returned in ctx_out */
+	u64 size;
+	u32 lbs, major, minor;
+	u8 name[32];
+};
+
+struct mdraid_k_create {
+	u32 version; /* 0 = 0.90, 10 = 1.0, 11 = 1.1, 12 = 1.2 */
+	u32 raid_disks;
+	u32 bitmap; /* 0 none, 1 internal */
+	u64 bitmap_chunk; /* bytes, 0 = mdadm's choice */
+	u32 assume_clean;
+	u8 uuid[16];
+	u64 seed;
+	u32 md_minor;
+	u8 name[32];
+};
+
+struct mdraid_k_result {
+	struct mdraid_k_machine *machine;
+	void **ctx_out; /* member i's ctx, machine order */
+	size_t nmembers;
+	u8 *msg; /* error text, NUL-terminated */
+	size_t msg_len;
+};
+
+enum { MDRAID_K_ASM_RUN = 1, MDRAID_K_ASM_FORCE = 2, MDRAID_K_ASM_READONLY = 4 };
+s64 mdraid_k_has_superblock(const struct mdraid_k_dev_desc *dev); /* 1 yes, 0 no, -errno */
+s64 mdraid_k_assemble(const struct mdraid_k_dev_desc *devs, size_t n, u32 flags, u64 mono_ns,
+		      u64 wall_secs, struct mdraid_k_result *res);
+s64 mdraid_k_assemble_add(const struct mdraid_k_dev_desc *devs, size_t n,
+			  const struct mdraid_k_dev_desc *add, u64 mono_ns, u64 wall_secs,
+			  struct mdraid_k_result *res);
+s64 mdraid_k_create(const struct mdraid_k_dev_desc *devs, size_t n,
+		    const struct mdraid_k_create *opts, u64 mono_ns, u64 wall_secs,
+		    struct mdraid_k_result *res);
+
+/* ---- the machine (sans-IO) ---- */
+enum { MDRAID_K_READ = 0, MDRAID_K_WRITE, MDRAID_K_FLUSH, MDRAID_K_DISCARD };
+enum { MDRAID_K_BUF_NONE = 0, MDRAID_K_BUF_CALLER, MDRAID_K_BUF_MACHINE, MDRAID_K_BUF_COPY };
+
+struct mdraid_k_io {
+	u64 id;
+	u32 member, kind;
+	u64 offset, len; /* bytes */
+	u8 fua, preflush, buf_kind, pad;
+	u64 token, buf_offset; /* MDRAID_K_BUF_CALLER */
+	u8 *ptr; /* MACHINE: stable until completion; COPY: copy before the next call */
+};
+
+struct mdraid_k_event {
+	u32 kind; /* 1 member failed, 2 sync progress, 3 sync done, 4 dirty, 5 clean,
+		     6 spare rebuilt, 7 stopped */
+	u32 member;
+	u64 value;
+};
+
+struct mdraid_k_status {
+	u32 raid_disks, members, degraded, version;
+	u64 sectors;
+	u32 sync_action, last_action; /* 0 none, 1 resync, 2 recover, 3 check, 4 repair */
+	u64 sync_done, sync_total, sync_speed, mismatch_cnt;
+	u32 dirty, busy, stopped, resync_owed;
+	u64 events, bitmap_chunk;
+	s64 bitmap_offset;
+	u8 uuid[16];
+};
+
+struct mdraid_k_member {
+	u32 state; /* 0 in sync, 1 spare, 2 faulty, 3 being rebuilt */
+	u32 slot, write_mostly;
+	u64 errors;
+	u32 major, minor;
+	u64 recovery;
+};
+
+enum {
+	MDRAID_K_CMD_SYNC = 1, MDRAID_K_CMD_ABORT_SYNC, MDRAID_K_CMD_FAIL, MDRAID_K_CMD_REMOVE,
+	MDRAID_K_CMD_STOP, MDRAID_K_CMD_SPEED, MDRAID_K_CMD_OWED_RESYNC,
+};
+
+void mdraid_k_machine_free(struct mdraid_k_machine *m);
+s64 mdraid_k_submit(struct mdraid_k_machine *m, u32 kind, u64 sector, u64 sectors, u32 fua,
+		    u64 token, u64 *id);
+s64 mdraid_k_poll_io(struct mdraid_k_machine *m, struct mdraid_k_io *out);
+s64 mdraid_k_io_complete(struct mdraid_k_machine *m, u64 id, int err);
+s64 mdraid_k_poll_completion(struct mdraid_k_machine *m, u64 *id, int *err);
+s64 mdraid_k_poll_event(struct mdraid_k_machine *m, struct mdraid_k_event *out);
+s64 mdraid_k_poll_timeout(struct mdraid_k_machine *m, u64 *at_ns);
+void mdraid_k_handle_timeout(struct mdraid_k_machine *m, u64 mono_ns, u64 wall_secs);
+s64 mdraid_k_cmd(struct mdraid_k_machine *m, u32 cmd, u64 arg);
+s64 mdraid_k_status(const struct mdraid_k_machine *m, struct mdraid_k_status *out);
+s64 mdraid_k_member(const struct mdraid_k_machine *m, u32 i, struct mdraid_k_member *out);
 
 #endif /* MDRAID_K_H */

@@ -9,7 +9,7 @@
 # at /usr/lib/rustlib/src/rust -> /usr/src/rustc-<version>, which is where -Zbuild-std looks:
 # `<sysroot>/lib/rustlib/src/rust/library`; no extra setting needed), driven by rustup's cargo:
 #
-#   RUSTFLAGS="-C relocation-model=static -C code-model=kernel -Z plt=yes -C force-unwind-tables=no" \
+#   RUSTFLAGS="-C relocation-model=static -C code-model=kernel -Z plt=yes -C force-unwind-tables=no <HARDEN>" \
 #   RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 cargo build --release \
 #     -Zbuild-std=core,alloc --target x86_64-unknown-none   (of kmod-shim/rust)
 #
@@ -51,8 +51,20 @@ libsrc=$sysroot/lib/rustlib/src/rust/library
 say "kernel rustc: $KERNEL_RUSTC ($("$KERNEL_RUSTC" -V)), sysroot $sysroot, sources $(readlink -f "$libsrc")"
 say "cargo: $(command -v cargo) ($(cargo -V))"
 
+# Hardening the 6.12 kernel's objtool insists on (CONFIG_X86_KERNEL_IBT, CONFIG_MITIGATION_
+# RETPOLINE/RETHUNK/SLS), harmless on 6.1 (endbr64 is a NOP there, the thunks exist on both):
+#  -Z cf-protection=branch   endbr64 at every function entry (IBT: C reaches us through
+#                            pointers, and Rust's vtables/fn pointers land on these entries)
+#  -C jump-tables=no         no switch tables (indirect jumps to non-endbr targets)
+#  -Z retpoline-external-thunk indirect calls/jumps through __x86_indirect_thunk_<reg>
+#  -Z function-return=thunk-extern
+#                            every `ret` becomes `jmp __x86_return_thunk`
+#  +harden-sls-ret,+harden-sls-ijmp
+#                            int3 after ret and indirect jumps (straight-line speculation)
+HARDEN="-Z cf-protection=branch -C jump-tables=no -Z function-return=thunk-extern -Z retpoline-external-thunk"
+HARDEN+=" -C target-feature=+harden-sls-ret,+harden-sls-ijmp"
 say "building kmod-shim/rust for $TARGET"
-RUSTFLAGS="-C relocation-model=static -C code-model=kernel -Z plt=yes -C force-unwind-tables=no" \
+RUSTFLAGS="-C relocation-model=static -C code-model=kernel -Z plt=yes -C force-unwind-tables=no $HARDEN" \
 	RUSTC=$KERNEL_RUSTC RUSTC_BOOTSTRAP=1 \
 	cargo build --manifest-path kmod-shim/rust/Cargo.toml --release \
 	-Zbuild-std=core,alloc --target "$TARGET"
@@ -65,8 +77,31 @@ say "linking ${#exports[@]} exports: ${exports[*]}"
 undef_args=()
 for s in "${exports[@]}"; do undef_args+=(-u "$s"); done
 
+# objtool (6.12, IBT) needs to see that the allocation-failure path never returns: alloc's
+# handle_alloc_error ends in a call to rustc's allocator shim, which only tail-jumps to the
+# default handler (objtool cannot follow that sibling call: "unexpected end of section").
+# The call is redirected (ld --wrap) to a stub that calls the default handler directly and
+# ends in ud2.
+oom_shim=$(nm "$ARCHIVE" 2>/dev/null | awk '$2 == "T" && /___rust_alloc_error_handler$/ && !f {print $3; f = 1}')
+oom_default=$(nm "$ARCHIVE" 2>/dev/null | awk '$2 == "T" && /___rdl_alloc_error_handler$/ && !f {print $3; f = 1}')
+wrap_args=()
+if [[ -n $oom_shim && -n $oom_default ]]; then
+	cat >"$CARGO_TARGET_DIR/oom.s" <<-ASM
+		.section .note.GNU-stack,"",@progbits
+		.section .text.mdraid_k_oom,"ax",@progbits
+		.globl __wrap_$oom_shim
+		.type __wrap_$oom_shim,@function
+		__wrap_$oom_shim:
+		endbr64
+		call $oom_default
+		ud2
+		.size __wrap_$oom_shim, .-__wrap_$oom_shim
+	ASM
+	as -o "$CARGO_TARGET_DIR/oom.o" "$CARGO_TARGET_DIR/oom.s"
+	wrap_args=(--wrap="$oom_shim" "$CARGO_TARGET_DIR/oom.o")
+fi
 raw=$CARGO_TARGET_DIR/mdraid-core.raw.o
-ld -r --gc-sections "${undef_args[@]}" -o "$raw" "$ARCHIVE"
+ld -r --gc-sections "${undef_args[@]}" -o "$raw" "${wrap_args[@]}" "$ARCHIVE"
 objcopy --remove-section=.eh_frame --remove-section=.rela.eh_frame --remove-section=.comment \
 	--wildcard --keep-global-symbol='mdraid_k_*' "$raw" "$OUT"
 rm -f "$raw"

@@ -30,6 +30,8 @@ STEPS=(
 	kobj_selftest
 	kernel_build
 	kernel_smoke
+	kernel_qemu
+	kernel_gdb
 	fuzz_check
 	ffi
 )
@@ -161,6 +163,21 @@ step_kernel_smoke() {
 	xz -dc "$FIXTURES/r1-v0.90/vda.img.xz" >"$dir/sb0.img"
 	"$dir/kobj_smoke" "$dir/sb1.img" 4096 "$dir/sb0.img"
 	rm -f "$dir/sb1.img" "$dir/sb0.img"
+}
+
+# The kernel module under QEMU on Debian's 6.1 and 6.12 kernels, next to the kernel's md
+# (kmod-shim/qemu/run.sh: fetches kernels and tools with apt-get download + dpkg -x, builds
+# mdraid_k.ko, boots each kernel once and runs every guest scenario).
+step_kernel_qemu() {
+	need_apt xz-utils gcc-12 make libelf1 debian-archive-keyring
+	kmod-shim/qemu/run.sh
+}
+
+# The scripted gdb session: QEMU's gdb stub, the module's symbols at the guest's section
+# addresses, a breakpoint in the probe hit with mdr0's dev_t, then in the core's Registry::probe.
+step_kernel_gdb() {
+	need_apt gdb
+	kmod-shim/qemu/run.sh --kernel 6.1 --gdb-test
 }
 
 # The fuzz targets compile (they are run by scripts/fuzz.sh, not here). Not --locked: fuzz/ has

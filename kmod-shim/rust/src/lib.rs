@@ -18,6 +18,10 @@
 
 extern crate alloc;
 
+mod array;
+mod machine;
+mod registry;
+
 use core::alloc::{GlobalAlloc, Layout};
 use core::ffi::c_int;
 use core::panic::PanicInfo;

@@ -1,0 +1,955 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * mdraid_k: mdraid arrays as Linux block devices (/dev/mdr<N>, /dev/mdr_<name>).
+ *
+ * A driver of the core's array machine (mdraid::array::Machine, linked in as
+ * mdraid-core.o): the module owns no RAID or metadata logic. It registers a block major with
+ * a probe callback (md's md_probe -> md_alloc: opening /dev/mdrN creates the array through
+ * the core's Registry::probe), turns blk-mq requests into machine requests and every member
+ * I/O the machine hands out into a bio to the member device (opened exclusively by dev_t),
+ * hands bio completions to a worker, and runs the machine's timer on delayed work. Control is
+ * md's sysfs vocabulary under /sys/block/mdrN/md/ (sysfs.c).
+ *
+ * Contexts: queue_rq and bio completions only take a spinlock and queue the worker; every
+ * core call happens in process context under the array's mutex (the worker, sysfs stores,
+ * probe/open/release under the registry mutex).
+ */
+#include "mdraid_kmod.h"
+
+static int mdr_major;
+DEFINE_MUTEX(mdr_reg_lock);
+struct mdraid_k_reg *mdr_reg;
+static LIST_HEAD(mdr_arrays);
+struct workqueue_struct *mdr_wq;
+static struct workqueue_struct *mdr_del_wq; /* disk deletion (flushes mdr_wq) */
+
+/* ---- hooks the core calls ---- */
+
+void *mdraid_k_alloc(size_t size, size_t align)
+{
+	if (align > PAGE_SIZE)
+		return NULL;
+	if (align > 8)
+		size = roundup_pow_of_two(max(size, align));
+	return kvmalloc(size, GFP_KERNEL);
+}
+
+void mdraid_k_free(void *ptr, size_t size, size_t align)
+{
+	kvfree(ptr);
+}
+
+void mdraid_k_panic(const u8 *file, size_t file_len, u32 line)
+{
+	panic("mdraid_k: core bug at %.*s:%u\n", (int)file_len, file, line);
+}
+
+/* Synchronous member I/O through a bounce buffer (assembly, creation, hot add). */
+int mdraid_k_dev_io(void *ctx, u32 op, u64 offset, u8 *buf, size_t len)
+{
+	struct mdr_member *mem = ctx;
+	struct block_device *bdev = mdr_bdev(mem);
+	int err = 0;
+
+	if (op == 2)
+		return blkdev_issue_flush(bdev);
+	while (len && !err) {
+		size_t n = min_t(size_t, len, MDR_BOUNCE);
+		blk_opf_t opf = op == 0 ? REQ_OP_READ : REQ_OP_WRITE | REQ_SYNC;
+		struct bio *bio;
+		size_t done;
+
+		if (op == 3 && n == len)
+			opf |= REQ_FUA;
+		bio = bio_alloc(bdev, MDR_BOUNCE / PAGE_SIZE, opf, GFP_KERNEL);
+		bio->bi_iter.bi_sector = offset >> SECTOR_SHIFT;
+		if (op != 0)
+			memcpy(mem->bounce, buf, n);
+		for (done = 0; done < n; done += PAGE_SIZE)
+			__bio_add_page(bio, virt_to_page(mem->bounce + done),
+				       min_t(size_t, PAGE_SIZE, n - done), 0);
+		err = submit_bio_wait(bio);
+		bio_put(bio);
+		if (!err && op == 0)
+			memcpy(buf, mem->bounce, n);
+		buf += n;
+		offset += n;
+		len -= n;
+	}
+	return err;
+}
+
+/* ---- a big stack for the core's blocking paths ----
+ * Assembly and creation (Array::assemble/create, into_machine) keep whole arrays and 4 KiB
+ * superblocks on the stack: deeper than a 16 KiB kernel stack. They run on a vmalloc'ed stack
+ * of their own (the kernel's call_on_stack, as the irq stacks use it); they may sleep there. */
+#define MDR_BIG_STACK (128 * 1024)
+
+enum { MDR_BIG_PROBE, MDR_BIG_ASSEMBLE, MDR_BIG_ADD, MDR_BIG_CREATE };
+
+struct mdr_big {
+	int op;
+	const struct mdraid_k_dev_desc *devs, *add;
+	size_t n;
+	u32 flags;
+	const struct mdraid_k_create *create;
+	struct mdraid_k_result *res;
+	s64 ret;
+};
+
+static void mdr_big_fn(struct mdr_big *b)
+{
+	u64 mono = ktime_get_ns(), wall = ktime_get_real_seconds();
+
+	switch (b->op) {
+	case MDR_BIG_PROBE:
+		b->ret = mdraid_k_has_superblock(b->devs);
+		break;
+	case MDR_BIG_ASSEMBLE:
+		b->ret = mdraid_k_assemble(b->devs, b->n, b->flags, mono, wall, b->res);
+		break;
+	case MDR_BIG_ADD:
+		b->ret = mdraid_k_assemble_add(b->devs, b->n, b->add, mono, wall, b->res);
+		break;
+	default:
+		b->ret = mdraid_k_create(b->devs, b->n, b->create, mono, wall, b->res);
+		break;
+	}
+}
+
+static s64 mdr_big_call(struct mdr_big *b)
+{
+	void *stack = vmalloc(MDR_BIG_STACK);
+	void *top; /* not `tos`: call_on_stack has its own */
+
+	if (!stack)
+		return -ENOMEM;
+	top = stack + MDR_BIG_STACK - 16;
+	call_on_stack(top, mdr_big_fn, ASM_CALL_ARG1, , [arg1] "r"(b));
+	vfree(stack);
+	return b->ret;
+}
+
+/* ---- member devices ---- */
+
+struct mdr_member *mdr_member_open(struct mdr_array *a, dev_t dev)
+{
+	struct mdr_member *mem = kzalloc(sizeof(*mem), GFP_KERNEL);
+	int err;
+
+	if (!mem)
+		return ERR_PTR(-ENOMEM);
+	mem->bounce = (void *)__get_free_pages(GFP_KERNEL, get_order(MDR_BOUNCE));
+	if (!mem->bounce) {
+		kfree(mem);
+		return ERR_PTR(-ENOMEM);
+	}
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+	mem->file = bdev_file_open_by_dev(dev, BLK_OPEN_READ | BLK_OPEN_WRITE, a, NULL);
+	err = IS_ERR(mem->file) ? PTR_ERR(mem->file) : 0;
+#else
+	mem->bdev = blkdev_get_by_dev(dev, FMODE_READ | FMODE_WRITE | FMODE_EXCL, a);
+	err = IS_ERR(mem->bdev) ? PTR_ERR(mem->bdev) : 0;
+#endif
+	if (err) {
+		free_pages((unsigned long)mem->bounce, get_order(MDR_BOUNCE));
+		kfree(mem);
+		return ERR_PTR(err);
+	}
+	mem->a = a;
+	mem->dev = dev;
+	snprintf(mem->name, sizeof(mem->name), "%pg", mdr_bdev(mem));
+	return mem;
+}
+
+void mdr_member_close(struct mdr_member *mem)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+	bdev_fput(mem->file);
+#else
+	blkdev_put(mem->bdev, FMODE_READ | FMODE_WRITE | FMODE_EXCL);
+#endif
+	free_pages((unsigned long)mem->bounce, get_order(MDR_BOUNCE));
+	mem->bounce = NULL;
+}
+
+static void mdr_desc(struct mdr_member *mem, struct mdraid_k_dev_desc *d)
+{
+	struct block_device *bdev = mdr_bdev(mem);
+
+	memset(d, 0, sizeof(*d));
+	d->ctx = mem;
+	d->size = bdev_nr_bytes(bdev);
+	d->lbs = bdev_logical_block_size(bdev);
+	d->major = MAJOR(mem->dev);
+	d->minor = MINOR(mem->dev);
+	strscpy(d->name, mem->name, sizeof(d->name));
+}
+
+/* ---- the I/O path ---- */
+
+struct mdr_cmd {
+	struct list_head list;
+	u64 id;
+};
+
+struct mdr_mio {
+	struct list_head list;
+	struct mdr_array *a;
+	u64 id;
+	int err;
+	void *copy; /* kvmalloc'ed copy of a metadata image */
+};
+
+static blk_status_t mdr_queue_rq(struct blk_mq_hw_ctx *hctx, const struct blk_mq_queue_data *bd)
+{
+	struct mdr_array *a = hctx->queue->queuedata;
+	struct request *rq = bd->rq;
+	struct mdr_cmd *cmd = blk_mq_rq_to_pdu(rq);
+	unsigned long flags;
+
+	blk_mq_start_request(rq);
+	if (!READ_ONCE(a->running))
+		return BLK_STS_IOERR;
+	spin_lock_irqsave(&a->qlock, flags);
+	list_add_tail(&cmd->list, &a->rq_queue);
+	spin_unlock_irqrestore(&a->qlock, flags);
+	queue_work(mdr_wq, &a->work);
+	return BLK_STS_OK;
+}
+
+static enum blk_eh_timer_return mdr_timeout(struct request *rq)
+{
+	return BLK_EH_RESET_TIMER; /* the machine retries and fails members on its own */
+}
+
+static const struct blk_mq_ops mdr_mq_ops = {
+	.queue_rq = mdr_queue_rq,
+	.timeout = mdr_timeout,
+};
+
+static void mdr_end_io(struct bio *bio)
+{
+	struct mdr_mio *mio = bio->bi_private;
+	struct mdr_array *a = mio->a;
+	unsigned long flags;
+
+	mio->err = blk_status_to_errno(bio->bi_status);
+	bio_put(bio);
+	spin_lock_irqsave(&a->qlock, flags);
+	list_add_tail(&mio->list, &a->done);
+	spin_unlock_irqrestore(&a->qlock, flags);
+	queue_work(mdr_wq, &a->work);
+}
+
+static void mdr_add_mem(struct bio *bio, u8 *p, u64 len)
+{
+	while (len) {
+		unsigned int off = offset_in_page(p);
+		unsigned int n = min_t(u64, len, PAGE_SIZE - off);
+		struct page *pg = is_vmalloc_addr(p) ? vmalloc_to_page(p) : virt_to_page(p);
+
+		__bio_add_page(bio, pg, n, off);
+		p += n;
+		len -= n;
+	}
+}
+
+/* Segments of the caller's request covering [skip, skip + len): counted when bio is NULL. */
+static unsigned int mdr_add_caller(struct bio *bio, struct request *rq, u64 skip, u64 len)
+{
+	struct req_iterator it;
+	struct bio_vec bv;
+	unsigned int nr = 0;
+
+	rq_for_each_segment(bv, rq, it) {
+		u64 n;
+
+		if (!len)
+			break;
+		if (skip >= bv.bv_len) {
+			skip -= bv.bv_len;
+			continue;
+		}
+		n = min_t(u64, bv.bv_len - skip, len);
+		if (bio)
+			__bio_add_page(bio, bv.bv_page, n, bv.bv_offset + skip);
+		nr++;
+		skip = 0;
+		len -= n;
+	}
+	return nr;
+}
+
+static void mdr_issue(struct mdr_array *a, struct mdraid_k_io *io)
+{
+	struct mdr_member *mem = io->member < a->nmem ? a->mem[io->member] : NULL;
+	struct mdr_mio *mio;
+	struct bio *bio;
+	unsigned int nr = 0;
+	blk_opf_t opf;
+
+	if (!mem || io->kind == MDRAID_K_DISCARD) {
+		mdraid_k_io_complete(a->m, io->id, mem ? 0 : -ENODEV);
+		return;
+	}
+	mio = kzalloc(sizeof(*mio), GFP_NOIO);
+	if (!mio) {
+		mdraid_k_io_complete(a->m, io->id, -ENOMEM);
+		return;
+	}
+	mio->a = a;
+	mio->id = io->id;
+	switch (io->kind) {
+	case MDRAID_K_READ:
+		opf = REQ_OP_READ;
+		break;
+	case MDRAID_K_WRITE:
+		opf = REQ_OP_WRITE;
+		break;
+	default:
+		opf = REQ_OP_WRITE | REQ_PREFLUSH;
+		break;
+	}
+	if (io->fua)
+		opf |= REQ_FUA;
+	if (io->preflush)
+		opf |= REQ_PREFLUSH;
+	if (io->kind != MDRAID_K_FLUSH) {
+		if (io->buf_kind == MDRAID_K_BUF_COPY) {
+			mio->copy = kvmalloc(io->len, GFP_NOIO);
+			if (!mio->copy) {
+				kfree(mio);
+				mdraid_k_io_complete(a->m, io->id, -ENOMEM);
+				return;
+			}
+			memcpy(mio->copy, io->ptr, io->len);
+			io->ptr = mio->copy;
+		}
+		if (io->buf_kind == MDRAID_K_BUF_CALLER)
+			nr = mdr_add_caller(NULL, (struct request *)(uintptr_t)io->token,
+					    io->buf_offset, io->len);
+		else
+			nr = DIV_ROUND_UP(io->len + offset_in_page(io->ptr), PAGE_SIZE);
+	}
+	bio = bio_alloc(mdr_bdev(mem), nr, opf, GFP_NOIO);
+	bio->bi_iter.bi_sector = io->offset >> SECTOR_SHIFT;
+	bio->bi_end_io = mdr_end_io;
+	bio->bi_private = mio;
+	if (io->kind != MDRAID_K_FLUSH) {
+		if (io->buf_kind == MDRAID_K_BUF_CALLER)
+			mdr_add_caller(bio, (struct request *)(uintptr_t)io->token, io->buf_offset,
+				       io->len);
+		else
+			mdr_add_mem(bio, io->ptr, io->len);
+	}
+	submit_bio(bio);
+}
+
+static void mdr_event(struct mdr_array *a, struct mdraid_k_event *ev)
+{
+	const char *name = ev->member < a->nmem ? a->mem[ev->member]->name : "?";
+
+	switch (ev->kind) {
+	case 1:
+		pr_info("mdraid_k: %s: member %s failed, array continues on the others\n",
+			a->disk->disk_name, name);
+		break;
+	case 3:
+		pr_info("mdraid_k: %s: %s done, mismatch_cnt %llu\n", a->disk->disk_name,
+			mdr_action_name(ev->member), ev->value);
+		break;
+	case 6:
+		pr_info("mdraid_k: %s: %s rebuilt into slot %llu\n", a->disk->disk_name, name,
+			ev->value);
+		break;
+	}
+}
+
+/* Feeds everything queued to the machine and drains its outputs; the array's mutex is held. */
+static void mdr_run(struct mdr_array *a)
+{
+	struct mdr_cmd *cmd, *cn;
+	struct mdr_mio *mio, *mn;
+	struct mdraid_k_io io;
+	struct mdraid_k_event ev;
+	LIST_HEAD(done);
+	u64 id, at;
+	int err, progress = 1;
+
+	while (a->m && progress) {
+		progress = 0;
+		spin_lock_irq(&a->qlock);
+		list_splice_tail_init(&a->rq_queue, &a->held);
+		list_splice_tail_init(&a->done, &done);
+		spin_unlock_irq(&a->qlock);
+		list_for_each_entry_safe(mio, mn, &done, list) {
+			list_del(&mio->list);
+			mdraid_k_io_complete(a->m, mio->id, mio->err);
+			kvfree(mio->copy);
+			kfree(mio);
+			progress = 1;
+		}
+		mdraid_k_handle_timeout(a->m, ktime_get_ns(), ktime_get_real_seconds());
+		list_for_each_entry_safe(cmd, cn, &a->held, list) {
+			struct request *rq = blk_mq_rq_from_pdu(cmd);
+			u32 kind;
+
+			switch (req_op(rq)) {
+			case REQ_OP_READ:
+				kind = MDRAID_K_READ;
+				break;
+			case REQ_OP_WRITE:
+				kind = MDRAID_K_WRITE;
+				break;
+			case REQ_OP_FLUSH:
+				kind = MDRAID_K_FLUSH;
+				break;
+			case REQ_OP_DISCARD:
+				kind = MDRAID_K_DISCARD;
+				break;
+			default:
+				list_del(&cmd->list);
+				blk_mq_end_request(rq, BLK_STS_NOTSUPP);
+				continue;
+			}
+			err = mdraid_k_submit(a->m, kind, blk_rq_pos(rq), blk_rq_sectors(rq),
+					      !!(rq->cmd_flags & REQ_FUA), (uintptr_t)rq, &id);
+			if (err == -EBUSY)
+				break; /* the pool is full: retried after completions */
+			list_del(&cmd->list);
+			if (err) {
+				blk_mq_end_request(rq, err == -EROFS ? BLK_STS_PROTECTION : BLK_STS_IOERR);
+				continue;
+			}
+			cmd->id = id;
+			/* Slots are reused as soon as a request ends: key by the whole id. */
+			if (xa_err(xa_store(&a->inflight, id, rq, GFP_NOIO)))
+				pr_err("mdraid_k: %s: cannot track request %llx\n",
+				       a->disk->disk_name, id);
+			progress = 1;
+		}
+		while (mdraid_k_poll_io(a->m, &io) == 1) {
+			mdr_issue(a, &io);
+			progress = 1;
+		}
+		while (mdraid_k_poll_completion(a->m, &id, &err) == 1) {
+			struct request *rq = xa_erase(&a->inflight, id);
+
+			if (rq)
+				blk_mq_end_request(rq, err ? BLK_STS_IOERR : BLK_STS_OK);
+			progress = 1;
+		}
+		while (mdraid_k_poll_event(a->m, &ev) == 1) {
+			mdr_event(a, &ev);
+			progress = 1;
+		}
+	}
+	if (a->m && mdraid_k_poll_timeout(a->m, &at) == 1) {
+		u64 now = ktime_get_ns();
+
+		mod_delayed_work(mdr_wq, &a->timer,
+				 at > now ? max(1UL, nsecs_to_jiffies(at - now)) : 0);
+	}
+	WRITE_ONCE(a->runs, a->runs + 1);
+	wake_up_all(&a->wait);
+}
+
+static void mdr_work(struct work_struct *w)
+{
+	struct mdr_array *a = container_of(w, struct mdr_array, work);
+	unsigned int noio = memalloc_noio_save();
+
+	mutex_lock(&a->lock);
+	mdr_run(a);
+	mutex_unlock(&a->lock);
+	memalloc_noio_restore(noio);
+}
+
+static void mdr_timer(struct work_struct *w)
+{
+	struct mdr_array *a = container_of(to_delayed_work(w), struct mdr_array, timer);
+
+	queue_work(mdr_wq, &a->work);
+}
+
+void mdr_kick(struct mdr_array *a)
+{
+	queue_work(mdr_wq, &a->work);
+}
+
+/* ---- starting and stopping (array's mutex held) ---- */
+
+static void mdr_set_limits(struct mdr_array *a, u64 sectors)
+{
+	unsigned int lbs = 512, pbs = 512, max_hw = MDR_MAX_SECTORS;
+	int i;
+
+	for (i = 0; i < a->nmem; i++) {
+		struct request_queue *q = bdev_get_queue(mdr_bdev(a->mem[i]));
+
+		lbs = max(lbs, bdev_logical_block_size(mdr_bdev(a->mem[i])));
+		pbs = max(pbs, bdev_physical_block_size(mdr_bdev(a->mem[i])));
+		max_hw = min(max_hw, queue_max_hw_sectors(q));
+	}
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
+	{
+		struct queue_limits lim = queue_limits_start_update(a->disk->queue);
+
+		lim.logical_block_size = lbs;
+		lim.physical_block_size = pbs;
+		lim.max_hw_sectors = max_hw;
+		lim.features |= BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA;
+		if (queue_limits_commit_update(a->disk->queue, &lim))
+			pr_warn("mdraid_k: %s: queue limits refused\n", a->disk->disk_name);
+	}
+#else
+	blk_queue_logical_block_size(a->disk->queue, lbs);
+	blk_queue_physical_block_size(a->disk->queue, pbs);
+	blk_queue_max_hw_sectors(a->disk->queue, max_hw);
+	blk_queue_write_cache(a->disk->queue, true, true);
+#endif
+	set_capacity_and_notify(a->disk, sectors);
+}
+
+/* Takes a fresh machine (from assembly/creation) into service. */
+static int mdr_adopt(struct mdr_array *a, struct mdraid_k_result *res, int ndesc)
+{
+	struct mdraid_k_status st;
+	int i, j;
+
+	/* Devices left out of the array go back (closed). */
+	for (i = 0; i < ndesc; i++) {
+		bool kept = false;
+
+		for (j = 0; j < res->nmembers; j++)
+			kept |= res->ctx_out[j] == a->cand[i];
+		if (!kept && a->cand[i]) {
+			pr_info("mdraid_k: %s: %s left out\n", a->disk->disk_name, a->cand[i]->name);
+			mdr_member_release(a, a->cand[i]);
+		}
+	}
+	a->ncand = 0;
+	for (j = 0; j < res->nmembers; j++)
+		a->mem[j] = res->ctx_out[j];
+	a->nmem = res->nmembers;
+	a->m = res->machine;
+	mdraid_k_status(a->m, &st);
+	mdr_set_limits(a, st.sectors);
+	WRITE_ONCE(a->running, true);
+	mdraid_k_cmd(a->m, MDRAID_K_CMD_OWED_RESYNC, 0);
+	mdr_kick(a);
+	return 0;
+}
+
+int mdr_activate(struct mdr_array *a, bool readonly)
+{
+	struct mdraid_k_dev_desc *d;
+	struct mdraid_k_result res = {};
+	void **ctx;
+	int i, n = a->ncand, any = 0;
+	s64 err;
+	char *msg;
+
+	if (a->m)
+		return -EBUSY;
+	if (!n)
+		return -EINVAL;
+	d = kcalloc(n, sizeof(*d), GFP_KERNEL);
+	ctx = kcalloc(n + 1, sizeof(*ctx), GFP_KERNEL);
+	msg = kzalloc(256, GFP_KERNEL);
+	if (!d || !ctx || !msg) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		mdr_desc(a->cand[i], &d[i]);
+		struct mdr_big b = { .op = MDR_BIG_PROBE, .devs = &d[i] };
+
+		err = mdr_big_call(&b);
+		if (err < 0)
+			goto out;
+		any |= err;
+	}
+	res.ctx_out = ctx;
+	res.msg = msg;
+	res.msg_len = 256;
+	if (any) {
+		struct mdr_big b = { .op = MDR_BIG_ASSEMBLE, .devs = d, .n = n, .res = &res,
+				     .flags = MDRAID_K_ASM_RUN | (readonly ? MDRAID_K_ASM_READONLY : 0) };
+
+		err = mdr_big_call(&b);
+	} else {
+		struct mdraid_k_create c = {
+			.version = a->version,
+			.raid_disks = a->raid_disks ? a->raid_disks : n,
+			.bitmap = a->bitmap,
+			.bitmap_chunk = a->bitmap_chunk,
+			.md_minor = a->unit,
+		};
+
+		if (a->level != 1 || readonly) {
+			err = -EINVAL;
+			goto out;
+		}
+		get_random_bytes(c.uuid, sizeof(c.uuid));
+		get_random_bytes(&c.seed, sizeof(c.seed));
+		strscpy(c.name, a->disk->disk_name, sizeof(c.name));
+		struct mdr_big b = { .op = MDR_BIG_CREATE, .devs = d, .n = n, .create = &c,
+				     .res = &res };
+
+		err = mdr_big_call(&b);
+	}
+	if (err) {
+		pr_warn("mdraid_k: %s: cannot %s: %s\n", a->disk->disk_name,
+			any ? "assemble" : "create", msg);
+		goto out;
+	}
+	mdr_adopt(a, &res, n);
+	pr_info("mdraid_k: %s: %s from %zu devices\n", a->disk->disk_name,
+		any ? "assembled" : "created", res.nmembers);
+out:
+	kfree(d);
+	kfree(ctx);
+	kfree(msg);
+	return err;
+}
+
+/* Stops the machine (superblocks clean) and frees it; member devices stay with the array. */
+int mdr_deactivate(struct mdr_array *a)
+{
+	struct mdraid_k_status st;
+	unsigned long seen;
+	int i;
+
+	if (!a->m)
+		return 0;
+	mdraid_k_cmd(a->m, MDRAID_K_CMD_STOP, 0);
+	mdr_kick(a);
+	for (;;) {
+		mdraid_k_status(a->m, &st);
+		if (st.stopped && !st.busy)
+			break;
+		seen = READ_ONCE(a->runs);
+		mutex_unlock(&a->lock);
+		wait_event_timeout(a->wait, READ_ONCE(a->runs) != seen, HZ);
+		mutex_lock(&a->lock);
+		if (!a->m)
+			return 0;
+	}
+	WRITE_ONCE(a->running, false);
+	set_capacity_and_notify(a->disk, 0);
+	mdraid_k_machine_free(a->m);
+	a->m = NULL;
+	for (i = 0; i < a->nmem; i++)
+		a->cand[i] = a->mem[i];
+	a->ncand = a->nmem;
+	a->nmem = 0;
+	return 0;
+}
+
+/* Hot add (md's new_dev on a running array): the core's blocking add over the stopped
+ * array, queue frozen meanwhile, then a fresh machine. */
+int mdr_hot_add(struct mdr_array *a, struct mdr_member *add)
+{
+	struct mdraid_k_dev_desc *d, nd;
+	struct mdraid_k_result res = {};
+	void **ctx;
+	int i, n;
+	s64 err;
+	char *msg;
+
+	/* Freezing waits for requests the worker completes under a->lock. */
+	mutex_unlock(&a->lock);
+	blk_mq_freeze_queue(a->disk->queue);
+	mutex_lock(&a->lock);
+	err = mdr_deactivate(a);
+	n = a->ncand;
+	d = kcalloc(n, sizeof(*d), GFP_KERNEL);
+	ctx = kcalloc(n + 1, sizeof(*ctx), GFP_KERNEL);
+	msg = kzalloc(256, GFP_KERNEL);
+	if (err || !d || !ctx || !msg) {
+		err = err ? err : -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		mdr_desc(a->cand[i], &d[i]);
+	mdr_desc(add, &nd);
+	res.ctx_out = ctx;
+	res.msg = msg;
+	res.msg_len = 256;
+	{
+		struct mdr_big b = { .op = MDR_BIG_ADD, .devs = d, .n = n, .add = &nd, .res = &res };
+
+		err = mdr_big_call(&b);
+	}
+	if (err) {
+		pr_warn("mdraid_k: %s: cannot add %s: %s\n", a->disk->disk_name, add->name, msg);
+		/* Bring the array back as it was. */
+		mdr_activate(a, false);
+		goto out;
+	}
+	a->cand[a->ncand++] = add;
+	mdr_adopt(a, &res, n + 1);
+	pr_info("mdraid_k: %s: added %s\n", a->disk->disk_name, add->name);
+out:
+	blk_mq_unfreeze_queue(a->disk->queue);
+	kfree(d);
+	kfree(ctx);
+	kfree(msg);
+	return err;
+}
+
+/* ---- the disk ---- */
+
+static struct mdr_array *mdr_find(u32 unit)
+{
+	struct mdr_array *a;
+
+	list_for_each_entry(a, &mdr_arrays, list)
+		if (a->unit == unit)
+			return a;
+	return NULL;
+}
+
+static void mdr_delete_work(struct work_struct *w)
+{
+	struct mdr_array *a = container_of(w, struct mdr_array, del_work);
+
+	mutex_lock(&a->lock);
+	mdr_deactivate(a);
+	while (a->ncand)
+		mdr_member_release(a, a->cand[0]);
+	mutex_unlock(&a->lock);
+	cancel_delayed_work_sync(&a->timer);
+	cancel_work_sync(&a->work);
+	flush_workqueue(mdr_wq); /* member kobjects go first */
+	mdr_sysfs_del(a);
+	pr_info("mdraid_k: %s: gone\n", a->disk->disk_name);
+	del_gendisk(a->disk);
+	put_disk(a->disk);
+	blk_mq_free_tag_set(&a->tag_set);
+	xa_destroy(&a->inflight);
+	mdr_sysfs_put(a); /* frees a */
+}
+
+/* The registry removed the array: its disk goes (registry mutex held). */
+void mdr_gone(struct mdr_array *a)
+{
+	if (a->gone)
+		return;
+	a->gone = true;
+	list_del(&a->list);
+	queue_work(mdr_del_wq, &a->del_work);
+}
+
+static int mdr_open(MDR_OPEN_ARGS)
+{
+	struct mdr_array *a = MDR_OPEN_DISK->private_data;
+	struct mdraid_k_handle *h;
+	s64 err;
+
+	mutex_lock(&mdr_reg_lock);
+	err = mdraid_k_reg_open(mdr_reg, a->unit, MDRAID_K_OPEN_GET, &h);
+	if (!err) {
+		a->opens[a->nopens++ % MDR_MAX_OPENS] = h;
+		if (a->nopens > MDR_MAX_OPENS) {
+			a->nopens--;
+			mdraid_k_reg_put(mdr_reg, h);
+			err = -EMFILE;
+		}
+	}
+	mutex_unlock(&mdr_reg_lock);
+	return err;
+}
+
+static void mdr_release(MDR_RELEASE_ARGS)
+{
+	struct mdr_array *a = disk->private_data;
+
+	mutex_lock(&mdr_reg_lock);
+	if (a->nopens && mdraid_k_reg_put(mdr_reg, a->opens[--a->nopens]) == 1)
+		mdr_gone(a);
+	mutex_unlock(&mdr_reg_lock);
+}
+
+static const struct block_device_operations mdr_fops = {
+	.owner = THIS_MODULE,
+	.open = mdr_open,
+	.release = mdr_release,
+};
+
+/* md_alloc: the gendisk of a unit the registry just created (registry mutex held). */
+static int mdr_alloc(u32 unit)
+{
+	struct mdraid_k_reg_info info;
+	struct mdr_array *a;
+	int err;
+
+	if (mdr_find(unit))
+		return 0;
+	if (mdraid_k_reg_info(mdr_reg, unit, &info))
+		return -ENOENT;
+	a = kzalloc(sizeof(*a), GFP_KERNEL);
+	if (!a)
+		return -ENOMEM;
+	a->unit = unit;
+	a->level = 1;
+	a->version = 12;
+	mutex_init(&a->lock);
+	spin_lock_init(&a->qlock);
+	INIT_LIST_HEAD(&a->rq_queue);
+	INIT_LIST_HEAD(&a->held);
+	INIT_LIST_HEAD(&a->done);
+	INIT_WORK(&a->work, mdr_work);
+	INIT_WORK(&a->del_work, mdr_delete_work);
+	INIT_DELAYED_WORK(&a->timer, mdr_timer);
+	init_waitqueue_head(&a->wait);
+	xa_init(&a->inflight);
+	a->tag_set.ops = &mdr_mq_ops;
+	a->tag_set.nr_hw_queues = 1;
+	a->tag_set.queue_depth = MDR_DEPTH;
+	a->tag_set.numa_node = NUMA_NO_NODE;
+	a->tag_set.cmd_size = sizeof(struct mdr_cmd);
+	a->tag_set.flags = BLK_MQ_F_SHOULD_MERGE;
+	a->tag_set.timeout = 120 * HZ;
+	err = blk_mq_alloc_tag_set(&a->tag_set);
+	if (err)
+		goto out_free;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+	a->disk = blk_mq_alloc_disk(&a->tag_set, NULL, a);
+#else
+	a->disk = blk_mq_alloc_disk(&a->tag_set, a);
+#endif
+	if (IS_ERR(a->disk)) {
+		err = PTR_ERR(a->disk);
+		goto out_tags;
+	}
+	a->disk->major = mdr_major;
+	a->disk->first_minor = unit;
+	a->disk->minors = 1;
+	a->disk->fops = &mdr_fops;
+	a->disk->private_data = a;
+	a->disk->flags |= GENHD_FL_NO_PART;
+	if (info.named) /* md_<name> in the registry is mdr_<name> here */
+		snprintf(a->disk->disk_name, DISK_NAME_LEN, "mdr%s", info.name + 2);
+	else
+		snprintf(a->disk->disk_name, DISK_NAME_LEN, "mdr%u", unit);
+	set_capacity(a->disk, 0);
+	err = add_disk(a->disk);
+	if (err)
+		goto out_disk;
+	err = mdr_sysfs_add(a);
+	if (err)
+		goto out_del;
+	list_add(&a->list, &mdr_arrays);
+	pr_info("mdraid_k: %s created (unit %u)\n", a->disk->disk_name, unit);
+	return 0;
+out_del:
+	del_gendisk(a->disk);
+out_disk:
+	put_disk(a->disk);
+out_tags:
+	blk_mq_free_tag_set(&a->tag_set);
+out_free:
+	kfree(a);
+	return err;
+}
+
+/* md_probe: opening a unit with no disk. */
+static void mdr_probe(dev_t dev)
+{
+	struct mdraid_k_handle *h;
+	u32 unit = MINOR(dev);
+
+	if (MAJOR(dev) != mdr_major)
+		return;
+	pr_info("mdraid_k: probe of %u:%u\n", MAJOR(dev), MINOR(dev));
+	mutex_lock(&mdr_reg_lock);
+	if (!mdraid_k_reg_open(mdr_reg, unit, MDRAID_K_OPEN_PROBE, &h)) {
+		int err = mdr_alloc(unit);
+
+		if (mdraid_k_reg_put(mdr_reg, h) == 1 || err) {
+			struct mdr_array *a = mdr_find(unit);
+
+			if (a)
+				mdr_gone(a);
+		}
+	}
+	mutex_unlock(&mdr_reg_lock);
+}
+
+/* new_array=mdr_<name> | mdr<N>: md's new_array parameter, for our disk names. */
+static int mdr_new_array(const char *val, const struct kernel_param *kp)
+{
+	char name[DISK_NAME_LEN];
+	size_t len = strcspn(val, "\n");
+	s64 unit;
+	int err;
+
+	if (len < 4 || len >= sizeof(name) || strncmp(val, "mdr", 3))
+		return -EINVAL;
+	/* mdr_x -> md_x, mdrN -> mdN */
+	snprintf(name, sizeof(name), "md%.*s", (int)(len - 3), val + 3);
+	mutex_lock(&mdr_reg_lock);
+	unit = mdraid_k_reg_new_array(mdr_reg, name, strlen(name));
+	err = unit < 0 ? unit : mdr_alloc(unit);
+	mutex_unlock(&mdr_reg_lock);
+	return err;
+}
+
+/* Set by the QEMU harness's gdb once its breakpoints are in (kmod-shim/qemu/run.sh --gdb). */
+static int mdr_gdb_go;
+module_param_named(gdb_go, mdr_gdb_go, int, 0644);
+MODULE_PARM_DESC(gdb_go, "debugging handshake for the QEMU harness (no effect)");
+
+static const struct kernel_param_ops mdr_new_array_ops = { .set = mdr_new_array };
+module_param_cb(new_array, &mdr_new_array_ops, NULL, 0200);
+MODULE_PARM_DESC(new_array, "create a named array: mdr_<name> or mdr<N>");
+
+static int __init mdr_init(void)
+{
+	int err;
+
+	mdr_reg = mdraid_k_reg_new(0);
+	if (!mdr_reg)
+		return -ENOMEM;
+	mdr_wq = alloc_workqueue("mdraid_k", WQ_MEM_RECLAIM | WQ_HIGHPRI, 0);
+	mdr_del_wq = alloc_workqueue("mdraid_k_del", 0, 0);
+	if (!mdr_wq || !mdr_del_wq) {
+		err = -ENOMEM;
+		goto out_wq;
+	}
+	err = __register_blkdev(0, "mdr", mdr_probe);
+	if (err < 0)
+		goto out_wq;
+	mdr_major = err;
+	pr_info("mdraid_k: block major %d\n", mdr_major);
+	return 0;
+out_wq:
+	if (mdr_del_wq)
+		destroy_workqueue(mdr_del_wq);
+	if (mdr_wq)
+		destroy_workqueue(mdr_wq);
+	mdraid_k_reg_free(mdr_reg);
+	return err;
+}
+
+static void __exit mdr_exit(void)
+{
+	struct mdr_array *a, *n;
+
+	unregister_blkdev(mdr_major, "mdr");
+	mutex_lock(&mdr_reg_lock);
+	list_for_each_entry_safe(a, n, &mdr_arrays, list)
+		mdr_gone(a);
+	mutex_unlock(&mdr_reg_lock);
+	destroy_workqueue(mdr_del_wq); /* drains the deletions */
+	destroy_workqueue(mdr_wq);
+	mdraid_k_reg_free(mdr_reg);
+}
+
+module_init(mdr_init);
+module_exit(mdr_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("mdraid arrays (RAID1, md-compatible metadata) as block devices");

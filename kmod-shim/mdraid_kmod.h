@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* mdraid_k internals shared by mdraid_k.c (disk, I/O path) and sysfs.c (md/ attributes). */
+#ifndef MDRAID_KMOD_H
+#define MDRAID_KMOD_H
+
+#include <linux/module.h>
+#include <linux/version.h>
+#include <linux/blkdev.h>
+#include <linux/blk-mq.h>
+#include <linux/bio.h>
+#include <linux/slab.h>
+#include <linux/mm.h>
+#include <linux/vmalloc.h>
+#include <linux/workqueue.h>
+#include <linux/random.h>
+#include <linux/kobject.h>
+#include <linux/sysfs.h>
+#include <linux/sched/mm.h>
+#include <linux/moduleparam.h>
+#include <linux/xarray.h>
+#include <asm/irq_stack.h>
+#include "mdraid_k.h"
+
+#define MDR_DEPTH 64 /* blk-mq tags; the machine takes 128 requests */
+#define MDR_MAX_MEMBERS 16
+#define MDR_MAX_OPENS 64
+#define MDR_BOUNCE (64 * 1024)
+#define MDR_MAX_SECTORS 2048
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
+#define MDR_OPEN_ARGS struct gendisk *disk, blk_mode_t mode
+#define MDR_OPEN_DISK disk
+#define MDR_RELEASE_ARGS struct gendisk *disk
+#else
+#define MDR_OPEN_ARGS struct block_device *bdev, fmode_t mode
+#define MDR_OPEN_DISK bdev->bd_disk
+#define MDR_RELEASE_ARGS struct gendisk *disk, fmode_t mode
+#endif
+
+struct mdr_array;
+
+struct mdr_member {
+	struct mdr_array *a;
+	dev_t dev;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+	struct file *file;
+#else
+	struct block_device *bdev;
+#endif
+	char name[32];
+	void *bounce; /* MDR_BOUNCE bytes for synchronous I/O */
+	struct kobject kobj; /* md/dev-<name> */
+	bool kobj_added;
+	struct work_struct free_work;
+};
+
+static inline struct block_device *mdr_bdev(struct mdr_member *mem)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+	return file_bdev(mem->file);
+#else
+	return mem->bdev;
+#endif
+}
+
+struct mdr_array {
+	struct list_head list;
+	u32 unit;
+	struct gendisk *disk;
+	struct blk_mq_tag_set tag_set;
+	struct kobject md_kobj; /* md/; its release frees the array */
+	struct kobject *bitmap_kobj;
+
+	struct mutex lock; /* the machine, members, configuration */
+	struct mdraid_k_machine *m;
+	bool running, readonly, gone;
+	struct mdr_member *mem[MDR_MAX_MEMBERS]; /* machine order */
+	int nmem;
+	struct mdr_member *cand[MDR_MAX_MEMBERS]; /* devices given, not (yet) members */
+	int ncand;
+	/* configuration before activation (md's level, raid_disks, metadata_version, bitmap/) */
+	int level;
+	u32 raid_disks, version, bitmap;
+	u64 bitmap_chunk;
+	u64 speed_min, speed_max; /* 0: system default */
+
+	spinlock_t qlock; /* rq_queue and done: the only state irq context touches */
+	struct list_head rq_queue, done;
+	struct list_head held; /* requests not yet taken by the machine (mutex) */
+	struct xarray inflight; /* machine request id -> request */
+	struct work_struct work;
+	struct delayed_work timer;
+	wait_queue_head_t wait;
+	unsigned long runs;
+
+	struct mdraid_k_handle *opens[MDR_MAX_OPENS]; /* registry references of the openers */
+	unsigned int nopens;
+	struct work_struct del_work;
+};
+
+extern struct mutex mdr_reg_lock;
+extern struct mdraid_k_reg *mdr_reg;
+extern struct workqueue_struct *mdr_wq;
+
+struct mdr_member *mdr_member_open(struct mdr_array *a, dev_t dev);
+void mdr_member_close(struct mdr_member *mem);
+void mdr_member_release(struct mdr_array *a, struct mdr_member *mem);
+int mdr_activate(struct mdr_array *a, bool readonly);
+int mdr_deactivate(struct mdr_array *a);
+int mdr_hot_add(struct mdr_array *a, struct mdr_member *add);
+void mdr_kick(struct mdr_array *a);
+void mdr_gone(struct mdr_array *a);
+const char *mdr_action_name(u32 action);
+
+int mdr_sysfs_add(struct mdr_array *a);
+void mdr_sysfs_del(struct mdr_array *a);
+void mdr_sysfs_put(struct mdr_array *a);
+int mdr_member_sysfs_add(struct mdr_array *a, struct mdr_member *mem);
+
+#endif

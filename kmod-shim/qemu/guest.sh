@@ -1,0 +1,302 @@
+#!/bin/busybox sh
+# /init of the QEMU guest (kmod-shim/qemu/run.sh): loads the modules and runs the scenarios.
+# Each scenario prints "MDR: PASS <name>" or "MDR: FAIL <name>: why"; the last line is
+# "MDR-DONE rc=<n>". Kernel parameters MDR_MODE (test|bench|gdb) and MDR_SCENARIOS arrive
+# in the environment.
+export PATH=/bin:/sbin
+mount -t proc proc /proc
+echo 1 >/proc/sys/kernel/sysrq
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mkdir -p /tmp /mnt/a
+echo 1 >/proc/sys/kernel/printk_ratelimit 2>/dev/null
+RC=0
+for m in $(cat /modules/order) mdraid_k.ko; do
+	insmod /modules/$m 2>/tmp/err || { echo "MDR: FAIL insmod $m: $(cat /tmp/err)"; RC=1; }
+done
+MAJ=$(awk '$2 == "mdr" {print $1}' /proc/devices)
+pass() { echo "MDR: PASS $1"; }
+fail() { echo "MDR: FAIL $1: $2"; RC=1; }
+die_scn() { fail "$SCN" "$1"; return 1; }
+md() { echo "/sys/block/$1/md"; }
+wr() { # wr FILE VALUE: write, failing the scenario with the errno text
+	if ! echo "$2" >"$1" 2>/tmp/err; then
+		echo "write '$2' > $1: $(cat /tmp/err)"
+		return 1
+	fi
+}
+devnum() { cat /sys/block/$1/dev; }
+wait_idle() { # wait_idle DISK: until sync_action is idle (at most 300 s)
+	local i=0
+	while [ "$(cat $(md $1)/sync_action)" != idle ]; do
+		i=$((i + 1))
+		[ $i -gt 3000 ] && return 1
+		sleep 0.1
+	done
+}
+mdr_create() { # mdr_create UNIT DEV...: a RAID1 over the devices through sysfs
+	local u=$1 d
+	shift
+	[ -e /dev/mdr$u ] || mknod /dev/mdr$u b $MAJ $u
+	: </dev/mdr$u # the open creates the array (probe)
+	[ -d $(md mdr$u) ] || { echo "no md/ for mdr$u"; return 1; }
+	wr $(md mdr$u)/level raid1 || return 1
+	wr $(md mdr$u)/raid_disks $# || return 1
+	wr $(md mdr$u)/metadata_version 1.2 || return 1
+	for d in "$@"; do wr $(md mdr$u)/new_dev $(devnum $d) || return 1; done
+	wr $(md mdr$u)/array_state active || return 1
+}
+mdr_stop() { # mdr_stop DISK: full stop; the disk goes away
+	wr $(md $1)/array_state clear || return 1
+	local i=0
+	while [ -e /sys/block/$1 ]; do
+		i=$((i + 1))
+		[ $i -gt 100 ] && { echo "$1 still there after stop"; return 1; }
+		sleep 0.1
+	done
+}
+fill_files() { # fill_files DIR: a few files of pseudo-random data, checksums in DIR.sums
+	local dir=$1 i
+	for i in 1 2 3 4 5; do
+		dd if=/dev/urandom of=$dir/f$i bs=64k count=$((i * 4)) 2>/dev/null || return 1
+	done
+	(cd $dir && sha256sum f1 f2 f3 f4 f5) >/tmp/sums
+}
+check_files() { (cd $1 && sha256sum -c /tmp/sums >/dev/null 2>&1); }
+check_zero() { # check_zero SYSFSMD: a check finds no mismatch
+	wr $1/sync_action check || return 1
+	sleep 0.2
+	local i=0
+	while [ "$(cat $1/sync_action)" != idle ]; do
+		i=$((i + 1))
+		[ $i -gt 3000 ] && { echo "check never ended"; return 1; }
+		sleep 0.1
+	done
+	[ "$(cat $1/mismatch_cnt)" = 0 ] || { echo "mismatch_cnt $(cat $1/mismatch_cnt)"; return 1; }
+}
+# watchdog SECS: if the scenario is still running then, dump blocked tasks and power off
+watchdog() {
+	[ -n "$WDPID" ] && kill $WDPID 2>/dev/null
+	(sleep $1; echo "MDR: FAIL $SCN: watchdog after $1 s"; echo w >/proc/sysrq-trigger;
+		for f in /sys/block/mdr*/md/mdr_debug; do echo "$f: $(cat $f)"; done;
+		sleep 2; echo "MDR-DONE rc=1"; poweroff -f) &
+	WDPID=$!
+}
+wipe() { for d in "$@"; do dd if=/dev/zero of=/dev/$d bs=1M count=4 2>/dev/null; done; }
+
+# ---- scenarios ----
+
+scn_probe() {
+	mknod /dev/mdr0 b $MAJ 0
+	[ ! -e /sys/block/mdr0 ] || die_scn "mdr0 exists before the open" || return
+	: </dev/mdr0
+	[ -e /sys/block/mdr0/md/array_state ] || die_scn "open did not create mdr0" || return
+	[ "$(cat /sys/block/mdr0/md/array_state)" = clear ] || die_scn "new array not clear" || return
+	dmesg | grep -q "mdraid_k: probe of $MAJ:0" || die_scn "no probe in dmesg" || return
+	echo mdr_data >/sys/module/mdraid_k/parameters/new_array ||
+		die_scn "new_array refused" || return
+	[ -e /sys/block/mdr_data/md ] || die_scn "named array mdr_data did not appear" || return
+	if echo mdr_data >/sys/module/mdraid_k/parameters/new_array 2>/dev/null; then
+		die_scn "a second mdr_data was accepted"; return
+	fi
+	# bad writes give errnos
+	for kv in "level raid5" "raid_disks 0" "raid_disks x" "metadata_version 2.0" \
+		"new_dev 999:999" "new_dev junk" "array_state bogus" "sync_action check"; do
+		set -- $kv
+		if echo "$2" >/sys/block/mdr0/md/$1 2>/dev/null; then
+			die_scn "$1 accepted '$2'"; return
+		fi
+	done
+	# stopped and closed: both go
+	exec 3</dev/mdr0
+	wr /sys/block/mdr0/md/array_state clear || die_scn "clear refused" || return
+	[ -e /sys/block/mdr0 ] || die_scn "mdr0 went while still open" || return
+	exec 3<&-
+	sleep 0.5
+	[ ! -e /sys/block/mdr0 ] || die_scn "mdr0 still there when stopped and closed" || return
+	mdr_stop mdr_data || die_scn "mdr_data did not go" || return
+	rm -f /dev/mdr0
+	pass probe
+}
+
+scn_create() {
+	wipe vda vdb
+	mdr_create 1 vda vdb || die_scn "create failed" || return
+	[ "$(cat $(md mdr1)/raid_disks)" = 2 ] || die_scn "raid_disks" || return
+	[ "$(cat $(md mdr1)/metadata_version)" = 1.2 ] || die_scn "metadata_version" || return
+	[ "$(cat $(md mdr1)/dev-vda/state)" = in_sync ] || die_scn "vda not in_sync" || return
+	[ "$(cat $(md mdr1)/dev-vdb/slot)" = 1 ] || die_scn "vdb slot" || return
+	wait_idle mdr1 || die_scn "initial resync did not end" || return
+	watchdog 120
+	mkfs.ext4 -q -F /dev/mdr1 >/tmp/mkfs 2>&1 || { cat /tmp/mkfs; die_scn "mkfs.ext4"; return; }
+	mount -t ext4 /dev/mdr1 /mnt/a || die_scn "mount" || return
+	fill_files /mnt/a || die_scn "writing files" || return
+	sync
+	umount /mnt/a || die_scn "umount" || return
+	check_zero $(md mdr1) || die_scn "check after writes" || return
+	mdr_stop mdr1 || die_scn "stop" || return
+	# re-assemble: the devices carry superblocks now
+	mknod /dev/mdr2 b $MAJ 2 2>/dev/null
+	: </dev/mdr2
+	wr $(md mdr2)/new_dev $(devnum vdb) && wr $(md mdr2)/new_dev $(devnum vda) &&
+		wr $(md mdr2)/array_state active || die_scn "re-assembly" || return
+	[ "$(cat $(md mdr2)/degraded)" = 0 ] || die_scn "degraded after re-assembly" || return
+	mount -t ext4 /dev/mdr2 /mnt/a || die_scn "mount after re-assembly" || return
+	check_files /mnt/a || die_scn "checksums after re-assembly" || return
+	umount /mnt/a
+	mdr_stop mdr2 || die_scn "stop" || return
+	pass create
+}
+
+scn_to_md() { # our array, assembled by the kernel's md with mdadm
+	mdadm --assemble /dev/md0 /dev/vda /dev/vdb >/tmp/asm 2>&1 ||
+		{ cat /tmp/asm; die_scn "mdadm --assemble"; return; }
+	mount -t ext4 /dev/md0 /mnt/a || die_scn "mount md0" || return
+	check_files /mnt/a || die_scn "checksums on md0" || return
+	umount /mnt/a
+	check_zero /sys/block/md0/md || die_scn "md check" || return
+	mdadm --stop /dev/md0 >/dev/null 2>&1 || die_scn "mdadm --stop" || return
+	pass to_md
+}
+
+scn_from_md() { # an array mdadm created, assembled by the shim
+	wipe vdc vdd
+	mdadm --create /dev/md1 --run --level=1 --raid-devices=2 --metadata=1.2 \
+		--assume-clean /dev/vdc /dev/vdd >/tmp/cr 2>&1 || { cat /tmp/cr; die_scn "mdadm --create"; return; }
+	mkfs.ext4 -q -F /dev/md1 >/dev/null 2>&1 || die_scn "mkfs on md1" || return
+	mount -t ext4 /dev/md1 /mnt/a && fill_files /mnt/a && umount /mnt/a ||
+		die_scn "files on md1" || return
+	mdadm --stop /dev/md1 >/dev/null 2>&1 || die_scn "mdadm --stop" || return
+	mknod /dev/mdr3 b $MAJ 3 2>/dev/null
+	: </dev/mdr3
+	wr $(md mdr3)/new_dev $(devnum vdc) && wr $(md mdr3)/new_dev $(devnum vdd) &&
+		wr $(md mdr3)/array_state active || die_scn "shim assembly" || return
+	mount -t ext4 /dev/mdr3 /mnt/a || die_scn "mount mdr3" || return
+	check_files /mnt/a || die_scn "checksums on mdr3" || return
+	umount /mnt/a
+	check_zero $(md mdr3) || die_scn "shim check" || return
+	mdr_stop mdr3 || die_scn "stop" || return
+	pass from_md
+}
+
+scn_faults() { # fail a member under fio verify, degraded; add a third disk; recovery; check
+	wipe vda vdb vdc
+	mdr_create 4 vda vdb || die_scn "create" || return
+	wait_idle mdr4
+	fio --name=v --filename=/dev/mdr4 --rw=randwrite --bs=4k --size=24m --direct=1 \
+		--ioengine=libaio --iodepth=8 --verify=crc32c --do_verify=1 --output=/tmp/fio.out \
+		>/dev/null 2>&1 &
+	local fpid=$!
+	sleep 2
+	wr $(md mdr4)/dev-vdb/state faulty || die_scn "fail vdb" || return
+	wait $fpid
+	local frc=$?
+	[ $frc = 0 ] && ! grep -q "err=[^ 0]" /tmp/fio.out ||
+		{ tail -20 /tmp/fio.out; die_scn "fio saw an error (rc $frc)"; return; }
+	[ "$(cat $(md mdr4)/degraded)" = 1 ] || die_scn "not degraded after fail" || return
+	[ "$(cat $(md mdr4)/dev-vdb/state)" = faulty ] || die_scn "vdb not faulty" || return
+	wr $(md mdr4)/dev-vdb/state remove || die_scn "remove vdb" || return
+	[ ! -e $(md mdr4)/dev-vdb ] || sleep 0.5
+	wr $(md mdr4)/new_dev $(devnum vdc) || die_scn "add vdc" || return
+	wait_idle mdr4 || die_scn "recovery never ended" || return
+	[ "$(cat $(md mdr4)/degraded)" = 0 ] || die_scn "still degraded after recovery" || return
+	[ "$(cat $(md mdr4)/dev-vdc/state)" = in_sync ] || die_scn "vdc not in_sync" || return
+	check_zero $(md mdr4) || die_scn "check after recovery" || return
+	fio --name=v --filename=/dev/mdr4 --rw=randread --bs=4k --size=24m --direct=1 \
+		--ioengine=libaio --iodepth=8 --verify=crc32c --verify_only >/tmp/fio2.out 2>&1 ||
+		{ tail /tmp/fio2.out; die_scn "data lost across fail+recovery"; return; }
+	mdr_stop mdr4 || die_scn "stop" || return
+	pass faults
+}
+
+scn_blkdebug() { # QEMU injects EIO on vde's reads and writes: retries, data intact
+	wipe vde vdf
+	mdr_create 5 vde vdf || die_scn "create" || return
+	wait_idle mdr5
+	# the array's data starts 2048 sectors in (1.2, 64 MiB members): array sector
+	# 40000-2048 on vde fails to read, 50000-2048 fails to write
+	dd if=/dev/urandom of=/tmp/pat bs=512 count=20000 2>/dev/null
+	dd if=/tmp/pat of=/dev/mdr5 bs=512 seek=36000 conv=fsync oflag=direct 2>/dev/null ||
+		die_scn "write through the write error" || return
+	echo 3 >/proc/sys/vm/drop_caches
+	local i
+	for i in 1 2 3; do # the read balancer may pick either mirror; read several times
+		dd if=/dev/mdr5 of=/tmp/back bs=512 skip=36000 count=20000 iflag=direct 2>/dev/null ||
+			die_scn "read through the read error" || return
+		cmp -s /tmp/pat /tmp/back || die_scn "data differs" || return
+	done
+	dmesg | grep -q "I/O error, dev vde, sector .*:(READ)" || die_scn "no read error was injected" || return
+	dmesg | grep -q "I/O error, dev vde, sector .*:(WRITE)" || die_scn "no write error was injected" || return
+	mdr_stop mdr5 || die_scn "stop" || return
+	pass blkdebug
+}
+
+scn_bench() { # fio head-to-head on vda+vdb: shim RAID1 vs md RAID1
+	local what
+	for what in shim md; do
+		wipe vda vdb
+		local dev
+		if [ $what = shim ]; then
+			mdr_create 6 vda vdb || die_scn "create" || return
+			wait_idle mdr6
+			dev=/dev/mdr6
+		else
+			mdadm --create /dev/md2 --run --level=1 --raid-devices=2 --assume-clean \
+				--metadata=1.2 /dev/vda /dev/vdb >/dev/null 2>&1 || die_scn "md create" || return
+			dev=/dev/md2
+		fi
+		fio --name=rr --filename=$dev --rw=randread --bs=4k --iodepth=32 --ioengine=libaio \
+			--direct=1 --size=32m --runtime=10 --time_based --output-format=terse \
+			--terse-version=3 >/tmp/rr 2>&1 || die_scn "fio randread" || return
+		fio --name=sw --filename=$dev --rw=write --bs=1m --iodepth=4 --ioengine=libaio \
+			--direct=1 --size=32m --runtime=10 --time_based --output-format=terse \
+			--terse-version=3 >/tmp/sw 2>&1 || die_scn "fio seqwrite" || return
+		# terse v3: field 8 read iops, field 48 write bandwidth KiB/s
+		echo "MDR-BENCH $what randread4k_qd32_iops=$(cut -d';' -f8 /tmp/rr) seqwrite1m_kib_s=$(cut -d';' -f48 /tmp/sw)"
+		if [ $what = shim ]; then mdr_stop mdr6; else mdadm --stop /dev/md2 >/dev/null 2>&1; fi
+	done
+	pass bench
+}
+
+scn_rmmod() {
+	rmmod mdraid_k || die_scn "rmmod" || return
+	pass rmmod
+}
+
+if [ "$MDR_MODE" = gdb ]; then
+	# the harness's gdb sets mdraid_k's mdr_gdb_go once its breakpoints are in
+	# every loaded section (the core's code keeps one section per function)
+	for f in /sys/module/mdraid_k/sections/.*; do
+		[ -f "$f" ] && echo "MDR-SECTION ${f##*/} $(cat $f)"
+	done
+	echo "MDR-SECTIONS-END $MAJ"
+	i=0
+	while [ "$(cat /sys/module/mdraid_k/parameters/gdb_go)" = 0 ] && [ $i -lt 1500 ]; do
+		sleep 0.2
+		i=$((i + 1))
+	done
+	mknod /dev/mdr0 b $MAJ 0
+	: </dev/mdr0 && [ -e /sys/block/mdr0 ] && pass gdb_probe || fail gdb_probe "no mdr0"
+	wr /sys/block/mdr0/md/array_state clear
+	SCENARIOS="rmmod"
+elif [ "$MDR_MODE" = bench ]; then
+	SCENARIOS="bench rmmod"
+else
+	SCENARIOS=$(echo "${MDR_SCENARIOS:-all}" | tr , " ")
+	[ "$SCENARIOS" = all ] && SCENARIOS="probe create to_md from_md faults blkdebug rmmod"
+fi
+for SCN in $SCENARIOS; do
+	START=$(date +%s)
+	watchdog 600
+	scn_$SCN
+	echo "MDR-TIME $SCN $(($(date +%s) - START)) s"
+done
+kill $WDPID 2>/dev/null
+if dmesg | grep -E 'WARNING:|BUG:|Oops|general protection|unable to handle'; then
+	fail dmesg "the kernel log has warnings"
+else
+	pass dmesg
+fi
+echo "MDR-DONE rc=$RC"
+sync
+poweroff -f

@@ -1,0 +1,601 @@
+//! The array machine ([`Machine`]) for C: an opaque pointer, requests in, member I/Os out,
+//! their completions in, request completions, notices and the timer out.
+//!
+//! The C side calls these from one worker at a time (its per-array mutex) in process context;
+//! nothing here blocks or sleeps.
+
+use alloc::boxed::Box;
+use mdraid::array::machine::{Io, IoBuffer, IoKind, Machine, Notice, Now};
+use mdraid::array::MemberState;
+use mdraid::format::probe::Superblock;
+use mdraid::raid1::{ArrayRequest, BufRef, MemberError, RequestKind, SubmitError, SyncAction};
+
+/// The machine and what the C side asks about it (opaque to C).
+pub struct KMachine {
+    m: Machine,
+    /// The last sync action that ended: (action, mismatch_cnt).
+    last: Option<(SyncAction, u64)>,
+    /// A resync is owed and not yet started.
+    resync_owed: bool,
+}
+
+impl KMachine {
+    pub(crate) fn new(m: Machine, resync_owed: bool) -> Self {
+        KMachine {
+            m,
+            last: None,
+            resync_owed,
+        }
+    }
+}
+
+/// One member I/O, as `poll_io` hands it out.
+#[repr(C)]
+pub struct KIo {
+    /// Id to complete it with.
+    pub id: u64,
+    /// Member index.
+    pub member: u32,
+    /// 0 read, 1 write, 2 flush, 3 discard.
+    pub kind: u32,
+    /// Byte offset on the member.
+    pub offset: u64,
+    /// Length in bytes.
+    pub len: u64,
+    /// Force unit access.
+    pub fua: u8,
+    /// Flush the member's cache first.
+    pub preflush: u8,
+    /// 0 none, 1 the caller's request buffer (`token`, `buf_offset`), 2 machine memory at
+    /// `ptr` that stays put until completion (read into or written from), 3 machine memory at
+    /// `ptr` to copy before this call's caller returns (written from only).
+    pub buf_kind: u8,
+    /// Padding.
+    pub pad: u8,
+    /// Caller's token (buf_kind 1).
+    pub token: u64,
+    /// Byte offset in the caller's buffer (buf_kind 1).
+    pub buf_offset: u64,
+    /// Machine memory (buf_kind 2 and 3).
+    pub ptr: *mut u8,
+}
+
+/// A notice for the C side.
+#[repr(C)]
+pub struct KEvent {
+    /// 1 member failed, 2 sync progress, 3 sync done, 4 dirty, 5 clean, 6 spare rebuilt,
+    /// 7 stopped.
+    pub kind: u32,
+    /// Member index (1, 6).
+    pub member: u32,
+    /// Sector (2), mismatch_cnt (3).
+    pub value: u64,
+}
+
+/// The array's state for sysfs.
+#[repr(C)]
+pub struct KStatus {
+    /// Mirrors (slots).
+    pub raid_disks: u32,
+    /// Members known (any state).
+    pub members: u32,
+    /// Slots without an in-sync member.
+    pub degraded: u32,
+    /// 0 0.90, 10 1.0, 11 1.1, 12 1.2.
+    pub version: u32,
+    /// Array size in 512-byte sectors.
+    pub sectors: u64,
+    /// Running sync: 0 none, 1 resync, 2 recover, 3 check, 4 repair.
+    pub sync_action: u32,
+    /// The last sync action that ended, same numbering (0 none).
+    pub last_action: u32,
+    /// Running sync: sectors done and in total.
+    pub sync_done: u64,
+    /// Running sync: total sectors.
+    pub sync_total: u64,
+    /// Running sync: KiB/s.
+    pub sync_speed: u64,
+    /// md's mismatch_cnt: the running check's count, else the last one's.
+    pub mismatch_cnt: u64,
+    /// Superblocks dirty.
+    pub dirty: u32,
+    /// Requests or I/Os in flight, or metadata pending.
+    pub busy: u32,
+    /// Stop finished.
+    pub stopped: u32,
+    /// A resync is owed and was not started.
+    pub resync_owed: u32,
+    /// Events.
+    pub events: u64,
+    /// Bitmap chunk (bytes), 0 without bitmap.
+    pub bitmap_chunk: u64,
+    /// Bitmap location relative to the superblock (sectors, signed).
+    pub bitmap_offset: i64,
+    /// Array UUID.
+    pub uuid: [u8; 16],
+}
+
+/// One member for sysfs.
+#[repr(C)]
+pub struct KMember {
+    /// 0 in sync, 1 spare, 2 faulty, 3 being rebuilt (spare with progress).
+    pub state: u32,
+    /// Slot (in sync or being rebuilt), else u32::MAX.
+    pub slot: u32,
+    /// Write-mostly.
+    pub write_mostly: u32,
+    /// Corrected read errors (md `errors`).
+    pub errors: u64,
+    /// Device number.
+    pub major: u32,
+    /// Device number.
+    pub minor: u32,
+    /// Rebuilt sectors while being rebuilt.
+    pub recovery: u64,
+}
+
+fn action_num(a: SyncAction) -> u32 {
+    match a {
+        SyncAction::Resync => 1,
+        SyncAction::Recovery => 2,
+        SyncAction::Check => 3,
+        SyncAction::Repair => 4,
+    }
+}
+
+/// # Safety
+/// `m` is NULL or a live machine from this crate, used by one caller at a time.
+unsafe fn km<'a>(m: *mut KMachine) -> Option<&'a mut KMachine> {
+    // SAFETY: by the contract.
+    unsafe { m.as_mut() }
+}
+
+/// Frees a machine (NULL is ignored).
+///
+/// # Safety
+/// `m` is NULL or a machine from assembly/creation, not used again.
+#[no_mangle]
+pub unsafe extern "C" fn mdraid_k_machine_free(m: *mut KMachine) {
+    if !m.is_null() {
+        // SAFETY: a Box::into_raw pointer, dropped once.
+        drop(unsafe { Box::from_raw(m) });
+    }
+}
+
+/// Submits an array request: `kind` 0 read, 1 write, 2 flush, 3 discard; `sector`/`sectors`
+/// in 512-byte units; the request's memory is the caller's `token` from byte 0. The request id
+/// goes to `*id`. 0, -EBUSY (pool full: retry after completions), -EINVAL (bad range, stopping),
+/// -EROFS (read-only).
+///
+/// # Safety
+/// `m` is a live machine; `id` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn mdraid_k_submit(
+    m: *mut KMachine,
+    kind: u32,
+    sector: u64,
+    sectors: u64,
+    fua: u32,
+    token: u64,
+    id: *mut u64,
+) -> i64 {
+    // SAFETY: by contract.
+    let Some(k) = (unsafe { km(m) }) else {
+        return -22;
+    };
+    if id.is_null() {
+        return -22;
+    }
+    let kind = match kind {
+        0 => RequestKind::Read,
+        1 => RequestKind::Write,
+        2 => RequestKind::Flush,
+        3 => RequestKind::Discard,
+        _ => return -22,
+    };
+    let req = ArrayRequest {
+        kind,
+        sector,
+        sectors,
+        fua: fua != 0,
+        buf: BufRef(token),
+        buf_offset: 0,
+    };
+    match k.m.handle_submit(req) {
+        Ok(r) => {
+            // SAFETY: checked non-NULL.
+            unsafe { *id = r.raw() };
+            0
+        }
+        Err(SubmitError::Busy { .. }) => -16,
+        Err(_) => -22,
+    }
+}
+
+/// The next member I/O into `*out`: 1, or 0 when there is none.
+///
+/// # Safety
+/// `m` is a live machine; `out` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn mdraid_k_poll_io(m: *mut KMachine, out: *mut KIo) -> i64 {
+    // SAFETY: by contract.
+    let Some(k) = (unsafe { km(m) }) else {
+        return -22;
+    };
+    if out.is_null() {
+        return -22;
+    }
+    let Some(io): Option<Io> = k.m.poll_io() else {
+        return 0;
+    };
+    let mut v = KIo {
+        id: io.id.raw(),
+        member: io.member as u32,
+        kind: match io.kind {
+            IoKind::Read => 0,
+            IoKind::Write => 1,
+            IoKind::Flush => 2,
+            _ => 3,
+        },
+        offset: io.offset,
+        len: io.len,
+        fua: u8::from(io.fua),
+        preflush: u8::from(io.preflush),
+        buf_kind: 0,
+        pad: 0,
+        token: 0,
+        buf_offset: 0,
+        ptr: core::ptr::null_mut(),
+    };
+    let len = usize::try_from(io.len).unwrap_or(usize::MAX);
+    match io.buf {
+        IoBuffer::None => {}
+        IoBuffer::Caller { token, offset } => {
+            v.buf_kind = 1;
+            v.token = token.0;
+            v.buf_offset = offset;
+        }
+        IoBuffer::Machine { index, offset } => {
+            // Scratch buffers (the only ones read into) stay put for the machine's life;
+            // metadata images may be rewritten by the next round, so those are copied now.
+            let stable = k.m.buffer_mut(index).map(|b| (b.len(), b.as_mut_ptr()));
+            let (blen, ptr, kind) = match stable {
+                Some((l, p)) => (l, p, 2),
+                None => match k.m.buffer(index) {
+                    Some(b) => (b.len(), b.as_ptr().cast_mut(), 3),
+                    None => (0, core::ptr::null_mut(), 0),
+                },
+            };
+            if kind == 0 || offset.checked_add(len).is_none_or(|e| e > blen) {
+                // A machine I/O without its memory is a core bug: fail it, never touch memory.
+                let _ = k.m.handle_io_completion(io.id, Err(MemberError::Io(5)));
+                return 0;
+            }
+            v.buf_kind = kind;
+            // SAFETY: `offset + len <= blen`, within the buffer.
+            v.ptr = unsafe { ptr.add(offset) };
+        }
+    }
+    // SAFETY: checked non-NULL.
+    unsafe { out.write(v) };
+    1
+}
+
+/// Reports member I/O `id` done: `err` 0 or a negative errno. 0, or -ENOENT for an unknown id.
+///
+/// # Safety
+/// `m` is a live machine.
+#[no_mangle]
+pub unsafe extern "C" fn mdraid_k_io_complete(m: *mut KMachine, id: u64, err: i32) -> i64 {
+    // SAFETY: by contract.
+    let Some(k) = (unsafe { km(m) }) else {
+        return -22;
+    };
+    let r = if err == 0 {
+        Ok(())
+    } else {
+        Err(MemberError::Io(err.saturating_neg()))
+    };
+    match k
+        .m
+        .handle_io_completion(mdraid::array::machine::IoId::from_raw(id), r)
+    {
+        Ok(()) => 0,
+        Err(_) => -2,
+    }
+}
+
+/// The next finished array request: its id to `*id`, 0 or -EIO to `*err`; returns 1, or 0.
+///
+/// # Safety
+/// `m` is a live machine; `id`, `err` valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn mdraid_k_poll_completion(
+    m: *mut KMachine,
+    id: *mut u64,
+    err: *mut i32,
+) -> i64 {
+    // SAFETY: by contract.
+    let Some(k) = (unsafe { km(m) }) else {
+        return -22;
+    };
+    if id.is_null() || err.is_null() {
+        return -22;
+    }
+    match k.m.poll_completion() {
+        Some((r, res)) => {
+            // SAFETY: checked non-NULL.
+            unsafe {
+                *id = r.raw();
+                *err = if res.is_ok() { 0 } else { -5 };
+            }
+            1
+        }
+        None => 0,
+    }
+}
+
+/// The next notice into `*out`: 1, or 0.
+///
+/// # Safety
+/// `m` is a live machine; `out` valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn mdraid_k_poll_event(m: *mut KMachine, out: *mut KEvent) -> i64 {
+    // SAFETY: by contract.
+    let Some(k) = (unsafe { km(m) }) else {
+        return -22;
+    };
+    if out.is_null() {
+        return -22;
+    }
+    let Some(n) = k.m.poll_event() else {
+        return 0;
+    };
+    let (kind, member, value) = match n {
+        Notice::MemberFailed { member } => (1, member as u32, 0),
+        Notice::SyncProgress { sector, .. } => (2, 0, sector),
+        Notice::SyncDone(r) => {
+            k.last = Some((r.action, r.mismatch_cnt));
+            if r.action == SyncAction::Resync && !r.interrupted {
+                k.resync_owed = false;
+            }
+            (3, action_num(r.action), r.mismatch_cnt)
+        }
+        Notice::Dirty => (4, 0, 0),
+        Notice::Clean => (5, 0, 0),
+        Notice::SpareRebuilt { member, slot } => (6, member as u32, u64::from(slot)),
+        Notice::Stopped => (7, 0, 0),
+        _ => (0, 0, 0),
+    };
+    // SAFETY: checked non-NULL.
+    unsafe {
+        out.write(KEvent {
+            kind,
+            member,
+            value,
+        })
+    };
+    1
+}
+
+/// When to call [`mdraid_k_handle_timeout`] next (monotonic ns) to `*at`: 1, or 0 for never.
+///
+/// # Safety
+/// `m` is a live machine; `at` valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn mdraid_k_poll_timeout(m: *mut KMachine, at: *mut u64) -> i64 {
+    // SAFETY: by contract.
+    let Some(k) = (unsafe { km(m) }) else {
+        return -22;
+    };
+    if at.is_null() {
+        return -22;
+    }
+    match k.m.poll_timeout() {
+        Some(t) => {
+            // SAFETY: checked non-NULL.
+            unsafe { *at = t };
+            1
+        }
+        None => 0,
+    }
+}
+
+/// Time passed.
+///
+/// # Safety
+/// `m` is a live machine.
+#[no_mangle]
+pub unsafe extern "C" fn mdraid_k_handle_timeout(m: *mut KMachine, mono_ns: u64, wall_secs: u64) {
+    // SAFETY: by contract.
+    if let Some(k) = unsafe { km(m) } {
+        k.m.handle_timeout(Now { mono_ns, wall_secs });
+    }
+}
+
+/// Commands: 1 start sync (`arg` 1 resync, 2 recover, 3 check, 4 repair), 2 abort sync,
+/// 3 fail member `arg`, 4 remove member `arg`, 5 stop, 6 speed limits (`arg` = min KiB/s
+/// << 32 | max KiB/s), 7 start the owed resync if any. 0 or a negative errno (EBUSY refused
+/// now, EINVAL bad argument, ENODEV no such member).
+///
+/// # Safety
+/// `m` is a live machine.
+#[no_mangle]
+pub unsafe extern "C" fn mdraid_k_cmd(m: *mut KMachine, cmd: u32, arg: u64) -> i64 {
+    use mdraid::array::machine::MachineError as E;
+    // SAFETY: by contract.
+    let Some(k) = (unsafe { km(m) }) else {
+        return -22;
+    };
+    let idx = usize::try_from(arg).unwrap_or(usize::MAX);
+    let r = match cmd {
+        1 => {
+            let a = match arg {
+                1 => SyncAction::Resync,
+                2 => SyncAction::Recovery,
+                3 => SyncAction::Check,
+                4 => SyncAction::Repair,
+                _ => return -22,
+            };
+            let r = k.m.start_sync(a);
+            if r.is_ok() && a == SyncAction::Resync {
+                k.resync_owed = false;
+            }
+            r
+        }
+        2 => k.m.abort_sync(),
+        3 => k.m.fail_member(idx),
+        4 => k.m.remove_member(idx).map(|_| ()),
+        5 => {
+            k.m.stop();
+            Ok(())
+        }
+        6 => k.m.set_speed_limits(arg >> 32, arg & 0xffff_ffff),
+        7 => {
+            if k.resync_owed && k.m.needs_resync() {
+                let r = k.m.start_sync(SyncAction::Resync);
+                if r.is_ok() {
+                    k.resync_owed = false;
+                }
+                r
+            } else {
+                Ok(())
+            }
+        }
+        _ => return -22,
+    };
+    match r {
+        Ok(()) => 0,
+        Err(E::NoSuchMember(_)) => -19,
+        Err(E::Refused(_)) => -16,
+        Err(_) => -16,
+    }
+}
+
+/// Fills `*out` with the array's state.
+///
+/// # Safety
+/// `m` is a live machine; `out` valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn mdraid_k_status(m: *const KMachine, out: *mut KStatus) -> i64 {
+    // SAFETY: by contract (read-only use).
+    let Some(k) = (unsafe { m.as_ref() }) else {
+        return -22;
+    };
+    if out.is_null() {
+        return -22;
+    }
+    let mm = &k.m;
+    let members = mm.members();
+    let lead = members
+        .iter()
+        .find(|x| matches!(x.state, MemberState::InSync(_)))
+        .or(members.first());
+    let raid_disks = lead.map_or(0, |l| l.sb.raid_disks());
+    let in_sync = members
+        .iter()
+        .filter(|x| matches!(x.state, MemberState::InSync(_)))
+        .count() as u32;
+    let sync = mm.engine().sync_status();
+    let (version, uuid, bitmap_offset) = match lead.map(|l| &l.sb) {
+        Some(sb @ Superblock::V1(s, _)) => (
+            match sb.version() {
+                mdraid::format::MetadataVersion::V1_0 => 10,
+                mdraid::format::MetadataVersion::V1_1 => 11,
+                _ => 12,
+            },
+            sb.uuid(),
+            i64::from(s.bitmap_offset),
+        ),
+        Some(sb) => (0, sb.uuid(), 8),
+        None => (12, [0; 16], 0),
+    };
+    let v = KStatus {
+        raid_disks,
+        members: members.len() as u32,
+        degraded: raid_disks.saturating_sub(in_sync),
+        version,
+        sectors: mm.engine().array_sectors(),
+        sync_action: sync.map_or(0, |s| action_num(s.action)),
+        last_action: k.last.map_or(0, |l| action_num(l.0)),
+        sync_done: sync.map_or(0, |s| s.done_sectors),
+        sync_total: sync.map_or(0, |s| s.total_sectors),
+        sync_speed: sync.map_or(0, |s| s.rate_kib_s),
+        mismatch_cnt: match sync {
+            Some(s) => s.mismatch_cnt,
+            None => k.last.map_or(0, |l| l.1),
+        },
+        dirty: u32::from(mm.is_dirty()),
+        busy: u32::from(mm.is_busy()),
+        stopped: u32::from(mm.is_stopped()),
+        resync_owed: u32::from(k.resync_owed && mm.needs_resync()),
+        events: mm.events(),
+        bitmap_chunk: mm
+            .bitmap()
+            .and_then(|b| b.bitmap.header.chunk_sectors())
+            .map_or(0, |c| c * 512),
+        bitmap_offset: if mm.bitmap().is_some() {
+            bitmap_offset
+        } else {
+            0
+        },
+        uuid,
+    };
+    // SAFETY: checked non-NULL.
+    unsafe { out.write(v) };
+    0
+}
+
+/// Fills `*out` with member `i`'s state; 0, or -ENODEV past the last member.
+///
+/// # Safety
+/// `m` is a live machine; `out` valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn mdraid_k_member(m: *const KMachine, i: u32, out: *mut KMember) -> i64 {
+    // SAFETY: by contract (read-only use).
+    let Some(k) = (unsafe { m.as_ref() }) else {
+        return -22;
+    };
+    if out.is_null() {
+        return -22;
+    }
+    let Some(x) = k.m.members().get(i as usize) else {
+        return -19;
+    };
+    let (state, slot, recovery) = match (x.state, x.rebuild) {
+        (MemberState::InSync(s), _) => (0, s, 0),
+        (MemberState::Spare, Some((s, off))) => (3, s, off),
+        (MemberState::Spare, None) => (1, u32::MAX, 0),
+        (MemberState::Faulty, _) => (2, u32::MAX, 0),
+    };
+    let (write_mostly, sb_errors) = match &x.sb {
+        Superblock::V1(s, _) => (
+            u32::from(s.devflags & mdraid::format::sb1::DEVFLAG_WRITE_MOSTLY != 0),
+            u64::from(s.cnt_corrected_read),
+        ),
+        Superblock::V0(_) => (0, 0),
+    };
+    // In-sync members sit at engine position = slot.
+    let live = match x.state {
+        MemberState::InSync(s) => {
+            k.m.engine()
+                .member_counters(s as usize)
+                .map_or(0, |c| c.corrected)
+        }
+        _ => 0,
+    };
+    let (major, minor) = x.dev.device_number.unwrap_or((0, 0));
+    // SAFETY: checked non-NULL.
+    unsafe {
+        out.write(KMember {
+            state,
+            slot,
+            write_mostly,
+            errors: sb_errors.max(live),
+            major,
+            minor,
+            recovery,
+        })
+    };
+    0
+}
