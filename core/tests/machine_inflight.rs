@@ -72,14 +72,21 @@ struct Driver {
 }
 
 impl Driver {
-    /// Carries out everything until the machine is idle (time moves when only timers are left).
-    fn settle(&mut self, rng: &mut Rng) {
-        for _ in 0..1_000_000 {
+    /// Carries out pending I/Os in random order (time moves by `tick_ns` when only timers
+    /// are left) until `done` holds; whether it did within `rounds`.
+    fn run_until(
+        &mut self,
+        rng: &mut Rng,
+        tick_ns: u64,
+        rounds: usize,
+        done: fn(&Machine) -> bool,
+    ) -> bool {
+        for _ in 0..rounds {
             if self.pending.is_empty() {
-                if !self.m.is_busy() {
-                    return;
+                if done(&self.m) {
+                    return true;
                 }
-                self.now.mono_ns += 10_000_000;
+                self.now.mono_ns += tick_ns;
                 self.m.handle_timeout(self.now);
                 self.drain();
                 continue;
@@ -87,7 +94,15 @@ impl Driver {
             let k = rng.below(self.pending.len() as u64) as usize;
             self.complete(k, rng);
         }
-        panic!("the machine never settled");
+        false
+    }
+
+    /// Carries out everything until the machine is idle.
+    fn settle(&mut self, rng: &mut Rng) {
+        assert!(
+            self.run_until(rng, 10_000_000, 1_000_000, |m| !m.is_busy()),
+            "the machine never settled"
+        );
     }
 
     fn drain(&mut self) {
@@ -439,20 +454,7 @@ fn run_case(case: u64) -> Result<(), String> {
         // Run to the end and stop: everything completes, the superblocks go clean.
         d.m.stop();
         d.drain();
-        for _ in 0..100_000 {
-            if d.pending.is_empty() {
-                if d.m.is_stopped() {
-                    break;
-                }
-                d.now.mono_ns += 100_000_000;
-                d.m.handle_timeout(d.now);
-                d.drain();
-                continue;
-            }
-            let k = rng.below(d.pending.len() as u64) as usize;
-            d.complete(k, &mut rng);
-        }
-        if !d.m.is_stopped() {
+        if !d.run_until(&mut rng, 100_000_000, 100_000, Machine::is_stopped) {
             return Err(format!("{what}: machine never stopped"));
         }
         // After a clean stop every completed write is durable.

@@ -467,18 +467,7 @@ impl Machine {
                 interrupted,
                 ..
             } => {
-                if action == SyncAction::Resync && !interrupted {
-                    self.needs_resync = false;
-                    self.resync_done = u64::MAX;
-                }
-                let report = SyncReport {
-                    action,
-                    mismatch_cnt,
-                    sectors_copied,
-                    sectors_done: self.component_sectors,
-                    interrupted,
-                };
-                self.last_sync = Some(report);
+                let report = self.end_sync(action, mismatch_cnt, sectors_copied, interrupted);
                 cur.steps.push_back(Step::FlushAll);
                 cur.steps.push_back(sb);
                 cur.notice = Some(Notice::SyncDone(report));
@@ -498,6 +487,29 @@ impl Machine {
             }
         }
         cur
+    }
+
+    /// Records the end of a sync action (a completed resync clears the debt) and reports it.
+    pub(super) fn end_sync(
+        &mut self,
+        action: SyncAction,
+        mismatch_cnt: u64,
+        sectors_copied: u64,
+        interrupted: bool,
+    ) -> SyncReport {
+        if action == SyncAction::Resync && !interrupted {
+            self.needs_resync = false;
+            self.resync_done = u64::MAX;
+        }
+        let report = SyncReport {
+            action,
+            mismatch_cnt,
+            sectors_copied,
+            sectors_done: self.component_sectors,
+            interrupted,
+        };
+        self.last_sync = Some(report);
+        report
     }
 
     /// Copies the engine's recovery progress into the members being rebuilt.

@@ -470,16 +470,7 @@ impl Machine {
             // A checkpoint at the very end with the superblocks still owing a resync (a cut
             // between the last checkpoint and the end of the resync): md's resync starts at
             // the checkpoint, has nothing left to do and ends at once, clearing the debt.
-            self.needs_resync = false;
-            self.resync_done = u64::MAX;
-            let report = SyncReport {
-                action,
-                mismatch_cnt: 0,
-                sectors_copied: 0,
-                sectors_done: self.component_sectors,
-                interrupted: false,
-            };
-            self.last_sync = Some(report);
+            let report = self.end_sync(action, 0, 0, false);
             self.meta.queue_superblocks();
             self.notices.push_back(Notice::SyncDone(report));
             self.pump();
