@@ -202,34 +202,40 @@ impl ArrayObj {
         if let Form::Running { m, .. } = &mut st.form {
             m.stop();
         }
-        loop {
-            let mut w = Work::default();
-            let n = pump(&mut st, &mut w);
-            self.notify(&st, n);
-            let stopped = match &st.form {
-                Form::Running { m, .. } => m.is_stopped(),
-                _ => true,
-            };
-            if stopped {
-                break;
-            }
-            drop(st);
-            self.run(w);
-            st = self.lock();
-            let stopped = match &st.form {
-                Form::Running { m, .. } => m.is_stopped(),
-                _ => true,
-            };
-            if !stopped {
-                st = self.wait(st, Duration::from_millis(50));
-            }
-        }
+        let mut st = self.drive_until(st, Machine::is_stopped);
         let devs = match std::mem::replace(&mut st.form, Form::Stopped) {
             Form::Running { devs, .. } => devs,
             _ => Vec::new(),
         };
         st.changing = false;
         (st, devs)
+    }
+
+    /// Pumps the running machine and carries out its work (member I/O, completion
+    /// callbacks) until `done` holds of it and no work is left.
+    fn drive_until<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, St>,
+        done: fn(&Machine) -> bool,
+    ) -> MutexGuard<'a, St> {
+        let finished = |st: &St| match &st.form {
+            Form::Running { m, .. } => done(m),
+            _ => true,
+        };
+        loop {
+            let mut w = Work::default();
+            let n = pump(&mut st, &mut w);
+            self.notify(&st, n);
+            if finished(&st) && w.is_empty() {
+                return st;
+            }
+            drop(st);
+            self.run(w);
+            st = self.lock();
+            if !finished(&st) {
+                st = self.wait(st, Duration::from_millis(50));
+            }
+        }
     }
 
     /// The facade form; a running machine is quiesced and handed back to the facade.
@@ -263,24 +269,7 @@ impl ArrayObj {
                 let _ = m.abort_sync();
             }
         }
-        let idle = |st: &St| match &st.form {
-            Form::Running { m, .. } => !m.is_busy(),
-            _ => true,
-        };
-        loop {
-            let mut w = Work::default();
-            let n = pump(&mut st, &mut w);
-            self.notify(&st, n);
-            if idle(&st) && w.is_empty() {
-                break;
-            }
-            drop(st);
-            self.run(w);
-            st = self.lock();
-            if !idle(&st) {
-                st = self.wait(st, Duration::from_millis(50));
-            }
-        }
+        let mut st = self.drive_until(st, |m| !m.is_busy());
         let Form::Running { m, devs } = std::mem::replace(&mut st.form, Form::Stopped) else {
             unreachable!("quiesce_machine is called on a running array")
         };
