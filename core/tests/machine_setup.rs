@@ -40,6 +40,7 @@ fn assemble_by_reads(
             name: name.clone(),
             size: d.size(),
             device_number: None,
+            block_size: 512,
         })
         .collect();
     let mut asm = Assembly::new(info, opts);
@@ -107,6 +108,7 @@ fn a_read_of_the_wrong_size_or_device_is_refused_and_finish_waits_for_reads() {
             name: name.clone(),
             size: d.size(),
             device_number: None,
+            block_size: 512,
         })
         .collect();
     let mut asm = Assembly::new(info.clone(), AssembleOptions::default());
@@ -128,6 +130,7 @@ fn a_read_of_the_wrong_size_or_device_is_refused_and_finish_waits_for_reads() {
             name: "zero".into(),
             size: devs[0].1.size(),
             device_number: None,
+            block_size: 512,
         }],
         AssembleOptions::default(),
     );
@@ -191,6 +194,7 @@ fn creation_by_the_caller_writes_what_the_blocking_create_writes() {
             name: format!("d{i}"),
             size: SIZE as u64,
             device_number: None,
+            block_size: 512,
         };
         let (machine, writes) =
             setup::create(vec![slot(0, info(0)), slot(1, info(1))], &opts, NOW).unwrap();
@@ -229,6 +233,7 @@ fn creation_by_the_caller_writes_what_the_blocking_create_writes() {
                     name: "only".into(),
                     size: 16 << 20,
                     device_number: None,
+                    block_size: 512,
                 },
                 write_mostly: false,
                 failfast: false,

@@ -143,11 +143,13 @@ fn pieces(offset: u64, len: u64, unit: u64) -> impl Iterator<Item = (u64, u64)> 
     })
 }
 
-/// The covering sectors of a piece and where the piece starts in them.
-fn covering(pos: u64, n: u64) -> (u64, u64, usize) {
-    let first = pos / SECTOR;
-    let last = (pos + n).div_ceil(SECTOR);
-    (first, last - first, (pos % SECTOR) as usize)
+/// The covering blocks of a piece (`blk`: the array's block size, a multiple of the sector),
+/// as (first sector, sectors), and where the piece starts in them.
+fn covering(pos: u64, n: u64, blk: u64) -> (u64, u64, usize) {
+    let first = pos / blk;
+    let last = (pos + n).div_ceil(blk);
+    let spb = blk / SECTOR;
+    (first * spb, (last - first) * spb, (pos % blk) as usize)
 }
 
 fn out_write(out: &mut impl Write, bytes: &[u8]) -> CliResult<bool> {
@@ -185,6 +187,7 @@ pub fn cat(a: &AssembleArgs, offset: u64, length: Option<u64>, s: &StreamArgs) -
         }
     };
     let qd = s.queue_depth as usize;
+    let blk = drv.machine().block_size();
     let mut free: Vec<BufId> = (0..qd).rev().map(BufId).collect();
     // In submission order: (request, buffer, skip, bytes).
     let mut order: VecDeque<(ReqId, BufId, usize, usize)> = VecDeque::with_capacity(qd);
@@ -193,7 +196,7 @@ pub fn cat(a: &AssembleArgs, offset: u64, length: Option<u64>, s: &StreamArgs) -
     let mut result = Ok(());
     'run: while todo.peek().is_some() || !order.is_empty() {
         while let (Some(&(pos, n)), Some(&b)) = (todo.peek(), free.last()) {
-            let (first, count, lead) = covering(pos, n);
+            let (first, count, lead) = covering(pos, n, blk);
             match drv.submit_read(first, count, b) {
                 Ok(id) => {
                     free.pop();
@@ -308,6 +311,7 @@ fn stream_in(
 ) -> CliResult<u64> {
     let qd = s.queue_depth as usize;
     let unit = s.request_size;
+    let blk = drv.machine().block_size();
     let mut free: Vec<BufId> = (0..qd).rev().map(BufId).collect();
     let mut held: HashMap<ReqId, BufId> = HashMap::with_capacity(qd);
     let mut tmp = vec![0u8; unit as usize];
@@ -320,8 +324,8 @@ fn stream_in(
             wait_one(drv, &mut held, &mut free)?;
         }
         let Some(b) = free.pop() else { break };
-        let (first, count, lead) = covering(p, n);
-        let aligned = lead == 0 && n % SECTOR == 0;
+        let (first, count, lead) = covering(p, n, blk);
+        let aligned = lead == 0 && n % blk == 0;
         let got = if aligned {
             read_full(
                 input,
@@ -339,10 +343,10 @@ fn stream_in(
             wait_all(drv, &mut held, &mut free)?;
             return Err(overrun(size, pos));
         }
-        let (count, whole) = if aligned && got as u64 % SECTOR == 0 {
+        let (count, whole) = if aligned && got as u64 % blk == 0 {
             (got as u64 / SECTOR, true)
         } else {
-            (covering(p, got as u64).1.min(count), false)
+            (covering(p, got as u64, blk).1.min(count), false)
         };
         if !whole {
             // Partial sectors: read the covering sectors first (ordered after every earlier

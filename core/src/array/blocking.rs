@@ -223,12 +223,13 @@ impl<D: BlockDevice> Array<D> {
         if buf.is_empty() {
             return Ok(());
         }
-        let (first, count, lead) = sector_span(offset, buf.len());
+        let blk = self.block_size();
+        let (first, count, lead) = block_span(offset, buf.len(), blk);
         let req = ArrayRequest::read(first, count, BufRef(0));
-        if lead == 0 && buf.len() as u64 % SECTOR_SIZE == 0 {
+        if lead == 0 && buf.len() as u64 % blk == 0 {
             return self.run_request(req, CallerBuf::Read(buf));
         }
-        // Not sector aligned: read the covering sectors and copy the part asked for.
+        // Not whole blocks: read the covering blocks and copy the part asked for.
         let mut tmp = alloc::vec![0u8; (count * SECTOR_SIZE) as usize];
         self.run_request(req, CallerBuf::Read(&mut tmp))?;
         buf.copy_from_slice(&tmp[lead..lead + buf.len()]);
@@ -254,15 +255,17 @@ impl<D: BlockDevice> Array<D> {
         if buf.is_empty() {
             return Ok(());
         }
-        let (first, count, lead) = sector_span(offset, buf.len());
+        let blk = self.block_size();
+        let (first, count, lead) = block_span(offset, buf.len(), blk);
         let req = ArrayRequest {
             fua,
             ..ArrayRequest::write(first, count, BufRef(0))
         };
-        if lead == 0 && buf.len() as u64 % SECTOR_SIZE == 0 {
+        if lead == 0 && buf.len() as u64 % blk == 0 {
             return self.run_request(req, CallerBuf::Write(buf));
         }
-        // Partial sectors: read-modify-write of the covering sectors.
+        // Partial blocks: read-modify-write of the covering blocks (the array's block size:
+        // a member with 4 KiB sectors takes nothing smaller).
         let mut tmp = alloc::vec![0u8; (count * SECTOR_SIZE) as usize];
         self.run_request(
             ArrayRequest::read(first, count, BufRef(0)),
@@ -278,6 +281,12 @@ impl<D: BlockDevice> Array<D> {
             return Ok(());
         }
         self.run_request(ArrayRequest::flush(), CallerBuf::None)
+    }
+
+    /// The array's logical block size in bytes (the largest of its members'): reads and
+    /// writes must be whole blocks of it.
+    pub fn block_size(&self) -> u64 {
+        self.machine.block_size()
     }
 
     /// The engine's counters for member `member` (index in [`Self::members`]): reads,
@@ -521,8 +530,11 @@ fn prefix(name: &str, e: crate::Error) -> crate::Error {
 }
 
 /// First sector, sector count and byte offset into the first sector of `[offset, offset+len)`.
-fn sector_span(offset: u64, len: usize) -> (u64, u64, usize) {
-    let first = offset / SECTOR_SIZE;
-    let end = (offset + len as u64).div_ceil(SECTOR_SIZE);
-    (first, end - first, (offset % SECTOR_SIZE) as usize)
+/// The whole `blk`-byte blocks covering `len` bytes at `offset`, as (first sector, sectors),
+/// and where the bytes start in them.
+fn block_span(offset: u64, len: usize, blk: u64) -> (u64, u64, usize) {
+    let first = offset / blk;
+    let end = (offset + len as u64).div_ceil(blk);
+    let spb = blk / SECTOR_SIZE;
+    (first * spb, (end - first) * spb, (offset % blk) as usize)
 }

@@ -420,7 +420,15 @@ fn write_metadata<D: BlockDevice>(
     l: &MemberLayout,
     bitmap: Option<&BitmapGeometry>,
 ) -> Result<()> {
-    dev.write_at(sb_sector * SECTOR_SIZE, &sb.to_bytes())?;
+    // Whole logical blocks, as mdadm writes metadata: the superblock padded with zeros, the
+    // bitmap with ones (a 4 KiB-sector device refuses anything smaller under O_DIRECT).
+    let unit = crate::device::block_bytes(dev.logical_block_size());
+    let mut sb_bytes = sb.to_bytes();
+    sb_bytes.resize(
+        (sb_bytes.len() as u64).div_ceil(unit) as usize * unit as usize,
+        0,
+    );
+    dev.write_at(sb_sector * SECTOR_SIZE, &sb_bytes)?;
     if let (Some(bg), Some(off)) = (bitmap, l.bitmap_offset) {
         let at = sb_sector
             .checked_add_signed(i64::from(off))
@@ -436,8 +444,8 @@ fn write_metadata<D: BlockDevice>(
         let total = match sb {
             Superblock::V0(_) => sb0::BITMAP_AREA_BYTES as u64,
             Superblock::V1(..) => {
-                (BITMAP_HEADER_BYTES as u64 + bg.chunks.div_ceil(8)).div_ceil(SECTOR_SIZE)
-                    * SECTOR_SIZE
+                let unit = unit.max(SECTOR_SIZE);
+                (BITMAP_HEADER_BYTES as u64 + bg.chunks.div_ceil(8)).div_ceil(unit) * unit
             }
         };
         bytes.resize(total as usize, 0xff);

@@ -35,10 +35,13 @@ impl IntentBitmap {
         let Some(off) = location(&m.sb, m.dev_sectors) else {
             return Ok(None);
         };
-        let mut head = [0u8; 256];
+        // Whole logical blocks: md writes the bitmap in those, so the bytes past the bits up
+        // to the block's end are read (and kept) too; the header is read as one block.
+        let unit = crate::device::block_bytes(m.dev.logical_block_size()).max(SECTOR_SIZE);
+        let mut head = alloc::vec![0u8; unit as usize];
         m.dev.read_at(off, &mut head)?;
-        let header = BitmapSuper::parse(&head).map_err(FormatError::from)?;
-        let len = header.byte_len().div_ceil(SECTOR_SIZE) * SECTOR_SIZE;
+        let header = BitmapSuper::parse(&head[..256]).map_err(FormatError::from)?;
+        let len = header.byte_len().div_ceil(unit) * unit;
         let len = usize::try_from(len).map_err(|_| {
             FormatError::from(crate::format::BitmapError::TooLarge {
                 chunks: header.chunks(),
@@ -68,6 +71,13 @@ impl IntentBitmap {
             .encode_into(&mut self.raw)
             .map_err(FormatError::from)?;
         Ok(&self.raw)
+    }
+
+    /// Extends the image to a whole number of `unit`-byte blocks (a member with larger blocks
+    /// than the one it was read from), padding as mdadm pads the space past the bits: ones.
+    pub(crate) fn pad_to(&mut self, unit: usize) {
+        let len = self.raw.len().div_ceil(unit.max(1)) * unit.max(1);
+        self.raw.resize(len, 0xff);
     }
 
     /// The encoded bitmap as last [`Self::encode`]d (whole sectors).

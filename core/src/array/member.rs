@@ -20,11 +20,17 @@ pub enum MemberState {
 /// [`crate::array::machine::Machine`]'s device-less members.
 pub(crate) trait DeviceId {
     fn device_number(&self) -> Option<(u32, u32)>;
+    /// Logical block size in bytes: every metadata write to the device is a whole number of
+    /// these (md rounds superblock and bitmap writes up to it).
+    fn logical_block_size(&self) -> u32;
 }
 
 impl<D: BlockDevice> DeviceId for D {
     fn device_number(&self) -> Option<(u32, u32)> {
         BlockDevice::device_number(self)
+    }
+    fn logical_block_size(&self) -> u32 {
+        BlockDevice::logical_block_size(self)
     }
 }
 
@@ -111,6 +117,7 @@ impl<X> Member<X> {
     {
         let detached = super::machine::Detached {
             device_number: self.dev.device_number(),
+            block_size: self.dev.logical_block_size(),
         };
         let Member {
             dev,

@@ -32,6 +32,9 @@ pub struct DeviceInfo {
     pub size: u64,
     /// Its (major, minor), if it has one (0.90 disk records carry it).
     pub device_number: Option<(u32, u32)>,
+    /// Its logical block size in bytes (0: 512). Metadata writes the machine hands out, and
+    /// those [`create`] returns, are whole blocks of it.
+    pub block_size: u32,
 }
 
 /// A range to read from member `member` (index in the list given).
@@ -62,6 +65,7 @@ pub struct MetadataWrite {
 struct Image {
     size: u64,
     device_number: Option<(u32, u32)>,
+    block_size: u32,
     /// Known ranges, later ones over earlier ones.
     chunks: Rc<Vec<(u64, Vec<u8>)>>,
     /// The first read nobody supplied (shared: the assembly consumes the device).
@@ -76,6 +80,7 @@ impl Image {
         Image {
             size: d.size,
             device_number: d.device_number,
+            block_size: d.block_size,
             chunks: Rc::new(Vec::new()),
             missing: Rc::new(Cell::new(None)),
         }
@@ -86,6 +91,7 @@ impl Image {
         Image {
             size: self.size,
             device_number: self.device_number,
+            block_size: self.block_size,
             chunks: self.chunks.clone(),
             missing: Rc::new(Cell::new(None)),
         }
@@ -98,6 +104,9 @@ impl BlockDevice for Image {
     }
     fn device_number(&self) -> Option<(u32, u32)> {
         self.device_number
+    }
+    fn logical_block_size(&self) -> u32 {
+        self.block_size
     }
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> core::result::Result<(), DeviceError> {
         crate::device::check_range(IoOp::Read, offset, buf.len(), self.size)?;
@@ -256,14 +265,44 @@ pub fn create(
     let array = Array::create(slots, opts)?;
     let mut writes = Vec::new();
     for (member, im) in array.devices().iter().enumerate() {
+        let unit = crate::device::block_bytes(im.block_size);
         for (offset, data) in im.chunks.iter() {
-            writes.push(MetadataWrite {
-                member,
-                offset: *offset,
-                data: data.clone(),
-            });
+            writes.push(whole_blocks(im, *offset, data, unit));
+        }
+        for w in writes.iter_mut().filter(|w| w.member == usize::MAX) {
+            w.member = member;
         }
     }
     let (machine, _) = array.into_machine(now)?;
     Ok((machine, writes))
+}
+
+/// Creation's write of `data` at `offset`, widened to whole `unit`-byte blocks: the bytes
+/// around it are what creation wrote there (later writes over earlier ones) or zeros, as
+/// mdadm's block-aligned metadata writes carry. `member` is filled in by the caller.
+fn whole_blocks(im: &Image, offset: u64, data: &[u8], unit: u64) -> MetadataWrite {
+    let end = offset + data.len() as u64;
+    let (lo, hi) = (offset / unit * unit, end.div_ceil(unit) * unit);
+    if (lo, hi.min(im.size)) == (offset, end) || hi > im.size {
+        return MetadataWrite {
+            member: usize::MAX,
+            offset,
+            data: data.to_vec(),
+        };
+    }
+    let mut block = alloc::vec![0u8; (hi - lo) as usize];
+    for (at, d) in im.chunks.iter() {
+        let (a, b) = ((*at).max(lo), (at + d.len() as u64).min(hi));
+        if a < b {
+            block[(a - lo) as usize..(b - lo) as usize]
+                .copy_from_slice(&d[(a - at) as usize..(b - at) as usize]);
+        }
+    }
+    // This write last: it is the newest at its own bytes.
+    block[(offset - lo) as usize..(end - lo) as usize].copy_from_slice(data);
+    MetadataWrite {
+        member: usize::MAX,
+        offset: lo,
+        data: block,
+    }
 }

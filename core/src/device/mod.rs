@@ -197,6 +197,15 @@ impl<T: BlockDevice + ?Sized> BlockDevice for alloc::boxed::Box<T> {
     }
 }
 
+/// A reported logical block size as the unit I/O is aligned to: a power of two from 512 bytes
+/// to 64 KiB (the kernel's range); anything else (0: unknown) reads as 512.
+pub fn block_bytes(logical_block_size: u32) -> u64 {
+    match logical_block_size {
+        s @ 512..=65536 if s.is_power_of_two() => u64::from(s),
+        _ => 512,
+    }
+}
+
 /// Checks that `[offset, offset+len)` lies within `size`; shared by every implementation.
 pub fn check_range(op: IoOp, offset: u64, len: usize, size: u64) -> Result<(), DeviceError> {
     let len = len as u64;

@@ -115,6 +115,13 @@ impl Machine {
         if self.members.iter().any(|m| m.name == member.name) {
             return Err(MachineError::Refused("already a member"));
         }
+        // The array's requests are whole blocks of its members' logical block size: a member
+        // with larger blocks would refuse them (md refuses such a device too).
+        if member.dev.block_bytes() > self.block_size() {
+            return Err(MachineError::Refused(
+                "the device's logical block size is larger than the array's",
+            ));
+        }
         let pos = self
             .emap
             .iter()

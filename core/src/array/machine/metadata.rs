@@ -642,6 +642,38 @@ impl Machine {
     }
 
     fn finish_round_setup(&mut self) {
+        self.align_writes();
         self.meta.outstanding = self.meta.writes.len();
+    }
+
+    /// Widens each write of the round to whole logical blocks of its member, as md rounds
+    /// superblock and bitmap writes up to the device's block size: a 4 KiB-sector device (or
+    /// O_DIRECT on one) refuses anything smaller. The widened bytes come from the same image
+    /// (the superblock buffer's zeros past the superblock, the bitmap's bytes past its bits
+    /// as read). A write whose block does not lie within its image is left as it is.
+    fn align_writes(&mut self) {
+        for i in 0..self.meta.writes.len() {
+            let w = self.meta.writes[i];
+            if w.flush || w.len == 0 {
+                continue;
+            }
+            let Some(unit) = self.members.get(w.member).map(|m| m.dev.block_bytes()) else {
+                continue;
+            };
+            let end = w.offset + w.len as u64;
+            let (lo, hi) = (w.offset / unit * unit, end.div_ceil(unit) * unit);
+            if (lo, hi) == (w.offset, end) {
+                continue;
+            }
+            let back = (w.offset - lo) as usize;
+            let len = (hi - lo) as usize;
+            let image_len = self.buffer(BufIdx(w.buf)).map_or(0, |b| b.len());
+            if back <= w.start && w.start - back + len <= image_len {
+                let w = &mut self.meta.writes[i];
+                w.offset = lo;
+                w.start -= back;
+                w.len = len;
+            }
+        }
     }
 }

@@ -89,16 +89,29 @@ pub struct Now {
 }
 
 /// The device side of a machine member: the machine owns no device, it only remembers the
-/// (major, minor) that 0.90 disk records carry.
+/// (major, minor) that 0.90 disk records carry and the logical block size its I/Os must be
+/// whole multiples of.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Detached {
     /// The device's (major, minor), if it had one.
     pub device_number: Option<(u32, u32)>,
+    /// Logical block size in bytes (0 or anything below 512 reads as 512).
+    pub block_size: u32,
+}
+
+impl Detached {
+    /// The logical block size in bytes: a power of two, at least 512.
+    pub fn block_bytes(&self) -> u64 {
+        crate::device::block_bytes(self.block_size)
+    }
 }
 
 impl DeviceId for Detached {
     fn device_number(&self) -> Option<(u32, u32)> {
         self.device_number
+    }
+    fn logical_block_size(&self) -> u32 {
+        self.block_bytes() as u32
     }
 }
 
@@ -320,6 +333,10 @@ impl Machine {
             stopping: false,
             stopped: false,
         };
+        let unit = machine.block_size() as usize;
+        if let Some(bm) = machine.bitmap.as_mut() {
+            bm.pad_to(unit);
+        }
         machine.rebuild_engine()?;
         Ok(machine)
     }
@@ -332,6 +349,17 @@ impl Machine {
 
 impl Machine {
     // ---- getters ----
+
+    /// The array's logical block size in bytes: the largest of its members' (md's queue
+    /// limit). Requests must be whole blocks of it; metadata writes to each member are whole
+    /// blocks of that member's.
+    pub fn block_size(&self) -> u64 {
+        self.members
+            .iter()
+            .map(|m| m.dev.block_bytes())
+            .max()
+            .unwrap_or(crate::SECTOR_SIZE)
+    }
 
     /// The members' metadata, indexed as [`Io::member`].
     pub fn members(&self) -> &[Member<Detached>] {
@@ -419,6 +447,17 @@ impl Machine {
         }
         if self.readonly && req.kind != crate::raid1::RequestKind::Read {
             return Err(SubmitError::Invalid("the array is read-only"));
+        }
+        // Whole logical blocks only, as the block layer guarantees md: a member with 4 KiB
+        // sectors (O_DIRECT, a 4Kn disk) refuses anything smaller.
+        let unit = self.block_size() / crate::SECTOR_SIZE;
+        if unit > 1
+            && req.kind != crate::raid1::RequestKind::Flush
+            && (req.sector % unit != 0 || req.sectors % unit != 0)
+        {
+            return Err(SubmitError::Invalid(
+                "not whole blocks of the array's logical block size",
+            ));
         }
         let id = self.engine.handle_submit(req)?;
         self.pump();
