@@ -17,6 +17,8 @@ mod member;
 mod sb0_sync;
 pub mod setup;
 mod sync;
+pub mod scan;
+pub mod update;
 
 pub use crate::raid1::SyncAction;
 pub use assemble::{AssembleOptions, AssembleReport, KickReason, Kicked};
