@@ -13,7 +13,9 @@
 //! Needs Debian's mdadm binary: `MDADM_BIN` (scripts/test.sh unpacks it into .cache/mdadm).
 //! Without it the mdadm comparisons say so and pass, unless `MDRAID_REQUIRE_MDADM=1` (CI).
 
-use mdraid::testutil::{fixture_image, fixture_image_copy, fixture_members, fixture_names, TempDir};
+use mdraid::testutil::{
+    fixture_image, fixture_image_copy, fixture_members, fixture_names, TempDir,
+};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -36,7 +38,11 @@ fn mdadm_bin() -> Option<PathBuf> {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
-    assert!(v.starts_with("mdadm - v4.2 "), "{} is not mdadm 4.2: {v}", bin.display());
+    assert!(
+        v.starts_with("mdadm - v4.2 "),
+        "{} is not mdadm 4.2: {v}",
+        bin.display()
+    );
     Some(bin)
 }
 
@@ -80,7 +86,13 @@ fn s(p: &Path) -> &str {
 
 /// Creates an array of `metadata` over new `mib`-MiB images `names` in `dir` (the last
 /// `spares` of them spares), with an internal bitmap.
-fn create(dir: &Path, metadata: &str, names: &[&str], spares: usize, extra: &[&str]) -> Vec<PathBuf> {
+fn create(
+    dir: &Path,
+    metadata: &str,
+    names: &[&str],
+    spares: usize,
+    extra: &[&str],
+) -> Vec<PathBuf> {
     let paths: Vec<PathBuf> = names.iter().map(|n| dir.join(format!("{n}.img"))).collect();
     for p in &paths {
         std::fs::File::create(p).unwrap().set_len(20 << 20).unwrap();
@@ -168,7 +180,11 @@ fn examine_brief_equals_mdadm_for_every_metadata_version_and_the_fixtures() {
         let names: Vec<String> = (0..3).map(|k| format!("m{tag}-{k}")).collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         // Every other array has a spare; one name needs mdadm's quoting and escaping.
-        let name = if i == 2 { "my data/x".to_string() } else { format!("d{tag}") };
+        let name = if i == 2 {
+            "my data/x".to_string()
+        } else {
+            format!("d{tag}")
+        };
         let nm = format!("--name={name}");
         let paths = create(dir.path(), m, &refs, i % 2, &["--bitmap=internal", &nm]);
         let strs: Vec<&str> = paths.iter().map(|p| s(p)).collect();
@@ -181,7 +197,10 @@ fn examine_brief_equals_mdadm_for_every_metadata_version_and_the_fixtures() {
     // Four arrays' members interleaved, plus a device with no superblock: one line per array,
     // in mdadm's order, the blank device passed over in silence.
     let blank = dir.path().join("blank.img");
-    std::fs::File::create(&blank).unwrap().set_len(8 << 20).unwrap();
+    std::fs::File::create(&blank)
+        .unwrap()
+        .set_len(8 << 20)
+        .unwrap();
     all.sort();
     all.insert(3, blank);
     let strs: Vec<&str> = all.iter().map(|p| s(p)).collect();
@@ -191,7 +210,10 @@ fn examine_brief_equals_mdadm_for_every_metadata_version_and_the_fixtures() {
     assert_eq!(ours.matches("ARRAY ").count(), 4, "{ours}");
     // The fixtures made by real mdadm, in place (decompressed once into the cache).
     for fx in fixture_names() {
-        let imgs: Vec<PathBuf> = fixture_members(&fx).iter().map(|d| fixture_image(&fx, d)).collect();
+        let imgs: Vec<PathBuf> = fixture_members(&fx)
+            .iter()
+            .map(|d| fixture_image(&fx, d))
+            .collect();
         let strs: Vec<&str> = imgs.iter().map(|p| s(p)).collect();
         let ours = mdraid_ok(&[&["examine", "--brief"][..], &strs].concat());
         let (theirs, _) = mdadm(&bin, &[&["--examine", "--brief"][..], &strs].concat());
@@ -208,7 +230,13 @@ fn detail_brief_is_mdadms_array_line() {
         let names: Vec<String> = (0..3).map(|k| format!("m{tag}-{k}")).collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let spares = i % 2;
-        let paths = create(dir.path(), m, &refs, spares, &["--name=data", "--assume-clean"]);
+        let paths = create(
+            dir.path(),
+            m,
+            &refs,
+            spares,
+            &["--name=data", "--assume-clean"],
+        );
         let strs: Vec<&str> = paths.iter().map(|p| s(p)).collect();
         let ours = mdraid_ok(&[&["detail", "--brief"][..], &strs].concat());
         // mdadm's Detail prints the device, metadata, spares, then brief_detail_super: the
@@ -258,12 +286,23 @@ fn update_on_assembly_is_what_mdadm_reads() {
             let tag = format!("u{}-{k}", m.replace('.', ""));
             let names = [format!("{tag}a"), format!("{tag}b"), format!("{tag}c")];
             let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-            let paths = create(dir.path(), m, &refs, 1, &["--bitmap=internal", "--name=data"]);
+            let paths = create(
+                dir.path(),
+                m,
+                &refs,
+                1,
+                &["--bitmap=internal", "--name=data"],
+            );
             // Grown members (1.1/1.2 keep their superblock at the start; 0.90 and 1.0 would
             // lose theirs at the end, and mdadm refuses devicesize for them anyway).
             if *update == "devicesize" && (m == "1.1" || m == "1.2") {
                 for p in &paths {
-                    std::fs::OpenOptions::new().write(true).open(p).unwrap().set_len(24 << 20).unwrap();
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(p)
+                        .unwrap()
+                        .set_len(24 << 20)
+                        .unwrap();
                 }
             }
             let strs: Vec<&str> = paths.iter().map(|p| s(p)).collect();
@@ -301,11 +340,16 @@ fn update_on_assembly_is_what_mdadm_reads() {
                 assert!(!o.status.success(), "{what}: accepted");
                 let meta = if m == "0.90" { "0.90" } else { "1.x" };
                 assert!(
-                    err(&o).contains(&format!("--update={update} not understood for {meta} metadata")),
+                    err(&o).contains(&format!(
+                        "--update={update} not understood for {meta} metadata"
+                    )),
                     "{what}: {}",
                     err(&o)
                 );
-                assert!(bytes_of(&paths) == bytes_before, "{what}: refused but written");
+                assert!(
+                    bytes_of(&paths) == bytes_before,
+                    "{what}: refused but written"
+                );
                 continue;
             }
             assert!(o.status.success(), "{what}: {}", err(&o));
@@ -328,17 +372,25 @@ fn update_on_assembly_is_what_mdadm_reads() {
                         }
                     }
                     ("name", _) => {
-                        assert_eq!(field(&now, "Name").unwrap(), "box:renamed  (local to host box)", "{what}")
+                        assert_eq!(
+                            field(&now, "Name").unwrap(),
+                            "box:renamed  (local to host box)",
+                            "{what}"
+                        )
                     }
                     ("homehost", _) if m == "0.90" => {
                         assert!(!uuid.contains("local to host"), "{what}: {uuid}");
                         let (nh, _) = mdadm(&bin, &["--examine", "--homehost=newhost", s(p)]);
                         assert!(
-                            field(&nh, "UUID").unwrap().ends_with("(local to host newhost)"),
+                            field(&nh, "UUID")
+                                .unwrap()
+                                .ends_with("(local to host newhost)"),
                             "{what}: {nh}"
                         );
                     }
-                    ("homehost", _) => assert_eq!(field(&now, "Name").unwrap(), "newhost:data", "{what}"),
+                    ("homehost", _) => {
+                        assert_eq!(field(&now, "Name").unwrap(), "newhost:data", "{what}")
+                    }
                     ("resync", _) => {
                         let state = field(&now, "State").unwrap();
                         assert!(state.starts_with("active"), "{what}: {state}");
@@ -352,7 +404,10 @@ fn update_on_assembly_is_what_mdadm_reads() {
                     }
                     ("no-bitmap", _) => {
                         assert!(!now.contains("Internal Bitmap"), "{what}: {now}");
-                        assert!(extract_bitmap(p, &p.with_extension("bm")).is_none(), "{what}");
+                        assert!(
+                            extract_bitmap(p, &p.with_extension("bm")).is_none(),
+                            "{what}"
+                        );
                     }
                     _ => unreachable!(),
                 }
@@ -392,7 +447,10 @@ fn zero_superblock_writes_what_mdadm_writes() {
         assert_eq!(code, 1);
         assert_eq!(o.status.code(), Some(1));
         assert_eq!(err(&o).replace("mdraid:", "mdadm:"), theirs, "{m}");
-        assert_eq!(theirs, format!("mdadm: No md superblock detected on {}.\n", s(&paths[0])));
+        assert_eq!(
+            theirs,
+            format!("mdadm: No md superblock detected on {}.\n", s(&paths[0]))
+        );
         let o = mdraid(&["examine", "--examine-bitmap", s(&paths[0])]);
         assert_eq!(err(&o).replace("mdraid:", "mdadm:"), theirs, "{m}: -X");
         // The other member is untouched: still what mdadm reads it as.
@@ -401,10 +459,20 @@ fn zero_superblock_writes_what_mdadm_writes() {
         let o = mdraid(&["zero-superblock", s(&paths[0])]);
         let (theirs, code) = mdadm(&bin, &["--zero-superblock", s(&theirs_img)]);
         assert_eq!(o.status.code(), Some(code), "{m}");
-        assert_eq!(err(&o).replace("mdraid:", "mdadm:"), theirs.replace(s(&theirs_img), s(&paths[0])), "{m}");
+        assert_eq!(
+            err(&o).replace("mdraid:", "mdadm:"),
+            theirs.replace(s(&theirs_img), s(&paths[0])),
+            "{m}"
+        );
     }
     // A member of an array a running command holds is refused, untouched.
-    let paths = create(dir.path(), "1.2", &["busy-a", "busy-b"], 0, &["--assume-clean"]);
+    let paths = create(
+        dir.path(),
+        "1.2",
+        &["busy-a", "busy-b"],
+        0,
+        &["--assume-clean"],
+    );
     let mut cat = Command::new(env!("CARGO_BIN_EXE_mdraid"))
         .args(["cat", s(&paths[0]), s(&paths[1])])
         .stdin(Stdio::null())
@@ -423,7 +491,10 @@ fn zero_superblock_writes_what_mdadm_writes() {
     assert!(!o.status.success(), "zeroed a busy member");
     assert_eq!(
         err(&o),
-        format!("mdraid: Couldn't open {} for write - not zeroing\n", s(&paths[0]))
+        format!(
+            "mdraid: Couldn't open {} for write - not zeroing\n",
+            s(&paths[0])
+        )
     );
     assert!(bytes_of(&paths) == before, "a refused zeroing wrote");
 }
@@ -437,7 +508,13 @@ fn read_only_verbs_leave_every_member_byte_identical() {
         .iter()
         .map(|d| fixture_image_copy("r1-unclean", d, dir.path()))
         .collect();
-    let ours = create(dir.path(), "1.2", &["ro-a", "ro-b", "ro-c"], 1, &["--bitmap=internal"]);
+    let ours = create(
+        dir.path(),
+        "1.2",
+        &["ro-a", "ro-b", "ro-c"],
+        1,
+        &["--bitmap=internal"],
+    );
     for paths in [fx, ours] {
         let strs: Vec<&str> = paths.iter().map(|p| s(p)).collect();
         let before = bytes_of(&paths);
@@ -480,7 +557,10 @@ fn read_only_verbs_leave_every_member_byte_identical() {
             } else {
                 mdraid(&args)
             };
-            assert!(!o.status.success(), "{args:?} succeeded on a read-only array");
+            assert!(
+                !o.status.success(),
+                "{args:?} succeeded on a read-only array"
+            );
             let e = err(&o);
             assert!(
                 e.contains("read-only") || e.contains("is active: fail it first"),
@@ -492,7 +572,10 @@ fn read_only_verbs_leave_every_member_byte_identical() {
         // The same verbs may write without --readonly: proof that the comparison can fail.
         mdraid_ok(&[&["stop"][..], &strs].concat());
         if paths[0].to_str().unwrap().contains("vd") {
-            assert!(bytes_of(&paths) != before, "a read-write stop of an unclean array wrote nothing");
+            assert!(
+                bytes_of(&paths) != before,
+                "a read-write stop of an unclean array wrote nothing"
+            );
         }
     }
     // --readwrite undoes a verb's read-only default; both at once are a usage error.
@@ -511,10 +594,25 @@ fn read_only_verbs_leave_every_member_byte_identical() {
 #[test]
 fn assemble_scan_groups_members_by_array() {
     let dir = TempDir::new("scan");
-    let one = create(dir.path(), "1.2", &["s-one-a", "s-one-b"], 0, &["--name=one"]);
-    let two = create(dir.path(), "0.90", &["s-two-a", "s-two-b", "s-two-c"], 1, &[]);
+    let one = create(
+        dir.path(),
+        "1.2",
+        &["s-one-a", "s-one-b"],
+        0,
+        &["--name=one"],
+    );
+    let two = create(
+        dir.path(),
+        "0.90",
+        &["s-two-a", "s-two-b", "s-two-c"],
+        1,
+        &[],
+    );
     let blank = dir.path().join("s-blank.img");
-    std::fs::File::create(&blank).unwrap().set_len(8 << 20).unwrap();
+    std::fs::File::create(&blank)
+        .unwrap()
+        .set_len(8 << 20)
+        .unwrap();
     let all = [&two[2], &one[0], &blank, &two[0], &one[1], &two[1]];
     let strs: Vec<&str> = all.iter().map(|p| s(p)).collect();
     let o = mdraid(&[&["assemble", "--scan", "--json"][..], &strs].concat());
@@ -534,9 +632,15 @@ fn assemble_scan_groups_members_by_array() {
     };
     // The first array seen (the 0.90 one, through its spare) comes first.
     assert_eq!(arrays[0]["metadata"], "0.90");
-    assert_eq!(members(&arrays[0]), two.iter().map(|p| s(p).to_string()).collect::<Vec<_>>());
+    assert_eq!(
+        members(&arrays[0]),
+        two.iter().map(|p| s(p).to_string()).collect::<Vec<_>>()
+    );
     assert_eq!(arrays[1]["metadata"], "1.2");
-    assert_eq!(members(&arrays[1]), one.iter().map(|p| s(p).to_string()).collect::<Vec<_>>());
+    assert_eq!(
+        members(&arrays[1]),
+        one.iter().map(|p| s(p).to_string()).collect::<Vec<_>>()
+    );
     let o = mdraid(&[&["assemble", "--scan"][..], &strs].concat());
     assert!(o.status.success());
     assert_eq!(

@@ -51,7 +51,8 @@ fn crashed_array(v: MetadataVersion) -> Vec<Vec<u8>> {
     };
     let mut a: Array<MemDevice> = Array::create(slots, &opts).unwrap();
     for s in 0..64u64 {
-        a.write(s * 4096, &[pattern(s).as_slice(); 8].concat()).unwrap();
+        a.write(s * 4096, &[pattern(s).as_slice(); 8].concat())
+            .unwrap();
     }
     a.abandon()
         .into_iter()

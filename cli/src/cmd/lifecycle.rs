@@ -8,9 +8,9 @@ use mdraid::array::update::{update_members, Update};
 use mdraid::array::{Array, AssembleOptions, AssembleReport, MemberState};
 use mdraid::device::{FileDevice, Lock};
 use mdraid::format::probe::{probe, Superblock};
-use std::path::PathBuf;
 use mdraid::report::detail_array;
 use serde_json::{json, Value};
+use std::path::PathBuf;
 
 /// What the array is called in reports: /dev/md/NAME for 1.x (the name without its homehost),
 /// /dev/mdN for 0.90 (its preferred minor), as mdadm names arrays it assembles.
@@ -222,7 +222,10 @@ fn assemble_one(a: &AssembleVerb, paths: &[PathBuf], update: Option<&Update>) ->
         } else {
             "array".to_string()
         };
-        eprintln!("mdraid: {}", started_line(&array).replacen("array", &who, 1));
+        eprintln!(
+            "mdraid: {}",
+            started_line(&array).replacen("array", &who, 1)
+        );
     }
     array.stop()?;
     Ok(v)
@@ -253,8 +256,11 @@ pub fn assemble(a: &AssembleVerb) -> CliResult {
             found.push((p, f.sb));
         }
     }
-    let sbs: Vec<(usize, &mdraid::format::probe::Superblock)> =
-        found.iter().enumerate().map(|(i, (_, sb))| (i, sb)).collect();
+    let sbs: Vec<(usize, &mdraid::format::probe::Superblock)> = found
+        .iter()
+        .enumerate()
+        .map(|(i, (_, sb))| (i, sb))
+        .collect();
     let groups = group_by_array(&sbs);
     if groups.is_empty() {
         return Err(CliError("No arrays found in the devices scanned".into()));
@@ -277,7 +283,9 @@ pub fn assemble(a: &AssembleVerb) -> CliResult {
     }
     match failed {
         0 => Ok(()),
-        n => Err(CliError(format!("{n} of the arrays found could not be assembled"))),
+        n => Err(CliError(format!(
+            "{n} of the arrays found could not be assembled"
+        ))),
     }
 }
 

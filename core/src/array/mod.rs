@@ -15,9 +15,9 @@ mod intent;
 pub mod machine;
 mod member;
 mod sb0_sync;
+pub mod scan;
 pub mod setup;
 mod sync;
-pub mod scan;
 pub mod update;
 
 pub use crate::raid1::SyncAction;

@@ -85,7 +85,9 @@ pub enum UpdateError {
     #[error("{0}: no md superblock found")]
     NoSuperblock(String),
     /// The devices belong to different arrays.
-    #[error("{0}: superblock does not match the other members (array UUID differs) - not updating")]
+    #[error(
+        "{0}: superblock does not match the other members (array UUID differs) - not updating"
+    )]
     UuidMismatch(String),
 }
 
@@ -321,7 +323,8 @@ mod tests {
         assert_eq!(&n[..31], &[b'x'; 31][..]);
         assert_eq!(n[31], 0);
         // "homehost:name" must stay under 32 bytes, else the bare name goes in.
-        let n = set_name(&[b'y'; 27], Some("box"));
-        assert_eq!(&n[..27], &[b'y'; 27][..]);
+        let n = set_name(&[b'y'; 28], Some("box"));
+        assert_eq!(&n[..29], &[&[b'y'; 28][..], b"\0"].concat()[..]);
+        assert_eq!(&set_name(&[b'y'; 27], Some("box"))[..5], b"box:y");
     }
 }

@@ -84,7 +84,11 @@ pub fn examine_brief_line(sb: &Superblock) -> String {
                 5..=8 => 2,
                 _ => 0,
             };
-            let _ = write!(s, " metadata=1.{minor} UUID={}", format_bytes(&sb1.set_uuid));
+            let _ = write!(
+                s,
+                " metadata=1.{minor} UUID={}",
+                format_bytes(&sb1.set_uuid)
+            );
             if !name.is_empty() {
                 s.push_str(" name=");
                 quoted(name, &mut s);
@@ -94,7 +98,11 @@ pub fn examine_brief_line(sb: &Superblock) -> String {
             let _ = write!(s, "/dev/md{}", sb0.md_minor);
             if sb0.minor_version >= 90 {
                 let u = sb0.set_uuid;
-                let _ = write!(s, " UUID={:08x}:{:08x}:{:08x}:{:08x}", u[0], u[1], u[2], u[3]);
+                let _ = write!(
+                    s,
+                    " UUID={:08x}:{:08x}:{:08x}:{:08x}",
+                    u[0], u[1], u[2], u[3]
+                );
             } else {
                 let _ = write!(s, " UUID={:08x}", sb0.set_uuid[0]);
             }
@@ -112,8 +120,11 @@ fn counts_as_spare(sb: &Superblock) -> bool {
     }
 }
 
+/// Which array a superblock belongs to (0.90 or not, array UUID).
+type ArrayKey = (bool, [u8; 16]);
+
 /// Which array a superblock belongs to, as mdadm's `compare_super` groups them.
-fn array_key(sb: &Superblock) -> (bool, [u8; 16]) {
+fn array_key(sb: &Superblock) -> ArrayKey {
     (sb.version() == MetadataVersion::V0_90, sb.uuid())
 }
 
@@ -122,7 +133,7 @@ fn array_key(sb: &Superblock) -> (bool, [u8; 16]) {
 /// `   spares=N` line when some members are not in sync. Devices without a superblock are
 /// left out, as mdadm leaves them.
 pub fn examine_brief(sbs: &[&Superblock]) -> String {
-    let mut arrays: Vec<((bool, [u8; 16]), &Superblock, u32)> = Vec::new();
+    let mut arrays: Vec<(ArrayKey, &Superblock, u32)> = Vec::new();
     for sb in sbs {
         let key = array_key(sb);
         let spare = u32::from(counts_as_spare(sb));
@@ -163,7 +174,11 @@ pub fn detail_brief(device: &str, lead: &Superblock, spares: u32) -> String {
         }
         Superblock::V0(sb0) => {
             let u = sb0.set_uuid;
-            let _ = write!(s, " UUID={:08x}:{:08x}:{:08x}:{:08x}", u[0], u[1], u[2], u[3]);
+            let _ = write!(
+                s,
+                " UUID={:08x}:{:08x}:{:08x}:{:08x}",
+                u[0], u[1], u[2], u[3]
+            );
         }
     }
     s.push('\n');
