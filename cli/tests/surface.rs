@@ -84,7 +84,7 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// Creates an array of `metadata` over new `mib`-MiB images `names` in `dir` (the last
+/// Creates an array of `metadata` over new 12 MiB images `names` in `dir` (the last
 /// `spares` of them spares), with an internal bitmap.
 fn create(
     dir: &Path,
@@ -95,7 +95,7 @@ fn create(
 ) -> Vec<PathBuf> {
     let paths: Vec<PathBuf> = names.iter().map(|n| dir.join(format!("{n}.img"))).collect();
     for p in &paths {
-        std::fs::File::create(p).unwrap().set_len(20 << 20).unwrap();
+        std::fs::File::create(p).unwrap().set_len(12 << 20).unwrap();
     }
     let active = paths.len() - spares;
     let raid = format!("--raid-devices={active}");
@@ -301,7 +301,7 @@ fn update_on_assembly_is_what_mdadm_reads() {
                         .write(true)
                         .open(p)
                         .unwrap()
-                        .set_len(24 << 20)
+                        .set_len(16 << 20)
                         .unwrap();
                 }
             }
@@ -465,6 +465,44 @@ fn zero_superblock_writes_what_mdadm_writes() {
             "{m}"
         );
     }
+    // Two superblocks on one device (a 0.90 array, then a 1.2 one made over it with
+    // --force): both examine it alike (mdadm's tie-break picks the 0.90 one), and zeroing
+    // goes on until neither is left, as mdadm's repeated Kill does.
+    let dual = create(dir.path(), "0.90", &["dual-a", "dual-b"], 0, &[]);
+    let strs: Vec<&str> = dual.iter().map(|p| s(p)).collect();
+    mdraid_ok(
+        &[
+            &[
+                "create",
+                "--level=1",
+                "--raid-devices=2",
+                "--metadata=1.2",
+                "--force",
+            ][..],
+            &strs,
+        ]
+        .concat(),
+    );
+    same_examine(&bin, &dual[0], "two superblocks");
+    let ours = mdraid_ok(&["examine", "--brief", strs[0]]);
+    assert_eq!(
+        ours,
+        mdadm(&bin, &["--examine", "--brief", strs[0]]).0,
+        "two superblocks"
+    );
+    let theirs_img = dir.path().join("dual-mdadm.img");
+    std::fs::copy(&dual[0], &theirs_img).unwrap();
+    mdraid_ok(&["zero-superblock", strs[0]]);
+    assert_eq!(mdadm(&bin, &["--zero-superblock", s(&theirs_img)]).1, 0);
+    assert!(
+        std::fs::read(&dual[0]).unwrap() == std::fs::read(&theirs_img).unwrap(),
+        "two superblocks: mdraid and mdadm zeroed different bytes"
+    );
+    assert_eq!(
+        mdadm(&bin, &["--examine", strs[0]]).1,
+        1,
+        "a superblock is left"
+    );
     // A member of an array a running command holds is refused, untouched.
     let paths = create(
         dir.path(),
@@ -481,7 +519,7 @@ fn zero_superblock_writes_what_mdadm_writes() {
         .spawn()
         .unwrap();
     // Its first bytes on stdout: the array is assembled and its members held (the rest of
-    // the 19 MiB waits on the pipe, which is not read).
+    // the 11 MiB waits on the pipe, which is not read).
     let mut first = [0u8; 1];
     cat.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
     let before = bytes_of(&paths);
