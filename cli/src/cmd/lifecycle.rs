@@ -198,12 +198,35 @@ impl AssembleVerb {
 
 /// Every block device the kernel lists (mdadm's scan without a config file).
 fn proc_partitions() -> Vec<PathBuf> {
-    let text = std::fs::read_to_string("/proc/partitions").unwrap_or_default();
+    partitions_in(&std::fs::read_to_string("/proc/partitions").unwrap_or_default())
+}
+
+/// The devices a /proc/partitions text lists ("major minor #blocks name" rows after a header).
+fn partitions_in(text: &str) -> Vec<PathBuf> {
     text.lines()
-        .skip(2)
-        .filter_map(|l| l.split_whitespace().nth(3))
-        .map(|n| PathBuf::from(format!("/dev/{n}")))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            match f[..] {
+                [ma, mi, _, name] if ma.parse::<u32>().is_ok() && mi.parse::<u32>().is_ok() => {
+                    Some(PathBuf::from(format!("/dev/{name}")))
+                }
+                _ => None,
+            }
+        })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn proc_partitions_rows() {
+        let text = "major minor  #blocks  name\n\n 254        0   10485760 vda\n 254        1    1048576 vda1\n   7        0      65536 loop0\n";
+        let got: Vec<String> = super::partitions_in(text)
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        assert_eq!(got, ["/dev/vda", "/dev/vda1", "/dev/loop0"]);
+    }
 }
 
 /// One array: the devices opened, updated if asked, assembled, reported, stopped.

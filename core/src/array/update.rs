@@ -247,7 +247,8 @@ pub fn update_members<D: BlockDevice>(
     update: &Update,
     homehost: Option<&str>,
 ) -> Result<()> {
-    let mut plans: Vec<(Found, bool)> = Vec::with_capacity(devs.len());
+    // Everything is read and checked first: a refusal or a read error writes nothing.
+    let mut plans: Vec<(Found, Option<(u64, [u8; 256])>)> = Vec::with_capacity(devs.len());
     let mut array: Option<(MetadataVersion, [u8; 16])> = None;
     for (name, dev) in devs.iter_mut() {
         let Ok(mut found) = probe(dev, None) else {
@@ -261,18 +262,21 @@ pub fn update_members<D: BlockDevice>(
         }
         let bitmap_follows = update_superblock(&mut found.sb, found.dev_sectors, update, homehost)
             .map_err(|e| ArrayError::Invalid(alloc::format!("{name}: {e}")))?;
-        plans.push((found, bitmap_follows));
-    }
-    for ((_, dev), (found, bitmap_follows)) in devs.iter_mut().zip(plans) {
-        if bitmap_follows {
-            if let Some(off) = bitmap_offset(&found) {
-                let mut head = [0u8; 256];
-                dev.read_at(off, &mut head)?;
-                if u32::from_le_bytes([head[0], head[1], head[2], head[3]]) == BITMAP_MAGIC {
-                    head[8..24].copy_from_slice(&found.sb.bitmap_uuid());
-                    write_padded(dev, off, &head)?;
-                }
+        let mut header = None;
+        if let Some(off) = bitmap_offset(&found).filter(|_| bitmap_follows) {
+            let mut head = [0u8; 256];
+            dev.read_at(off, &mut head)?;
+            // mdadm rewrites the header only when it is a bitmap's.
+            if u32::from_le_bytes([head[0], head[1], head[2], head[3]]) == BITMAP_MAGIC {
+                head[8..24].copy_from_slice(&found.sb.bitmap_uuid());
+                header = Some((off, head));
             }
+        }
+        plans.push((found, header));
+    }
+    for ((_, dev), (found, header)) in devs.iter_mut().zip(plans) {
+        if let Some((off, head)) = header {
+            write_padded(dev, off, &head)?;
         }
         write_padded(dev, found.sector * 512, &found.sb.to_bytes())?;
         dev.flush()?;
