@@ -239,6 +239,9 @@ fn write_padded<D: BlockDevice + ?Sized>(dev: &mut D, offset: u64, bytes: &[u8])
     Ok(())
 }
 
+/// A bitmap header to write back: (byte offset, its 256 bytes).
+type BitmapHeader = (u64, [u8; 256]);
+
 /// `mdadm --assemble --update=...` before the assembly: every device's superblock gets
 /// `update` (and the bitmap header its uuid when the uuid moves), each device flushed. All
 /// devices must carry superblocks of one array (nothing is written otherwise). Events stay.
@@ -248,7 +251,7 @@ pub fn update_members<D: BlockDevice>(
     homehost: Option<&str>,
 ) -> Result<()> {
     // Everything is read and checked first: a refusal or a read error writes nothing.
-    let mut plans: Vec<(Found, Option<(u64, [u8; 256])>)> = Vec::with_capacity(devs.len());
+    let mut plans: Vec<(Found, Option<BitmapHeader>)> = Vec::with_capacity(devs.len());
     let mut array: Option<(MetadataVersion, [u8; 16])> = None;
     for (name, dev) in devs.iter_mut() {
         let Ok(mut found) = probe(dev, None) else {
