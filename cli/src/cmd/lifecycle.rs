@@ -216,19 +216,6 @@ fn partitions_in(text: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn proc_partitions_rows() {
-        let text = "major minor  #blocks  name\n\n 254        0   10485760 vda\n 254        1    1048576 vda1\n   7        0      65536 loop0\n";
-        let got: Vec<String> = super::partitions_in(text)
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        assert_eq!(got, ["/dev/vda", "/dev/vda1", "/dev/loop0"]);
-    }
-}
-
 /// One array: the devices opened, updated if asked, assembled, reported, stopped.
 fn assemble_one(a: &AssembleVerb, paths: &[PathBuf], update: Option<&Update>) -> CliResult<Value> {
     let opts = a.options();
@@ -354,4 +341,17 @@ pub fn detail(a: &AssembleArgs, json_out: bool, brief: bool) -> CliResult {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn proc_partitions_rows() {
+        let text = "major minor  #blocks  name\n\n 254        0   10485760 vda\n 254        1    1048576 vda1\n   7        0      65536 loop0\n";
+        let got: Vec<String> = super::partitions_in(text)
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        assert_eq!(got, ["/dev/vda", "/dev/vda1", "/dev/loop0"]);
+    }
 }
