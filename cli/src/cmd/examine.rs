@@ -24,6 +24,9 @@ pub struct ExamineArgs {
     /// The local host name for "(local to host ...)" (default: this machine's).
     #[arg(long)]
     pub homehost: Option<String>,
+    /// One mdadm.conf `ARRAY` line per array found on the devices (mdadm --examine --brief).
+    #[arg(long, short = 'b', conflicts_with_all = ["examine_bitmap", "examine_badblocks", "json"])]
+    pub brief: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -83,7 +86,25 @@ fn report_json(path: &str, r: &Report) -> Value {
     json!({ "device": path, "fields": fields, "devices": rows })
 }
 
+/// `--brief`: the superblocks of every device given, grouped by array; devices without one
+/// are passed over in silence, as mdadm does.
+fn run_brief(a: &ExamineArgs) -> CliResult {
+    let mut found = Vec::new();
+    for p in &a.devices {
+        let mut dev = open_locked(p, true, mdraid::device::Lock::Unlocked)?;
+        if let Ok(f) = probe(&mut dev, None) {
+            found.push(f.sb);
+        }
+    }
+    let sbs: Vec<&Superblock> = found.iter().collect();
+    print!("{}", mdraid::report::brief::examine_brief(&sbs));
+    Ok(())
+}
+
 pub fn run(a: ExamineArgs) -> CliResult {
+    if a.brief {
+        return run_brief(&a);
+    }
     let homehost = homehost_or_local(&a.homehost);
     let names = DevNames::load();
     let mut failures = Vec::new();

@@ -1,12 +1,16 @@
 //! `assemble`, `stop` and `detail`.
 
 use super::AssembleArgs;
-use crate::common::{assemble as assemble_members, CliResult};
-use mdraid::array::{Array, AssembleReport, MemberState};
-use mdraid::device::FileDevice;
-use mdraid::format::probe::Superblock;
+use crate::common::{assemble as assemble_members, open_all, open_locked, CliError, CliResult};
+use clap::Args;
+use mdraid::array::scan::group_by_array;
+use mdraid::array::update::{update_members, Update};
+use mdraid::array::{Array, AssembleOptions, AssembleReport, MemberState};
+use mdraid::device::{FileDevice, Lock};
+use mdraid::format::probe::{probe, Superblock};
 use mdraid::report::detail_array;
 use serde_json::{json, Value};
+use std::path::PathBuf;
 
 /// What the array is called in reports: /dev/md/NAME for 1.x (the name without its homehost),
 /// /dev/mdN for 0.90 (its preferred minor), as mdadm names arrays it assembles.
@@ -109,16 +113,190 @@ pub fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
-pub fn assemble(a: &AssembleArgs, readonly: bool, json_out: bool) -> CliResult {
-    let opts = a.options(readonly);
-    let (array, report) = assemble_members(&a.members, &opts)?;
-    if json_out {
-        print_json(&array_json(&array, &report));
-    } else {
-        eprintln!("mdraid: {}", started_line(&array));
+/// `assemble`: AssembleArgs' options, members optional with `--scan`, and `--update`.
+#[derive(Args, Debug)]
+pub struct AssembleVerb {
+    /// Start the array even if degraded.
+    #[arg(long, short = 'R')]
+    pub run: bool,
+    /// Start the array even if degraded or dirty.
+    #[arg(long, short = 'f')]
+    pub force: bool,
+    /// The local host name (default: this machine's; `<none>` for none), for
+    /// `--update=homehost|name|uuid` as mdadm uses it.
+    #[arg(long)]
+    pub homehost: Option<String>,
+    /// Start the array read-only (nothing is written, not even at stop).
+    #[arg(long, short = 'o')]
+    pub readonly: bool,
+    /// Assemble every array found on the devices given, or on every block device in
+    /// /proc/partitions when none is given (mdadm -A --scan without a config file).
+    #[arg(long, short = 's')]
+    pub scan: bool,
+    /// Update every member's superblock before assembling (mdadm's meanings): uuid, name,
+    /// homehost, resync, devicesize, no-bitmap.
+    #[arg(long, short = 'U', value_parser = ["uuid", "name", "homehost", "resync", "devicesize", "no-bitmap"])]
+    pub update: Option<String>,
+    /// The new UUID for --update=uuid (default: a random one).
+    #[arg(long, short = 'u', value_parser = parse_uuid)]
+    pub uuid: Option<[u8; 16]>,
+    /// The new name for --update=name.
+    #[arg(long, short = 'N')]
+    pub name: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Member devices or image files.
+    #[arg(value_name = "MEMBER", required_unless_present = "scan")]
+    pub members: Vec<PathBuf>,
+}
+
+fn parse_uuid(s: &str) -> Result<[u8; 16], String> {
+    mdraid::format::uuid::parse(s).ok_or_else(|| format!("invalid UUID '{s}': 32 hex digits"))
+}
+
+impl AssembleVerb {
+    fn options(&self) -> AssembleOptions {
+        AssembleOptions {
+            run: self.run,
+            force: self.force,
+            readonly: self.readonly,
+        }
+    }
+
+    fn update(&self) -> CliResult<Option<Update>> {
+        let Some(u) = self.update.as_deref() else {
+            if self.uuid.is_some() || self.name.is_some() {
+                return Err(CliError(
+                    "--uuid and --name on assemble go with --update=uuid / --update=name".into(),
+                ));
+            }
+            return Ok(None);
+        };
+        Ok(Some(match u {
+            "uuid" => Update::Uuid {
+                uuid: self.uuid.unwrap_or_else(crate::cmd::create::random_bytes),
+                given: self.uuid.is_some(),
+            },
+            "name" => Update::Name(
+                self.name
+                    .clone()
+                    .ok_or_else(|| CliError("--update=name needs --name".into()))?,
+            ),
+            "homehost" => Update::Homehost,
+            "resync" => Update::Resync,
+            "devicesize" => Update::DeviceSize,
+            _ => Update::NoBitmap,
+        }))
+    }
+
+    /// mdadm's homehost: `--homehost`, else this machine's name; `<none>` means none.
+    fn homehost(&self) -> Option<String> {
+        Some(crate::cmd::examine::homehost_or_local(&self.homehost)).filter(|h| h != "<none>")
+    }
+}
+
+/// Every block device the kernel lists (mdadm's scan without a config file).
+fn proc_partitions() -> Vec<PathBuf> {
+    partitions_in(&std::fs::read_to_string("/proc/partitions").unwrap_or_default())
+}
+
+/// The devices a /proc/partitions text lists ("major minor #blocks name" rows after a header).
+fn partitions_in(text: &str) -> Vec<PathBuf> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            match f[..] {
+                [ma, mi, _, name] if ma.parse::<u32>().is_ok() && mi.parse::<u32>().is_ok() => {
+                    Some(PathBuf::from(format!("/dev/{name}")))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// One array: the devices opened, updated if asked, assembled, reported, stopped.
+fn assemble_one(a: &AssembleVerb, paths: &[PathBuf], update: Option<&Update>) -> CliResult<Value> {
+    let opts = a.options();
+    if let Some(u) = update {
+        // The update writes, so the members are held read-write (and exclusively) for it.
+        let mut devs = open_all(paths, false)?;
+        update_members(&mut devs, u, a.homehost().as_deref())?;
+    }
+    let (array, report) = assemble_members(paths, &opts)?;
+    let v = array_json(&array, &report);
+    if !a.json {
+        let who = if a.scan {
+            array_label(&array)
+        } else {
+            "array".to_string()
+        };
+        eprintln!(
+            "mdraid: {}",
+            started_line(&array).replacen("array", &who, 1)
+        );
     }
     array.stop()?;
-    Ok(())
+    Ok(v)
+}
+
+pub fn assemble(a: &AssembleVerb) -> CliResult {
+    let update = a.update()?;
+    if !a.scan {
+        let v = assemble_one(a, &a.members, update.as_ref())?;
+        if a.json {
+            print_json(&v);
+        }
+        return Ok(());
+    }
+    let candidates = if a.members.is_empty() {
+        proc_partitions()
+    } else {
+        a.members.clone()
+    };
+    // Look without a lock (as examine does); devices that cannot be read or carry no
+    // superblock are no array's members.
+    let mut found: Vec<(PathBuf, mdraid::format::probe::Superblock)> = Vec::new();
+    for p in candidates {
+        let Ok(mut dev) = open_locked(&p, true, Lock::Unlocked) else {
+            continue;
+        };
+        if let Ok(f) = probe(&mut dev, None) {
+            found.push((p, f.sb));
+        }
+    }
+    let sbs: Vec<(usize, &mdraid::format::probe::Superblock)> = found
+        .iter()
+        .enumerate()
+        .map(|(i, (_, sb))| (i, sb))
+        .collect();
+    let groups = group_by_array(&sbs);
+    if groups.is_empty() {
+        return Err(CliError("No arrays found in the devices scanned".into()));
+    }
+    let mut out = Vec::new();
+    let mut failed = 0;
+    for g in groups {
+        let paths: Vec<PathBuf> = g.iter().map(|&i| found[i].0.clone()).collect();
+        match assemble_one(a, &paths, update.as_ref()) {
+            Ok(v) => out.push(v),
+            Err(e) => {
+                failed += 1;
+                let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+                eprintln!("mdraid: {}: {e}", names.join(", "));
+            }
+        }
+    }
+    if a.json {
+        print_json(&Value::Array(out));
+    }
+    match failed {
+        0 => Ok(()),
+        n => Err(CliError(format!(
+            "{n} of the arrays found could not be assembled"
+        ))),
+    }
 }
 
 pub fn stop(a: &AssembleArgs, json_out: bool) -> CliResult {
@@ -134,10 +312,25 @@ pub fn stop(a: &AssembleArgs, json_out: bool) -> CliResult {
     Ok(())
 }
 
-pub fn detail(a: &AssembleArgs, json_out: bool) -> CliResult {
+pub fn detail(a: &AssembleArgs, json_out: bool, brief: bool) -> CliResult {
     let opts = a.options(true);
     let (array, report) = assemble_members(&a.members, &opts)?;
-    if json_out {
+    if brief {
+        // mdadm counts as spares the devices that are neither in sync nor faulty.
+        let spares = array
+            .members()
+            .iter()
+            .filter(|m| m.state == MemberState::Spare)
+            .count() as u32;
+        print!(
+            "{}",
+            mdraid::report::brief::detail_brief(
+                &array_label(&array),
+                array.lead_superblock(),
+                spares
+            )
+        );
+    } else if json_out {
         print_json(&array_json(&array, &report));
     } else {
         let _ = &report;
@@ -148,4 +341,17 @@ pub fn detail(a: &AssembleArgs, json_out: bool) -> CliResult {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn proc_partitions_rows() {
+        let text = "major minor  #blocks  name\n\n 254        0   10485760 vda\n 254        1    1048576 vda1\n   7        0      65536 loop0\n";
+        let got: Vec<String> = super::partitions_in(text)
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        assert_eq!(got, ["/dev/vda", "/dev/vda1", "/dev/loop0"]);
+    }
 }

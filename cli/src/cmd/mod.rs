@@ -8,6 +8,7 @@ mod io;
 mod lifecycle;
 mod members;
 mod sync;
+mod zero;
 
 use crate::common::{parse_size, CliResult};
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -33,18 +34,27 @@ pub struct AssembleArgs {
     /// The local host name for "(local to host ...)" (default: this machine's).
     #[arg(long)]
     pub homehost: Option<String>,
+    /// Start the array read-only (md's read-only: no superblock, bitmap or bad-block-log
+    /// write at all, not even at stop; reads work, writes are refused).
+    #[arg(long, short = 'o', conflicts_with = "readwrite")]
+    pub readonly: bool,
+    /// Start the array read-write, also for verbs that only read (detail, cat): a read error
+    /// is then repaired on the mirror that saw it, as md does on a writable array.
+    #[arg(long, short = 'w')]
+    pub readwrite: bool,
     /// Member devices or image files.
     #[arg(required = true, value_name = "MEMBER")]
     pub members: Vec<PathBuf>,
 }
 
 impl AssembleArgs {
-    /// The assembly options these flags ask for.
+    /// The assembly options these flags ask for; `readonly` is the verb's default, which
+    /// `--readonly` / `--readwrite` override.
     pub fn options(&self, readonly: bool) -> mdraid::array::AssembleOptions {
         mdraid::array::AssembleOptions {
             run: self.run,
             force: self.force,
-            readonly,
+            readonly: !self.readwrite && (self.readonly || readonly),
         }
     }
 }
@@ -62,18 +72,12 @@ pub enum Cmd {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// One mdadm.conf `ARRAY` line (mdadm --detail --brief).
+        #[arg(long, short = 'b', conflicts_with = "json")]
+        brief: bool,
     },
     /// Assemble the array by md's rules and report what was found.
-    Assemble {
-        #[command(flatten)]
-        asm: AssembleArgs,
-        /// Assemble read-only (nothing is written).
-        #[arg(long, short = 'o')]
-        readonly: bool,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Assemble(lifecycle::AssembleVerb),
     /// Assemble and stop the array, leaving clean superblocks.
     Stop {
         #[command(flatten)]
@@ -126,6 +130,10 @@ pub enum Cmd {
     /// Re-add a recently removed member, copying only what changed (needs a bitmap).
     #[command(name = "re-add")]
     ReAdd(members::MemberArgs),
+    /// Zero the md superblocks of devices that are no array's running members
+    /// (mdadm --zero-superblock).
+    #[command(name = "zero-superblock")]
+    ZeroSuperblock(zero::ZeroArgs),
     /// Show mdraid at work: a RAID1 over two image files in a temporary folder.
     Demo(demo::DemoArgs),
     /// End-to-end benchmarks, as ratios against a baseline measured in the same run.
@@ -152,12 +160,8 @@ pub fn run(cli: Cli, pos: create::FlagPositions) -> CliResult {
     match cli.cmd {
         Cmd::Create(a) => create::run(a, pos),
         Cmd::Examine(a) => examine::run(a),
-        Cmd::Detail { asm, json } => lifecycle::detail(&asm, json),
-        Cmd::Assemble {
-            asm,
-            readonly,
-            json,
-        } => lifecycle::assemble(&asm, readonly, json),
+        Cmd::Detail { asm, json, brief } => lifecycle::detail(&asm, json, brief),
+        Cmd::Assemble(a) => lifecycle::assemble(&a),
         Cmd::Stop { asm, json } => lifecycle::stop(&asm, json),
         Cmd::Cat {
             asm,
@@ -178,6 +182,7 @@ pub fn run(cli: Cli, pos: create::FlagPositions) -> CliResult {
         Cmd::Remove(a) => members::run(members::Verb::Remove, &a),
         Cmd::Add(a) => members::run(members::Verb::Add, &a),
         Cmd::ReAdd(a) => members::run(members::Verb::ReAdd, &a),
+        Cmd::ZeroSuperblock(a) => zero::run(&a),
         Cmd::Demo(a) => demo::run(a),
         Cmd::Bench(a) => bench::run(a),
     }

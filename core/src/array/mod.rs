@@ -15,8 +15,10 @@ mod intent;
 pub mod machine;
 mod member;
 mod sb0_sync;
+pub mod scan;
 pub mod setup;
 mod sync;
+pub mod update;
 
 pub use crate::raid1::SyncAction;
 pub use assemble::{AssembleOptions, AssembleReport, KickReason, Kicked};

@@ -256,8 +256,8 @@ fn read_block<D: BlockDevice + ?Sized>(
 
 /// Looks for an md superblock of any version on `dev` (mdadm's guess_super).
 ///
-/// Returns the newest by creation time when several versions are present; with `only` set, looks
-/// for that version alone.
+/// Returns the newest by creation time when several versions are present (ties go as mdadm
+/// breaks them: 0.90 first, then 1.0, 1.1, 1.2); with `only` set, looks for that version alone.
 pub fn probe<D: BlockDevice + ?Sized>(
     dev: &mut D,
     only: Option<MetadataVersion>,
@@ -268,11 +268,13 @@ pub fn probe<D: BlockDevice + ?Sized>(
     }
     let mut best: Option<Found> = None;
     let mut buf = [0u8; 4096];
+    // mdadm's guess_super order: 0.90 first, then 1.x as load_super1 tries them (1.0, 1.1,
+    // 1.2); on a tie the first found stays.
     let order = [
+        MetadataVersion::V0_90,
+        MetadataVersion::V1_0,
         MetadataVersion::V1_1,
         MetadataVersion::V1_2,
-        MetadataVersion::V1_0,
-        MetadataVersion::V0_90,
     ];
     for v in order {
         if only.is_some_and(|o| o != v) {
@@ -295,9 +297,12 @@ pub fn probe<D: BlockDevice + ?Sized>(
                 _ => continue,
             }
         };
-        let newer = best
-            .as_ref()
-            .is_none_or(|b| sb.ctime_secs() > b.sb.ctime_secs());
+        // Between 1.x superblocks mdadm compares the raw 64-bit ctime (microseconds in the
+        // high bits); across kinds, the seconds.
+        let newer = best.as_ref().is_none_or(|b| match (&sb, &b.sb) {
+            (Superblock::V1(n, _), Superblock::V1(o, _)) => n.ctime > o.ctime,
+            _ => sb.ctime_secs() > b.sb.ctime_secs(),
+        });
         if newer {
             best = Some(Found {
                 sb,

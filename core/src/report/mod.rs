@@ -5,6 +5,7 @@
 //! ([`Report::fields`], [`Report::rows`]).
 
 pub mod bitmap;
+pub mod brief;
 pub mod detail;
 pub mod examine;
 pub mod fields;

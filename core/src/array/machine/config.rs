@@ -121,6 +121,9 @@ pub(crate) fn engine_config<X>(
         // A read-only array never syncs (md keeps resync pending on a read-only array).
         cfg.sync_window = 0;
         cfg.sync_buffers = 0;
+        // Nor does it rewrite a bad range after a read error (raid1's fix_read_error runs only
+        // on a writable array): the read goes to another mirror and nothing is written.
+        cfg.fix_buffers = 0;
     }
     cfg.sync_speed_min_kib = facts.speed_limits.0;
     cfg.sync_speed_max_kib = facts.speed_limits.1;

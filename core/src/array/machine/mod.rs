@@ -539,6 +539,10 @@ impl Machine {
 
     /// Fails member `i` (mdadm --fail); the survivors record it. Never the last in-sync one.
     pub fn fail_member(&mut self, i: usize) -> Result<(), MachineError> {
+        if self.readonly {
+            // md records nothing on a read-only array: refuse rather than fail unrecorded.
+            return Err(MachineError::Refused("the array is read-only"));
+        }
         let pos = self.engine_pos(i).ok_or(MachineError::NoSuchMember(i))?;
         self.engine.fail_member(pos)?;
         self.pump();
@@ -549,6 +553,9 @@ impl Machine {
     /// metadata back; the others' role tables forget it. Member indices above `i` shift down.
     pub fn remove_member(&mut self, i: usize) -> Result<Member<Detached>, MachineError> {
         let m = self.members.get(i).ok_or(MachineError::NoSuchMember(i))?;
+        if self.readonly {
+            return Err(MachineError::Refused("the array is read-only"));
+        }
         if matches!(m.state, MemberState::InSync(_)) {
             return Err(MachineError::Refused("the member is active: fail it first"));
         }
