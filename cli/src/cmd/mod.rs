@@ -4,6 +4,7 @@ mod bench;
 mod create;
 mod demo;
 mod examine;
+mod grow;
 mod io;
 mod lifecycle;
 mod members;
@@ -126,6 +127,8 @@ pub enum Cmd {
     /// Re-add a recently removed member, copying only what changed (needs a bitmap).
     #[command(name = "re-add")]
     ReAdd(members::MemberArgs),
+    /// Change the array's shape: bitmap, number of slots, component size (mdadm --grow).
+    Grow(grow::GrowArgs),
     /// Show mdraid at work: a RAID1 over two image files in a temporary folder.
     Demo(demo::DemoArgs),
     /// End-to-end benchmarks, as ratios against a baseline measured in the same run.
@@ -178,6 +181,7 @@ pub fn run(cli: Cli, pos: create::FlagPositions) -> CliResult {
         Cmd::Remove(a) => members::run(members::Verb::Remove, &a),
         Cmd::Add(a) => members::run(members::Verb::Add, &a),
         Cmd::ReAdd(a) => members::run(members::Verb::ReAdd, &a),
+        Cmd::Grow(a) => grow::run(&a),
         Cmd::Demo(a) => demo::run(a),
         Cmd::Bench(a) => bench::run(a),
     }
