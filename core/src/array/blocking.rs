@@ -522,7 +522,7 @@ impl<D: BlockDevice> Array<D> {
         self.recover_spares(progress)?;
         self.settle()?;
         let refused = |e: super::machine::MachineError| -> crate::Error {
-            ArrayError::Invalid(alloc::format!("grow refused: {e}")).into()
+            ArrayError::Invalid(alloc::format!("grow: {e}")).into()
         };
         let mut report = GrowReport::default();
         match req {
