@@ -166,7 +166,11 @@ fn write_data(members: &[String], data: &[u8]) {
         .unwrap();
     child.stdin.take().unwrap().write_all(data).unwrap();
     let o = child.wait_with_output().unwrap();
-    assert!(o.status.success(), "write: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "write: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 fn cat(members: &[&str], len: usize) -> Vec<u8> {
@@ -175,7 +179,11 @@ fn cat(members: &[&str], len: usize) -> Vec<u8> {
     args.push(&l);
     args.extend(members);
     let o = mdraid(&args);
-    assert!(o.status.success(), "cat: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "cat: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     o.stdout
 }
 
@@ -225,8 +233,18 @@ fn grow_bitmap_devices_and_size_read_back_by_mdadm() {
         let what = |step: &str| format!("{meta}: {step}");
         let size = USED_KIB.to_string();
         let mut args = vec![
-            "create", "--level=1", "--raid-devices=2", "--spare-devices=1", "--bitmap=none",
-            "--assume-clean", "--homehost", "mdlab", "--metadata", meta, "--size", &size,
+            "create",
+            "--level=1",
+            "--raid-devices=2",
+            "--spare-devices=1",
+            "--bitmap=none",
+            "--assume-clean",
+            "--homehost",
+            "mdlab",
+            "--metadata",
+            meta,
+            "--size",
+            &size,
         ];
         args.extend(&all);
         mdraid_ok(&args);
@@ -237,7 +255,11 @@ fn grow_bitmap_devices_and_size_read_back_by_mdadm() {
         grow(&all, &["--bitmap=internal"]);
         for m in &all {
             let bm = compare(bin, m, &what("bitmap on")).expect("a bitmap after grow");
-            assert!(bm.contains(", 0 dirty (0.0%)"), "{}: {bm}", what("bitmap on"));
+            assert!(
+                bm.contains(", 0 dirty (0.0%)"),
+                "{}: {bm}",
+                what("bitmap on")
+            );
         }
         let ex = mdraid_ok(&["examine", all[0]]);
         match meta {
@@ -281,9 +303,23 @@ fn grow_bitmap_devices_and_size_read_back_by_mdadm() {
         }
         let ex = mdraid_ok(&["examine", all[0]]);
         let grown = used_kib(&ex);
-        assert!(grown > 2 * USED_KIB - 2048, "{}: {grown}K", what("size max"));
-        assert_eq!(check_mismatch(&all[..2]), 0, "{}", what("check after size max"));
-        assert_eq!(cat(&all[..2], data.len()), data, "{}", what("data after size max"));
+        assert!(
+            grown > 2 * USED_KIB - 2048,
+            "{}: {grown}K",
+            what("size max")
+        );
+        assert_eq!(
+            check_mismatch(&all[..2]),
+            0,
+            "{}",
+            what("check after size max")
+        );
+        assert_eq!(
+            cat(&all[..2], data.len()),
+            data,
+            "{}",
+            what("data after size max")
+        );
 
         // raid-devices 3: the spare fills the new slot.
         grow(&all, &["--raid-devices=3"]);
@@ -292,7 +328,12 @@ fn grow_bitmap_devices_and_size_read_back_by_mdadm() {
             assert_eq!(field(&ex, "Raid Devices"), "3");
             compare(bin, m, &what("raid-devices 3"));
         }
-        assert_eq!(check_mismatch(&all), 0, "{}", what("check after raid-devices 3"));
+        assert_eq!(
+            check_mismatch(&all),
+            0,
+            "{}",
+            what("check after raid-devices 3")
+        );
         let refused = mdraid(&[&["grow", "--raid-devices=2"][..], &all[..]].concat());
         assert!(
             !refused.status.success(),
@@ -308,8 +349,18 @@ fn grow_bitmap_devices_and_size_read_back_by_mdadm() {
             assert_eq!(field(&ex, "Raid Devices"), "2");
             compare(bin, m, &what("raid-devices 2"));
         }
-        assert_eq!(check_mismatch(&left), 0, "{}", what("check after raid-devices 2"));
-        assert_eq!(cat(&left, data.len()), data, "{}", what("data after raid-devices 2"));
+        assert_eq!(
+            check_mismatch(&left),
+            0,
+            "{}",
+            what("check after raid-devices 2")
+        );
+        assert_eq!(
+            cat(&left, data.len()),
+            data,
+            "{}",
+            what("data after raid-devices 2")
+        );
 
         // Shrink, then grow back with --assume-clean over fresh garbage: nothing resynced, so
         // check sees the garbage (the resync above is what made it agree).

@@ -12,14 +12,17 @@
 //!   value;
 //! - `check` finds mismatch_cnt 0 (the bitmap, present from its first write, named every chunk
 //!   a cut write touched; a grown region was resynced), unless the grow was assume-clean.
+//!
 //! The uncut run of every seed also asserts that a bitmap grown on a clean, complete array
 //! starts with no dirty bit.
 //!
-//! `MDRAID_GROW_CASES` sets the number of seeds (default 1,500), `MDRAID_GROW_FIRST` the first
+//! `MDRAID_GROW_CASES` sets the number of seeds (default 400), `MDRAID_GROW_FIRST` the first
 //! (replay one with `MDRAID_GROW_CASES=1`).
 
 use mdraid::array::machine::{BitmapGrow, GrowRequest, GrowSize};
-use mdraid::array::{AddOptions, Array, AssembleOptions, CreateOptions, CreateSlot, MemberState, SyncAction};
+use mdraid::array::{
+    AddOptions, Array, AssembleOptions, CreateOptions, CreateSlot, MemberState, SyncAction,
+};
 use mdraid::device::{BlockDevice, CrashDevice, DeviceError, IoOp, SparseDevice};
 use mdraid::format::geometry::BitmapRequest;
 use mdraid::format::MetadataVersion;
@@ -137,7 +140,7 @@ fn plan(case: u64) -> Plan {
             size: if rng.below(2) == 0 {
                 GrowSize::Max
             } else {
-                GrowSize::Sectors(2 * (START_KIB + 64 + rng.below(1024)))
+                GrowSize::Sectors(2 * (START_KIB + 64 + rng.below(800)))
             },
             assume_clean: rng.below(4) == 0,
         },
@@ -174,8 +177,10 @@ fn run(case: u64, budget: u64) -> Result<u64, String> {
     for i in 0..devices {
         let mut dev = CrashDevice::new(DEV_BYTES);
         // Garbage, different on every member.
-        let mut g = Rng(case ^ (i as u64 + 1) * 0x1234_5678);
-        let junk: Vec<u8> = (0..DEV_BYTES / 8).flat_map(|_| g.next().to_le_bytes()).collect();
+        let mut g = Rng(case ^ ((i as u64 + 1) * 0x1234_5678));
+        let junk: Vec<u8> = (0..DEV_BYTES / 8)
+            .flat_map(|_| g.next().to_le_bytes())
+            .collect();
         dev.write_durable(0, &junk).map_err(|e| e.to_string())?;
         let dev = Cut {
             dev,
@@ -217,13 +222,17 @@ fn run(case: u64, budget: u64) -> Result<u64, String> {
     let clock = mdraid::array::VirtualClock::new(1_800_000_000);
     a.set_clock(Box::new(clock.clone()));
     // The creation resync makes the mirrors agree on the old region.
-    a.resync().map_err(|e| format!("{what}: first resync: {e}"))?;
+    a.resync()
+        .map_err(|e| format!("{what}: first resync: {e}"))?;
     let old_sectors = a.size() / 512;
     let mut cand: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
     let mut tag = 1u32;
     // Every sector of the old region gets a known value first.
-    let all: Vec<u8> = (0..old_sectors).flat_map(|s| sector_bytes(tag, s)).collect();
-    a.write(0, &all).map_err(|e| format!("{what}: write: {e}"))?;
+    let all: Vec<u8> = (0..old_sectors)
+        .flat_map(|s| sector_bytes(tag, s))
+        .collect();
+    a.write(0, &all)
+        .map_err(|e| format!("{what}: write: {e}"))?;
     for s in 0..old_sectors {
         cand.insert(s, vec![tag]);
     }
@@ -375,11 +384,7 @@ fn run(case: u64, budget: u64) -> Result<u64, String> {
             .map_err(|e| format!("{what}: read: {e}"))?;
         match tag_of(&buf, s) {
             Some(t) if c.contains(&t) => {}
-            got => {
-                return Err(format!(
-                    "{what}: sector {s} holds {got:?}, possible {c:?}"
-                ))
-            }
+            got => return Err(format!("{what}: sector {s} holds {got:?}, possible {c:?}")),
         }
     }
     b.stop().map_err(|e| format!("{what}: stop: {e}"))?;
@@ -391,7 +396,7 @@ fn grow_cut_anywhere() {
     let cases: u64 = std::env::var("MDRAID_GROW_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(1500);
+        .unwrap_or(400);
     let first: u64 = std::env::var("MDRAID_GROW_FIRST")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -93,7 +93,11 @@ const SIZES: [u64; 7] = [
 
 #[test]
 fn grown_bitmaps_sit_where_mdadm_puts_them() {
-    for v in [MetadataVersion::V1_2, MetadataVersion::V1_1, MetadataVersion::V0_90] {
+    for v in [
+        MetadataVersion::V1_2,
+        MetadataVersion::V1_1,
+        MetadataVersion::V0_90,
+    ] {
         for size in SIZES {
             if v == MetadataVersion::V0_90 && size > 2 * (GIB << 10) {
                 continue;
@@ -125,7 +129,13 @@ fn grown_bitmaps_sit_where_mdadm_puts_them() {
 #[test]
 fn a_grown_1_0_bitmap_ends_before_the_bad_block_log() {
     for size in SIZES {
-        let mut g = machine(MetadataVersion::V1_0, size, BitmapRequest::None, false, true);
+        let mut g = machine(
+            MetadataVersion::V1_0,
+            size,
+            BitmapRequest::None,
+            false,
+            true,
+        );
         let s = match &g.members()[0].sb {
             Superblock::V1(s, _) => s.clone(),
             _ => unreachable!(),
@@ -139,8 +149,14 @@ fn a_grown_1_0_bitmap_ends_before_the_bad_block_log() {
         assert!(room > 1, "{size}: room {room}");
         let space = bitmap_space_sectors(s.size, u64::from(chunk));
         assert_eq!(off % 8, 0, "{size}: a 4 KiB multiple before the superblock");
-        assert!(i64::from(-off) - 8 >= space as i64, "{size}: off {off} space {space}");
-        assert!(i64::from(-off) - 8 <= room.min(256), "{size}: off {off} room {room}");
+        assert!(
+            i64::from(-off) - 8 >= space as i64,
+            "{size}: off {off} space {space}"
+        );
+        assert!(
+            i64::from(-off) - 8 <= room.min(256),
+            "{size}: off {off} room {room}"
+        );
         assert_eq!(s.bblog_offset, -8, "{size}");
         assert!(u64::from(chunk) >= 64 << 20);
         // The same answer from the geometry rule directly.
@@ -165,7 +181,13 @@ fn a_grown_1_0_bitmap_ends_before_the_bad_block_log() {
 #[test]
 fn chunks_too_small_for_the_room_are_refused() {
     // 1 TiB with 4 KiB chunks needs 32 MiB of bits: far beyond the 128 KiB reserve.
-    let mut g = machine(MetadataVersion::V1_2, GIB << 10, BitmapRequest::None, false, true);
+    let mut g = machine(
+        MetadataVersion::V1_2,
+        GIB << 10,
+        BitmapRequest::None,
+        false,
+        true,
+    );
     assert!(g
         .grow_bitmap(BitmapGrow::Internal {
             chunk_bytes: Some(4096)
@@ -182,7 +204,13 @@ fn chunks_too_small_for_the_room_are_refused() {
 #[test]
 fn grown_bits_are_dirty_where_md_would_sync() {
     // Degraded: everything (nothing is known about the missing mirror).
-    let mut d = machine(MetadataVersion::V1_2, 9 * GIB, BitmapRequest::None, true, true);
+    let mut d = machine(
+        MetadataVersion::V1_2,
+        9 * GIB,
+        BitmapRequest::None,
+        true,
+        true,
+    );
     d.grow_bitmap(BitmapGrow::Internal {
         chunk_bytes: Some(64 << 20),
     })
@@ -190,7 +218,13 @@ fn grown_bits_are_dirty_where_md_would_sync() {
     let bm = d.bitmap().unwrap();
     assert_eq!(bm.dirty_chunks(), bm.bitmap.chunks());
     // A resync owed from 0 (created without assume-clean): everything.
-    let mut r = machine(MetadataVersion::V1_2, 9 * GIB, BitmapRequest::None, false, false);
+    let mut r = machine(
+        MetadataVersion::V1_2,
+        9 * GIB,
+        BitmapRequest::None,
+        false,
+        false,
+    );
     r.grow_bitmap(BitmapGrow::Internal {
         chunk_bytes: Some(64 << 20),
     })
@@ -198,7 +232,10 @@ fn grown_bits_are_dirty_where_md_would_sync() {
     let bm = r.bitmap().unwrap();
     assert_eq!(bm.dirty_chunks(), bm.bitmap.chunks());
     // Removing it: feature bit off, nothing left to remove twice.
-    assert!(r.grow_bitmap(BitmapGrow::None).is_err(), "busy until the rounds are done");
+    assert!(
+        r.grow_bitmap(BitmapGrow::None).is_err(),
+        "busy until the rounds are done"
+    );
     settle(&mut r);
     r.grow_bitmap(BitmapGrow::None).unwrap();
     settle(&mut r);

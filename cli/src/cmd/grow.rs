@@ -33,7 +33,11 @@ pub struct GrowArgs {
 }
 
 fn request(a: &GrowArgs) -> CliResult<GrowRequest> {
-    let asked = [a.bitmap.is_some(), a.raid_devices.is_some(), a.size.is_some()];
+    let asked = [
+        a.bitmap.is_some(),
+        a.raid_devices.is_some(),
+        a.size.is_some(),
+    ];
     if asked.iter().filter(|&&x| x).count() != 1 {
         return Err(CliError(
             "grow: give exactly one of --bitmap, --raid-devices, --size".into(),
@@ -97,7 +101,10 @@ pub fn run(a: &GrowArgs) -> CliResult {
             if s.old_sectors == s.new_sectors {
                 eprintln!("mdraid: component size unchanged at {}K", s.new_sectors / 2);
             } else {
-                eprintln!("mdraid: component size has been set to {}K", s.new_sectors / 2);
+                eprintln!(
+                    "mdraid: component size has been set to {}K",
+                    s.new_sectors / 2
+                );
             }
         }
         for s in &report.syncs {

@@ -531,7 +531,11 @@ impl<D: BlockDevice> Array<D> {
                 self.machine.grow_raid_disks(n, force).map_err(refused)?
             }
             GrowRequest::Size { size, assume_clean } => {
-                report.size = Some(self.machine.grow_size(size, assume_clean).map_err(refused)?)
+                report.size = Some(
+                    self.machine
+                        .grow_size(size, assume_clean)
+                        .map_err(refused)?,
+                )
             }
         }
         self.drive(&mut CallerBuf::None, Until::Idle, progress)?;

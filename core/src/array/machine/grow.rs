@@ -138,9 +138,13 @@ impl Machine {
                 let mut offsets = alloc::vec![None; self.members.len()];
                 for &i in &order {
                     let placed = match &self.members[i].sb {
-                        Superblock::V1(s, v) => geometry::grow_bitmap_1x(&space(s, *v), size, chunk)
-                            .map(|(o, c)| (Some(o), c)),
-                        Superblock::V0(_) => geometry::grow_bitmap_090(size, chunk).map(|c| (None, c)),
+                        Superblock::V1(s, v) => {
+                            geometry::grow_bitmap_1x(&space(s, *v), size, chunk)
+                                .map(|(o, c)| (Some(o), c))
+                        }
+                        Superblock::V0(_) => {
+                            geometry::grow_bitmap_090(size, chunk).map(|c| (None, c))
+                        }
                     };
                     let (off, c) = placed.map_err(|_| {
                         MachineError::Refused("no room for the bitmap or a bad chunk size")
@@ -158,8 +162,8 @@ impl Machine {
                 // The bitmap begins now: a device that left earlier is not covered by it.
                 header.events = self.events;
                 header.events_cleared = self.events + 1;
-                let mut bm = Bitmap::new(header)
-                    .map_err(|_| MachineError::Refused("bitmap too large"))?;
+                let mut bm =
+                    Bitmap::new(header).map_err(|_| MachineError::Refused("bitmap too large"))?;
                 let chunks = bm.chunks();
                 let first_dirty = if !self.complete() {
                     Some(0)
@@ -300,12 +304,17 @@ impl Machine {
             return Err(MachineError::Refused("size zero"));
         }
         if new > max {
-            return Err(MachineError::Refused("no space left on a member for that size"));
+            return Err(MachineError::Refused(
+                "no space left on a member for that size",
+            ));
         }
         let version = self.lead_superblock().map(|s| s.version());
-        if version == Some(MetadataVersion::V0_90) && (new % 2 != 0 || new / 2 > u64::from(u32::MAX))
+        if version == Some(MetadataVersion::V0_90)
+            && (new % 2 != 0 || new / 2 > u64::from(u32::MAX))
         {
-            return Err(MachineError::Refused("0.90 sizes are whole KiB below 4 TiB"));
+            return Err(MachineError::Refused(
+                "0.90 sizes are whole KiB below 4 TiB",
+            ));
         }
         let old = self.component_sectors;
         let change = SizeChange {
@@ -330,8 +339,7 @@ impl Machine {
             let mut h = old_h;
             h.sync_size = new;
             h.chunksize = chunksize;
-            let mut nb =
-                Bitmap::new(h).map_err(|_| MachineError::Refused("bitmap too large"))?;
+            let mut nb = Bitmap::new(h).map_err(|_| MachineError::Refused("bitmap too large"))?;
             let ratio = chunk / old_chunk.max(1);
             for c in bm.bitmap.dirty_chunks() {
                 let _ = nb.set(c / ratio.max(1));
