@@ -207,8 +207,8 @@ impl Machine {
 
     /// Changes the number of slots (mdadm --grow --raid-devices=N). Fewer: refused while more
     /// members hold a slot (in sync or being rebuilt into one) than `n`, else the members move
-    /// down into the lowest slots (md's raid1_reshape). More: refused unless enough spares
-    /// wait to fill the new slots or `force` (mdadm's check; md itself would run degraded).
+    /// down into the lowest slots (md's raid1_reshape). More: refused unless as many spares
+    /// wait as slots are added, or `force` (mdadm's check; md itself would run degraded).
     /// The driver then runs [`Machine::check_recovery`].
     pub fn grow_raid_disks(&mut self, n: u32, force: bool) -> Result<(), MachineError> {
         self.grow_ready()?;
@@ -257,8 +257,8 @@ impl Machine {
                 .iter()
                 .filter(|m| m.state == MemberState::Spare && m.rebuild.is_none())
                 .count() as u32;
-            let empty = n - held.len() as u32;
-            if spares < empty {
+            // mdadm's check counts the spares against the slots added.
+            if spares < n - self.raid_disks {
                 return Err(MachineError::Refused(
                     "not enough spares to fill the new slots (use force to run degraded)",
                 ));
