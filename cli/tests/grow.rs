@@ -447,3 +447,40 @@ fn grow_bitmap_on_large_members_read_back_by_mdadm() {
         }
     }
 }
+
+/// A size grow whose bits no longer fit the bitmap's space doubles the chunk (md_bitmap_resize);
+/// mdadm reads the result as we print it, for 1.2 (the space is what the bitmap occupies) and
+/// 0.90 (60 KiB).
+#[test]
+fn a_grown_size_doubles_a_full_bitmap_chunk() {
+    let bin = mdadm_bin();
+    let bin = bin.as_deref();
+    for (meta, from_kib, to, chunk_after) in [
+        ("1.2", "1024", "16M", "8 KB"),
+        ("0.90", "1024", "max", "4 KB"),
+    ] {
+        let dir = TempDir::new(&format!("grow-chunk-{meta}"));
+        let imgs: Vec<String> = ["a", "b"]
+            .iter()
+            .map(|n| {
+                let p = dir.path().join(n);
+                std::fs::File::create(&p).unwrap().set_len(40 << 20).unwrap();
+                p.to_str().unwrap().to_string()
+            })
+            .collect();
+        let all: Vec<&str> = imgs.iter().map(String::as_str).collect();
+        let mut args = vec![
+            "create", "--level=1", "--raid-devices=2", "--bitmap=internal", "--bitmap-chunk=4K",
+            "--assume-clean", "--homehost", "mdlab", "--metadata", meta, "--size", from_kib,
+        ];
+        args.extend(&all);
+        mdraid_ok(&args);
+        grow(&all, &["--size", to]);
+        for m in &all {
+            let bm = compare(bin, m, &format!("{meta}: size {to}")).unwrap();
+            assert_eq!(field(&bm, "Chunksize"), chunk_after, "{meta}: {bm}");
+            assert!(bm.contains(", 0 dirty (0.0%)"), "{meta}: after the resync: {bm}");
+        }
+        assert_eq!(check_mismatch(&all), 0, "{meta}");
+    }
+}

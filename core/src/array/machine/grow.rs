@@ -159,9 +159,10 @@ impl Machine {
                     .lead_superblock()
                     .ok_or(MachineError::Refused("no working member"))?;
                 let mut header = BitmapSuper::new(lead.bitmap_uuid(), size, chunksize);
-                // The bitmap begins now: a device that left earlier is not covered by it.
+                // The bitmap begins now: a device that left earlier is not covered by it
+                // (md: a stale new bitmap gets events_cleared = the array's events).
                 header.events = self.events;
-                header.events_cleared = self.events + 1;
+                header.events_cleared = self.events;
                 let mut bm =
                     Bitmap::new(header).map_err(|_| MachineError::Refused("bitmap too large"))?;
                 let chunks = bm.chunks();
