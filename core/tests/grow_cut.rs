@@ -1,4 +1,4 @@
-//! Kill anywhere during a grow: a bitmap added or removed, the number of slots changed (a
+//! Kill anywhere during a grow: a bitmap added or removed (also on a degraded array), the number of slots changed (a
 //! spare rebuilt into a new slot, or an empty slot dropped), the component size grown (the
 //! new region resynced, or not with assume-clean) or shrunk — then a few writes — with a power
 //! cut after a random number of member I/Os (every I/O after it fails; whatever the members'
@@ -149,6 +149,11 @@ fn plan(case: u64) -> Plan {
             assume_clean: false,
         },
     };
+    if matches!(grow, GrowRequest::Bitmap(_)) && rng.below(3) == 0 {
+        // On a degraded array (every bit of a grown bitmap set).
+        slots = 3;
+        missing = 1;
+    }
     Plan {
         version,
         bitmap,
