@@ -464,14 +464,27 @@ fn a_grown_size_doubles_a_full_bitmap_chunk() {
             .iter()
             .map(|n| {
                 let p = dir.path().join(n);
-                std::fs::File::create(&p).unwrap().set_len(40 << 20).unwrap();
+                std::fs::File::create(&p)
+                    .unwrap()
+                    .set_len(40 << 20)
+                    .unwrap();
                 p.to_str().unwrap().to_string()
             })
             .collect();
         let all: Vec<&str> = imgs.iter().map(String::as_str).collect();
         let mut args = vec![
-            "create", "--level=1", "--raid-devices=2", "--bitmap=internal", "--bitmap-chunk=4K",
-            "--assume-clean", "--homehost", "mdlab", "--metadata", meta, "--size", from_kib,
+            "create",
+            "--level=1",
+            "--raid-devices=2",
+            "--bitmap=internal",
+            "--bitmap-chunk=4K",
+            "--assume-clean",
+            "--homehost",
+            "mdlab",
+            "--metadata",
+            meta,
+            "--size",
+            from_kib,
         ];
         args.extend(&all);
         mdraid_ok(&args);
@@ -479,7 +492,10 @@ fn a_grown_size_doubles_a_full_bitmap_chunk() {
         for m in &all {
             let bm = compare(bin, m, &format!("{meta}: size {to}")).unwrap();
             assert_eq!(field(&bm, "Chunksize"), chunk_after, "{meta}: {bm}");
-            assert!(bm.contains(", 0 dirty (0.0%)"), "{meta}: after the resync: {bm}");
+            assert!(
+                bm.contains(", 0 dirty (0.0%)"),
+                "{meta}: after the resync: {bm}"
+            );
         }
         assert_eq!(check_mismatch(&all), 0, "{meta}");
     }
