@@ -246,3 +246,30 @@ fn grown_bits_are_dirty_where_md_would_sync() {
     }
     assert!(r.grow_bitmap(BitmapGrow::None).is_err());
 }
+
+#[test]
+fn hostile_superblock_fields_give_errors_not_panics() {
+    for v in [MetadataVersion::V1_0, MetadataVersion::V1_1, MetadataVersion::V1_2] {
+        for (so, dof, ds, bo, bs) in [
+            (u64::MAX, 0, 0, i32::MIN, u16::MAX),
+            (0, u64::MAX, u64::MAX, i32::MAX, u16::MAX),
+            (u64::MAX, u64::MAX, 0, -1, 0),
+            (8, 0, 0, 0, 0),
+        ] {
+            let sp = Sb1Space {
+                version: v,
+                super_offset: so,
+                data_offset: dof,
+                data_size: ds,
+                bblog_offset: bo,
+                bblog_size: bs,
+                max_dev: u32::MAX,
+            };
+            for size in [0, 1, u64::MAX] {
+                for chunk in [None, Some(4096), Some(1 << 30)] {
+                    let _ = grow_bitmap_1x(&sp, size, chunk);
+                }
+            }
+        }
+    }
+}

@@ -715,11 +715,12 @@ pub fn grow_bitmap_1x(
     }
     let no_room = GeometryError::NoRoomForBitmap { size_sectors };
     // (room in sectors, fixed offset or None for "ends before the log", log sectors)
-    let (mut room, offset, bbl): (i64, Option<i64>, i64) = match sb.version {
+    let (mut room, offset, bbl): (i128, Option<i128>, i128) = match sb.version {
         MetadataVersion::V1_0 => {
-            let room = sb.super_offset as i64 - sb.data_offset as i64 - sb.data_size as i64;
-            let mut bbl = i64::from(sb.bblog_size).max(8);
-            bbl = bbl.max(-i64::from(sb.bblog_offset));
+            let room =
+                i128::from(sb.super_offset) - i128::from(sb.data_offset) - i128::from(sb.data_size);
+            let mut bbl = i128::from(sb.bblog_size).max(8);
+            bbl = bbl.max(-i128::from(sb.bblog_offset));
             if room < 6 && sb.max_dev <= 384 {
                 (6, Some(2), 0)
             } else {
@@ -729,11 +730,11 @@ pub fn grow_bitmap_1x(
         MetadataVersion::V1_1 | MetadataVersion::V1_2 => {
             let (room, bbl) = if sb.bblog_size != 0 {
                 (
-                    i64::from(sb.bblog_offset) + i64::from(sb.bblog_size),
-                    i64::from(sb.bblog_size),
+                    i128::from(sb.bblog_offset) + i128::from(sb.bblog_size),
+                    i128::from(sb.bblog_size),
                 )
             } else {
-                (sb.data_offset as i64 - sb.super_offset as i64, 8)
+                (i128::from(sb.data_offset) - i128::from(sb.super_offset), 8)
             };
             (room - 8, Some(8), bbl)
         }
@@ -746,7 +747,7 @@ pub fn grow_bitmap_1x(
     if room <= 1 {
         return Err(no_room);
     }
-    let max_bits = (room as u128 * 512 - u128::from(BITMAP_HEADER_BYTES)) * 8;
+    let max_bits = (room as u128 * 512 - u128::from(BITMAP_HEADER_BYTES)) * 8; // room > 1
     let mut min_chunk: u128 = u128::from(MIN_BITMAP_CHUNK);
     let mut bits: u128 = u128::from(size_sectors) * 512 / min_chunk + 1;
     while bits > max_bits {
@@ -774,7 +775,7 @@ pub fn grow_bitmap_1x(
             // mdadm counts one bit more than the chunks here (its `bits + 1`).
             let bits = u128::from(size_sectors) * 512 / chunk + 1;
             let space = (bits.div_ceil(8) + u128::from(BITMAP_HEADER_BYTES)).div_ceil(4096) * 8;
-            -(space as i64) - bbl
+            -(space as i128) - bbl
         }
     };
     let offset = i32::try_from(offset).map_err(|_| no_room)?;
