@@ -435,11 +435,16 @@ fn space(s: &sb1::Superblock1, version: MetadataVersion) -> Sb1Space {
     }
 }
 
-/// The most data sectors member `m` allows after md resizes it.
+/// The most data sectors member `m` allows after md resizes it. md takes the device's new
+/// room only when it holds the current size (rdev_size_store refuses less); else the member
+/// keeps its `data_size`.
 fn member_max<X>(m: &super::super::Member<X>) -> u64 {
     match &m.sb {
         Superblock::V1(s, v) => {
-            geometry::grow_max_data_sectors_1x(*v, m.dev_sectors, s.data_offset).unwrap_or(0)
+            match geometry::grow_max_data_sectors_1x(*v, m.dev_sectors, s.data_offset) {
+                Some(max) if max >= s.size => max,
+                _ => s.data_size,
+            }
         }
         // Data runs up to the superblock; md's 0.90 limit is 4 TiB less a KiB.
         Superblock::V0(_) => m.sb_sector.min((2u64 << 32) - 2),
