@@ -18,7 +18,8 @@ pub struct GrowArgs {
     /// Bitmap chunk size, in mdadm's units: a bare number is KiB; K/M/G/T suffixes (e.g. 64M).
     #[arg(long = "bitmap-chunk", value_parser = parse_bitmap_chunk, value_name = "SIZE")]
     pub bitmap_chunk: Option<u64>,
-    /// The new number of slots: new ones are filled from spares and rebuilt; empty ones go.
+    /// The new number of slots: new ones are filled from spares and rebuilt (without enough
+    /// spares only with --force, degraded); empty ones go (refused while members hold them).
     #[arg(long = "raid-devices", short = 'n', value_name = "N")]
     pub raid_devices: Option<u32>,
     /// The new component size, in mdadm's units (a bare number is KiB), or `max`.
