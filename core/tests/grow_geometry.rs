@@ -249,7 +249,11 @@ fn grown_bits_are_dirty_where_md_would_sync() {
 
 #[test]
 fn hostile_superblock_fields_give_errors_not_panics() {
-    for v in [MetadataVersion::V1_0, MetadataVersion::V1_1, MetadataVersion::V1_2] {
+    for v in [
+        MetadataVersion::V1_0,
+        MetadataVersion::V1_1,
+        MetadataVersion::V1_2,
+    ] {
         for (so, dof, ds, bo, bs) in [
             (u64::MAX, 0, 0, i32::MIN, u16::MAX),
             (0, u64::MAX, u64::MAX, i32::MAX, u16::MAX),
