@@ -32,6 +32,7 @@ STEPS=(
 	kernel_smoke
 	kernel_qemu
 	kernel_gdb
+	md_grow
 	fuzz_check
 	ffi
 )
@@ -178,6 +179,13 @@ step_kernel_qemu() {
 step_kernel_gdb() {
 	need_apt gdb
 	kmod-shim/qemu/run.sh --kernel 6.1 --gdb-test
+}
+
+# `mdraid grow` against the kernel's md and mdadm --grow doing the same grow (6.1 under QEMU,
+# the kernel_qemu step's cache): examine and examine-bitmap of both sides agree.
+step_md_grow() {
+	need_apt xz-utils
+	scripts/md-grow-check.sh
 }
 
 # The fuzz targets compile (they are run by scripts/fuzz.sh, not here). Not --locked: fuzz/ has

@@ -4,6 +4,7 @@ mod bench;
 mod create;
 mod demo;
 mod examine;
+mod grow;
 mod io;
 mod lifecycle;
 mod members;
@@ -134,6 +135,8 @@ pub enum Cmd {
     /// (mdadm --zero-superblock).
     #[command(name = "zero-superblock")]
     ZeroSuperblock(zero::ZeroArgs),
+    /// Change the array's shape: bitmap, number of slots, component size (mdadm --grow).
+    Grow(grow::GrowArgs),
     /// Show mdraid at work: a RAID1 over two image files in a temporary folder.
     Demo(demo::DemoArgs),
     /// End-to-end benchmarks, as ratios against a baseline measured in the same run.
@@ -183,6 +186,7 @@ pub fn run(cli: Cli, pos: create::FlagPositions) -> CliResult {
         Cmd::Add(a) => members::run(members::Verb::Add, &a),
         Cmd::ReAdd(a) => members::run(members::Verb::ReAdd, &a),
         Cmd::ZeroSuperblock(a) => zero::run(&a),
+        Cmd::Grow(a) => grow::run(&a),
         Cmd::Demo(a) => demo::run(a),
         Cmd::Bench(a) => bench::run(a),
     }

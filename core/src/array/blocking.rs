@@ -9,6 +9,7 @@
 //! metadata logic; nothing here knows whether an I/O carries data, a superblock or a bitmap
 //! page.
 
+use super::machine::{GrowReport, GrowRequest};
 use super::machine::{Io, IoBuffer, IoKind, Notice};
 use super::{AddOptions, AddOutcome, Array, ArrayError, Member, MemberState, Progress, SyncReport};
 use crate::device::BlockDevice;
@@ -516,6 +517,46 @@ impl<D: BlockDevice> Array<D> {
             self.drive(&mut CallerBuf::None, Until::Stopped, &mut |_, _| {})?;
         }
         Ok(self.abandon())
+    }
+}
+
+impl<D: BlockDevice> Array<D> {
+    /// mdadm --grow: one change (see [`GrowRequest`]), then what md does next on its own:
+    /// new slots are filled from spares (recovery), a grown region is resynced. The spares md
+    /// would have rebuilt when the array started come first. `progress` sees the syncs.
+    pub fn grow(&mut self, req: GrowRequest, progress: Progress<'_>) -> Result<GrowReport> {
+        if self.machine.is_readonly() {
+            return Err(ArrayError::ReadOnly.into());
+        }
+        self.recover_spares(progress)?;
+        self.settle()?;
+        let refused = |e: super::machine::MachineError| -> crate::Error {
+            ArrayError::Invalid(alloc::format!("grow: {e}")).into()
+        };
+        let mut report = GrowReport::default();
+        match req {
+            GrowRequest::Bitmap(b) => self.machine.grow_bitmap(b).map_err(refused)?,
+            GrowRequest::RaidDisks { n, force } => {
+                self.machine.grow_raid_disks(n, force).map_err(refused)?
+            }
+            GrowRequest::Size { size, assume_clean } => {
+                report.size = Some(
+                    self.machine
+                        .grow_size(size, assume_clean)
+                        .map_err(refused)?,
+                )
+            }
+        }
+        self.drive(&mut CallerBuf::None, Until::Idle, progress)?;
+        if let Some(r) = self.recover_spares(progress)? {
+            report.syncs.push(r);
+        }
+        if self.machine.needs_resync() {
+            report
+                .syncs
+                .push(self.run_sync(SyncAction::Resync, progress)?);
+        }
+        Ok(report)
     }
 }
 

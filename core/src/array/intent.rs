@@ -54,6 +54,24 @@ impl IntentBitmap {
         Ok(Some(IntentBitmap { bitmap, raw }))
     }
 
+    /// A bitmap that exists only in memory so far (a grown one): its image is header and bits
+    /// in whole sectors.
+    pub(crate) fn fresh(bitmap: Bitmap) -> Result<Self> {
+        let len = bitmap.header.byte_len().div_ceil(SECTOR_SIZE) * SECTOR_SIZE;
+        let len = usize::try_from(len).map_err(|_| {
+            FormatError::from(crate::format::BitmapError::TooLarge {
+                chunks: bitmap.header.chunks(),
+            })
+        })?;
+        let mut bm = IntentBitmap {
+            bitmap,
+            raw: alloc::vec![0u8; len],
+        };
+        let events = bm.bitmap.header.events;
+        bm.encode(events)?;
+        Ok(bm)
+    }
+
     /// Clears every bit and records that everything up to `events` is in sync on all mirrors.
     pub(crate) fn clear_all(&mut self, events: u64) {
         self.bitmap.bits.iter_mut().for_each(|b| *b = 0);

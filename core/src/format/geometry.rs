@@ -673,6 +673,150 @@ fn member(
     Ok(m)
 }
 
+// ---- growing an existing array (mdadm --grow) ----
+
+/// What a 1.x member's superblock says about the space around its data, as
+/// [`grow_bitmap_1x`] needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sb1Space {
+    /// 1.0, 1.1 or 1.2.
+    pub version: MetadataVersion,
+    /// Sector of the superblock.
+    pub super_offset: u64,
+    /// Sector where data starts.
+    pub data_offset: u64,
+    /// `data_size` ("Avail Dev Size").
+    pub data_size: u64,
+    /// Bad-block log start, relative to the superblock (signed sectors).
+    pub bblog_offset: i32,
+    /// Bad-block log sectors.
+    pub bblog_size: u16,
+    /// Entries in the role table.
+    pub max_dev: u32,
+}
+
+/// Where `mdadm --grow --bitmap=internal` puts the bitmap of an existing 1.x member and with
+/// which chunk: (bitmap_offset relative to the superblock, chunk bytes). This is mdadm 4.2's
+/// add_internal_bitmap1 for a kernel that takes `bitmap/location` (every kernel since 2.6.x):
+/// 1.1/1.2 start 4 KiB after the superblock, in the room up to the bad-block log (or the data);
+/// 1.0 ends just before the bad-block log, in the room between the data and the superblock,
+/// starting on a 4 KiB multiple (or, with under 3 KiB of room and at most 384 role entries,
+/// 1 KiB after the superblock). Without a requested chunk the room counts at most 128 KiB and
+/// the chunk is at least 64 MiB. `size_sectors` is the array's component size.
+pub fn grow_bitmap_1x(
+    sb: &Sb1Space,
+    size_sectors: u64,
+    requested: Option<u64>,
+) -> Result<(i32, u64), GeometryError> {
+    if let Some(c) = requested {
+        if c < 512 || !c.is_power_of_two() || c > MAX_REQUESTED_BITMAP_CHUNK {
+            return Err(GeometryError::BitmapChunkInvalid { chunk_bytes: c });
+        }
+    }
+    let no_room = GeometryError::NoRoomForBitmap { size_sectors };
+    // (room in sectors, fixed offset or None for "ends before the log", log sectors)
+    let (mut room, offset, bbl): (i128, Option<i128>, i128) = match sb.version {
+        MetadataVersion::V1_0 => {
+            let room =
+                i128::from(sb.super_offset) - i128::from(sb.data_offset) - i128::from(sb.data_size);
+            let mut bbl = i128::from(sb.bblog_size).max(8);
+            bbl = bbl.max(-i128::from(sb.bblog_offset));
+            if room < 6 && sb.max_dev <= 384 {
+                (6, Some(2), 0)
+            } else {
+                (room, None, bbl)
+            }
+        }
+        MetadataVersion::V1_1 | MetadataVersion::V1_2 => {
+            let (room, bbl) = if sb.bblog_size != 0 {
+                (
+                    i128::from(sb.bblog_offset) + i128::from(sb.bblog_size),
+                    i128::from(sb.bblog_size),
+                )
+            } else {
+                (i128::from(sb.data_offset) - i128::from(sb.super_offset), 8)
+            };
+            (room - 8, Some(8), bbl)
+        }
+        MetadataVersion::V0_90 => return Err(no_room),
+    };
+    room -= bbl;
+    if requested.is_none() && room > 256 {
+        room = 256;
+    }
+    if room <= 1 {
+        return Err(no_room);
+    }
+    let max_bits = (room as u128 * 512 - u128::from(BITMAP_HEADER_BYTES)) * 8; // room > 1
+    let mut min_chunk: u128 = u128::from(MIN_BITMAP_CHUNK);
+    let mut bits: u128 = u128::from(size_sectors) * 512 / min_chunk + 1;
+    while bits > max_bits {
+        min_chunk *= 2;
+        bits = bits.div_ceil(2);
+    }
+    let chunk: u128 = match requested {
+        None => min_chunk.max(u128::from(DEFAULT_BITMAP_CHUNK)),
+        Some(c) if u128::from(c) < min_chunk => {
+            return Err(GeometryError::BitmapChunkTooSmall {
+                chunk_bytes: c,
+                min_bytes: u64::try_from(min_chunk).unwrap_or(u64::MAX),
+            })
+        }
+        Some(c) => u128::from(c),
+    };
+    if chunk > u128::from(MAX_BITMAP_CHUNK) {
+        return Err(GeometryError::BitmapChunkTooLarge {
+            chunk_bytes: u64::try_from(chunk).unwrap_or(u64::MAX),
+        });
+    }
+    let offset = match offset {
+        Some(o) => o,
+        None => {
+            // mdadm counts one bit more than the chunks here (its `bits + 1`).
+            let bits = u128::from(size_sectors) * 512 / chunk + 1;
+            let space = (bits.div_ceil(8) + u128::from(BITMAP_HEADER_BYTES)).div_ceil(4096) * 8;
+            -(space as i128) - bbl
+        }
+    };
+    let offset = i32::try_from(offset).map_err(|_| no_room)?;
+    Ok((offset, chunk as u64))
+}
+
+/// The chunk `mdadm --grow --bitmap=internal` gives a 0.90 array (the bitmap goes 4 KiB after
+/// the superblock, in at most 60 KiB): the same rule as at creation.
+pub fn grow_bitmap_090(size_sectors: u64, requested: Option<u64>) -> Result<u64, GeometryError> {
+    bitmap_chunk(MetadataVersion::V0_90, size_sectors, requested)
+}
+
+/// The bitmap chunk after md resizes a bitmap to `size_sectors` (md_bitmap_resize with no
+/// chunk asked for): the old chunk, doubled until header and bits fit `space_sectors`.
+pub fn resized_bitmap_chunk(size_sectors: u64, chunk_bytes: u64, space_sectors: u64) -> u64 {
+    let mut chunk = chunk_bytes.max(MIN_BITMAP_CHUNK);
+    while chunk < MAX_BITMAP_CHUNK && bitmap_bytes(size_sectors, chunk) > space_sectors * 512 {
+        chunk *= 2;
+    }
+    chunk
+}
+
+/// The sectors md lets a 1.x member's data use when `mdadm --grow --size` resizes it (the
+/// kernel's super_1_rdev_size_change, which rewrites `data_size`): 1.1/1.2 the device after
+/// the data offset; 1.0 up to the superblock's slot at the device's end, less the bitmap
+/// reserve and 4 KiB for the bad-block log.
+pub fn grow_max_data_sectors_1x(
+    version: MetadataVersion,
+    dev_sectors: u64,
+    data_offset: u64,
+) -> Option<u64> {
+    match version {
+        MetadataVersion::V1_0 => {
+            let sb = dev_sectors.checked_sub(16)? & !7;
+            sb.checked_sub(bitmap_reserve_sectors(dev_sectors) + 8)
+        }
+        MetadataVersion::V1_1 | MetadataVersion::V1_2 => dev_sectors.checked_sub(data_offset),
+        MetadataVersion::V0_90 => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

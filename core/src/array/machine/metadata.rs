@@ -32,6 +32,9 @@ enum Job {
     Stop,
     /// A member added: its superblock and the whole bitmap first, then the engine takes it.
     Add(Pending),
+    /// A grown or resized bitmap: the whole bitmap on every working member, then the
+    /// superblocks that point at it.
+    BitmapThenSuperblocks,
 }
 
 /// The engine's side of an added member, carried out once its superblock round is durable
@@ -139,6 +142,10 @@ impl Metadata {
 
     pub(super) fn queue_superblocks(&mut self) {
         self.queue.push_back(Job::Superblocks);
+    }
+
+    pub(super) fn queue_bitmap_then_superblocks(&mut self) {
+        self.queue.push_back(Job::BitmapThenSuperblocks);
     }
 
     pub(super) fn queue_add(&mut self, p: Pending) {
@@ -334,6 +341,16 @@ impl Machine {
         };
         let ev = match job {
             Job::Superblocks => {
+                cur.steps.push_back(sb);
+                return cur;
+            }
+            Job::BitmapThenSuperblocks => {
+                if let Some(bm) = self.bitmap.as_ref() {
+                    cur.steps.push_back(Step::BitmapPages {
+                        first: 0,
+                        end: bm.bitmap.chunks(),
+                    });
+                }
                 cur.steps.push_back(sb);
                 return cur;
             }

@@ -63,6 +63,8 @@
 //! [`MachineError::UnknownIo`].
 
 pub(crate) mod config;
+mod grow;
+pub use grow::{BitmapGrow, GrowReport, GrowRequest, GrowSize, SizeChange};
 mod membership;
 pub use membership::{AddPlan, Comeback};
 mod metadata;
