@@ -180,8 +180,10 @@ impl Machine {
                         let _ = bm.set(c);
                     }
                 }
-                let ibm = IntentBitmap::fresh(bm)
+                let mut ibm = IntentBitmap::fresh(bm)
                     .map_err(|_| MachineError::Refused("bitmap too large"))?;
+                // Written in whole blocks of the members' logical block size.
+                ibm.pad_to(self.block_size() as usize);
                 for (i, m) in self.members.iter_mut().enumerate() {
                     match &mut m.sb {
                         Superblock::V1(s, _) => {
@@ -351,8 +353,9 @@ impl Machine {
                     let _ = nb.set(c);
                 }
             }
-            let ibm =
+            let mut ibm =
                 IntentBitmap::fresh(nb).map_err(|_| MachineError::Refused("bitmap too large"))?;
+            ibm.pad_to(self.block_size() as usize);
             self.bitmap = Some(ibm);
             first_round_bitmap = true;
         }
