@@ -85,15 +85,18 @@ int mdraid_k_dev_io(void *ctx, u32 op, u64 offset, u8 *buf, size_t len)
  * of their own (the kernel's call_on_stack, as the irq stacks use it); they may sleep there. */
 #define MDR_BIG_STACK (128 * 1024)
 
-enum { MDR_BIG_PROBE, MDR_BIG_ASSEMBLE, MDR_BIG_ADD, MDR_BIG_CREATE };
+enum { MDR_BIG_PROBE, MDR_BIG_ASSEMBLE, MDR_BIG_CREATE, MDR_BIG_ADD };
 
 struct mdr_big {
 	int op;
-	const struct mdraid_k_dev_desc *devs, *add;
+	const struct mdraid_k_dev_desc *devs;
 	size_t n;
 	u32 flags;
 	const struct mdraid_k_create *create;
 	struct mdraid_k_result *res;
+	struct mdraid_k_machine *m; /* MDR_BIG_ADD */
+	const u8 *uuid;
+	u8 *msg;
 	s64 ret;
 };
 
@@ -101,20 +104,14 @@ static void mdr_big_fn(struct mdr_big *b)
 {
 	u64 mono = ktime_get_ns(), wall = ktime_get_real_seconds();
 
-	switch (b->op) {
-	case MDR_BIG_PROBE:
+	if (b->op == MDR_BIG_PROBE)
 		b->ret = mdraid_k_has_superblock(b->devs);
-		break;
-	case MDR_BIG_ASSEMBLE:
+	else if (b->op == MDR_BIG_ASSEMBLE)
 		b->ret = mdraid_k_assemble(b->devs, b->n, b->flags, mono, wall, b->res);
-		break;
-	case MDR_BIG_ADD:
-		b->ret = mdraid_k_assemble_add(b->devs, b->n, b->add, mono, wall, b->res);
-		break;
-	default:
+	else if (b->op == MDR_BIG_CREATE)
 		b->ret = mdraid_k_create(b->devs, b->n, b->create, mono, wall, b->res);
-		break;
-	}
+	else
+		b->ret = mdraid_k_add(b->m, b->devs, b->uuid, b->msg, 256);
 }
 
 static s64 mdr_big_call(struct mdr_big *b)
@@ -201,21 +198,43 @@ struct mdr_mio {
 	void *copy; /* kvmalloc'ed copy of a metadata image */
 };
 
+static void mdr_run(struct mdr_array *a);
+
+/* Runs the machine now, unless someone else does (then the worker runs it again). */
+static void mdr_run_now(struct mdr_array *a)
+{
+	unsigned int noio;
+
+	if (!mutex_trylock(&a->lock)) {
+		queue_work(mdr_wq, &a->work);
+		return;
+	}
+	noio = memalloc_noio_save();
+	mdr_run(a);
+	memalloc_noio_restore(noio);
+	mutex_unlock(&a->lock);
+}
+
+/* BLK_MQ_F_BLOCKING: the submitter's context feeds the machine and issues the member bios. */
 static blk_status_t mdr_queue_rq(struct blk_mq_hw_ctx *hctx, const struct blk_mq_queue_data *bd)
 {
 	struct mdr_array *a = hctx->queue->queuedata;
-	struct request *rq = bd->rq;
-	struct mdr_cmd *cmd = blk_mq_rq_to_pdu(rq);
-	unsigned long flags;
+	struct mdr_cmd *cmd = blk_mq_rq_to_pdu(bd->rq);
 
-	blk_mq_start_request(rq);
+	blk_mq_start_request(bd->rq);
 	if (!READ_ONCE(a->running))
 		return BLK_STS_IOERR;
-	spin_lock_irqsave(&a->qlock, flags);
+	spin_lock_irq(&a->qlock);
 	list_add_tail(&cmd->list, &a->rq_queue);
-	spin_unlock_irqrestore(&a->qlock, flags);
-	queue_work(mdr_wq, &a->work);
+	spin_unlock_irq(&a->qlock);
+	if (bd->last)
+		mdr_run_now(a);
 	return BLK_STS_OK;
+}
+
+static void mdr_commit_rqs(struct blk_mq_hw_ctx *hctx)
+{
+	mdr_run_now(hctx->queue->queuedata);
 }
 
 static enum blk_eh_timer_return mdr_timeout(struct request *rq)
@@ -225,6 +244,7 @@ static enum blk_eh_timer_return mdr_timeout(struct request *rq)
 
 static const struct blk_mq_ops mdr_mq_ops = {
 	.queue_rq = mdr_queue_rq,
+	.commit_rqs = mdr_commit_rqs,
 	.timeout = mdr_timeout,
 };
 
@@ -242,25 +262,26 @@ static void mdr_end_io(struct bio *bio)
 	queue_work(mdr_wq, &a->work);
 }
 
-static void mdr_add_mem(struct bio *bio, u8 *p, u64 len)
+/* Adds [p, p + n) of page pg to *bio; a full bio is chained to a new one and submitted. */
+static void mdr_add(struct bio **bio, struct page *pg, unsigned int n, unsigned int off)
 {
-	while (len) {
-		unsigned int off = offset_in_page(p);
-		unsigned int n = min_t(u64, len, PAGE_SIZE - off);
-		struct page *pg = is_vmalloc_addr(p) ? vmalloc_to_page(p) : virt_to_page(p);
+	struct bio *next;
 
-		__bio_add_page(bio, pg, n, off);
-		p += n;
-		len -= n;
-	}
+	if (bio_add_page(*bio, pg, n, off) == n)
+		return;
+	next = bio_alloc((*bio)->bi_bdev, BIO_MAX_VECS, (*bio)->bi_opf, GFP_NOIO);
+	next->bi_iter.bi_sector = bio_end_sector(*bio);
+	bio_chain(*bio, next);
+	submit_bio(*bio);
+	*bio = next;
+	__bio_add_page(next, pg, n, off);
 }
 
-/* Segments of the caller's request covering [skip, skip + len): counted when bio is NULL. */
-static unsigned int mdr_add_caller(struct bio *bio, struct request *rq, u64 skip, u64 len)
+/* The caller's request memory covering [skip, skip + len). */
+static void mdr_add_caller(struct bio **bio, struct request *rq, u64 skip, u64 len)
 {
 	struct req_iterator it;
 	struct bio_vec bv;
-	unsigned int nr = 0;
 
 	rq_for_each_segment(bv, rq, it) {
 		u64 n;
@@ -272,82 +293,64 @@ static unsigned int mdr_add_caller(struct bio *bio, struct request *rq, u64 skip
 			continue;
 		}
 		n = min_t(u64, bv.bv_len - skip, len);
-		if (bio)
-			__bio_add_page(bio, bv.bv_page, n, bv.bv_offset + skip);
-		nr++;
+		mdr_add(bio, bv.bv_page, n, bv.bv_offset + skip);
 		skip = 0;
 		len -= n;
 	}
-	return nr;
 }
 
 static void mdr_issue(struct mdr_array *a, struct mdraid_k_io *io)
 {
 	struct mdr_member *mem = io->member < a->nmem ? a->mem[io->member] : NULL;
+	static const blk_opf_t ops[] = { REQ_OP_READ, REQ_OP_WRITE, REQ_OP_WRITE | REQ_PREFLUSH };
 	struct mdr_mio *mio;
 	struct bio *bio;
-	unsigned int nr = 0;
 	blk_opf_t opf;
 
-	if (!mem || io->kind == MDRAID_K_DISCARD) {
+	if (!mem || io->kind > MDRAID_K_FLUSH) { /* discard: nothing to do on a mirror */
 		mdraid_k_io_complete(a->m, io->id, mem ? 0 : -ENODEV);
 		return;
 	}
 	mio = kzalloc(sizeof(*mio), GFP_NOIO);
-	if (!mio) {
+	if (mio && io->buf_kind == MDRAID_K_BUF_COPY) { /* the machine rewrites it: a copy */
+		mio->copy = kvmalloc(io->len, GFP_NOIO);
+		if (mio->copy)
+			io->ptr = memcpy(mio->copy, io->ptr, io->len);
+	}
+	if (!mio || (io->buf_kind == MDRAID_K_BUF_COPY && !mio->copy)) {
+		kfree(mio);
 		mdraid_k_io_complete(a->m, io->id, -ENOMEM);
 		return;
 	}
 	mio->a = a;
 	mio->id = io->id;
-	switch (io->kind) {
-	case MDRAID_K_READ:
-		opf = REQ_OP_READ;
-		break;
-	case MDRAID_K_WRITE:
-		opf = REQ_OP_WRITE;
-		break;
-	default:
-		opf = REQ_OP_WRITE | REQ_PREFLUSH;
-		break;
-	}
-	if (io->fua)
-		opf |= REQ_FUA;
-	if (io->preflush)
-		opf |= REQ_PREFLUSH;
-	if (io->kind != MDRAID_K_FLUSH) {
-		if (io->buf_kind == MDRAID_K_BUF_COPY) {
-			mio->copy = kvmalloc(io->len, GFP_NOIO);
-			if (!mio->copy) {
-				kfree(mio);
-				mdraid_k_io_complete(a->m, io->id, -ENOMEM);
-				return;
-			}
-			memcpy(mio->copy, io->ptr, io->len);
-			io->ptr = mio->copy;
-		}
-		if (io->buf_kind == MDRAID_K_BUF_CALLER)
-			nr = mdr_add_caller(NULL, (struct request *)(uintptr_t)io->token,
-					    io->buf_offset, io->len);
-		else
-			nr = DIV_ROUND_UP(io->len + offset_in_page(io->ptr), PAGE_SIZE);
-	}
-	bio = bio_alloc(mdr_bdev(mem), nr, opf, GFP_NOIO);
+	opf = ops[io->kind] | (io->fua ? REQ_FUA : 0) | (io->preflush ? REQ_PREFLUSH : 0);
+	bio = bio_alloc(mdr_bdev(mem), io->kind == MDRAID_K_FLUSH ? 0 :
+			min_t(u64, BIO_MAX_VECS, DIV_ROUND_UP(io->len, PAGE_SIZE) + 1), opf, GFP_NOIO);
 	bio->bi_iter.bi_sector = io->offset >> SECTOR_SHIFT;
+	if (io->kind != MDRAID_K_FLUSH && io->buf_kind == MDRAID_K_BUF_CALLER) {
+		mdr_add_caller(&bio, (struct request *)(uintptr_t)io->token, io->buf_offset, io->len);
+	} else if (io->kind != MDRAID_K_FLUSH) {
+		u8 *p = io->ptr;
+		u64 len = io->len;
+
+		while (len) {
+			unsigned int n = min_t(u64, len, PAGE_SIZE - offset_in_page(p));
+
+			mdr_add(&bio, is_vmalloc_addr(p) ? vmalloc_to_page(p) : virt_to_page(p), n,
+				offset_in_page(p));
+			p += n;
+			len -= n;
+		}
+	}
 	bio->bi_end_io = mdr_end_io;
 	bio->bi_private = mio;
-	if (io->kind != MDRAID_K_FLUSH) {
-		if (io->buf_kind == MDRAID_K_BUF_CALLER)
-			mdr_add_caller(bio, (struct request *)(uintptr_t)io->token, io->buf_offset,
-				       io->len);
-		else
-			mdr_add_mem(bio, io->ptr, io->len);
-	}
 	submit_bio(bio);
 }
 
 static void mdr_event(struct mdr_array *a, struct mdraid_k_event *ev)
 {
+	static const char *const acts[] = { "idle", "resync", "recover", "check", "repair" };
 	const char *name = ev->member < a->nmem ? a->mem[ev->member]->name : "?";
 
 	switch (ev->kind) {
@@ -357,7 +360,7 @@ static void mdr_event(struct mdr_array *a, struct mdraid_k_event *ev)
 		break;
 	case 3:
 		pr_info("mdraid_k: %s: %s done, mismatch_cnt %llu\n", a->disk->disk_name,
-			mdr_action_name(ev->member), ev->value);
+			acts[ev->member % ARRAY_SIZE(acts)], ev->value);
 		break;
 	case 6:
 		pr_info("mdraid_k: %s: %s rebuilt into slot %llu\n", a->disk->disk_name, name,
@@ -393,22 +396,14 @@ static void mdr_run(struct mdr_array *a)
 		mdraid_k_handle_timeout(a->m, ktime_get_ns(), ktime_get_real_seconds());
 		list_for_each_entry_safe(cmd, cn, &a->held, list) {
 			struct request *rq = blk_mq_rq_from_pdu(cmd);
-			u32 kind;
+			int kind = req_op(rq) == REQ_OP_READ ? MDRAID_K_READ :
+				req_op(rq) == REQ_OP_WRITE ? MDRAID_K_WRITE :
+				req_op(rq) == REQ_OP_FLUSH ? MDRAID_K_FLUSH :
+				req_op(rq) == REQ_OP_DISCARD ? MDRAID_K_DISCARD : -1;
 
-			switch (req_op(rq)) {
-			case REQ_OP_READ:
-				kind = MDRAID_K_READ;
-				break;
-			case REQ_OP_WRITE:
-				kind = MDRAID_K_WRITE;
-				break;
-			case REQ_OP_FLUSH:
-				kind = MDRAID_K_FLUSH;
-				break;
-			case REQ_OP_DISCARD:
-				kind = MDRAID_K_DISCARD;
-				break;
-			default:
+			if (a->quiesce)
+				break; /* a hot add waits for the machine to go idle */
+			if (kind < 0) {
 				list_del(&cmd->list);
 				blk_mq_end_request(rq, BLK_STS_NOTSUPP);
 				continue;
@@ -486,12 +481,13 @@ static void mdr_set_limits(struct mdr_array *a, u64 sectors)
 	int i;
 
 	for (i = 0; i < a->nmem; i++) {
-		struct request_queue *q = bdev_get_queue(mdr_bdev(a->mem[i]));
+		struct block_device *b = mdr_bdev(a->mem[i]);
 
-		lbs = max(lbs, bdev_logical_block_size(mdr_bdev(a->mem[i])));
-		pbs = max(pbs, bdev_physical_block_size(mdr_bdev(a->mem[i])));
-		max_hw = min(max_hw, queue_max_hw_sectors(q));
+		lbs = max(lbs, bdev_logical_block_size(b));
+		pbs = max(pbs, bdev_physical_block_size(b));
+		max_hw = min(max_hw, queue_max_hw_sectors(bdev_get_queue(b)));
 	}
+	/* Member bios are chained as long as needed: a request of max_hw in one piece. */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
 	{
 		struct queue_limits lim = queue_limits_start_update(a->disk->queue);
@@ -499,6 +495,7 @@ static void mdr_set_limits(struct mdr_array *a, u64 sectors)
 		lim.logical_block_size = lbs;
 		lim.physical_block_size = pbs;
 		lim.max_hw_sectors = max_hw;
+		lim.max_segments = BIO_MAX_VECS;
 		lim.features |= BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA;
 		if (queue_limits_commit_update(a->disk->queue, &lim))
 			pr_warn("mdraid_k: %s: queue limits refused\n", a->disk->disk_name);
@@ -507,24 +504,25 @@ static void mdr_set_limits(struct mdr_array *a, u64 sectors)
 	blk_queue_logical_block_size(a->disk->queue, lbs);
 	blk_queue_physical_block_size(a->disk->queue, pbs);
 	blk_queue_max_hw_sectors(a->disk->queue, max_hw);
+	blk_queue_max_segments(a->disk->queue, BIO_MAX_VECS);
 	blk_queue_write_cache(a->disk->queue, true, true);
 #endif
 	set_capacity_and_notify(a->disk, sectors);
 }
 
 /* Takes a fresh machine (from assembly/creation) into service. */
-static int mdr_adopt(struct mdr_array *a, struct mdraid_k_result *res, int ndesc)
+static void mdr_adopt(struct mdr_array *a, struct mdraid_k_result *res, int ndesc)
 {
 	struct mdraid_k_status st;
 	int i, j;
 
 	/* Devices left out of the array go back (closed). */
-	for (i = 0; i < ndesc; i++) {
+	for (i = ndesc - 1; i >= 0; i--) {
 		bool kept = false;
 
 		for (j = 0; j < res->nmembers; j++)
 			kept |= res->ctx_out[j] == a->cand[i];
-		if (!kept && a->cand[i]) {
+		if (!kept) {
 			pr_info("mdraid_k: %s: %s left out\n", a->disk->disk_name, a->cand[i]->name);
 			mdr_member_release(a, a->cand[i]);
 		}
@@ -539,16 +537,21 @@ static int mdr_adopt(struct mdr_array *a, struct mdraid_k_result *res, int ndesc
 	WRITE_ONCE(a->running, true);
 	mdraid_k_cmd(a->m, MDRAID_K_CMD_OWED_RESYNC, 0);
 	mdr_kick(a);
-	return 0;
 }
 
 int mdr_activate(struct mdr_array *a, bool readonly)
 {
 	struct mdraid_k_dev_desc *d;
 	struct mdraid_k_result res = {};
+	struct mdraid_k_create c = {
+		.version = a->conf.version, .raid_disks = a->conf.raid_disks ?: a->ncand,
+		.bitmap = a->conf.bitmap, .bitmap_chunk = a->conf.bitmap_chunk, .md_minor = a->unit,
+	};
+	struct mdr_big b = { .op = MDR_BIG_PROBE, .n = a->ncand, .res = &res, .create = &c,
+			     .flags = MDRAID_K_ASM_RUN | (readonly ? MDRAID_K_ASM_READONLY : 0) };
 	void **ctx;
 	int i, n = a->ncand, any = 0;
-	s64 err;
+	s64 err = -ENOMEM;
 	char *msg;
 
 	if (a->m)
@@ -556,16 +559,13 @@ int mdr_activate(struct mdr_array *a, bool readonly)
 	if (!n)
 		return -EINVAL;
 	d = kcalloc(n, sizeof(*d), GFP_KERNEL);
-	ctx = kcalloc(n + 1, sizeof(*ctx), GFP_KERNEL);
+	ctx = kcalloc(n, sizeof(*ctx), GFP_KERNEL);
 	msg = kzalloc(256, GFP_KERNEL);
-	if (!d || !ctx || !msg) {
-		err = -ENOMEM;
+	if (!d || !ctx || !msg)
 		goto out;
-	}
 	for (i = 0; i < n; i++) {
 		mdr_desc(a->cand[i], &d[i]);
-		struct mdr_big b = { .op = MDR_BIG_PROBE, .devs = &d[i] };
-
+		b.devs = &d[i];
 		err = mdr_big_call(&b);
 		if (err < 0)
 			goto out;
@@ -574,32 +574,16 @@ int mdr_activate(struct mdr_array *a, bool readonly)
 	res.ctx_out = ctx;
 	res.msg = msg;
 	res.msg_len = 256;
-	if (any) {
-		struct mdr_big b = { .op = MDR_BIG_ASSEMBLE, .devs = d, .n = n, .res = &res,
-				     .flags = MDRAID_K_ASM_RUN | (readonly ? MDRAID_K_ASM_READONLY : 0) };
-
-		err = mdr_big_call(&b);
-	} else {
-		struct mdraid_k_create c = {
-			.version = a->version,
-			.raid_disks = a->raid_disks ? a->raid_disks : n,
-			.bitmap = a->bitmap,
-			.bitmap_chunk = a->bitmap_chunk,
-			.md_minor = a->unit,
-		};
-
-		if (a->level != 1 || readonly) {
-			err = -EINVAL;
-			goto out;
-		}
-		get_random_bytes(c.uuid, sizeof(c.uuid));
-		get_random_bytes(&c.seed, sizeof(c.seed));
-		strscpy(c.name, a->disk->disk_name, sizeof(c.name));
-		struct mdr_big b = { .op = MDR_BIG_CREATE, .devs = d, .n = n, .create = &c,
-				     .res = &res };
-
-		err = mdr_big_call(&b);
+	b.devs = d;
+	b.op = any ? MDR_BIG_ASSEMBLE : MDR_BIG_CREATE;
+	if (!any && (a->conf.level != 1 || readonly)) {
+		err = -EINVAL;
+		goto out;
 	}
+	get_random_bytes(c.uuid, sizeof(c.uuid));
+	get_random_bytes(&c.seed, sizeof(c.seed));
+	strscpy(c.name, a->disk->disk_name, sizeof(c.name));
+	err = mdr_big_call(&b);
 	if (err) {
 		pr_warn("mdraid_k: %s: cannot %s: %s\n", a->disk->disk_name,
 			any ? "assemble" : "create", msg);
@@ -615,28 +599,36 @@ out:
 	return err;
 }
 
-/* Stops the machine (superblocks clean) and frees it; member devices stay with the array. */
-int mdr_deactivate(struct mdr_array *a)
+/* Waits (array's mutex dropped meanwhile) until the machine is idle, or stopped and idle. */
+static int mdr_wait(struct mdr_array *a, bool stopped)
 {
 	struct mdraid_k_status st;
 	unsigned long seen;
-	int i;
 
-	if (!a->m)
-		return 0;
-	mdraid_k_cmd(a->m, MDRAID_K_CMD_STOP, 0);
 	mdr_kick(a);
 	for (;;) {
 		mdraid_k_status(a->m, &st);
-		if (st.stopped && !st.busy)
-			break;
+		if (!st.busy && (st.stopped || !stopped))
+			return 0;
 		seen = READ_ONCE(a->runs);
 		mutex_unlock(&a->lock);
 		wait_event_timeout(a->wait, READ_ONCE(a->runs) != seen, HZ);
 		mutex_lock(&a->lock);
 		if (!a->m)
-			return 0;
+			return -ENODEV;
 	}
+}
+
+/* Stops the machine (superblocks clean) and frees it; member devices stay with the array. */
+int mdr_deactivate(struct mdr_array *a)
+{
+	int i;
+
+	if (!a->m)
+		return 0;
+	mdraid_k_cmd(a->m, MDRAID_K_CMD_STOP, 0);
+	if (mdr_wait(a, true))
+		return 0;
 	WRITE_ONCE(a->running, false);
 	set_capacity_and_notify(a->disk, 0);
 	mdraid_k_machine_free(a->m);
@@ -648,56 +640,36 @@ int mdr_deactivate(struct mdr_array *a)
 	return 0;
 }
 
-/* Hot add (md's new_dev on a running array): the core's blocking add over the stopped
- * array, queue frozen meanwhile, then a fresh machine. */
+/* Hot add (md's new_dev on a running array): requests are held back until the machine is
+ * idle, then the machine takes the device (re-add or spare; its metadata and the rebuild go
+ * through the normal I/O path while the array keeps serving). */
 int mdr_hot_add(struct mdr_array *a, struct mdr_member *add)
 {
-	struct mdraid_k_dev_desc *d, nd;
-	struct mdraid_k_result res = {};
-	void **ctx;
-	int i, n;
+	struct mdraid_k_dev_desc d;
+	u8 uuid[16], msg[256] = "";
+	struct mdr_big b = { .op = MDR_BIG_ADD, .devs = &d, .uuid = uuid, .msg = msg };
 	s64 err;
-	char *msg;
 
-	/* Freezing waits for requests the worker completes under a->lock. */
-	mutex_unlock(&a->lock);
-	blk_mq_freeze_queue(a->disk->queue);
-	mutex_lock(&a->lock);
-	err = mdr_deactivate(a);
-	n = a->ncand;
-	d = kcalloc(n, sizeof(*d), GFP_KERNEL);
-	ctx = kcalloc(n + 1, sizeof(*ctx), GFP_KERNEL);
-	msg = kzalloc(256, GFP_KERNEL);
-	if (err || !d || !ctx || !msg) {
-		err = err ? err : -ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < n; i++)
-		mdr_desc(a->cand[i], &d[i]);
-	mdr_desc(add, &nd);
-	res.ctx_out = ctx;
-	res.msg = msg;
-	res.msg_len = 256;
-	{
-		struct mdr_big b = { .op = MDR_BIG_ADD, .devs = d, .n = n, .add = &nd, .res = &res };
-
+	a->quiesce = true;
+	mdraid_k_cmd(a->m, MDRAID_K_CMD_QUIESCE, 0);
+	err = mdr_wait(a, false);
+	if (!err) {
+		mdr_desc(add, &d);
+		get_random_bytes(uuid, sizeof(uuid));
+		b.m = a->m;
 		err = mdr_big_call(&b);
 	}
-	if (err) {
+	a->quiesce = false;
+	if (err >= 0 && err != a->nmem) /* the machine appends its members */
+		err = -EIO;
+	if (err < 0) {
 		pr_warn("mdraid_k: %s: cannot add %s: %s\n", a->disk->disk_name, add->name, msg);
-		/* Bring the array back as it was. */
-		mdr_activate(a, false);
-		goto out;
+		return err;
 	}
-	a->cand[a->ncand++] = add;
-	mdr_adopt(a, &res, n + 1);
+	a->mem[a->nmem++] = add;
+	mdr_kick(a);
 	pr_info("mdraid_k: %s: added %s\n", a->disk->disk_name, add->name);
-out:
-	blk_mq_unfreeze_queue(a->disk->queue);
-	kfree(d);
-	kfree(ctx);
-	kfree(msg);
-	return err;
+	return 0;
 }
 
 /* ---- the disk ---- */
@@ -730,7 +702,7 @@ static void mdr_delete_work(struct work_struct *w)
 	put_disk(a->disk);
 	blk_mq_free_tag_set(&a->tag_set);
 	xa_destroy(&a->inflight);
-	mdr_sysfs_put(a); /* frees a */
+	kobject_put(&a->md_kobj); /* frees a */
 }
 
 /* The registry removed the array: its disk goes (registry mutex held). */
@@ -794,8 +766,8 @@ static int mdr_alloc(u32 unit)
 	if (!a)
 		return -ENOMEM;
 	a->unit = unit;
-	a->level = 1;
-	a->version = 12;
+	a->conf.level = 1;
+	a->conf.version = 12;
 	mutex_init(&a->lock);
 	spin_lock_init(&a->qlock);
 	INIT_LIST_HEAD(&a->rq_queue);
@@ -811,7 +783,7 @@ static int mdr_alloc(u32 unit)
 	a->tag_set.queue_depth = MDR_DEPTH;
 	a->tag_set.numa_node = NUMA_NO_NODE;
 	a->tag_set.cmd_size = sizeof(struct mdr_cmd);
-	a->tag_set.flags = BLK_MQ_F_SHOULD_MERGE;
+	a->tag_set.flags = BLK_MQ_F_SHOULD_MERGE | BLK_MQ_F_BLOCKING;
 	a->tag_set.timeout = 120 * HZ;
 	err = blk_mq_alloc_tag_set(&a->tag_set);
 	if (err)
@@ -914,6 +886,7 @@ static int __init mdr_init(void)
 	mdr_reg = mdraid_k_reg_new(0);
 	if (!mdr_reg)
 		return -ENOMEM;
+	mdr_sysfs_init();
 	mdr_wq = alloc_workqueue("mdraid_k", WQ_MEM_RECLAIM | WQ_HIGHPRI, 0);
 	mdr_del_wq = alloc_workqueue("mdraid_k_del", 0, 0);
 	if (!mdr_wq || !mdr_del_wq) {

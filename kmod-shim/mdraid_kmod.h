@@ -50,7 +50,6 @@ struct mdr_member {
 	char name[32];
 	void *bounce; /* MDR_BOUNCE bytes for synchronous I/O */
 	struct kobject kobj; /* md/dev-<name> */
-	bool kobj_added;
 	struct work_struct free_work;
 };
 
@@ -69,20 +68,17 @@ struct mdr_array {
 	struct gendisk *disk;
 	struct blk_mq_tag_set tag_set;
 	struct kobject md_kobj; /* md/; its release frees the array */
-	struct kobject *bitmap_kobj;
+	struct kobject bm_kobj; /* md/bitmap/ */
+	bool bm_added;
 
 	struct mutex lock; /* the machine, members, configuration */
 	struct mdraid_k_machine *m;
-	bool running, readonly, gone;
+	bool running, gone, quiesce; /* quiesce: requests are held back (hot add) */
 	struct mdr_member *mem[MDR_MAX_MEMBERS]; /* machine order */
 	int nmem;
 	struct mdr_member *cand[MDR_MAX_MEMBERS]; /* devices given, not (yet) members */
 	int ncand;
-	/* configuration before activation (md's level, raid_disks, metadata_version, bitmap/) */
-	int level;
-	u32 raid_disks, version, bitmap;
-	u64 bitmap_chunk;
-	u64 speed_min, speed_max; /* 0: system default */
+	struct mdraid_k_conf conf; /* md's level, raid_disks, metadata_version, bitmap/, speeds */
 
 	spinlock_t qlock; /* rq_queue and done: the only state irq context touches */
 	struct list_head rq_queue, done;
@@ -110,11 +106,9 @@ int mdr_deactivate(struct mdr_array *a);
 int mdr_hot_add(struct mdr_array *a, struct mdr_member *add);
 void mdr_kick(struct mdr_array *a);
 void mdr_gone(struct mdr_array *a);
-const char *mdr_action_name(u32 action);
 
+void mdr_sysfs_init(void);
 int mdr_sysfs_add(struct mdr_array *a);
 void mdr_sysfs_del(struct mdr_array *a);
-void mdr_sysfs_put(struct mdr_array *a);
-int mdr_member_sysfs_add(struct mdr_array *a, struct mdr_member *mem);
 
 #endif

@@ -12,7 +12,7 @@ use mdraid::raid1::{ArrayRequest, BufRef, MemberError, RequestKind, SubmitError,
 
 /// The machine and what the C side asks about it (opaque to C).
 pub struct KMachine {
-    m: Machine,
+    pub(crate) m: Machine,
     /// The last sync action that ended: (action, mismatch_cnt).
     last: Option<(SyncAction, u64)>,
     /// A resync is owed and not yet started.
@@ -415,18 +415,24 @@ pub unsafe extern "C" fn mdraid_k_handle_timeout(m: *mut KMachine, mono_ns: u64,
 
 /// Commands: 1 start sync (`arg` 1 resync, 2 recover, 3 check, 4 repair), 2 abort sync,
 /// 3 fail member `arg`, 4 remove member `arg`, 5 stop, 6 speed limits (`arg` = min KiB/s
-/// << 32 | max KiB/s), 7 start the owed resync if any. 0 or a negative errno (EBUSY refused
+/// << 32 | max KiB/s), 7 start the owed resync if any, 8 quiesce for a hot add (a running
+/// sync action is interrupted, as md's quiesce does; an interrupted resync stays owed). 0 or a negative errno (EBUSY refused
 /// now, EINVAL bad argument, ENODEV no such member).
 ///
 /// # Safety
 /// `m` is a live machine.
 #[no_mangle]
 pub unsafe extern "C" fn mdraid_k_cmd(m: *mut KMachine, cmd: u32, arg: u64) -> i64 {
-    use mdraid::array::machine::MachineError as E;
     // SAFETY: by contract.
     let Some(k) = (unsafe { km(m) }) else {
         return -22;
     };
+    command(k, cmd, arg)
+}
+
+/// [`mdraid_k_cmd`] on a machine.
+pub(crate) fn command(k: &mut KMachine, cmd: u32, arg: u64) -> i64 {
+    use mdraid::array::machine::MachineError as E;
     let idx = usize::try_from(arg).unwrap_or(usize::MAX);
     let r = match cmd {
         1 => {
@@ -462,6 +468,14 @@ pub unsafe extern "C" fn mdraid_k_cmd(m: *mut KMachine, cmd: u32, arg: u64) -> i
                 Ok(())
             }
         }
+        8 => {
+            if let Some(s) = k.m.engine().sync_status() {
+                k.resync_owed |= s.action == SyncAction::Resync;
+                // Refused only when no sync runs.
+                let _ = k.m.abort_sync();
+            }
+            Ok(())
+        }
         _ => return -22,
     };
     match r {
@@ -485,6 +499,13 @@ pub unsafe extern "C" fn mdraid_k_status(m: *const KMachine, out: *mut KStatus) 
     if out.is_null() {
         return -22;
     }
+    // SAFETY: checked non-NULL.
+    unsafe { out.write(status(k)) };
+    0
+}
+
+/// The array's state.
+pub(crate) fn status(k: &KMachine) -> KStatus {
     let mm = &k.m;
     let members = mm.members();
     let lead = members
@@ -510,7 +531,7 @@ pub unsafe extern "C" fn mdraid_k_status(m: *const KMachine, out: *mut KStatus) 
         Some(sb) => (0, sb.uuid(), 8),
         None => (12, [0; 16], 0),
     };
-    let v = KStatus {
+    KStatus {
         raid_disks,
         members: members.len() as u32,
         degraded: raid_disks.saturating_sub(in_sync),
@@ -540,28 +561,12 @@ pub unsafe extern "C" fn mdraid_k_status(m: *const KMachine, out: *mut KStatus) 
             0
         },
         uuid,
-    };
-    // SAFETY: checked non-NULL.
-    unsafe { out.write(v) };
-    0
+    }
 }
 
-/// Fills `*out` with member `i`'s state; 0, or -ENODEV past the last member.
-///
-/// # Safety
-/// `m` is a live machine; `out` valid for a write.
-#[no_mangle]
-pub unsafe extern "C" fn mdraid_k_member(m: *const KMachine, i: u32, out: *mut KMember) -> i64 {
-    // SAFETY: by contract (read-only use).
-    let Some(k) = (unsafe { m.as_ref() }) else {
-        return -22;
-    };
-    if out.is_null() {
-        return -22;
-    }
-    let Some(x) = k.m.members().get(i as usize) else {
-        return -19;
-    };
+/// Member `i`'s state, `None` past the last member.
+pub(crate) fn member(k: &KMachine, i: usize) -> Option<KMember> {
+    let x = k.m.members().get(i)?;
     let (state, slot, recovery) = match (x.state, x.rebuild) {
         (MemberState::InSync(s), _) => (0, s, 0),
         (MemberState::Spare, Some((s, off))) => (3, s, off),
@@ -585,17 +590,13 @@ pub unsafe extern "C" fn mdraid_k_member(m: *const KMachine, i: u32, out: *mut K
         _ => 0,
     };
     let (major, minor) = x.dev.device_number.unwrap_or((0, 0));
-    // SAFETY: checked non-NULL.
-    unsafe {
-        out.write(KMember {
-            state,
-            slot,
-            write_mostly,
-            errors: sb_errors.max(live),
-            major,
-            minor,
-            recovery,
-        })
-    };
-    0
+    Some(KMember {
+        state,
+        slot,
+        write_mostly,
+        errors: sb_errors.max(live),
+        major,
+        minor,
+        recovery,
+    })
 }
