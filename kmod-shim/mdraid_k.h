@@ -143,7 +143,7 @@ s64 mdraid_k_submit(struct mdraid_k_machine *m, u32 kind, u64 sector, u64 sector
 		    u64 token, u64 *id);
 s64 mdraid_k_poll_io(struct mdraid_k_machine *m, struct mdraid_k_io *out);
 s64 mdraid_k_io_complete(struct mdraid_k_machine *m, u64 id, int err);
-s64 mdraid_k_poll_completion(struct mdraid_k_machine *m, u64 *id, int *err);
+s64 mdraid_k_poll_completion(struct mdraid_k_machine *m, u64 *token, int *err);
 s64 mdraid_k_poll_event(struct mdraid_k_machine *m, struct mdraid_k_event *out);
 s64 mdraid_k_poll_timeout(struct mdraid_k_machine *m, u64 *at_ns);
 void mdraid_k_handle_timeout(struct mdraid_k_machine *m, u64 mono_ns, u64 wall_secs);

@@ -187,7 +187,6 @@ static void mdr_desc(struct mdr_member *mem, struct mdraid_k_dev_desc *d)
 
 struct mdr_cmd {
 	struct list_head list;
-	u64 id;
 };
 
 struct mdr_mio {
@@ -200,15 +199,17 @@ struct mdr_mio {
 
 static void mdr_run(struct mdr_array *a);
 
-/* Runs the machine now, unless someone else does (then the worker runs it again). */
-static void mdr_run_now(struct mdr_array *a)
+/* Runs the machine; with try only if the mutex is free (else the worker runs it again). */
+static void mdr_run_locked(struct mdr_array *a, bool try)
 {
 	unsigned int noio;
 
-	if (!mutex_trylock(&a->lock)) {
-		queue_work(mdr_wq, &a->work);
+	if (try && !mutex_trylock(&a->lock)) {
+		mdr_kick(a);
 		return;
 	}
+	if (!try)
+		mutex_lock(&a->lock);
 	noio = memalloc_noio_save();
 	mdr_run(a);
 	memalloc_noio_restore(noio);
@@ -228,13 +229,13 @@ static blk_status_t mdr_queue_rq(struct blk_mq_hw_ctx *hctx, const struct blk_mq
 	list_add_tail(&cmd->list, &a->rq_queue);
 	spin_unlock_irq(&a->qlock);
 	if (bd->last)
-		mdr_run_now(a);
+		mdr_run_locked(a, true);
 	return BLK_STS_OK;
 }
 
 static void mdr_commit_rqs(struct blk_mq_hw_ctx *hctx)
 {
-	mdr_run_now(hctx->queue->queuedata);
+	mdr_run_locked(hctx->queue->queuedata, true);
 }
 
 static enum blk_eh_timer_return mdr_timeout(struct request *rq)
@@ -417,11 +418,6 @@ static void mdr_run(struct mdr_array *a)
 				blk_mq_end_request(rq, err == -EROFS ? BLK_STS_PROTECTION : BLK_STS_IOERR);
 				continue;
 			}
-			cmd->id = id;
-			/* Slots are reused as soon as a request ends: key by the whole id. */
-			if (xa_err(xa_store(&a->inflight, id, rq, GFP_NOIO)))
-				pr_err("mdraid_k: %s: cannot track request %llx\n",
-				       a->disk->disk_name, id);
 			progress = 1;
 		}
 		while (mdraid_k_poll_io(a->m, &io) == 1) {
@@ -429,10 +425,7 @@ static void mdr_run(struct mdr_array *a)
 			progress = 1;
 		}
 		while (mdraid_k_poll_completion(a->m, &id, &err) == 1) {
-			struct request *rq = xa_erase(&a->inflight, id);
-
-			if (rq)
-				blk_mq_end_request(rq, err ? BLK_STS_IOERR : BLK_STS_OK);
+			blk_mq_end_request((struct request *)(uintptr_t)id, err ? BLK_STS_IOERR : 0);
 			progress = 1;
 		}
 		while (mdraid_k_poll_event(a->m, &ev) == 1) {
@@ -452,20 +445,12 @@ static void mdr_run(struct mdr_array *a)
 
 static void mdr_work(struct work_struct *w)
 {
-	struct mdr_array *a = container_of(w, struct mdr_array, work);
-	unsigned int noio = memalloc_noio_save();
-
-	mutex_lock(&a->lock);
-	mdr_run(a);
-	mutex_unlock(&a->lock);
-	memalloc_noio_restore(noio);
+	mdr_run_locked(container_of(w, struct mdr_array, work), false);
 }
 
 static void mdr_timer(struct work_struct *w)
 {
-	struct mdr_array *a = container_of(to_delayed_work(w), struct mdr_array, timer);
-
-	queue_work(mdr_wq, &a->work);
+	mdr_run_locked(container_of(to_delayed_work(w), struct mdr_array, timer), false);
 }
 
 void mdr_kick(struct mdr_array *a)
@@ -701,7 +686,6 @@ static void mdr_delete_work(struct work_struct *w)
 	del_gendisk(a->disk);
 	put_disk(a->disk);
 	blk_mq_free_tag_set(&a->tag_set);
-	xa_destroy(&a->inflight);
 	kobject_put(&a->md_kobj); /* frees a */
 }
 
@@ -777,7 +761,6 @@ static int mdr_alloc(u32 unit)
 	INIT_WORK(&a->del_work, mdr_delete_work);
 	INIT_DELAYED_WORK(&a->timer, mdr_timer);
 	init_waitqueue_head(&a->wait);
-	xa_init(&a->inflight);
 	a->tag_set.ops = &mdr_mq_ops;
 	a->tag_set.nr_hw_queues = 1;
 	a->tag_set.queue_depth = MDR_DEPTH;

@@ -17,7 +17,6 @@
 #include <linux/sysfs.h>
 #include <linux/sched/mm.h>
 #include <linux/moduleparam.h>
-#include <linux/xarray.h>
 #include <asm/irq_stack.h>
 #include "mdraid_k.h"
 
@@ -83,7 +82,6 @@ struct mdr_array {
 	spinlock_t qlock; /* rq_queue and done: the only state irq context touches */
 	struct list_head rq_queue, done;
 	struct list_head held; /* requests not yet taken by the machine (mutex) */
-	struct xarray inflight; /* machine request id -> request */
 	struct work_struct work;
 	struct delayed_work timer;
 	wait_queue_head_t wait;

@@ -5,6 +5,7 @@
 //! nothing here blocks or sleeps.
 
 use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
 use mdraid::array::machine::{Io, IoBuffer, IoKind, Machine, Notice, Now};
 use mdraid::array::MemberState;
 use mdraid::format::probe::Superblock;
@@ -17,6 +18,8 @@ pub struct KMachine {
     last: Option<(SyncAction, u64)>,
     /// A resync is owed and not yet started.
     resync_owed: bool,
+    /// The caller's token of each request in the machine, by request id.
+    tokens: BTreeMap<u64, u64>,
 }
 
 impl KMachine {
@@ -25,6 +28,7 @@ impl KMachine {
             m,
             last: None,
             resync_owed,
+            tokens: BTreeMap::new(),
         }
     }
 }
@@ -203,6 +207,7 @@ pub unsafe extern "C" fn mdraid_k_submit(
     };
     match k.m.handle_submit(req) {
         Ok(r) => {
+            k.tokens.insert(r.raw(), token);
             // SAFETY: checked non-NULL.
             unsafe { *id = r.raw() };
             0
@@ -305,7 +310,8 @@ pub unsafe extern "C" fn mdraid_k_io_complete(m: *mut KMachine, id: u64, err: i3
     }
 }
 
-/// The next finished array request: its id to `*id`, 0 or -EIO to `*err`; returns 1, or 0.
+/// The next finished array request: its token (as given to [`mdraid_k_submit`]) to `*id`,
+/// 0 or -EIO to `*err`; returns 1, or 0.
 ///
 /// # Safety
 /// `m` is a live machine; `id`, `err` valid for writes.
@@ -324,9 +330,10 @@ pub unsafe extern "C" fn mdraid_k_poll_completion(
     }
     match k.m.poll_completion() {
         Some((r, res)) => {
+            let token = k.tokens.remove(&r.raw()).unwrap_or(0);
             // SAFETY: checked non-NULL.
             unsafe {
-                *id = r.raw();
+                *id = token;
                 *err = if res.is_ok() { 0 } else { -5 };
             }
             1
