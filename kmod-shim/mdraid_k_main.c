@@ -8,11 +8,11 @@
  * the core's Registry::probe), turns blk-mq requests into machine requests and every member
  * I/O the machine hands out into a bio to the member device (opened exclusively by dev_t),
  * hands bio completions to a worker, and runs the machine's timer on delayed work. Control is
- * md's sysfs vocabulary under /sys/block/mdrN/md/ (sysfs.c).
+ * md's sysfs vocabulary under /sys/block/mdrN/md/ (sysfs.c, the formats in the core side).
  *
- * Contexts: queue_rq and bio completions only take a spinlock and queue the worker; every
- * core call happens in process context under the array's mutex (the worker, sysfs stores,
- * probe/open/release under the registry mutex).
+ * Contexts: queue_rq (BLK_MQ_F_BLOCKING: the submitter's context) feeds the machine itself
+ * when the array's mutex is free, else queues the worker; bio completions only take a spinlock
+ * and queue the worker. Every core call happens in process context under the array's mutex.
  */
 #include "mdraid_kmod.h"
 
@@ -645,6 +645,7 @@ int mdr_hot_add(struct mdr_array *a, struct mdr_member *add)
 		err = mdr_big_call(&b);
 	}
 	a->quiesce = false;
+	mdr_kick(a);
 	if (err >= 0 && err != a->nmem) /* the machine appends its members */
 		err = -EIO;
 	if (err < 0) {
@@ -652,7 +653,6 @@ int mdr_hot_add(struct mdr_array *a, struct mdr_member *add)
 		return err;
 	}
 	a->mem[a->nmem++] = add;
-	mdr_kick(a);
 	pr_info("mdraid_k: %s: added %s\n", a->disk->disk_name, add->name);
 	return 0;
 }
@@ -707,13 +707,11 @@ static int mdr_open(MDR_OPEN_ARGS)
 
 	mutex_lock(&mdr_reg_lock);
 	err = mdraid_k_reg_open(mdr_reg, a->unit, MDRAID_K_OPEN_GET, &h);
-	if (!err) {
-		a->opens[a->nopens++ % MDR_MAX_OPENS] = h;
-		if (a->nopens > MDR_MAX_OPENS) {
-			a->nopens--;
-			mdraid_k_reg_put(mdr_reg, h);
-			err = -EMFILE;
-		}
+	if (!err && a->nopens >= MDR_MAX_OPENS) {
+		mdraid_k_reg_put(mdr_reg, h);
+		err = -EMFILE;
+	} else if (!err) {
+		a->opens[a->nopens++] = h;
 	}
 	mutex_unlock(&mdr_reg_lock);
 	return err;
