@@ -102,7 +102,7 @@ s64 mdraid_k_create(const struct mdraid_k_dev_desc *devs, size_t n,
 		    const struct mdraid_k_create *opts, u64 mono_ns, u64 wall_secs,
 		    struct mdraid_k_result *res);
 
-/* ---- the machine (sans-IO) ---- */
+/* ---- the machine (sans-IO; never sleeps: callable under a spinlock, allocating atomically) */
 enum { MDRAID_K_READ = 0, MDRAID_K_WRITE, MDRAID_K_FLUSH, MDRAID_K_DISCARD };
 enum { MDRAID_K_BUF_NONE = 0, MDRAID_K_BUF_CALLER, MDRAID_K_BUF_MACHINE, MDRAID_K_BUF_COPY };
 
@@ -145,6 +145,7 @@ s64 mdraid_k_poll_io(struct mdraid_k_machine *m, struct mdraid_k_io *out);
 s64 mdraid_k_io_complete(struct mdraid_k_machine *m, u64 id, int err);
 s64 mdraid_k_poll_completion(struct mdraid_k_machine *m, u64 *token, int *err);
 s64 mdraid_k_poll_event(struct mdraid_k_machine *m, struct mdraid_k_event *out);
+s64 mdraid_k_pending(struct mdraid_k_machine *m); /* 1: an I/O or event to poll */
 s64 mdraid_k_poll_timeout(struct mdraid_k_machine *m, u64 *at_ns);
 void mdraid_k_handle_timeout(struct mdraid_k_machine *m, u64 mono_ns, u64 wall_secs);
 s64 mdraid_k_cmd(struct mdraid_k_machine *m, u32 cmd, u64 arg);

@@ -25,17 +25,43 @@ static struct workqueue_struct *mdr_del_wq; /* disk deletion (flushes mdr_wq) */
 
 /* ---- hooks the core calls ---- */
 
+#ifndef CONFIG_PREEMPT_COUNT
+#error "mdraid_k tells atomic from sleeping callers of the core with in_atomic()"
+#endif
+/* The machine runs under a spinlock (and in irq context): allocations there are atomic. */
+static bool mdr_atomic(void)
+{
+	return in_atomic() || irqs_disabled();
+}
+
 void *mdraid_k_alloc(size_t size, size_t align)
 {
 	if (align > PAGE_SIZE)
 		return NULL;
 	if (align > 8)
 		size = roundup_pow_of_two(max(size, align));
-	return kvmalloc(size, GFP_KERNEL);
+	return mdr_atomic() ? kmalloc(size, GFP_ATOMIC) : kvmalloc(size, GFP_KERNEL);
 }
+
+/* vfree may sleep: vmalloc'ed blocks freed in atomic context go to a worker. */
+static LLIST_HEAD(mdr_vfree_list);
+
+static void mdr_vfree_fn(struct work_struct *w)
+{
+	struct llist_node *n, *t;
+
+	llist_for_each_safe(n, t, llist_del_all(&mdr_vfree_list))
+		vfree(n);
+}
+static DECLARE_WORK(mdr_vfree_work, mdr_vfree_fn);
 
 void mdraid_k_free(void *ptr, size_t size, size_t align)
 {
+	if (is_vmalloc_addr(ptr) && mdr_atomic()) {
+		llist_add(ptr, &mdr_vfree_list);
+		schedule_work(&mdr_vfree_work);
+		return;
+	}
 	kvfree(ptr);
 }
 
@@ -190,11 +216,9 @@ struct mdr_cmd {
 };
 
 struct mdr_mio {
-	struct list_head list;
 	struct mdr_array *a;
-	u64 id;
-	int err;
-	void *copy; /* kvmalloc'ed copy of a metadata image */
+	struct mdraid_k_io io;
+	void *copy; /* copy of a metadata image */
 };
 
 static void mdr_run(struct mdr_array *a);
@@ -249,18 +273,31 @@ static const struct blk_mq_ops mdr_mq_ops = {
 	.timeout = mdr_timeout,
 };
 
+/* A member bio ended (irq context): into the machine, and the requests it finished end here;
+ * what else the machine wants done (member I/O, notices, held requests) goes to the worker. */
 static void mdr_end_io(struct bio *bio)
 {
 	struct mdr_mio *mio = bio->bi_private;
 	struct mdr_array *a = mio->a;
 	unsigned long flags;
+	bool more;
+	u64 tok;
+	int err;
 
-	mio->err = blk_status_to_errno(bio->bi_status);
-	bio_put(bio);
 	spin_lock_irqsave(&a->qlock, flags);
-	list_add_tail(&mio->list, &a->done);
+	mdraid_k_io_complete(a->m, mio->io.id, blk_status_to_errno(bio->bi_status));
+	while (mdraid_k_poll_completion(a->m, &tok, &err) == 1)
+		blk_mq_end_request((struct request *)(uintptr_t)tok, err ? BLK_STS_IOERR : 0);
+	more = a->starved || !list_empty(&a->rq_queue) || mdraid_k_pending(a->m);
+	a->runs++;
 	spin_unlock_irqrestore(&a->qlock, flags);
-	queue_work(mdr_wq, &a->work);
+	bio_put(bio);
+	kfree(mio->copy);
+	kfree(mio);
+	if (more)
+		mdr_kick(a);
+	if (wq_has_sleeper(&a->wait))
+		wake_up_all(&a->wait);
 }
 
 /* Adds [p, p + n) of page pg to *bio; a full bio is chained to a new one and submitted. */
@@ -300,33 +337,38 @@ static void mdr_add_caller(struct bio **bio, struct request *rq, u64 skip, u64 l
 	}
 }
 
-static void mdr_issue(struct mdr_array *a, struct mdraid_k_io *io)
+/* Takes a member I/O the machine handed out (qlock held): NULL when it ended at once. */
+static struct mdr_mio *mdr_take(struct mdr_array *a, struct mdraid_k_io *io)
 {
-	struct mdr_member *mem = io->member < a->nmem ? a->mem[io->member] : NULL;
-	static const blk_opf_t ops[] = { REQ_OP_READ, REQ_OP_WRITE, REQ_OP_WRITE | REQ_PREFLUSH };
-	struct mdr_mio *mio;
-	struct bio *bio;
-	blk_opf_t opf;
+	struct mdr_mio *mio = NULL;
 
-	if (!mem || io->kind > MDRAID_K_FLUSH) { /* discard: nothing to do on a mirror */
-		mdraid_k_io_complete(a->m, io->id, mem ? 0 : -ENODEV);
-		return;
-	}
-	mio = kzalloc(sizeof(*mio), GFP_NOIO);
+	if (io->member < a->nmem && io->kind <= MDRAID_K_FLUSH) /* discard: nothing on a mirror */
+		mio = kzalloc(sizeof(*mio), GFP_ATOMIC);
 	if (mio && io->buf_kind == MDRAID_K_BUF_COPY) { /* the machine rewrites it: a copy */
-		mio->copy = kvmalloc(io->len, GFP_NOIO);
+		mio->copy = kmalloc(io->len, GFP_ATOMIC);
 		if (mio->copy)
 			io->ptr = memcpy(mio->copy, io->ptr, io->len);
 	}
 	if (!mio || (io->buf_kind == MDRAID_K_BUF_COPY && !mio->copy)) {
+		mdraid_k_io_complete(a->m, io->id, io->member >= a->nmem ? -ENODEV :
+				     io->kind > MDRAID_K_FLUSH ? 0 : -ENOMEM);
 		kfree(mio);
-		mdraid_k_io_complete(a->m, io->id, -ENOMEM);
-		return;
+		return NULL;
 	}
 	mio->a = a;
-	mio->id = io->id;
-	opf = ops[io->kind] | (io->fua ? REQ_FUA : 0) | (io->preflush ? REQ_PREFLUSH : 0);
-	bio = bio_alloc(mdr_bdev(mem), io->kind == MDRAID_K_FLUSH ? 0 :
+	mio->io = *io;
+	return mio;
+}
+
+/* The member bio of a taken I/O (process context, no lock). */
+static void mdr_issue(struct mdr_array *a, struct mdr_mio *mio)
+{
+	static const blk_opf_t ops[] = { REQ_OP_READ, REQ_OP_WRITE, REQ_OP_WRITE | REQ_PREFLUSH };
+	struct mdraid_k_io *io = &mio->io;
+	blk_opf_t opf = ops[io->kind] | (io->fua ? REQ_FUA : 0) | (io->preflush ? REQ_PREFLUSH : 0);
+	struct bio *bio;
+
+	bio = bio_alloc(mdr_bdev(a->mem[io->member]), io->kind == MDRAID_K_FLUSH ? 0 :
 			min_t(u64, BIO_MAX_VECS, DIV_ROUND_UP(io->len, PAGE_SIZE) + 1), opf, GFP_NOIO);
 	bio->bi_iter.bi_sector = io->offset >> SECTOR_SHIFT;
 	if (io->kind != MDRAID_K_FLUSH && io->buf_kind == MDRAID_K_BUF_CALLER) {
@@ -370,30 +412,22 @@ static void mdr_event(struct mdr_array *a, struct mdraid_k_event *ev)
 	}
 }
 
-/* Feeds everything queued to the machine and drains its outputs; the array's mutex is held. */
+/* Feeds everything queued to the machine and drains its outputs; the array's mutex is held,
+ * the machine is used under qlock, which is dropped to submit member bios. */
 static void mdr_run(struct mdr_array *a)
 {
 	struct mdr_cmd *cmd, *cn;
-	struct mdr_mio *mio, *mn;
 	struct mdraid_k_io io;
 	struct mdraid_k_event ev;
-	LIST_HEAD(done);
+	struct mdr_mio *mio;
 	u64 id, at;
 	int err, progress = 1;
 
+	spin_lock_irq(&a->qlock);
+	a->starved = false;
 	while (a->m && progress) {
 		progress = 0;
-		spin_lock_irq(&a->qlock);
 		list_splice_tail_init(&a->rq_queue, &a->held);
-		list_splice_tail_init(&a->done, &done);
-		spin_unlock_irq(&a->qlock);
-		list_for_each_entry_safe(mio, mn, &done, list) {
-			list_del(&mio->list);
-			mdraid_k_io_complete(a->m, mio->id, mio->err);
-			kvfree(mio->copy);
-			kfree(mio);
-			progress = 1;
-		}
 		mdraid_k_handle_timeout(a->m, ktime_get_ns(), ktime_get_real_seconds());
 		list_for_each_entry_safe(cmd, cn, &a->held, list) {
 			struct request *rq = blk_mq_rq_from_pdu(cmd);
@@ -404,24 +438,26 @@ static void mdr_run(struct mdr_array *a)
 
 			if (a->quiesce)
 				break; /* a hot add waits for the machine to go idle */
-			if (kind < 0) {
-				list_del(&cmd->list);
-				blk_mq_end_request(rq, BLK_STS_NOTSUPP);
-				continue;
+			err = kind < 0 ? -EOPNOTSUPP :
+				mdraid_k_submit(a->m, kind, blk_rq_pos(rq), blk_rq_sectors(rq),
+						!!(rq->cmd_flags & REQ_FUA), (uintptr_t)rq, &id);
+			if (err == -EBUSY) {
+				a->starved = true; /* the pool is full: retried after completions */
+				break;
 			}
-			err = mdraid_k_submit(a->m, kind, blk_rq_pos(rq), blk_rq_sectors(rq),
-					      !!(rq->cmd_flags & REQ_FUA), (uintptr_t)rq, &id);
-			if (err == -EBUSY)
-				break; /* the pool is full: retried after completions */
 			list_del(&cmd->list);
-			if (err) {
-				blk_mq_end_request(rq, err == -EROFS ? BLK_STS_PROTECTION : BLK_STS_IOERR);
-				continue;
-			}
+			if (err)
+				blk_mq_end_request(rq, err == -EROFS ? BLK_STS_PROTECTION :
+						   err == -EOPNOTSUPP ? BLK_STS_NOTSUPP : BLK_STS_IOERR);
 			progress = 1;
 		}
 		while (mdraid_k_poll_io(a->m, &io) == 1) {
-			mdr_issue(a, &io);
+			mio = mdr_take(a, &io);
+			if (mio) {
+				spin_unlock_irq(&a->qlock);
+				mdr_issue(a, mio);
+				spin_lock_irq(&a->qlock);
+			}
 			progress = 1;
 		}
 		while (mdraid_k_poll_completion(a->m, &id, &err) == 1) {
@@ -439,7 +475,8 @@ static void mdr_run(struct mdr_array *a)
 		mod_delayed_work(mdr_wq, &a->timer,
 				 at > now ? max(1UL, nsecs_to_jiffies(at - now)) : 0);
 	}
-	WRITE_ONCE(a->runs, a->runs + 1);
+	a->runs++;
+	spin_unlock_irq(&a->qlock);
 	wake_up_all(&a->wait);
 }
 
@@ -584,6 +621,13 @@ out:
 	return err;
 }
 
+static void mdr_cmd(struct mdr_array *a, u32 cmd)
+{
+	spin_lock_irq(&a->qlock);
+	mdraid_k_cmd(a->m, cmd, 0);
+	spin_unlock_irq(&a->qlock);
+}
+
 /* Waits (array's mutex dropped meanwhile) until the machine is idle, or stopped and idle. */
 static int mdr_wait(struct mdr_array *a, bool stopped)
 {
@@ -592,7 +636,9 @@ static int mdr_wait(struct mdr_array *a, bool stopped)
 
 	mdr_kick(a);
 	for (;;) {
+		spin_lock_irq(&a->qlock);
 		mdraid_k_status(a->m, &st);
+		spin_unlock_irq(&a->qlock);
 		if (!st.busy && (st.stopped || !stopped))
 			return 0;
 		seen = READ_ONCE(a->runs);
@@ -611,7 +657,7 @@ int mdr_deactivate(struct mdr_array *a)
 
 	if (!a->m)
 		return 0;
-	mdraid_k_cmd(a->m, MDRAID_K_CMD_STOP, 0);
+	mdr_cmd(a, MDRAID_K_CMD_STOP);
 	if (mdr_wait(a, true))
 		return 0;
 	WRITE_ONCE(a->running, false);
@@ -636,7 +682,7 @@ int mdr_hot_add(struct mdr_array *a, struct mdr_member *add)
 	s64 err;
 
 	a->quiesce = true;
-	mdraid_k_cmd(a->m, MDRAID_K_CMD_QUIESCE, 0);
+	mdr_cmd(a, MDRAID_K_CMD_QUIESCE);
 	err = mdr_wait(a, false);
 	if (!err) {
 		mdr_desc(add, &d);
@@ -754,7 +800,6 @@ static int mdr_alloc(u32 unit)
 	spin_lock_init(&a->qlock);
 	INIT_LIST_HEAD(&a->rq_queue);
 	INIT_LIST_HEAD(&a->held);
-	INIT_LIST_HEAD(&a->done);
 	INIT_WORK(&a->work, mdr_work);
 	INIT_WORK(&a->del_work, mdr_delete_work);
 	INIT_DELAYED_WORK(&a->timer, mdr_timer);
@@ -901,6 +946,7 @@ static void __exit mdr_exit(void)
 	destroy_workqueue(mdr_del_wq); /* drains the deletions */
 	destroy_workqueue(mdr_wq);
 	mdraid_k_reg_free(mdr_reg);
+	flush_work(&mdr_vfree_work);
 }
 
 module_init(mdr_init);

@@ -16,6 +16,7 @@
 #include <linux/kobject.h>
 #include <linux/sysfs.h>
 #include <linux/sched/mm.h>
+#include <linux/llist.h>
 #include <linux/moduleparam.h>
 #include <asm/irq_stack.h>
 #include "mdraid_k.h"
@@ -79,8 +80,9 @@ struct mdr_array {
 	int ncand;
 	struct mdraid_k_conf conf; /* md's level, raid_disks, metadata_version, bitmap/, speeds */
 
-	spinlock_t qlock; /* rq_queue and done: the only state irq context touches */
-	struct list_head rq_queue, done;
+	spinlock_t qlock; /* the machine's calls (bio completions make them in irq), rq_queue */
+	struct list_head rq_queue;
+	bool starved; /* the machine refused a request (pool full): retry after completions */
 	struct list_head held; /* requests not yet taken by the machine (mutex) */
 	struct work_struct work;
 	struct delayed_work timer;

@@ -191,7 +191,9 @@ static ssize_t mdr_show(struct kobject *k, struct attribute *at, char *buf)
 			(!mdraid_k_reg_info(mdr_reg, a->unit, &info) && info.state != 0);
 		mutex_unlock(&mdr_reg_lock);
 	}
+	spin_lock_irq(&a->qlock);
 	r = mdraid_k_show(a->m, &a->conf, id, mdr_dev_index(a, mem), buf, PAGE_SIZE);
+	spin_unlock_irq(&a->qlock);
 	mutex_unlock(&a->lock);
 	return r;
 }
@@ -208,7 +210,9 @@ static ssize_t mdr_store(struct kobject *k, struct attribute *at, const char *bu
 	kobject_get(&a->md_kobj);
 	mutex_lock(&a->lock);
 	idx = mdr_dev_index(a, mem);
+	spin_lock_irq(&a->qlock);
 	r = mdraid_k_store(a->m, &a->conf, id, idx, buf, len);
+	spin_unlock_irq(&a->qlock);
 	switch (r) {
 	case MDRAID_K_DO_NEW_DEV:
 		r = mdr_new_dev(a, (dev_t)a->conf.arg);

@@ -20,6 +20,9 @@ pub struct KMachine {
     resync_owed: bool,
     /// The caller's token of each request in the machine, by request id.
     tokens: BTreeMap<u64, u64>,
+    /// An I/O and a notice taken out early by [`mdraid_k_pending`].
+    next_io: Option<Io>,
+    next_event: Option<Notice>,
 }
 
 impl KMachine {
@@ -29,6 +32,8 @@ impl KMachine {
             last: None,
             resync_owed,
             tokens: BTreeMap::new(),
+            next_io: None,
+            next_event: None,
         }
     }
 }
@@ -230,7 +235,7 @@ pub unsafe extern "C" fn mdraid_k_poll_io(m: *mut KMachine, out: *mut KIo) -> i6
     if out.is_null() {
         return -22;
     }
-    let Some(io): Option<Io> = k.m.poll_io() else {
+    let Some(io): Option<Io> = k.next_io.take().or_else(|| k.m.poll_io()) else {
         return 0;
     };
     let mut v = KIo {
@@ -342,6 +347,26 @@ pub unsafe extern "C" fn mdraid_k_poll_completion(
     }
 }
 
+/// Whether the machine has a member I/O or a notice to hand out (for a completion path that
+/// only ends requests and leaves the rest to a worker): 1, or 0.
+///
+/// # Safety
+/// `m` is a live machine.
+#[no_mangle]
+pub unsafe extern "C" fn mdraid_k_pending(m: *mut KMachine) -> i64 {
+    // SAFETY: by contract.
+    let Some(k) = (unsafe { km(m) }) else {
+        return 0;
+    };
+    if k.next_io.is_none() {
+        k.next_io = k.m.poll_io();
+    }
+    if k.next_event.is_none() {
+        k.next_event = k.m.poll_event();
+    }
+    i64::from(k.next_io.is_some() || k.next_event.is_some())
+}
+
 /// The next notice into `*out`: 1, or 0.
 ///
 /// # Safety
@@ -355,7 +380,7 @@ pub unsafe extern "C" fn mdraid_k_poll_event(m: *mut KMachine, out: *mut KEvent)
     if out.is_null() {
         return -22;
     }
-    let Some(n) = k.m.poll_event() else {
+    let Some(n) = k.next_event.take().or_else(|| k.m.poll_event()) else {
         return 0;
     };
     let (kind, member, value) = match n {
