@@ -95,12 +95,11 @@ struct mdraid_k_result {
 };
 
 enum { MDRAID_K_ASM_RUN = 1, MDRAID_K_ASM_FORCE = 2, MDRAID_K_ASM_READONLY = 4 };
-s64 mdraid_k_has_superblock(const struct mdraid_k_dev_desc *dev); /* 1 yes, 0 no, -errno */
-s64 mdraid_k_assemble(const struct mdraid_k_dev_desc *devs, size_t n, u32 flags, u64 mono_ns,
-		      u64 wall_secs, struct mdraid_k_result *res);
-s64 mdraid_k_create(const struct mdraid_k_dev_desc *devs, size_t n,
-		    const struct mdraid_k_create *opts, u64 mono_ns, u64 wall_secs,
-		    struct mdraid_k_result *res);
+/* Assembles what the devices carry when any has a superblock, else creates over all of them:
+ * 0 assembled, 1 created, -errno with res->msg (process context; sleeps in mdraid_k_dev_io). */
+s64 mdraid_k_activate(const struct mdraid_k_dev_desc *devs, size_t n, u32 flags,
+		      const struct mdraid_k_create *opts, u64 mono_ns, u64 wall_secs,
+		      struct mdraid_k_result *res);
 
 /* ---- the machine (sans-IO; never sleeps: callable under a spinlock, allocating atomically) */
 enum { MDRAID_K_READ = 0, MDRAID_K_WRITE, MDRAID_K_FLUSH, MDRAID_K_DISCARD };
@@ -120,17 +119,7 @@ struct mdraid_k_event {
 		     6 spare rebuilt, 7 stopped */
 	u32 member;
 	u64 value;
-};
-
-struct mdraid_k_status {
-	u32 raid_disks, members, degraded, version;
-	u64 sectors;
-	u32 sync_action, last_action; /* 0 none, 1 resync, 2 recover, 3 check, 4 repair */
-	u64 sync_done, sync_total, sync_speed, mismatch_cnt;
-	u32 dirty, busy, stopped, resync_owed;
-	u64 events, bitmap_chunk;
-	s64 bitmap_offset;
-	u8 uuid[16];
+	u8 text[96]; /* a kernel log line, or empty */
 };
 
 enum {
@@ -149,7 +138,9 @@ s64 mdraid_k_pending(struct mdraid_k_machine *m); /* 1: an I/O or event to poll 
 s64 mdraid_k_poll_timeout(struct mdraid_k_machine *m, u64 *at_ns);
 void mdraid_k_handle_timeout(struct mdraid_k_machine *m, u64 mono_ns, u64 wall_secs);
 s64 mdraid_k_cmd(struct mdraid_k_machine *m, u32 cmd, u64 arg);
-s64 mdraid_k_status(const struct mdraid_k_machine *m, struct mdraid_k_status *out);
+/* The array's size (sectors) to *sectors; returns bit 0 busy (I/O, sync or metadata pending),
+ * bit 1 stopped. */
+s64 mdraid_k_state(const struct mdraid_k_machine *m, u64 *sectors);
 /* Hot add of dev to the quiesced (idle) machine: the new member's index, or -errno + msg. */
 s64 mdraid_k_add(struct mdraid_k_machine *m, const struct mdraid_k_dev_desc *dev, const u8 *uuid,
 		 u8 *msg, size_t msg_len);

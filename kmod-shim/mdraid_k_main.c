@@ -111,16 +111,13 @@ int mdraid_k_dev_io(void *ctx, u32 op, u64 offset, u8 *buf, size_t len)
  * of their own (the kernel's call_on_stack, as the irq stacks use it); they may sleep there. */
 #define MDR_BIG_STACK (128 * 1024)
 
-enum { MDR_BIG_PROBE, MDR_BIG_ASSEMBLE, MDR_BIG_CREATE, MDR_BIG_ADD };
-
 struct mdr_big {
-	int op;
 	const struct mdraid_k_dev_desc *devs;
 	size_t n;
 	u32 flags;
-	const struct mdraid_k_create *create;
+	const struct mdraid_k_create *create; /* NULL: a hot add */
 	struct mdraid_k_result *res;
-	struct mdraid_k_machine *m; /* MDR_BIG_ADD */
+	struct mdraid_k_machine *m;
 	const u8 *uuid;
 	u8 *msg;
 	s64 ret;
@@ -128,14 +125,9 @@ struct mdr_big {
 
 static void mdr_big_fn(struct mdr_big *b)
 {
-	u64 mono = ktime_get_ns(), wall = ktime_get_real_seconds();
-
-	if (b->op == MDR_BIG_PROBE)
-		b->ret = mdraid_k_has_superblock(b->devs);
-	else if (b->op == MDR_BIG_ASSEMBLE)
-		b->ret = mdraid_k_assemble(b->devs, b->n, b->flags, mono, wall, b->res);
-	else if (b->op == MDR_BIG_CREATE)
-		b->ret = mdraid_k_create(b->devs, b->n, b->create, mono, wall, b->res);
+	if (b->create)
+		b->ret = mdraid_k_activate(b->devs, b->n, b->flags, b->create, ktime_get_ns(),
+					   ktime_get_real_seconds(), b->res);
 	else
 		b->ret = mdraid_k_add(b->m, b->devs, b->uuid, b->msg, 256);
 }
@@ -250,7 +242,7 @@ static blk_status_t mdr_queue_rq(struct blk_mq_hw_ctx *hctx, const struct blk_mq
 	if (!READ_ONCE(a->running))
 		return BLK_STS_IOERR;
 	spin_lock_irq(&a->qlock);
-	list_add_tail(&cmd->list, &a->rq_queue);
+	list_add_tail(&cmd->list, &a->queue);
 	spin_unlock_irq(&a->qlock);
 	if (bd->last)
 		mdr_run_locked(a, true);
@@ -273,6 +265,16 @@ static const struct blk_mq_ops mdr_mq_ops = {
 	.timeout = mdr_timeout,
 };
 
+/* The machine's timer on delayed work (qlock held). */
+static void mdr_arm(struct mdr_array *a)
+{
+	u64 at, now = ktime_get_ns();
+
+	if (mdraid_k_poll_timeout(a->m, &at) == 1)
+		mod_delayed_work(mdr_wq, &a->timer,
+				 at > now ? max(1UL, nsecs_to_jiffies(at - now)) : 0);
+}
+
 /* A member bio ended (irq context): into the machine, and the requests it finished end here;
  * what else the machine wants done (member I/O, notices, held requests) goes to the worker. */
 static void mdr_end_io(struct bio *bio)
@@ -288,7 +290,9 @@ static void mdr_end_io(struct bio *bio)
 	mdraid_k_io_complete(a->m, mio->io.id, blk_status_to_errno(bio->bi_status));
 	while (mdraid_k_poll_completion(a->m, &tok, &err) == 1)
 		blk_mq_end_request((struct request *)(uintptr_t)tok, err ? BLK_STS_IOERR : 0);
-	more = a->starved || !list_empty(&a->rq_queue) || mdraid_k_pending(a->m);
+	more = a->starved || mdraid_k_pending(a->m);
+	if (!more)
+		mdr_arm(a);
 	a->runs++;
 	spin_unlock_irqrestore(&a->qlock, flags);
 	bio_put(bio);
@@ -391,27 +395,6 @@ static void mdr_issue(struct mdr_array *a, struct mdr_mio *mio)
 	submit_bio(bio);
 }
 
-static void mdr_event(struct mdr_array *a, struct mdraid_k_event *ev)
-{
-	static const char *const acts[] = { "idle", "resync", "recover", "check", "repair" };
-	const char *name = ev->member < a->nmem ? a->mem[ev->member]->name : "?";
-
-	switch (ev->kind) {
-	case 1:
-		pr_info("mdraid_k: %s: member %s failed, array continues on the others\n",
-			a->disk->disk_name, name);
-		break;
-	case 3:
-		pr_info("mdraid_k: %s: %s done, mismatch_cnt %llu\n", a->disk->disk_name,
-			acts[ev->member % ARRAY_SIZE(acts)], ev->value);
-		break;
-	case 6:
-		pr_info("mdraid_k: %s: %s rebuilt into slot %llu\n", a->disk->disk_name, name,
-			ev->value);
-		break;
-	}
-}
-
 /* Feeds everything queued to the machine and drains its outputs; the array's mutex is held,
  * the machine is used under qlock, which is dropped to submit member bios. */
 static void mdr_run(struct mdr_array *a)
@@ -420,16 +403,15 @@ static void mdr_run(struct mdr_array *a)
 	struct mdraid_k_io io;
 	struct mdraid_k_event ev;
 	struct mdr_mio *mio;
-	u64 id, at;
+	u64 id;
 	int err, progress = 1;
 
 	spin_lock_irq(&a->qlock);
 	a->starved = false;
 	while (a->m && progress) {
 		progress = 0;
-		list_splice_tail_init(&a->rq_queue, &a->held);
 		mdraid_k_handle_timeout(a->m, ktime_get_ns(), ktime_get_real_seconds());
-		list_for_each_entry_safe(cmd, cn, &a->held, list) {
+		list_for_each_entry_safe(cmd, cn, &a->queue, list) {
 			struct request *rq = blk_mq_rq_from_pdu(cmd);
 			int kind = req_op(rq) == REQ_OP_READ ? MDRAID_K_READ :
 				req_op(rq) == REQ_OP_WRITE ? MDRAID_K_WRITE :
@@ -465,16 +447,13 @@ static void mdr_run(struct mdr_array *a)
 			progress = 1;
 		}
 		while (mdraid_k_poll_event(a->m, &ev) == 1) {
-			mdr_event(a, &ev);
+			if (ev.text[0])
+				pr_info("mdraid_k: %s: %s\n", a->disk->disk_name, ev.text);
 			progress = 1;
 		}
 	}
-	if (a->m && mdraid_k_poll_timeout(a->m, &at) == 1) {
-		u64 now = ktime_get_ns();
-
-		mod_delayed_work(mdr_wq, &a->timer,
-				 at > now ? max(1UL, nsecs_to_jiffies(at - now)) : 0);
-	}
+	if (a->m)
+		mdr_arm(a);
 	a->runs++;
 	spin_unlock_irq(&a->qlock);
 	wake_up_all(&a->wait);
@@ -496,6 +475,13 @@ void mdr_kick(struct mdr_array *a)
 }
 
 /* ---- starting and stopping (array's mutex held) ---- */
+
+static void mdr_cmd(struct mdr_array *a, u32 cmd)
+{
+	spin_lock_irq(&a->qlock);
+	mdraid_k_cmd(a->m, cmd, 0);
+	spin_unlock_irq(&a->qlock);
+}
 
 static void mdr_set_limits(struct mdr_array *a, u64 sectors)
 {
@@ -535,7 +521,7 @@ static void mdr_set_limits(struct mdr_array *a, u64 sectors)
 /* Takes a fresh machine (from assembly/creation) into service. */
 static void mdr_adopt(struct mdr_array *a, struct mdraid_k_result *res, int ndesc)
 {
-	struct mdraid_k_status st;
+	u64 sectors;
 	int i, j;
 
 	/* Devices left out of the array go back (closed). */
@@ -554,10 +540,10 @@ static void mdr_adopt(struct mdr_array *a, struct mdraid_k_result *res, int ndes
 		a->mem[j] = res->ctx_out[j];
 	a->nmem = res->nmembers;
 	a->m = res->machine;
-	mdraid_k_status(a->m, &st);
-	mdr_set_limits(a, st.sectors);
+	mdraid_k_state(a->m, &sectors);
+	mdr_set_limits(a, sectors);
 	WRITE_ONCE(a->running, true);
-	mdraid_k_cmd(a->m, MDRAID_K_CMD_OWED_RESYNC, 0);
+	mdr_cmd(a, MDRAID_K_CMD_OWED_RESYNC);
 	mdr_kick(a);
 }
 
@@ -569,77 +555,55 @@ int mdr_activate(struct mdr_array *a, bool readonly)
 		.version = a->conf.version, .raid_disks = a->conf.raid_disks ?: a->ncand,
 		.bitmap = a->conf.bitmap, .bitmap_chunk = a->conf.bitmap_chunk, .md_minor = a->unit,
 	};
-	struct mdr_big b = { .op = MDR_BIG_PROBE, .n = a->ncand, .res = &res, .create = &c,
+	struct mdr_big b = { .n = a->ncand, .res = &res, .create = &c,
 			     .flags = MDRAID_K_ASM_RUN | (readonly ? MDRAID_K_ASM_READONLY : 0) };
-	void **ctx;
-	int i, n = a->ncand, any = 0;
+	int i, n = a->ncand;
 	s64 err = -ENOMEM;
-	char *msg;
 
 	if (a->m)
 		return -EBUSY;
 	if (!n)
 		return -EINVAL;
-	d = kcalloc(n, sizeof(*d), GFP_KERNEL);
-	ctx = kcalloc(n, sizeof(*ctx), GFP_KERNEL);
-	msg = kzalloc(256, GFP_KERNEL);
-	if (!d || !ctx || !msg)
-		goto out;
-	for (i = 0; i < n; i++) {
-		mdr_desc(a->cand[i], &d[i]);
-		b.devs = &d[i];
-		err = mdr_big_call(&b);
-		if (err < 0)
-			goto out;
-		any |= err;
-	}
-	res.ctx_out = ctx;
-	res.msg = msg;
+	b.devs = d = kcalloc(n, sizeof(*d), GFP_KERNEL);
+	res.ctx_out = kcalloc(n, sizeof(void *), GFP_KERNEL);
+	res.msg = kzalloc(256, GFP_KERNEL);
 	res.msg_len = 256;
-	b.devs = d;
-	b.op = any ? MDR_BIG_ASSEMBLE : MDR_BIG_CREATE;
-	if (!any && (a->conf.level != 1 || readonly)) {
-		err = -EINVAL;
+	if (!d || !res.ctx_out || !res.msg)
 		goto out;
-	}
+	for (i = 0; i < n; i++)
+		mdr_desc(a->cand[i], &d[i]);
 	get_random_bytes(c.uuid, sizeof(c.uuid));
 	get_random_bytes(&c.seed, sizeof(c.seed));
 	strscpy(c.name, a->disk->disk_name, sizeof(c.name));
 	err = mdr_big_call(&b);
-	if (err) {
-		pr_warn("mdraid_k: %s: cannot %s: %s\n", a->disk->disk_name,
-			any ? "assemble" : "create", msg);
+	if (err < 0) {
+		pr_warn("mdraid_k: %s: cannot start: %s\n", a->disk->disk_name, res.msg);
 		goto out;
 	}
-	mdr_adopt(a, &res, n);
 	pr_info("mdraid_k: %s: %s from %zu devices\n", a->disk->disk_name,
-		any ? "assembled" : "created", res.nmembers);
+		err ? "created" : "assembled", res.nmembers);
+	mdr_adopt(a, &res, n);
+	err = 0;
 out:
 	kfree(d);
-	kfree(ctx);
-	kfree(msg);
+	kfree(res.ctx_out);
+	kfree(res.msg);
 	return err;
-}
-
-static void mdr_cmd(struct mdr_array *a, u32 cmd)
-{
-	spin_lock_irq(&a->qlock);
-	mdraid_k_cmd(a->m, cmd, 0);
-	spin_unlock_irq(&a->qlock);
 }
 
 /* Waits (array's mutex dropped meanwhile) until the machine is idle, or stopped and idle. */
 static int mdr_wait(struct mdr_array *a, bool stopped)
 {
-	struct mdraid_k_status st;
 	unsigned long seen;
+	s64 st;
+	u64 n;
 
 	mdr_kick(a);
 	for (;;) {
 		spin_lock_irq(&a->qlock);
-		mdraid_k_status(a->m, &st);
+		st = mdraid_k_state(a->m, &n);
 		spin_unlock_irq(&a->qlock);
-		if (!st.busy && (st.stopped || !stopped))
+		if (!(st & 1) && ((st & 2) || !stopped))
 			return 0;
 		seen = READ_ONCE(a->runs);
 		mutex_unlock(&a->lock);
@@ -678,7 +642,7 @@ int mdr_hot_add(struct mdr_array *a, struct mdr_member *add)
 {
 	struct mdraid_k_dev_desc d;
 	u8 uuid[16], msg[256] = "";
-	struct mdr_big b = { .op = MDR_BIG_ADD, .devs = &d, .uuid = uuid, .msg = msg };
+	struct mdr_big b = { .devs = &d, .uuid = uuid, .msg = msg };
 	s64 err;
 
 	a->quiesce = true;
@@ -798,8 +762,7 @@ static int mdr_alloc(u32 unit)
 	a->conf.version = 12;
 	mutex_init(&a->lock);
 	spin_lock_init(&a->qlock);
-	INIT_LIST_HEAD(&a->rq_queue);
-	INIT_LIST_HEAD(&a->held);
+	INIT_LIST_HEAD(&a->queue);
 	INIT_WORK(&a->work, mdr_work);
 	INIT_WORK(&a->del_work, mdr_delete_work);
 	INIT_DELAYED_WORK(&a->timer, mdr_timer);

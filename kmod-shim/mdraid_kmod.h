@@ -80,10 +80,9 @@ struct mdr_array {
 	int ncand;
 	struct mdraid_k_conf conf; /* md's level, raid_disks, metadata_version, bitmap/, speeds */
 
-	spinlock_t qlock; /* the machine's calls (bio completions make them in irq), rq_queue */
-	struct list_head rq_queue;
+	spinlock_t qlock; /* the machine's calls (bio completions make them in irq), queue */
+	struct list_head queue; /* requests not yet taken by the machine */
 	bool starved; /* the machine refused a request (pool full): retry after completions */
-	struct list_head held; /* requests not yet taken by the machine (mutex) */
 	struct work_struct work;
 	struct delayed_work timer;
 	wait_queue_head_t wait;

@@ -236,8 +236,7 @@ unsafe fn take_devs(devs: *const KDevDesc, n: usize) -> Option<Vec<KDevDesc>> {
 ///
 /// # Safety
 /// `devs` points to `n` descriptors; `res` is valid with `ctx_out` holding `n` entries.
-#[no_mangle]
-pub unsafe extern "C" fn mdraid_k_assemble(
+unsafe fn assemble(
     devs: *const KDevDesc,
     n: usize,
     flags: u32,
@@ -268,9 +267,8 @@ pub unsafe extern "C" fn mdraid_k_assemble(
 /// mdadm's layout, then hands it over as a machine. 0 or a negative errno with `res.msg`.
 ///
 /// # Safety
-/// As [`mdraid_k_assemble`]; `opts` points to one [`KCreate`].
-#[no_mangle]
-pub unsafe extern "C" fn mdraid_k_create(
+/// As [`assemble`]; `opts` points to one [`KCreate`].
+unsafe fn create(
     devs: *const KDevDesc,
     n: usize,
     opts: *const KCreate,
@@ -332,8 +330,7 @@ pub unsafe extern "C" fn mdraid_k_create(
 ///
 /// # Safety
 /// `dev` points to one descriptor.
-#[no_mangle]
-pub unsafe extern "C" fn mdraid_k_has_superblock(dev: *const KDevDesc) -> i64 {
+unsafe fn has_superblock(dev: *const KDevDesc) -> i64 {
     // SAFETY: by contract.
     let Some(d) = (unsafe { dev.as_ref() }) else {
         return -22;
@@ -344,6 +341,48 @@ pub unsafe extern "C" fn mdraid_k_has_superblock(dev: *const KDevDesc) -> i64 {
         Err(mdraid::Error::Format(_)) => 0,
         Err(mdraid::Error::Device(e)) => -i64::from(e.errno().unwrap_or(5)),
         Err(_) => 0,
+    }
+}
+
+/// md's `array_state` = active: assembles the array the devices carry when any of them has a
+/// superblock the core recognises ([`assemble`], `flags` as there), else creates a new one over
+/// all of them ([`create`] with `opts`; not read-only). 0 assembled, 1 created, or a negative
+/// errno with `res.msg` saying why.
+///
+/// # Safety
+/// As [`create`].
+#[no_mangle]
+pub unsafe extern "C" fn mdraid_k_activate(
+    devs: *const KDevDesc,
+    n: usize,
+    flags: u32,
+    opts: *const KCreate,
+    mono_ns: u64,
+    wall_secs: u64,
+    res: *mut KResult,
+) -> i64 {
+    if devs.is_null() || n == 0 {
+        return -22;
+    }
+    let mut any = false;
+    for i in 0..n {
+        // SAFETY: `devs` points to `n` descriptors.
+        match unsafe { has_superblock(devs.add(i)) } {
+            r if r < 0 => return r,
+            r => any |= r == 1,
+        }
+    }
+    if any {
+        // SAFETY: by contract.
+        unsafe { assemble(devs, n, flags, mono_ns, wall_secs, res) }
+    } else if flags & 4 != 0 {
+        -22
+    } else {
+        // SAFETY: by contract.
+        match unsafe { create(devs, n, opts, mono_ns, wall_secs, res) } {
+            0 => 1,
+            e => e,
+        }
     }
 }
 

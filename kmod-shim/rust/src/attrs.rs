@@ -91,7 +91,7 @@ const ATTRS: &[(u32, &str, u32)] = &[
 const ACTIONS: [&str; 5] = ["idle", "resync", "recover", "check", "repair"];
 
 /// The name of sync action `a` (0 idle … 4 repair).
-fn action_name(a: u32) -> &'static str {
+pub(crate) fn action_name(a: u32) -> &'static str {
     ACTIONS.get(a as usize).copied().unwrap_or("?")
 }
 

@@ -6,6 +6,7 @@
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
+use core::fmt::Write;
 use mdraid::array::machine::{Io, IoBuffer, IoKind, Machine, Notice, Now};
 use mdraid::array::MemberState;
 use mdraid::format::probe::Superblock;
@@ -79,15 +80,14 @@ pub struct KEvent {
     pub member: u32,
     /// Sector (2), mismatch_cnt (3).
     pub value: u64,
+    /// A line for the kernel log (NUL-terminated; empty when the notice needs none).
+    pub text: [u8; 96],
 }
 
 /// The array's state for sysfs.
-#[repr(C)]
 pub struct KStatus {
     /// Mirrors (slots).
     pub raid_disks: u32,
-    /// Members known (any state).
-    pub members: u32,
     /// Slots without an in-sync member.
     pub degraded: u32,
     /// 0 0.90, 10 1.0, 11 1.1, 12 1.2.
@@ -96,8 +96,6 @@ pub struct KStatus {
     pub sectors: u64,
     /// Running sync: 0 none, 1 resync, 2 recover, 3 check, 4 repair.
     pub sync_action: u32,
-    /// The last sync action that ended, same numbering (0 none).
-    pub last_action: u32,
     /// Running sync: sectors done and in total.
     pub sync_done: u64,
     /// Running sync: total sectors.
@@ -112,20 +110,13 @@ pub struct KStatus {
     pub busy: u32,
     /// Stop finished.
     pub stopped: u32,
-    /// A resync is owed and was not started.
-    pub resync_owed: u32,
-    /// Events.
-    pub events: u64,
     /// Bitmap chunk (bytes), 0 without bitmap.
     pub bitmap_chunk: u64,
     /// Bitmap location relative to the superblock (sectors, signed).
     pub bitmap_offset: i64,
-    /// Array UUID.
-    pub uuid: [u8; 16],
 }
 
 /// One member for sysfs.
-#[repr(C)]
 pub struct KMember {
     /// 0 in sync, 1 spare, 2 faulty, 3 being rebuilt (spare with progress).
     pub state: u32,
@@ -135,12 +126,6 @@ pub struct KMember {
     pub write_mostly: u32,
     /// Corrected read errors (md `errors`).
     pub errors: u64,
-    /// Device number.
-    pub major: u32,
-    /// Device number.
-    pub minor: u32,
-    /// Rebuilt sectors while being rebuilt.
-    pub recovery: u64,
 }
 
 fn action_num(a: SyncAction) -> u32 {
@@ -399,12 +384,23 @@ pub unsafe extern "C" fn mdraid_k_poll_event(m: *mut KMachine, out: *mut KEvent)
         Notice::Stopped => (7, 0, 0),
         _ => (0, 0, 0),
     };
+    let mut text = [0u8; 96];
+    let name = |i: u32| k.m.members().get(i as usize).map_or("?", |x| x.name.as_str());
+    // SAFETY: a local buffer of 96 bytes.
+    let mut w = unsafe { crate::array::CBuf::new(text.as_mut_ptr(), text.len()) };
+    let _ = match kind {
+        1 => write!(w, "member {} failed, array continues on the others", name(member)),
+        3 => write!(w, "{} done, mismatch_cnt {value}", crate::attrs::action_name(member)),
+        6 => write!(w, "{} rebuilt into slot {value}", name(member)),
+        _ => Ok(()),
+    };
     // SAFETY: checked non-NULL.
     unsafe {
         out.write(KEvent {
             kind,
             member,
             value,
+            text,
         })
     };
     1
@@ -518,22 +514,20 @@ pub(crate) fn command(k: &mut KMachine, cmd: u32, arg: u64) -> i64 {
     }
 }
 
-/// Fills `*out` with the array's state.
+/// The array's size in sectors to `*sectors`; returns bit 0 busy (requests, member I/O, a
+/// sync action or metadata pending), bit 1 stopped.
 ///
 /// # Safety
-/// `m` is a live machine; `out` valid for a write.
+/// `m` is a live machine; `sectors` valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn mdraid_k_status(m: *const KMachine, out: *mut KStatus) -> i64 {
+pub unsafe extern "C" fn mdraid_k_state(m: *const KMachine, sectors: *mut u64) -> i64 {
     // SAFETY: by contract (read-only use).
-    let Some(k) = (unsafe { m.as_ref() }) else {
+    let (Some(k), false) = (unsafe { m.as_ref() }, sectors.is_null()) else {
         return -22;
     };
-    if out.is_null() {
-        return -22;
-    }
     // SAFETY: checked non-NULL.
-    unsafe { out.write(status(k)) };
-    0
+    unsafe { *sectors = k.m.engine().array_sectors() };
+    i64::from(k.m.is_busy()) | i64::from(k.m.is_stopped()) << 1
 }
 
 /// The array's state.
@@ -550,27 +544,24 @@ pub(crate) fn status(k: &KMachine) -> KStatus {
         .filter(|x| matches!(x.state, MemberState::InSync(_)))
         .count() as u32;
     let sync = mm.engine().sync_status();
-    let (version, uuid, bitmap_offset) = match lead.map(|l| &l.sb) {
+    let (version, bitmap_offset) = match lead.map(|l| &l.sb) {
         Some(sb @ Superblock::V1(s, _)) => (
             match sb.version() {
                 mdraid::format::MetadataVersion::V1_0 => 10,
                 mdraid::format::MetadataVersion::V1_1 => 11,
                 _ => 12,
             },
-            sb.uuid(),
             i64::from(s.bitmap_offset),
         ),
-        Some(sb) => (0, sb.uuid(), 8),
-        None => (12, [0; 16], 0),
+        Some(_) => (0, 8),
+        None => (12, 0),
     };
     KStatus {
         raid_disks,
-        members: members.len() as u32,
         degraded: raid_disks.saturating_sub(in_sync),
         version,
         sectors: mm.engine().array_sectors(),
         sync_action: sync.map_or(0, |s| action_num(s.action)),
-        last_action: k.last.map_or(0, |l| action_num(l.0)),
         sync_done: sync.map_or(0, |s| s.done_sectors),
         sync_total: sync.map_or(0, |s| s.total_sectors),
         sync_speed: sync.map_or(0, |s| s.rate_kib_s),
@@ -581,8 +572,6 @@ pub(crate) fn status(k: &KMachine) -> KStatus {
         dirty: u32::from(mm.is_dirty()),
         busy: u32::from(mm.is_busy()),
         stopped: u32::from(mm.is_stopped()),
-        resync_owed: u32::from(k.resync_owed && mm.needs_resync()),
-        events: mm.events(),
         bitmap_chunk: mm
             .bitmap()
             .and_then(|b| b.bitmap.header.chunk_sectors())
@@ -592,18 +581,17 @@ pub(crate) fn status(k: &KMachine) -> KStatus {
         } else {
             0
         },
-        uuid,
     }
 }
 
 /// Member `i`'s state, `None` past the last member.
 pub(crate) fn member(k: &KMachine, i: usize) -> Option<KMember> {
     let x = k.m.members().get(i)?;
-    let (state, slot, recovery) = match (x.state, x.rebuild) {
-        (MemberState::InSync(s), _) => (0, s, 0),
-        (MemberState::Spare, Some((s, off))) => (3, s, off),
-        (MemberState::Spare, None) => (1, u32::MAX, 0),
-        (MemberState::Faulty, _) => (2, u32::MAX, 0),
+    let (state, slot) = match (x.state, x.rebuild) {
+        (MemberState::InSync(s), _) => (0, s),
+        (MemberState::Spare, Some((s, _))) => (3, s),
+        (MemberState::Spare, None) => (1, u32::MAX),
+        (MemberState::Faulty, _) => (2, u32::MAX),
     };
     let (write_mostly, sb_errors) = match &x.sb {
         Superblock::V1(s, _) => (
@@ -621,14 +609,10 @@ pub(crate) fn member(k: &KMachine, i: usize) -> Option<KMember> {
         }
         _ => 0,
     };
-    let (major, minor) = x.dev.device_number.unwrap_or((0, 0));
     Some(KMember {
         state,
         slot,
         write_mostly,
         errors: sb_errors.max(live),
-        major,
-        minor,
-        recovery,
     })
 }
