@@ -73,12 +73,15 @@ void mdraid_k_panic(const u8 *file, size_t file_len, u32 line)
 /* Synchronous member I/O through a bounce buffer (assembly, creation, hot add). */
 int mdraid_k_dev_io(void *ctx, u32 op, u64 offset, u8 *buf, size_t len)
 {
-	struct mdr_member *mem = ctx;
-	struct block_device *bdev = mdr_bdev(mem);
+	struct block_device *bdev = mdr_bdev(ctx);
+	u8 *bounce;
 	int err = 0;
 
 	if (op == 2)
 		return blkdev_issue_flush(bdev);
+	bounce = kmalloc(MDR_BOUNCE, GFP_NOIO); /* physically contiguous, page-aligned */
+	if (!bounce)
+		return -ENOMEM;
 	while (len && !err) {
 		size_t n = min_t(size_t, len, MDR_BOUNCE);
 		blk_opf_t opf = op == 0 ? REQ_OP_READ : REQ_OP_WRITE | REQ_SYNC;
@@ -90,18 +93,19 @@ int mdraid_k_dev_io(void *ctx, u32 op, u64 offset, u8 *buf, size_t len)
 		bio = bio_alloc(bdev, MDR_BOUNCE / PAGE_SIZE, opf, GFP_KERNEL);
 		bio->bi_iter.bi_sector = offset >> SECTOR_SHIFT;
 		if (op != 0)
-			memcpy(mem->bounce, buf, n);
+			memcpy(bounce, buf, n);
 		for (done = 0; done < n; done += PAGE_SIZE)
-			__bio_add_page(bio, virt_to_page(mem->bounce + done),
+			__bio_add_page(bio, virt_to_page(bounce + done),
 				       min_t(size_t, PAGE_SIZE, n - done), 0);
 		err = submit_bio_wait(bio);
 		bio_put(bio);
 		if (!err && op == 0)
-			memcpy(buf, mem->bounce, n);
+			memcpy(buf, bounce, n);
 		buf += n;
 		offset += n;
 		len -= n;
 	}
+	kfree(bounce);
 	return err;
 }
 
@@ -154,11 +158,6 @@ struct mdr_member *mdr_member_open(struct mdr_array *a, dev_t dev)
 
 	if (!mem)
 		return ERR_PTR(-ENOMEM);
-	mem->bounce = (void *)__get_free_pages(GFP_KERNEL, get_order(MDR_BOUNCE));
-	if (!mem->bounce) {
-		kfree(mem);
-		return ERR_PTR(-ENOMEM);
-	}
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
 	mem->file = bdev_file_open_by_dev(dev, BLK_OPEN_READ | BLK_OPEN_WRITE, a, NULL);
 	err = IS_ERR(mem->file) ? PTR_ERR(mem->file) : 0;
@@ -167,7 +166,6 @@ struct mdr_member *mdr_member_open(struct mdr_array *a, dev_t dev)
 	err = IS_ERR(mem->bdev) ? PTR_ERR(mem->bdev) : 0;
 #endif
 	if (err) {
-		free_pages((unsigned long)mem->bounce, get_order(MDR_BOUNCE));
 		kfree(mem);
 		return ERR_PTR(err);
 	}
@@ -184,8 +182,6 @@ void mdr_member_close(struct mdr_member *mem)
 #else
 	blkdev_put(mem->bdev, FMODE_READ | FMODE_WRITE | FMODE_EXCL);
 #endif
-	free_pages((unsigned long)mem->bounce, get_order(MDR_BOUNCE));
-	mem->bounce = NULL;
 }
 
 static void mdr_desc(struct mdr_member *mem, struct mdraid_k_dev_desc *d)
@@ -203,10 +199,6 @@ static void mdr_desc(struct mdr_member *mem, struct mdraid_k_dev_desc *d)
 
 /* ---- the I/O path ---- */
 
-struct mdr_cmd {
-	struct list_head list;
-};
-
 struct mdr_mio {
 	struct mdr_array *a;
 	struct mdraid_k_io io;
@@ -218,6 +210,7 @@ static void mdr_run(struct mdr_array *a);
 /* Runs the machine; with try only if the mutex is free (else the worker runs it again). */
 static void mdr_run_locked(struct mdr_array *a, bool try)
 {
+	struct blk_plug *plug;
 	unsigned int noio;
 
 	if (try && !mutex_trylock(&a->lock)) {
@@ -227,7 +220,11 @@ static void mdr_run_locked(struct mdr_array *a, bool try)
 	if (!try)
 		mutex_lock(&a->lock);
 	noio = memalloc_noio_save();
+	/* queue_rq may run inside a flush of the submitter's plug: member bios must not join it */
+	plug = current->plug;
+	current->plug = NULL;
 	mdr_run(a);
+	current->plug = plug;
 	memalloc_noio_restore(noio);
 	mutex_unlock(&a->lock);
 }
@@ -236,22 +233,15 @@ static void mdr_run_locked(struct mdr_array *a, bool try)
 static blk_status_t mdr_queue_rq(struct blk_mq_hw_ctx *hctx, const struct blk_mq_queue_data *bd)
 {
 	struct mdr_array *a = hctx->queue->queuedata;
-	struct mdr_cmd *cmd = blk_mq_rq_to_pdu(bd->rq);
 
 	blk_mq_start_request(bd->rq);
 	if (!READ_ONCE(a->running))
 		return BLK_STS_IOERR;
 	spin_lock_irq(&a->qlock);
-	list_add_tail(&cmd->list, &a->queue);
+	list_add_tail(blk_mq_rq_to_pdu(bd->rq), &a->queue); /* the pdu is a list_head */
 	spin_unlock_irq(&a->qlock);
-	if (bd->last)
-		mdr_run_locked(a, true);
+	mdr_run_locked(a, true);
 	return BLK_STS_OK;
-}
-
-static void mdr_commit_rqs(struct blk_mq_hw_ctx *hctx)
-{
-	mdr_run_locked(hctx->queue->queuedata, true);
 }
 
 static enum blk_eh_timer_return mdr_timeout(struct request *rq)
@@ -261,7 +251,6 @@ static enum blk_eh_timer_return mdr_timeout(struct request *rq)
 
 static const struct blk_mq_ops mdr_mq_ops = {
 	.queue_rq = mdr_queue_rq,
-	.commit_rqs = mdr_commit_rqs,
 	.timeout = mdr_timeout,
 };
 
@@ -399,7 +388,7 @@ static void mdr_issue(struct mdr_array *a, struct mdr_mio *mio)
  * the machine is used under qlock, which is dropped to submit member bios. */
 static void mdr_run(struct mdr_array *a)
 {
-	struct mdr_cmd *cmd, *cn;
+	struct list_head *p, *pn;
 	struct mdraid_k_io io;
 	struct mdraid_k_event ev;
 	struct mdr_mio *mio;
@@ -411,8 +400,8 @@ static void mdr_run(struct mdr_array *a)
 	while (a->m && progress) {
 		progress = 0;
 		mdraid_k_handle_timeout(a->m, ktime_get_ns(), ktime_get_real_seconds());
-		list_for_each_entry_safe(cmd, cn, &a->queue, list) {
-			struct request *rq = blk_mq_rq_from_pdu(cmd);
+		list_for_each_safe(p, pn, &a->queue) {
+			struct request *rq = blk_mq_rq_from_pdu(p);
 			int kind = req_op(rq) == REQ_OP_READ ? MDRAID_K_READ :
 				req_op(rq) == REQ_OP_WRITE ? MDRAID_K_WRITE :
 				req_op(rq) == REQ_OP_FLUSH ? MDRAID_K_FLUSH :
@@ -427,7 +416,7 @@ static void mdr_run(struct mdr_array *a)
 				a->starved = true; /* the pool is full: retried after completions */
 				break;
 			}
-			list_del(&cmd->list);
+			list_del(p);
 			if (err)
 				blk_mq_end_request(rq, err == -EROFS ? BLK_STS_PROTECTION :
 						   err == -EOPNOTSUPP ? BLK_STS_NOTSUPP : BLK_STS_IOERR);
@@ -771,7 +760,7 @@ static int mdr_alloc(u32 unit)
 	a->tag_set.nr_hw_queues = 1;
 	a->tag_set.queue_depth = MDR_DEPTH;
 	a->tag_set.numa_node = NUMA_NO_NODE;
-	a->tag_set.cmd_size = sizeof(struct mdr_cmd);
+	a->tag_set.cmd_size = sizeof(struct list_head);
 	a->tag_set.flags = BLK_MQ_F_SHOULD_MERGE | BLK_MQ_F_BLOCKING;
 	a->tag_set.timeout = 120 * HZ;
 	err = blk_mq_alloc_tag_set(&a->tag_set);

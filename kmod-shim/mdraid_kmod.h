@@ -24,7 +24,7 @@
 #define MDR_DEPTH 64 /* blk-mq tags; the machine takes 128 requests */
 #define MDR_MAX_MEMBERS 16
 #define MDR_MAX_OPENS 64
-#define MDR_BOUNCE (64 * 1024)
+#define MDR_BOUNCE (64 * 1024) /* synchronous member I/O in pieces of this */
 #define MDR_MAX_SECTORS 2048
 
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
@@ -48,7 +48,6 @@ struct mdr_member {
 	struct block_device *bdev;
 #endif
 	char name[32];
-	void *bounce; /* MDR_BOUNCE bytes for synchronous I/O */
 	struct kobject kobj; /* md/dev-<name> */
 	struct work_struct free_work;
 };
