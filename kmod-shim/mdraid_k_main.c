@@ -210,9 +210,14 @@ static void mdr_run(struct mdr_array *a);
 /* Runs the machine; with try only if the mutex is free (else the worker runs it again). */
 static void mdr_run_locked(struct mdr_array *a, bool try)
 {
-	struct blk_plug *plug;
 	unsigned int noio;
 
+	/* queue_rq inside a flush of the submitter's plug (not within submit_bio, which defers
+	 * bios to current->bio_list): member bios would join the plug being flushed. */
+	if (try && current->plug && !current->bio_list) {
+		mdr_kick(a);
+		return;
+	}
 	if (try && !mutex_trylock(&a->lock)) {
 		mdr_kick(a);
 		return;
@@ -220,11 +225,7 @@ static void mdr_run_locked(struct mdr_array *a, bool try)
 	if (!try)
 		mutex_lock(&a->lock);
 	noio = memalloc_noio_save();
-	/* queue_rq may run inside a flush of the submitter's plug: member bios must not join it */
-	plug = current->plug;
-	current->plug = NULL;
 	mdr_run(a);
-	current->plug = plug;
 	memalloc_noio_restore(noio);
 	mutex_unlock(&a->lock);
 }
