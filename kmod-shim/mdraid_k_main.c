@@ -22,6 +22,7 @@ struct mdraid_k_reg *mdr_reg;
 static LIST_HEAD(mdr_arrays);
 struct workqueue_struct *mdr_wq;
 static struct workqueue_struct *mdr_del_wq; /* disk deletion (flushes mdr_wq) */
+static struct bio_set mdr_bs; /* clones of request bios for member I/O */
 
 /* ---- hooks the core calls ---- */
 
@@ -186,14 +187,9 @@ void mdr_member_close(struct mdr_member *mem)
 
 static void mdr_desc(struct mdr_member *mem, struct mdraid_k_dev_desc *d)
 {
-	struct block_device *bdev = mdr_bdev(mem);
-
-	memset(d, 0, sizeof(*d));
-	d->ctx = mem;
-	d->size = bdev_nr_bytes(bdev);
-	d->lbs = bdev_logical_block_size(bdev);
-	d->major = MAJOR(mem->dev);
-	d->minor = MINOR(mem->dev);
+	*d = (struct mdraid_k_dev_desc){ .ctx = mem, .size = bdev_nr_bytes(mdr_bdev(mem)),
+		.lbs = bdev_logical_block_size(mdr_bdev(mem)), .major = MAJOR(mem->dev),
+		.minor = MINOR(mem->dev) };
 	strscpy(d->name, mem->name, sizeof(d->name));
 }
 
@@ -309,26 +305,36 @@ static void mdr_add(struct bio **bio, struct page *pg, unsigned int n, unsigned 
 	__bio_add_page(next, pg, n, off);
 }
 
-/* The caller's request memory covering [skip, skip + len). */
-static void mdr_add_caller(struct bio **bio, struct request *rq, u64 skip, u64 len)
+/* The caller's request memory covering [buf_offset, + len): clones of the request's bios
+ * (sharing their pages), trimmed and chained; returns the last (the chain's end). */
+static struct bio *mdr_clone_caller(struct mdraid_k_io *io, struct block_device *bdev,
+				    blk_opf_t opf)
 {
-	struct req_iterator it;
-	struct bio_vec bv;
+	struct request *rq = (struct request *)(uintptr_t)io->token;
+	u64 skip = io->buf_offset, len = io->len, sector = io->offset >> SECTOR_SHIFT;
+	struct bio *b, *c, *last = NULL;
 
-	rq_for_each_segment(bv, rq, it) {
-		u64 n;
-
+	__rq_for_each_bio(b, rq) {
 		if (!len)
 			break;
-		if (skip >= bv.bv_len) {
-			skip -= bv.bv_len;
+		if (skip >= b->bi_iter.bi_size) {
+			skip -= b->bi_iter.bi_size;
 			continue;
 		}
-		n = min_t(u64, bv.bv_len - skip, len);
-		mdr_add(bio, bv.bv_page, n, bv.bv_offset + skip);
+		c = bio_alloc_clone(bdev, b, GFP_NOIO, &mdr_bs);
+		bio_trim(c, skip >> SECTOR_SHIFT, min(b->bi_iter.bi_size - skip, len) >> SECTOR_SHIFT);
+		c->bi_opf = opf;
+		c->bi_iter.bi_sector = sector;
+		sector += bio_sectors(c);
+		len -= c->bi_iter.bi_size;
 		skip = 0;
-		len -= n;
+		if (last) {
+			bio_chain(last, c);
+			submit_bio(last);
+		}
+		last = c;
 	}
+	return last;
 }
 
 /* Takes a member I/O the machine handed out (qlock held): NULL when it ended at once. */
@@ -360,14 +366,17 @@ static void mdr_issue(struct mdr_array *a, struct mdr_mio *mio)
 	static const blk_opf_t ops[] = { REQ_OP_READ, REQ_OP_WRITE, REQ_OP_WRITE | REQ_PREFLUSH };
 	struct mdraid_k_io *io = &mio->io;
 	blk_opf_t opf = ops[io->kind] | (io->fua ? REQ_FUA : 0) | (io->preflush ? REQ_PREFLUSH : 0);
+	struct block_device *bdev = mdr_bdev(a->mem[io->member]);
 	struct bio *bio;
 
-	bio = bio_alloc(mdr_bdev(a->mem[io->member]), io->kind == MDRAID_K_FLUSH ? 0 :
-			min_t(u64, BIO_MAX_VECS, DIV_ROUND_UP(io->len, PAGE_SIZE) + 1), opf, GFP_NOIO);
-	bio->bi_iter.bi_sector = io->offset >> SECTOR_SHIFT;
-	if (io->kind != MDRAID_K_FLUSH && io->buf_kind == MDRAID_K_BUF_CALLER) {
-		mdr_add_caller(&bio, (struct request *)(uintptr_t)io->token, io->buf_offset, io->len);
-	} else if (io->kind != MDRAID_K_FLUSH) {
+	bio = io->kind != MDRAID_K_FLUSH && io->buf_kind == MDRAID_K_BUF_CALLER ?
+		mdr_clone_caller(io, bdev, opf) : NULL;
+	if (!bio) {
+		bio = bio_alloc(bdev, io->kind == MDRAID_K_FLUSH ? 0 : min_t(u64, BIO_MAX_VECS,
+				DIV_ROUND_UP(io->len, PAGE_SIZE) + 1), opf, GFP_NOIO);
+		bio->bi_iter.bi_sector = io->offset >> SECTOR_SHIFT;
+	}
+	if (io->kind != MDRAID_K_FLUSH && io->buf_kind != MDRAID_K_BUF_CALLER) {
 		u8 *p = io->ptr;
 		u64 len = io->len;
 
@@ -860,25 +869,21 @@ MODULE_PARM_DESC(new_array, "create a named array: mdr_<name> or mdr<N>");
 
 static int __init mdr_init(void)
 {
-	int err;
+	int err = -ENOMEM;
 
-	mdr_reg = mdraid_k_reg_new(0);
-	if (!mdr_reg)
-		return -ENOMEM;
 	mdr_sysfs_init();
+	mdr_reg = mdraid_k_reg_new(0);
 	mdr_wq = alloc_workqueue("mdraid_k", WQ_MEM_RECLAIM | WQ_HIGHPRI, 0);
 	mdr_del_wq = alloc_workqueue("mdraid_k_del", 0, 0);
-	if (!mdr_wq || !mdr_del_wq) {
-		err = -ENOMEM;
-		goto out_wq;
+	if (mdr_reg && mdr_wq && mdr_del_wq && !bioset_init(&mdr_bs, BIO_POOL_SIZE, 0, 0)) {
+		err = __register_blkdev(0, "mdr", mdr_probe);
+		if (err >= 0) {
+			mdr_major = err;
+			pr_info("mdraid_k: block major %d\n", mdr_major);
+			return 0;
+		}
+		bioset_exit(&mdr_bs);
 	}
-	err = __register_blkdev(0, "mdr", mdr_probe);
-	if (err < 0)
-		goto out_wq;
-	mdr_major = err;
-	pr_info("mdraid_k: block major %d\n", mdr_major);
-	return 0;
-out_wq:
 	if (mdr_del_wq)
 		destroy_workqueue(mdr_del_wq);
 	if (mdr_wq)
@@ -900,6 +905,7 @@ static void __exit mdr_exit(void)
 	destroy_workqueue(mdr_wq);
 	mdraid_k_reg_free(mdr_reg);
 	flush_work(&mdr_vfree_work);
+	bioset_exit(&mdr_bs);
 }
 
 module_init(mdr_init);

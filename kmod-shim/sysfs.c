@@ -79,30 +79,18 @@ void mdr_member_release(struct mdr_array *a, struct mdr_member *mem)
 	queue_work(mdr_wq, &mem->free_work);
 }
 
-/* Full stop (md's do_md_stop mode 0): refused while others have a running array open. */
+/* Full stop (md's do_md_stop mode 0): refused while others have a running array open. Once
+ * the registry lets the array go, its disk goes with the last reference. */
 static int mdr_clear(struct mdr_array *a)
 {
-	struct mdraid_k_handle *h;
-	s64 err;
+	int err = mdr_reg_do(a, MDRAID_K_REG_STOP);
 
-	mutex_lock(&mdr_reg_lock);
-	err = mdraid_k_reg_open(mdr_reg, a->unit, MDRAID_K_OPEN_GET, &h);
-	if (err) {
-		mutex_unlock(&mdr_reg_lock);
-		return err;
-	}
-	err = mdraid_k_reg_op(mdr_reg, h, MDRAID_K_REG_STOP);
-	mutex_unlock(&mdr_reg_lock);
 	if (!err) {
 		mdr_deactivate(a);
 		while (a->ncand)
 			mdr_member_release(a, a->cand[0]);
 		pr_info("mdraid_k: %s: stopped\n", a->disk->disk_name);
 	}
-	mutex_lock(&mdr_reg_lock);
-	if (mdraid_k_reg_put(mdr_reg, h) == 1)
-		mdr_gone(a);
-	mutex_unlock(&mdr_reg_lock);
 	return err;
 }
 

@@ -409,9 +409,9 @@ pub unsafe extern "C" fn mdraid_k_add(
     // SAFETY: the caller's message buffer.
     let mut out = unsafe { CBuf::new(msg, msg_len) };
     // SAFETY: by contract.
-    let (Some(k), Some(d), Some(uuid)) =
-        (unsafe { m.as_mut() }, unsafe { dev.as_ref() }, unsafe { uuid.as_ref() })
-    else {
+    let (Some(k), Some(d), Some(uuid)) = (unsafe { m.as_mut() }, unsafe { dev.as_ref() }, unsafe {
+        uuid.as_ref()
+    }) else {
         return -22;
     };
     let mut kd = KDev(*d);
@@ -447,10 +447,9 @@ fn add(
         device_uuid: Some(uuid),
         ..AddOptions::default()
     };
-    let plan = k
-        .m
-        .plan_add(found, dev_sectors, &opts)
-        .map_err(|e| fail(22, &e))?;
+    let plan =
+        k.m.plan_add(found, dev_sectors, &opts)
+            .map_err(|e| fail(22, &e))?;
     // A re-added device brings its own bad-block log (a fresh superblock has none).
     let badblocks = match &plan.sb {
         Superblock::V1(s, _) if s.feature_map & mdraid::format::sb1::FEATURE_BAD_BLOCKS != 0 => {

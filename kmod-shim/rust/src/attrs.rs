@@ -194,7 +194,11 @@ fn show(k: Option<&KMachine>, c: &KConf, id: u32, idx: i32, p: &mut Page) -> cor
             Some(s) => writeln!(p, "{}", if s.dirty != 0 { "active" } else { "clean" }),
             None => writeln!(p, "{}", if c.present != 0 { "inactive" } else { "clear" }),
         },
-        5 => writeln!(p, "{}", action_name(st.as_ref().map_or(0, |s| s.sync_action))),
+        5 => writeln!(
+            p,
+            "{}",
+            action_name(st.as_ref().map_or(0, |s| s.sync_action))
+        ),
         6 => match sync {
             Some(s) => writeln!(p, "{} / {}", s.sync_done, s.sync_total),
             None => writeln!(p, "none"),
@@ -226,11 +230,19 @@ fn show(k: Option<&KMachine>, c: &KConf, id: u32, idx: i32, p: &mut Page) -> cor
             Some(_) => writeln!(p, "none"),
             None => writeln!(p, "{}", if c.bitmap != 0 { "+8" } else { "none" }),
         },
-        16 => writeln!(p, "{}", st.as_ref().map_or(c.bitmap_chunk, |s| s.bitmap_chunk)),
+        16 => writeln!(
+            p,
+            "{}",
+            st.as_ref().map_or(c.bitmap_chunk, |s| s.bitmap_chunk)
+        ),
         17 => match mem {
             Some(x) => {
                 let name = ["in_sync", "spare", "faulty", "spare"][(x.state & 3) as usize];
-                let wm = if x.write_mostly != 0 { ",write_mostly" } else { "" };
+                let wm = if x.write_mostly != 0 {
+                    ",write_mostly"
+                } else {
+                    ""
+                };
                 writeln!(p, "{name}{wm}")
             }
             None => writeln!(p),
@@ -343,7 +355,10 @@ fn store(k: Option<&mut KMachine>, c: &mut KConf, id: u32, idx: i32, w: &str) ->
             } else {
                 (c.speed_min, v)
             };
-            let (mn0, mx0) = (if mn == 0 { 1000 } else { mn }, if mx == 0 { 200_000 } else { mx });
+            let (mn0, mx0) = (
+                if mn == 0 { 1000 } else { mn },
+                if mx == 0 { 200_000 } else { mx },
+            );
             if let Some(k) = k {
                 let r = command(k, 6, mn0 << 32 | mx0);
                 if r < 0 {

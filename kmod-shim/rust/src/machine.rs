@@ -385,12 +385,24 @@ pub unsafe extern "C" fn mdraid_k_poll_event(m: *mut KMachine, out: *mut KEvent)
         _ => (0, 0, 0),
     };
     let mut text = [0u8; 96];
-    let name = |i: u32| k.m.members().get(i as usize).map_or("?", |x| x.name.as_str());
+    let name = |i: u32| {
+        k.m.members()
+            .get(i as usize)
+            .map_or("?", |x| x.name.as_str())
+    };
     // SAFETY: a local buffer of 96 bytes.
     let mut w = unsafe { crate::array::CBuf::new(text.as_mut_ptr(), text.len()) };
     let _ = match kind {
-        1 => write!(w, "member {} failed, array continues on the others", name(member)),
-        3 => write!(w, "{} done, mismatch_cnt {value}", crate::attrs::action_name(member)),
+        1 => write!(
+            w,
+            "member {} failed, array continues on the others",
+            name(member)
+        ),
+        3 => write!(
+            w,
+            "{} done, mismatch_cnt {value}",
+            crate::attrs::action_name(member)
+        ),
         6 => write!(w, "{} rebuilt into slot {value}", name(member)),
         _ => Ok(()),
     };
