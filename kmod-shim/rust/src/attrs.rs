@@ -161,10 +161,8 @@ pub unsafe extern "C" fn mdraid_k_show(
         return EINVAL;
     }
     // SAFETY: `len` writable bytes by contract.
-    let mut p = Page {
-        buf: unsafe { core::slice::from_raw_parts_mut(buf, len) },
-        at: 0,
-    };
+    let buf = unsafe { core::slice::from_raw_parts_mut(buf, len) };
+    let mut p = Page { buf, at: 0 };
     if show(k, c, id, idx, &mut p).is_err() {
         return EINVAL;
     }
