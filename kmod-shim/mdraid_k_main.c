@@ -254,11 +254,14 @@ static const struct blk_mq_ops mdr_mq_ops = {
 /* The machine's timer on delayed work (qlock held). */
 static void mdr_arm(struct mdr_array *a)
 {
-	u64 at, now = ktime_get_ns();
+	u64 at, now;
 
-	if (mdraid_k_poll_timeout(a->m, &at) == 1)
-		mod_delayed_work(mdr_wq, &a->timer,
-				 at > now ? max(1UL, nsecs_to_jiffies(at - now)) : 0);
+	if (mdraid_k_poll_timeout(a->m, &at) != 1 ||
+	    (at >= a->timer_at && delayed_work_pending(&a->timer)))
+		return; /* armed already for then or earlier */
+	now = ktime_get_ns();
+	a->timer_at = at;
+	mod_delayed_work(mdr_wq, &a->timer, at > now ? max(1UL, nsecs_to_jiffies(at - now)) : 0);
 }
 
 /* A member bio ended (irq context): into the machine, and the requests it finished end here;

@@ -84,6 +84,7 @@ struct mdr_array {
 	bool starved; /* the machine refused a request (pool full): retry after completions */
 	struct work_struct work;
 	struct delayed_work timer;
+	u64 timer_at; /* when it is armed for (ns) */
 	wait_queue_head_t wait;
 	unsigned long runs;
 
