@@ -318,18 +318,19 @@ pub unsafe extern "C" fn mdraid_k_poll_completion(
     if id.is_null() || err.is_null() {
         return -22;
     }
-    match k.m.poll_completion() {
-        Some((r, res)) => {
-            let token = k.tokens.remove(&r.raw()).unwrap_or(0);
-            // SAFETY: checked non-NULL.
-            unsafe {
-                *id = token;
-                *err = if res.is_ok() { 0 } else { -5 };
-            }
-            1
+    while let Some((r, res)) = k.m.poll_completion() {
+        // A request we never submitted has no token: nothing for the C side to end.
+        let Some(token) = k.tokens.remove(&r.raw()) else {
+            continue;
+        };
+        // SAFETY: checked non-NULL.
+        unsafe {
+            *id = token;
+            *err = if res.is_ok() { 0 } else { -5 };
         }
-        None => 0,
+        return 1;
     }
+    0
 }
 
 /// Whether the machine has a member I/O or a notice to hand out (for a completion path that
