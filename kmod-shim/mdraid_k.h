@@ -95,17 +95,13 @@ struct mdraid_k_result {
 };
 
 enum { MDRAID_K_ASM_RUN = 1, MDRAID_K_ASM_FORCE = 2, MDRAID_K_ASM_READONLY = 4 };
-s64 mdraid_k_has_superblock(const struct mdraid_k_dev_desc *dev); /* 1 yes, 0 no, -errno */
-s64 mdraid_k_assemble(const struct mdraid_k_dev_desc *devs, size_t n, u32 flags, u64 mono_ns,
-		      u64 wall_secs, struct mdraid_k_result *res);
-s64 mdraid_k_assemble_add(const struct mdraid_k_dev_desc *devs, size_t n,
-			  const struct mdraid_k_dev_desc *add, u64 mono_ns, u64 wall_secs,
-			  struct mdraid_k_result *res);
-s64 mdraid_k_create(const struct mdraid_k_dev_desc *devs, size_t n,
-		    const struct mdraid_k_create *opts, u64 mono_ns, u64 wall_secs,
-		    struct mdraid_k_result *res);
+/* Assembles what the devices carry when any has a superblock, else creates over all of them:
+ * 0 assembled, 1 created, -errno with res->msg (process context; sleeps in mdraid_k_dev_io). */
+s64 mdraid_k_activate(const struct mdraid_k_dev_desc *devs, size_t n, u32 flags,
+		      const struct mdraid_k_create *opts, u64 mono_ns, u64 wall_secs,
+		      struct mdraid_k_result *res);
 
-/* ---- the machine (sans-IO) ---- */
+/* ---- the machine (sans-IO; never sleeps: callable under a spinlock, allocating atomically) */
 enum { MDRAID_K_READ = 0, MDRAID_K_WRITE, MDRAID_K_FLUSH, MDRAID_K_DISCARD };
 enum { MDRAID_K_BUF_NONE = 0, MDRAID_K_BUF_CALLER, MDRAID_K_BUF_MACHINE, MDRAID_K_BUF_COPY };
 
@@ -123,30 +119,12 @@ struct mdraid_k_event {
 		     6 spare rebuilt, 7 stopped */
 	u32 member;
 	u64 value;
-};
-
-struct mdraid_k_status {
-	u32 raid_disks, members, degraded, version;
-	u64 sectors;
-	u32 sync_action, last_action; /* 0 none, 1 resync, 2 recover, 3 check, 4 repair */
-	u64 sync_done, sync_total, sync_speed, mismatch_cnt;
-	u32 dirty, busy, stopped, resync_owed;
-	u64 events, bitmap_chunk;
-	s64 bitmap_offset;
-	u8 uuid[16];
-};
-
-struct mdraid_k_member {
-	u32 state; /* 0 in sync, 1 spare, 2 faulty, 3 being rebuilt */
-	u32 slot, write_mostly;
-	u64 errors;
-	u32 major, minor;
-	u64 recovery;
+	u8 text[96]; /* a kernel log line, or empty */
 };
 
 enum {
 	MDRAID_K_CMD_SYNC = 1, MDRAID_K_CMD_ABORT_SYNC, MDRAID_K_CMD_FAIL, MDRAID_K_CMD_REMOVE,
-	MDRAID_K_CMD_STOP, MDRAID_K_CMD_SPEED, MDRAID_K_CMD_OWED_RESYNC,
+	MDRAID_K_CMD_STOP, MDRAID_K_CMD_SPEED, MDRAID_K_CMD_OWED_RESYNC, MDRAID_K_CMD_QUIESCE,
 };
 
 void mdraid_k_machine_free(struct mdraid_k_machine *m);
@@ -154,12 +132,37 @@ s64 mdraid_k_submit(struct mdraid_k_machine *m, u32 kind, u64 sector, u64 sector
 		    u64 token, u64 *id);
 s64 mdraid_k_poll_io(struct mdraid_k_machine *m, struct mdraid_k_io *out);
 s64 mdraid_k_io_complete(struct mdraid_k_machine *m, u64 id, int err);
-s64 mdraid_k_poll_completion(struct mdraid_k_machine *m, u64 *id, int *err);
+s64 mdraid_k_poll_completion(struct mdraid_k_machine *m, u64 *token, int *err);
 s64 mdraid_k_poll_event(struct mdraid_k_machine *m, struct mdraid_k_event *out);
+s64 mdraid_k_pending(struct mdraid_k_machine *m); /* 1: an I/O or event to poll */
 s64 mdraid_k_poll_timeout(struct mdraid_k_machine *m, u64 *at_ns);
 void mdraid_k_handle_timeout(struct mdraid_k_machine *m, u64 mono_ns, u64 wall_secs);
 s64 mdraid_k_cmd(struct mdraid_k_machine *m, u32 cmd, u64 arg);
-s64 mdraid_k_status(const struct mdraid_k_machine *m, struct mdraid_k_status *out);
-s64 mdraid_k_member(const struct mdraid_k_machine *m, u32 i, struct mdraid_k_member *out);
+/* The array's size (sectors) to *sectors; returns bit 0 busy (I/O, sync or metadata pending),
+ * bit 1 stopped. */
+s64 mdraid_k_state(const struct mdraid_k_machine *m, u64 *sectors);
+/* Hot add of dev to the quiesced (idle) machine: the new member's index, or -errno + msg. */
+s64 mdraid_k_add(struct mdraid_k_machine *m, const struct mdraid_k_dev_desc *dev, const u8 *uuid,
+		 u8 *msg, size_t msg_len);
+
+/* ---- md/ attributes (names, formats, parsing: kmod-shim/rust/src/attrs.rs) ---- */
+struct mdraid_k_conf { /* the array's configuration; changed only by mdraid_k_store */
+	u32 level, raid_disks, version, bitmap;
+	u64 bitmap_chunk, speed_min, speed_max;
+	u32 readonly, present; /* present: set before showing array_state */
+	u64 arg; /* out: new_dev's dev_t, activation read-only */
+};
+enum { MDRAID_K_DIR_MD = 0, MDRAID_K_DIR_BITMAP, MDRAID_K_DIR_DEV };
+enum {
+	MDRAID_K_DO_NEW_DEV = 1, MDRAID_K_DO_ACTIVATE, MDRAID_K_DO_INACTIVE, MDRAID_K_DO_CLEAR,
+	MDRAID_K_DO_REMOVE_CANDIDATE, MDRAID_K_DO_REMOVE_MEMBER,
+};
+#define MDRAID_K_ATTR_ARRAY_STATE 4
+s64 mdraid_k_attr_info(u32 id, u32 *dir, const u8 **name, u32 *mode); /* -ENOENT past last */
+/* idx: the member's machine index for dev-<name>/, else -1; m NULL while not running. */
+s64 mdraid_k_show(const struct mdraid_k_machine *m, const struct mdraid_k_conf *c, u32 id,
+		  int idx, u8 *buf, size_t len); /* bytes written */
+s64 mdraid_k_store(struct mdraid_k_machine *m, struct mdraid_k_conf *c, u32 id, int idx,
+		   const u8 *buf, size_t len); /* 0 done, MDRAID_K_DO_*, -errno */
 
 #endif /* MDRAID_K_H */

@@ -8,11 +8,11 @@
  * the core's Registry::probe), turns blk-mq requests into machine requests and every member
  * I/O the machine hands out into a bio to the member device (opened exclusively by dev_t),
  * hands bio completions to a worker, and runs the machine's timer on delayed work. Control is
- * md's sysfs vocabulary under /sys/block/mdrN/md/ (sysfs.c).
+ * md's sysfs vocabulary under /sys/block/mdrN/md/ (sysfs.c, the formats in the core side).
  *
- * Contexts: queue_rq and bio completions only take a spinlock and queue the worker; every
- * core call happens in process context under the array's mutex (the worker, sysfs stores,
- * probe/open/release under the registry mutex).
+ * Contexts: queue_rq (BLK_MQ_F_BLOCKING: the submitter's context) feeds the machine itself
+ * when the array's mutex is free, else queues the worker; bio completions only take a spinlock
+ * and queue the worker. Every core call happens in process context under the array's mutex.
  */
 #include "mdraid_kmod.h"
 
@@ -22,8 +22,18 @@ struct mdraid_k_reg *mdr_reg;
 static LIST_HEAD(mdr_arrays);
 struct workqueue_struct *mdr_wq;
 static struct workqueue_struct *mdr_del_wq; /* disk deletion (flushes mdr_wq) */
+static struct bio_set mdr_bs; /* clones of request bios for member I/O */
 
 /* ---- hooks the core calls ---- */
+
+#ifndef CONFIG_PREEMPT_COUNT
+#error "mdraid_k tells atomic from sleeping callers of the core with in_atomic()"
+#endif
+/* The machine runs under a spinlock (and in irq context): allocations there are atomic. */
+static bool mdr_atomic(void)
+{
+	return in_atomic() || irqs_disabled();
+}
 
 void *mdraid_k_alloc(size_t size, size_t align)
 {
@@ -31,11 +41,28 @@ void *mdraid_k_alloc(size_t size, size_t align)
 		return NULL;
 	if (align > 8)
 		size = roundup_pow_of_two(max(size, align));
-	return kvmalloc(size, GFP_KERNEL);
+	return mdr_atomic() ? kmalloc(size, GFP_ATOMIC) : kvmalloc(size, GFP_KERNEL);
 }
+
+/* vfree may sleep: vmalloc'ed blocks freed in atomic context go to a worker. */
+static LLIST_HEAD(mdr_vfree_list);
+
+static void mdr_vfree_fn(struct work_struct *w)
+{
+	struct llist_node *n, *t;
+
+	llist_for_each_safe(n, t, llist_del_all(&mdr_vfree_list))
+		vfree(n);
+}
+static DECLARE_WORK(mdr_vfree_work, mdr_vfree_fn);
 
 void mdraid_k_free(void *ptr, size_t size, size_t align)
 {
+	if (is_vmalloc_addr(ptr) && mdr_atomic()) {
+		llist_add(ptr, &mdr_vfree_list);
+		schedule_work(&mdr_vfree_work);
+		return;
+	}
 	kvfree(ptr);
 }
 
@@ -47,12 +74,15 @@ void mdraid_k_panic(const u8 *file, size_t file_len, u32 line)
 /* Synchronous member I/O through a bounce buffer (assembly, creation, hot add). */
 int mdraid_k_dev_io(void *ctx, u32 op, u64 offset, u8 *buf, size_t len)
 {
-	struct mdr_member *mem = ctx;
-	struct block_device *bdev = mdr_bdev(mem);
+	struct block_device *bdev = mdr_bdev(ctx);
+	u8 *bounce;
 	int err = 0;
 
 	if (op == 2)
 		return blkdev_issue_flush(bdev);
+	bounce = kmalloc(MDR_BOUNCE, GFP_NOIO); /* physically contiguous, page-aligned */
+	if (!bounce)
+		return -ENOMEM;
 	while (len && !err) {
 		size_t n = min_t(size_t, len, MDR_BOUNCE);
 		blk_opf_t opf = op == 0 ? REQ_OP_READ : REQ_OP_WRITE | REQ_SYNC;
@@ -64,18 +94,19 @@ int mdraid_k_dev_io(void *ctx, u32 op, u64 offset, u8 *buf, size_t len)
 		bio = bio_alloc(bdev, MDR_BOUNCE / PAGE_SIZE, opf, GFP_KERNEL);
 		bio->bi_iter.bi_sector = offset >> SECTOR_SHIFT;
 		if (op != 0)
-			memcpy(mem->bounce, buf, n);
+			memcpy(bounce, buf, n);
 		for (done = 0; done < n; done += PAGE_SIZE)
-			__bio_add_page(bio, virt_to_page(mem->bounce + done),
+			__bio_add_page(bio, virt_to_page(bounce + done),
 				       min_t(size_t, PAGE_SIZE, n - done), 0);
 		err = submit_bio_wait(bio);
 		bio_put(bio);
 		if (!err && op == 0)
-			memcpy(buf, mem->bounce, n);
+			memcpy(buf, bounce, n);
 		buf += n;
 		offset += n;
 		len -= n;
 	}
+	kfree(bounce);
 	return err;
 }
 
@@ -85,36 +116,25 @@ int mdraid_k_dev_io(void *ctx, u32 op, u64 offset, u8 *buf, size_t len)
  * of their own (the kernel's call_on_stack, as the irq stacks use it); they may sleep there. */
 #define MDR_BIG_STACK (128 * 1024)
 
-enum { MDR_BIG_PROBE, MDR_BIG_ASSEMBLE, MDR_BIG_ADD, MDR_BIG_CREATE };
-
 struct mdr_big {
-	int op;
-	const struct mdraid_k_dev_desc *devs, *add;
+	const struct mdraid_k_dev_desc *devs;
 	size_t n;
 	u32 flags;
-	const struct mdraid_k_create *create;
+	const struct mdraid_k_create *create; /* NULL: a hot add */
 	struct mdraid_k_result *res;
+	struct mdraid_k_machine *m;
+	const u8 *uuid;
+	u8 *msg;
 	s64 ret;
 };
 
 static void mdr_big_fn(struct mdr_big *b)
 {
-	u64 mono = ktime_get_ns(), wall = ktime_get_real_seconds();
-
-	switch (b->op) {
-	case MDR_BIG_PROBE:
-		b->ret = mdraid_k_has_superblock(b->devs);
-		break;
-	case MDR_BIG_ASSEMBLE:
-		b->ret = mdraid_k_assemble(b->devs, b->n, b->flags, mono, wall, b->res);
-		break;
-	case MDR_BIG_ADD:
-		b->ret = mdraid_k_assemble_add(b->devs, b->n, b->add, mono, wall, b->res);
-		break;
-	default:
-		b->ret = mdraid_k_create(b->devs, b->n, b->create, mono, wall, b->res);
-		break;
-	}
+	if (b->create)
+		b->ret = mdraid_k_activate(b->devs, b->n, b->flags, b->create, ktime_get_ns(),
+					   ktime_get_real_seconds(), b->res);
+	else
+		b->ret = mdraid_k_add(b->m, b->devs, b->uuid, b->msg, 256);
 }
 
 static s64 mdr_big_call(struct mdr_big *b)
@@ -139,11 +159,6 @@ struct mdr_member *mdr_member_open(struct mdr_array *a, dev_t dev)
 
 	if (!mem)
 		return ERR_PTR(-ENOMEM);
-	mem->bounce = (void *)__get_free_pages(GFP_KERNEL, get_order(MDR_BOUNCE));
-	if (!mem->bounce) {
-		kfree(mem);
-		return ERR_PTR(-ENOMEM);
-	}
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
 	mem->file = bdev_file_open_by_dev(dev, BLK_OPEN_READ | BLK_OPEN_WRITE, a, NULL);
 	err = IS_ERR(mem->file) ? PTR_ERR(mem->file) : 0;
@@ -152,7 +167,6 @@ struct mdr_member *mdr_member_open(struct mdr_array *a, dev_t dev)
 	err = IS_ERR(mem->bdev) ? PTR_ERR(mem->bdev) : 0;
 #endif
 	if (err) {
-		free_pages((unsigned long)mem->bounce, get_order(MDR_BOUNCE));
 		kfree(mem);
 		return ERR_PTR(err);
 	}
@@ -169,52 +183,61 @@ void mdr_member_close(struct mdr_member *mem)
 #else
 	blkdev_put(mem->bdev, FMODE_READ | FMODE_WRITE | FMODE_EXCL);
 #endif
-	free_pages((unsigned long)mem->bounce, get_order(MDR_BOUNCE));
-	mem->bounce = NULL;
 }
 
 static void mdr_desc(struct mdr_member *mem, struct mdraid_k_dev_desc *d)
 {
-	struct block_device *bdev = mdr_bdev(mem);
-
-	memset(d, 0, sizeof(*d));
-	d->ctx = mem;
-	d->size = bdev_nr_bytes(bdev);
-	d->lbs = bdev_logical_block_size(bdev);
-	d->major = MAJOR(mem->dev);
-	d->minor = MINOR(mem->dev);
+	*d = (struct mdraid_k_dev_desc){ .ctx = mem, .size = bdev_nr_bytes(mdr_bdev(mem)),
+		.lbs = bdev_logical_block_size(mdr_bdev(mem)), .major = MAJOR(mem->dev),
+		.minor = MINOR(mem->dev) };
 	strscpy(d->name, mem->name, sizeof(d->name));
 }
 
 /* ---- the I/O path ---- */
 
-struct mdr_cmd {
-	struct list_head list;
-	u64 id;
-};
-
 struct mdr_mio {
-	struct list_head list;
 	struct mdr_array *a;
-	u64 id;
-	int err;
-	void *copy; /* kvmalloc'ed copy of a metadata image */
+	struct mdraid_k_io io;
+	void *copy; /* copy of a metadata image */
 };
 
+static void mdr_run(struct mdr_array *a);
+
+/* Runs the machine; with try only if the mutex is free (else the worker runs it again). */
+static void mdr_run_locked(struct mdr_array *a, bool try)
+{
+	unsigned int noio;
+
+	/* queue_rq inside a flush of the submitter's plug (not within submit_bio, which defers
+	 * bios to current->bio_list): member bios would join the plug being flushed. */
+	if (try && current->plug && !current->bio_list) {
+		mdr_kick(a);
+		return;
+	}
+	if (try && !mutex_trylock(&a->lock)) {
+		mdr_kick(a);
+		return;
+	}
+	if (!try)
+		mutex_lock(&a->lock);
+	noio = memalloc_noio_save();
+	mdr_run(a);
+	memalloc_noio_restore(noio);
+	mutex_unlock(&a->lock);
+}
+
+/* BLK_MQ_F_BLOCKING: the submitter's context feeds the machine and issues the member bios. */
 static blk_status_t mdr_queue_rq(struct blk_mq_hw_ctx *hctx, const struct blk_mq_queue_data *bd)
 {
 	struct mdr_array *a = hctx->queue->queuedata;
-	struct request *rq = bd->rq;
-	struct mdr_cmd *cmd = blk_mq_rq_to_pdu(rq);
-	unsigned long flags;
 
-	blk_mq_start_request(rq);
+	blk_mq_start_request(bd->rq);
 	if (!READ_ONCE(a->running))
 		return BLK_STS_IOERR;
-	spin_lock_irqsave(&a->qlock, flags);
-	list_add_tail(&cmd->list, &a->rq_queue);
-	spin_unlock_irqrestore(&a->qlock, flags);
-	queue_work(mdr_wq, &a->work);
+	spin_lock_irq(&a->qlock);
+	list_add_tail(blk_mq_rq_to_pdu(bd->rq), &a->queue); /* the pdu is a list_head */
+	spin_unlock_irq(&a->qlock);
+	mdr_run_locked(a, true);
 	return BLK_STS_OK;
 }
 
@@ -228,249 +251,224 @@ static const struct blk_mq_ops mdr_mq_ops = {
 	.timeout = mdr_timeout,
 };
 
+/* The machine's timer on delayed work (qlock held). */
+static void mdr_arm(struct mdr_array *a)
+{
+	u64 at, now;
+
+	if (mdraid_k_poll_timeout(a->m, &at) != 1 ||
+	    (at >= a->timer_at && delayed_work_pending(&a->timer)))
+		return; /* armed already for then or earlier */
+	now = ktime_get_ns();
+	a->timer_at = at;
+	mod_delayed_work(mdr_wq, &a->timer, at > now ? max(1UL, nsecs_to_jiffies(at - now)) : 0);
+}
+
+/* A member bio ended (irq context): into the machine, and the requests it finished end here;
+ * what else the machine wants done (member I/O, notices, held requests) goes to the worker. */
 static void mdr_end_io(struct bio *bio)
 {
 	struct mdr_mio *mio = bio->bi_private;
 	struct mdr_array *a = mio->a;
 	unsigned long flags;
+	bool more;
+	u64 tok;
+	int err;
 
-	mio->err = blk_status_to_errno(bio->bi_status);
-	bio_put(bio);
 	spin_lock_irqsave(&a->qlock, flags);
-	list_add_tail(&mio->list, &a->done);
+	mdraid_k_io_complete(a->m, mio->io.id, blk_status_to_errno(bio->bi_status));
+	while (mdraid_k_poll_completion(a->m, &tok, &err) == 1)
+		blk_mq_end_request((struct request *)(uintptr_t)tok, err ? BLK_STS_IOERR : 0);
+	more = a->starved || mdraid_k_pending(a->m);
+	if (!more)
+		mdr_arm(a);
+	a->runs++;
 	spin_unlock_irqrestore(&a->qlock, flags);
-	queue_work(mdr_wq, &a->work);
+	bio_put(bio);
+	kfree(mio->copy);
+	kfree(mio);
+	if (more)
+		mdr_kick(a);
+	if (wq_has_sleeper(&a->wait))
+		wake_up_all(&a->wait);
 }
 
-static void mdr_add_mem(struct bio *bio, u8 *p, u64 len)
+/* Adds [p, p + n) of page pg to *bio; a full bio is chained to a new one and submitted. */
+static void mdr_add(struct bio **bio, struct page *pg, unsigned int n, unsigned int off)
 {
-	while (len) {
-		unsigned int off = offset_in_page(p);
-		unsigned int n = min_t(u64, len, PAGE_SIZE - off);
-		struct page *pg = is_vmalloc_addr(p) ? vmalloc_to_page(p) : virt_to_page(p);
+	struct bio *next;
 
-		__bio_add_page(bio, pg, n, off);
-		p += n;
-		len -= n;
-	}
+	if (bio_add_page(*bio, pg, n, off) == n)
+		return;
+	next = bio_alloc((*bio)->bi_bdev, BIO_MAX_VECS, (*bio)->bi_opf, GFP_NOIO);
+	next->bi_iter.bi_sector = bio_end_sector(*bio);
+	bio_chain(*bio, next);
+	submit_bio(*bio);
+	*bio = next;
+	__bio_add_page(next, pg, n, off);
 }
 
-/* Segments of the caller's request covering [skip, skip + len): counted when bio is NULL. */
-static unsigned int mdr_add_caller(struct bio *bio, struct request *rq, u64 skip, u64 len)
+/* The caller's request memory covering [buf_offset, + len): clones of the request's bios
+ * (sharing their pages), trimmed and chained; returns the last (the chain's end). */
+static struct bio *mdr_clone_caller(struct mdraid_k_io *io, struct block_device *bdev,
+				    blk_opf_t opf)
 {
-	struct req_iterator it;
-	struct bio_vec bv;
-	unsigned int nr = 0;
+	struct request *rq = (struct request *)(uintptr_t)io->token;
+	u64 skip = io->buf_offset, len = io->len, sector = io->offset >> SECTOR_SHIFT;
+	struct bio *b, *c, *last = NULL;
 
-	rq_for_each_segment(bv, rq, it) {
-		u64 n;
-
+	__rq_for_each_bio(b, rq) {
 		if (!len)
 			break;
-		if (skip >= bv.bv_len) {
-			skip -= bv.bv_len;
+		if (skip >= b->bi_iter.bi_size) {
+			skip -= b->bi_iter.bi_size;
 			continue;
 		}
-		n = min_t(u64, bv.bv_len - skip, len);
-		if (bio)
-			__bio_add_page(bio, bv.bv_page, n, bv.bv_offset + skip);
-		nr++;
+		c = bio_alloc_clone(bdev, b, GFP_NOIO, &mdr_bs);
+		bio_trim(c, skip >> SECTOR_SHIFT, min(b->bi_iter.bi_size - skip, len) >> SECTOR_SHIFT);
+		c->bi_opf = opf;
+		c->bi_iter.bi_sector = sector;
+		sector += bio_sectors(c);
+		len -= c->bi_iter.bi_size;
 		skip = 0;
-		len -= n;
+		if (last) {
+			bio_chain(last, c);
+			submit_bio(last);
+		}
+		last = c;
 	}
-	return nr;
+	return last;
 }
 
-static void mdr_issue(struct mdr_array *a, struct mdraid_k_io *io)
+/* Takes a member I/O the machine handed out (qlock held): NULL when it ended at once. */
+static struct mdr_mio *mdr_take(struct mdr_array *a, struct mdraid_k_io *io)
 {
-	struct mdr_member *mem = io->member < a->nmem ? a->mem[io->member] : NULL;
-	struct mdr_mio *mio;
-	struct bio *bio;
-	unsigned int nr = 0;
-	blk_opf_t opf;
+	struct mdr_mio *mio = NULL;
 
-	if (!mem || io->kind == MDRAID_K_DISCARD) {
-		mdraid_k_io_complete(a->m, io->id, mem ? 0 : -ENODEV);
-		return;
+	if (io->member < a->nmem && io->kind <= MDRAID_K_FLUSH) /* discard: nothing on a mirror */
+		mio = kzalloc(sizeof(*mio), GFP_ATOMIC);
+	if (mio && io->buf_kind == MDRAID_K_BUF_COPY) { /* the machine rewrites it: a copy */
+		mio->copy = kmalloc(io->len, GFP_ATOMIC);
+		if (mio->copy)
+			io->ptr = memcpy(mio->copy, io->ptr, io->len);
 	}
-	mio = kzalloc(sizeof(*mio), GFP_NOIO);
-	if (!mio) {
-		mdraid_k_io_complete(a->m, io->id, -ENOMEM);
-		return;
+	if (!mio || (io->buf_kind == MDRAID_K_BUF_COPY && !mio->copy)) {
+		mdraid_k_io_complete(a->m, io->id, io->member >= a->nmem ? -ENODEV :
+				     io->kind > MDRAID_K_FLUSH ? 0 : -ENOMEM);
+		kfree(mio);
+		return NULL;
 	}
 	mio->a = a;
-	mio->id = io->id;
-	switch (io->kind) {
-	case MDRAID_K_READ:
-		opf = REQ_OP_READ;
-		break;
-	case MDRAID_K_WRITE:
-		opf = REQ_OP_WRITE;
-		break;
-	default:
-		opf = REQ_OP_WRITE | REQ_PREFLUSH;
-		break;
+	mio->io = *io;
+	return mio;
+}
+
+/* The member bio of a taken I/O (process context, no lock). */
+static void mdr_issue(struct mdr_array *a, struct mdr_mio *mio)
+{
+	static const blk_opf_t ops[] = { REQ_OP_READ, REQ_OP_WRITE, REQ_OP_WRITE | REQ_PREFLUSH };
+	struct mdraid_k_io *io = &mio->io;
+	blk_opf_t opf = ops[io->kind] | (io->fua ? REQ_FUA : 0) | (io->preflush ? REQ_PREFLUSH : 0);
+	struct block_device *bdev = mdr_bdev(a->mem[io->member]);
+	struct bio *bio;
+
+	bio = io->kind != MDRAID_K_FLUSH && io->buf_kind == MDRAID_K_BUF_CALLER ?
+		mdr_clone_caller(io, bdev, opf) : NULL;
+	if (!bio) {
+		bio = bio_alloc(bdev, io->kind == MDRAID_K_FLUSH ? 0 : min_t(u64, BIO_MAX_VECS,
+				DIV_ROUND_UP(io->len, PAGE_SIZE) + 1), opf, GFP_NOIO);
+		bio->bi_iter.bi_sector = io->offset >> SECTOR_SHIFT;
 	}
-	if (io->fua)
-		opf |= REQ_FUA;
-	if (io->preflush)
-		opf |= REQ_PREFLUSH;
-	if (io->kind != MDRAID_K_FLUSH) {
-		if (io->buf_kind == MDRAID_K_BUF_COPY) {
-			mio->copy = kvmalloc(io->len, GFP_NOIO);
-			if (!mio->copy) {
-				kfree(mio);
-				mdraid_k_io_complete(a->m, io->id, -ENOMEM);
-				return;
-			}
-			memcpy(mio->copy, io->ptr, io->len);
-			io->ptr = mio->copy;
+	if (io->kind != MDRAID_K_FLUSH && io->buf_kind != MDRAID_K_BUF_CALLER) {
+		u8 *p = io->ptr;
+		u64 len = io->len;
+
+		while (len) {
+			unsigned int n = min_t(u64, len, PAGE_SIZE - offset_in_page(p));
+
+			mdr_add(&bio, is_vmalloc_addr(p) ? vmalloc_to_page(p) : virt_to_page(p), n,
+				offset_in_page(p));
+			p += n;
+			len -= n;
 		}
-		if (io->buf_kind == MDRAID_K_BUF_CALLER)
-			nr = mdr_add_caller(NULL, (struct request *)(uintptr_t)io->token,
-					    io->buf_offset, io->len);
-		else
-			nr = DIV_ROUND_UP(io->len + offset_in_page(io->ptr), PAGE_SIZE);
 	}
-	bio = bio_alloc(mdr_bdev(mem), nr, opf, GFP_NOIO);
-	bio->bi_iter.bi_sector = io->offset >> SECTOR_SHIFT;
 	bio->bi_end_io = mdr_end_io;
 	bio->bi_private = mio;
-	if (io->kind != MDRAID_K_FLUSH) {
-		if (io->buf_kind == MDRAID_K_BUF_CALLER)
-			mdr_add_caller(bio, (struct request *)(uintptr_t)io->token, io->buf_offset,
-				       io->len);
-		else
-			mdr_add_mem(bio, io->ptr, io->len);
-	}
 	submit_bio(bio);
 }
 
-static void mdr_event(struct mdr_array *a, struct mdraid_k_event *ev)
-{
-	const char *name = ev->member < a->nmem ? a->mem[ev->member]->name : "?";
-
-	switch (ev->kind) {
-	case 1:
-		pr_info("mdraid_k: %s: member %s failed, array continues on the others\n",
-			a->disk->disk_name, name);
-		break;
-	case 3:
-		pr_info("mdraid_k: %s: %s done, mismatch_cnt %llu\n", a->disk->disk_name,
-			mdr_action_name(ev->member), ev->value);
-		break;
-	case 6:
-		pr_info("mdraid_k: %s: %s rebuilt into slot %llu\n", a->disk->disk_name, name,
-			ev->value);
-		break;
-	}
-}
-
-/* Feeds everything queued to the machine and drains its outputs; the array's mutex is held. */
+/* Feeds everything queued to the machine and drains its outputs; the array's mutex is held,
+ * the machine is used under qlock, which is dropped to submit member bios. */
 static void mdr_run(struct mdr_array *a)
 {
-	struct mdr_cmd *cmd, *cn;
-	struct mdr_mio *mio, *mn;
+	struct list_head *p, *pn;
 	struct mdraid_k_io io;
 	struct mdraid_k_event ev;
-	LIST_HEAD(done);
-	u64 id, at;
+	struct mdr_mio *mio;
+	u64 id;
 	int err, progress = 1;
 
+	spin_lock_irq(&a->qlock);
+	a->starved = false;
 	while (a->m && progress) {
 		progress = 0;
-		spin_lock_irq(&a->qlock);
-		list_splice_tail_init(&a->rq_queue, &a->held);
-		list_splice_tail_init(&a->done, &done);
-		spin_unlock_irq(&a->qlock);
-		list_for_each_entry_safe(mio, mn, &done, list) {
-			list_del(&mio->list);
-			mdraid_k_io_complete(a->m, mio->id, mio->err);
-			kvfree(mio->copy);
-			kfree(mio);
-			progress = 1;
-		}
 		mdraid_k_handle_timeout(a->m, ktime_get_ns(), ktime_get_real_seconds());
-		list_for_each_entry_safe(cmd, cn, &a->held, list) {
-			struct request *rq = blk_mq_rq_from_pdu(cmd);
-			u32 kind;
+		list_for_each_safe(p, pn, &a->queue) {
+			struct request *rq = blk_mq_rq_from_pdu(p);
+			int kind = req_op(rq) == REQ_OP_READ ? MDRAID_K_READ :
+				req_op(rq) == REQ_OP_WRITE ? MDRAID_K_WRITE :
+				req_op(rq) == REQ_OP_FLUSH ? MDRAID_K_FLUSH :
+				req_op(rq) == REQ_OP_DISCARD ? MDRAID_K_DISCARD : -1;
 
-			switch (req_op(rq)) {
-			case REQ_OP_READ:
-				kind = MDRAID_K_READ;
+			if (a->quiesce)
+				break; /* a hot add waits for the machine to go idle */
+			err = kind < 0 ? -EOPNOTSUPP :
+				mdraid_k_submit(a->m, kind, blk_rq_pos(rq), blk_rq_sectors(rq),
+						!!(rq->cmd_flags & REQ_FUA), (uintptr_t)rq, &id);
+			if (err == -EBUSY) {
+				a->starved = true; /* the pool is full: retried after completions */
 				break;
-			case REQ_OP_WRITE:
-				kind = MDRAID_K_WRITE;
-				break;
-			case REQ_OP_FLUSH:
-				kind = MDRAID_K_FLUSH;
-				break;
-			case REQ_OP_DISCARD:
-				kind = MDRAID_K_DISCARD;
-				break;
-			default:
-				list_del(&cmd->list);
-				blk_mq_end_request(rq, BLK_STS_NOTSUPP);
-				continue;
 			}
-			err = mdraid_k_submit(a->m, kind, blk_rq_pos(rq), blk_rq_sectors(rq),
-					      !!(rq->cmd_flags & REQ_FUA), (uintptr_t)rq, &id);
-			if (err == -EBUSY)
-				break; /* the pool is full: retried after completions */
-			list_del(&cmd->list);
-			if (err) {
-				blk_mq_end_request(rq, err == -EROFS ? BLK_STS_PROTECTION : BLK_STS_IOERR);
-				continue;
-			}
-			cmd->id = id;
-			/* Slots are reused as soon as a request ends: key by the whole id. */
-			if (xa_err(xa_store(&a->inflight, id, rq, GFP_NOIO)))
-				pr_err("mdraid_k: %s: cannot track request %llx\n",
-				       a->disk->disk_name, id);
+			list_del(p);
+			if (err)
+				blk_mq_end_request(rq, err == -EROFS ? BLK_STS_PROTECTION :
+						   err == -EOPNOTSUPP ? BLK_STS_NOTSUPP : BLK_STS_IOERR);
 			progress = 1;
 		}
 		while (mdraid_k_poll_io(a->m, &io) == 1) {
-			mdr_issue(a, &io);
+			mio = mdr_take(a, &io);
+			if (mio) {
+				spin_unlock_irq(&a->qlock);
+				mdr_issue(a, mio);
+				spin_lock_irq(&a->qlock);
+			}
 			progress = 1;
 		}
 		while (mdraid_k_poll_completion(a->m, &id, &err) == 1) {
-			struct request *rq = xa_erase(&a->inflight, id);
-
-			if (rq)
-				blk_mq_end_request(rq, err ? BLK_STS_IOERR : BLK_STS_OK);
+			blk_mq_end_request((struct request *)(uintptr_t)id, err ? BLK_STS_IOERR : 0);
 			progress = 1;
 		}
 		while (mdraid_k_poll_event(a->m, &ev) == 1) {
-			mdr_event(a, &ev);
+			if (ev.text[0])
+				pr_info("mdraid_k: %s: %s\n", a->disk->disk_name, ev.text);
 			progress = 1;
 		}
 	}
-	if (a->m && mdraid_k_poll_timeout(a->m, &at) == 1) {
-		u64 now = ktime_get_ns();
-
-		mod_delayed_work(mdr_wq, &a->timer,
-				 at > now ? max(1UL, nsecs_to_jiffies(at - now)) : 0);
-	}
-	WRITE_ONCE(a->runs, a->runs + 1);
+	if (a->m)
+		mdr_arm(a);
+	a->runs++;
+	spin_unlock_irq(&a->qlock);
 	wake_up_all(&a->wait);
 }
 
 static void mdr_work(struct work_struct *w)
 {
-	struct mdr_array *a = container_of(w, struct mdr_array, work);
-	unsigned int noio = memalloc_noio_save();
-
-	mutex_lock(&a->lock);
-	mdr_run(a);
-	mutex_unlock(&a->lock);
-	memalloc_noio_restore(noio);
+	mdr_run_locked(container_of(w, struct mdr_array, work), false);
 }
 
 static void mdr_timer(struct work_struct *w)
 {
-	struct mdr_array *a = container_of(to_delayed_work(w), struct mdr_array, timer);
-
-	queue_work(mdr_wq, &a->work);
+	mdr_run_locked(container_of(to_delayed_work(w), struct mdr_array, timer), false);
 }
 
 void mdr_kick(struct mdr_array *a)
@@ -480,18 +478,26 @@ void mdr_kick(struct mdr_array *a)
 
 /* ---- starting and stopping (array's mutex held) ---- */
 
+static void mdr_cmd(struct mdr_array *a, u32 cmd)
+{
+	spin_lock_irq(&a->qlock);
+	mdraid_k_cmd(a->m, cmd, 0);
+	spin_unlock_irq(&a->qlock);
+}
+
 static void mdr_set_limits(struct mdr_array *a, u64 sectors)
 {
 	unsigned int lbs = 512, pbs = 512, max_hw = MDR_MAX_SECTORS;
 	int i;
 
 	for (i = 0; i < a->nmem; i++) {
-		struct request_queue *q = bdev_get_queue(mdr_bdev(a->mem[i]));
+		struct block_device *b = mdr_bdev(a->mem[i]);
 
-		lbs = max(lbs, bdev_logical_block_size(mdr_bdev(a->mem[i])));
-		pbs = max(pbs, bdev_physical_block_size(mdr_bdev(a->mem[i])));
-		max_hw = min(max_hw, queue_max_hw_sectors(q));
+		lbs = max(lbs, bdev_logical_block_size(b));
+		pbs = max(pbs, bdev_physical_block_size(b));
+		max_hw = min(max_hw, queue_max_hw_sectors(bdev_get_queue(b)));
 	}
+	/* Member bios are chained as long as needed: a request of max_hw in one piece. */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
 	{
 		struct queue_limits lim = queue_limits_start_update(a->disk->queue);
@@ -499,6 +505,7 @@ static void mdr_set_limits(struct mdr_array *a, u64 sectors)
 		lim.logical_block_size = lbs;
 		lim.physical_block_size = pbs;
 		lim.max_hw_sectors = max_hw;
+		lim.max_segments = BIO_MAX_VECS;
 		lim.features |= BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA;
 		if (queue_limits_commit_update(a->disk->queue, &lim))
 			pr_warn("mdraid_k: %s: queue limits refused\n", a->disk->disk_name);
@@ -507,24 +514,25 @@ static void mdr_set_limits(struct mdr_array *a, u64 sectors)
 	blk_queue_logical_block_size(a->disk->queue, lbs);
 	blk_queue_physical_block_size(a->disk->queue, pbs);
 	blk_queue_max_hw_sectors(a->disk->queue, max_hw);
+	blk_queue_max_segments(a->disk->queue, BIO_MAX_VECS);
 	blk_queue_write_cache(a->disk->queue, true, true);
 #endif
 	set_capacity_and_notify(a->disk, sectors);
 }
 
 /* Takes a fresh machine (from assembly/creation) into service. */
-static int mdr_adopt(struct mdr_array *a, struct mdraid_k_result *res, int ndesc)
+static void mdr_adopt(struct mdr_array *a, struct mdraid_k_result *res, int ndesc)
 {
-	struct mdraid_k_status st;
+	u64 sectors;
 	int i, j;
 
 	/* Devices left out of the array go back (closed). */
-	for (i = 0; i < ndesc; i++) {
+	for (i = ndesc - 1; i >= 0; i--) {
 		bool kept = false;
 
 		for (j = 0; j < res->nmembers; j++)
 			kept |= res->ctx_out[j] == a->cand[i];
-		if (!kept && a->cand[i]) {
+		if (!kept) {
 			pr_info("mdraid_k: %s: %s left out\n", a->disk->disk_name, a->cand[i]->name);
 			mdr_member_release(a, a->cand[i]);
 		}
@@ -534,109 +542,90 @@ static int mdr_adopt(struct mdr_array *a, struct mdraid_k_result *res, int ndesc
 		a->mem[j] = res->ctx_out[j];
 	a->nmem = res->nmembers;
 	a->m = res->machine;
-	mdraid_k_status(a->m, &st);
-	mdr_set_limits(a, st.sectors);
+	mdraid_k_state(a->m, &sectors);
+	mdr_set_limits(a, sectors);
 	WRITE_ONCE(a->running, true);
-	mdraid_k_cmd(a->m, MDRAID_K_CMD_OWED_RESYNC, 0);
+	mdr_cmd(a, MDRAID_K_CMD_OWED_RESYNC);
 	mdr_kick(a);
-	return 0;
 }
 
 int mdr_activate(struct mdr_array *a, bool readonly)
 {
 	struct mdraid_k_dev_desc *d;
 	struct mdraid_k_result res = {};
-	void **ctx;
-	int i, n = a->ncand, any = 0;
-	s64 err;
-	char *msg;
+	struct mdraid_k_create c = {
+		.version = a->conf.version, .raid_disks = a->conf.raid_disks ?: a->ncand,
+		.bitmap = a->conf.bitmap, .bitmap_chunk = a->conf.bitmap_chunk, .md_minor = a->unit,
+	};
+	struct mdr_big b = { .n = a->ncand, .res = &res, .create = &c,
+			     .flags = MDRAID_K_ASM_RUN | (readonly ? MDRAID_K_ASM_READONLY : 0) };
+	int i, n = a->ncand;
+	s64 err = -ENOMEM;
 
 	if (a->m)
 		return -EBUSY;
 	if (!n)
 		return -EINVAL;
-	d = kcalloc(n, sizeof(*d), GFP_KERNEL);
-	ctx = kcalloc(n + 1, sizeof(*ctx), GFP_KERNEL);
-	msg = kzalloc(256, GFP_KERNEL);
-	if (!d || !ctx || !msg) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
-		mdr_desc(a->cand[i], &d[i]);
-		struct mdr_big b = { .op = MDR_BIG_PROBE, .devs = &d[i] };
-
-		err = mdr_big_call(&b);
-		if (err < 0)
-			goto out;
-		any |= err;
-	}
-	res.ctx_out = ctx;
-	res.msg = msg;
+	b.devs = d = kcalloc(n, sizeof(*d), GFP_KERNEL);
+	res.ctx_out = kcalloc(n, sizeof(void *), GFP_KERNEL);
+	res.msg = kzalloc(256, GFP_KERNEL);
 	res.msg_len = 256;
-	if (any) {
-		struct mdr_big b = { .op = MDR_BIG_ASSEMBLE, .devs = d, .n = n, .res = &res,
-				     .flags = MDRAID_K_ASM_RUN | (readonly ? MDRAID_K_ASM_READONLY : 0) };
-
-		err = mdr_big_call(&b);
-	} else {
-		struct mdraid_k_create c = {
-			.version = a->version,
-			.raid_disks = a->raid_disks ? a->raid_disks : n,
-			.bitmap = a->bitmap,
-			.bitmap_chunk = a->bitmap_chunk,
-			.md_minor = a->unit,
-		};
-
-		if (a->level != 1 || readonly) {
-			err = -EINVAL;
-			goto out;
-		}
-		get_random_bytes(c.uuid, sizeof(c.uuid));
-		get_random_bytes(&c.seed, sizeof(c.seed));
-		strscpy(c.name, a->disk->disk_name, sizeof(c.name));
-		struct mdr_big b = { .op = MDR_BIG_CREATE, .devs = d, .n = n, .create = &c,
-				     .res = &res };
-
-		err = mdr_big_call(&b);
-	}
-	if (err) {
-		pr_warn("mdraid_k: %s: cannot %s: %s\n", a->disk->disk_name,
-			any ? "assemble" : "create", msg);
+	if (!d || !res.ctx_out || !res.msg)
+		goto out;
+	for (i = 0; i < n; i++)
+		mdr_desc(a->cand[i], &d[i]);
+	get_random_bytes(c.uuid, sizeof(c.uuid));
+	get_random_bytes(&c.seed, sizeof(c.seed));
+	strscpy(c.name, a->disk->disk_name, sizeof(c.name));
+	err = mdr_big_call(&b);
+	if (err < 0) {
+		pr_warn("mdraid_k: %s: cannot start: %s\n", a->disk->disk_name, res.msg);
 		goto out;
 	}
-	mdr_adopt(a, &res, n);
 	pr_info("mdraid_k: %s: %s from %zu devices\n", a->disk->disk_name,
-		any ? "assembled" : "created", res.nmembers);
+		err ? "created" : "assembled", res.nmembers);
+	mdr_adopt(a, &res, n);
+	err = 0;
 out:
 	kfree(d);
-	kfree(ctx);
-	kfree(msg);
+	kfree(res.ctx_out);
+	kfree(res.msg);
 	return err;
 }
 
-/* Stops the machine (superblocks clean) and frees it; member devices stay with the array. */
-int mdr_deactivate(struct mdr_array *a)
+/* Waits (array's mutex dropped meanwhile) until the machine is idle, or stopped and idle. */
+static int mdr_wait(struct mdr_array *a, bool stopped)
 {
-	struct mdraid_k_status st;
 	unsigned long seen;
-	int i;
+	s64 st;
+	u64 n;
 
-	if (!a->m)
-		return 0;
-	mdraid_k_cmd(a->m, MDRAID_K_CMD_STOP, 0);
 	mdr_kick(a);
 	for (;;) {
-		mdraid_k_status(a->m, &st);
-		if (st.stopped && !st.busy)
-			break;
+		spin_lock_irq(&a->qlock);
+		st = mdraid_k_state(a->m, &n);
+		spin_unlock_irq(&a->qlock);
+		if (!(st & 1) && ((st & 2) || !stopped))
+			return 0;
 		seen = READ_ONCE(a->runs);
 		mutex_unlock(&a->lock);
 		wait_event_timeout(a->wait, READ_ONCE(a->runs) != seen, HZ);
 		mutex_lock(&a->lock);
 		if (!a->m)
-			return 0;
+			return -ENODEV;
 	}
+}
+
+/* Stops the machine (superblocks clean) and frees it; member devices stay with the array. */
+int mdr_deactivate(struct mdr_array *a)
+{
+	int i;
+
+	if (!a->m)
+		return 0;
+	mdr_cmd(a, MDRAID_K_CMD_STOP);
+	if (mdr_wait(a, true))
+		return 0;
 	WRITE_ONCE(a->running, false);
 	set_capacity_and_notify(a->disk, 0);
 	mdraid_k_machine_free(a->m);
@@ -648,56 +637,36 @@ int mdr_deactivate(struct mdr_array *a)
 	return 0;
 }
 
-/* Hot add (md's new_dev on a running array): the core's blocking add over the stopped
- * array, queue frozen meanwhile, then a fresh machine. */
+/* Hot add (md's new_dev on a running array): requests are held back until the machine is
+ * idle, then the machine takes the device (re-add or spare; its metadata and the rebuild go
+ * through the normal I/O path while the array keeps serving). */
 int mdr_hot_add(struct mdr_array *a, struct mdr_member *add)
 {
-	struct mdraid_k_dev_desc *d, nd;
-	struct mdraid_k_result res = {};
-	void **ctx;
-	int i, n;
+	struct mdraid_k_dev_desc d;
+	u8 uuid[16], msg[256] = "";
+	struct mdr_big b = { .devs = &d, .uuid = uuid, .msg = msg };
 	s64 err;
-	char *msg;
 
-	/* Freezing waits for requests the worker completes under a->lock. */
-	mutex_unlock(&a->lock);
-	blk_mq_freeze_queue(a->disk->queue);
-	mutex_lock(&a->lock);
-	err = mdr_deactivate(a);
-	n = a->ncand;
-	d = kcalloc(n, sizeof(*d), GFP_KERNEL);
-	ctx = kcalloc(n + 1, sizeof(*ctx), GFP_KERNEL);
-	msg = kzalloc(256, GFP_KERNEL);
-	if (err || !d || !ctx || !msg) {
-		err = err ? err : -ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < n; i++)
-		mdr_desc(a->cand[i], &d[i]);
-	mdr_desc(add, &nd);
-	res.ctx_out = ctx;
-	res.msg = msg;
-	res.msg_len = 256;
-	{
-		struct mdr_big b = { .op = MDR_BIG_ADD, .devs = d, .n = n, .add = &nd, .res = &res };
-
+	a->quiesce = true;
+	mdr_cmd(a, MDRAID_K_CMD_QUIESCE);
+	err = mdr_wait(a, false);
+	if (!err) {
+		mdr_desc(add, &d);
+		get_random_bytes(uuid, sizeof(uuid));
+		b.m = a->m;
 		err = mdr_big_call(&b);
 	}
-	if (err) {
+	a->quiesce = false;
+	mdr_kick(a);
+	if (err >= 0 && err != a->nmem) /* the machine appends its members */
+		err = -EIO;
+	if (err < 0) {
 		pr_warn("mdraid_k: %s: cannot add %s: %s\n", a->disk->disk_name, add->name, msg);
-		/* Bring the array back as it was. */
-		mdr_activate(a, false);
-		goto out;
+		return err;
 	}
-	a->cand[a->ncand++] = add;
-	mdr_adopt(a, &res, n + 1);
+	a->mem[a->nmem++] = add;
 	pr_info("mdraid_k: %s: added %s\n", a->disk->disk_name, add->name);
-out:
-	blk_mq_unfreeze_queue(a->disk->queue);
-	kfree(d);
-	kfree(ctx);
-	kfree(msg);
-	return err;
+	return 0;
 }
 
 /* ---- the disk ---- */
@@ -729,8 +698,7 @@ static void mdr_delete_work(struct work_struct *w)
 	del_gendisk(a->disk);
 	put_disk(a->disk);
 	blk_mq_free_tag_set(&a->tag_set);
-	xa_destroy(&a->inflight);
-	mdr_sysfs_put(a); /* frees a */
+	kobject_put(&a->md_kobj); /* frees a */
 }
 
 /* The registry removed the array: its disk goes (registry mutex held). */
@@ -751,13 +719,11 @@ static int mdr_open(MDR_OPEN_ARGS)
 
 	mutex_lock(&mdr_reg_lock);
 	err = mdraid_k_reg_open(mdr_reg, a->unit, MDRAID_K_OPEN_GET, &h);
-	if (!err) {
-		a->opens[a->nopens++ % MDR_MAX_OPENS] = h;
-		if (a->nopens > MDR_MAX_OPENS) {
-			a->nopens--;
-			mdraid_k_reg_put(mdr_reg, h);
-			err = -EMFILE;
-		}
+	if (!err && a->nopens >= MDR_MAX_OPENS) {
+		mdraid_k_reg_put(mdr_reg, h);
+		err = -EMFILE;
+	} else if (!err) {
+		a->opens[a->nopens++] = h;
 	}
 	mutex_unlock(&mdr_reg_lock);
 	return err;
@@ -794,24 +760,21 @@ static int mdr_alloc(u32 unit)
 	if (!a)
 		return -ENOMEM;
 	a->unit = unit;
-	a->level = 1;
-	a->version = 12;
+	a->conf.level = 1;
+	a->conf.version = 12;
 	mutex_init(&a->lock);
 	spin_lock_init(&a->qlock);
-	INIT_LIST_HEAD(&a->rq_queue);
-	INIT_LIST_HEAD(&a->held);
-	INIT_LIST_HEAD(&a->done);
+	INIT_LIST_HEAD(&a->queue);
 	INIT_WORK(&a->work, mdr_work);
 	INIT_WORK(&a->del_work, mdr_delete_work);
 	INIT_DELAYED_WORK(&a->timer, mdr_timer);
 	init_waitqueue_head(&a->wait);
-	xa_init(&a->inflight);
 	a->tag_set.ops = &mdr_mq_ops;
 	a->tag_set.nr_hw_queues = 1;
 	a->tag_set.queue_depth = MDR_DEPTH;
 	a->tag_set.numa_node = NUMA_NO_NODE;
-	a->tag_set.cmd_size = sizeof(struct mdr_cmd);
-	a->tag_set.flags = BLK_MQ_F_SHOULD_MERGE;
+	a->tag_set.cmd_size = sizeof(struct list_head);
+	a->tag_set.flags = BLK_MQ_F_SHOULD_MERGE | BLK_MQ_F_BLOCKING;
 	a->tag_set.timeout = 120 * HZ;
 	err = blk_mq_alloc_tag_set(&a->tag_set);
 	if (err)
@@ -909,24 +872,21 @@ MODULE_PARM_DESC(new_array, "create a named array: mdr_<name> or mdr<N>");
 
 static int __init mdr_init(void)
 {
-	int err;
+	int err = -ENOMEM;
 
+	mdr_sysfs_init();
 	mdr_reg = mdraid_k_reg_new(0);
-	if (!mdr_reg)
-		return -ENOMEM;
 	mdr_wq = alloc_workqueue("mdraid_k", WQ_MEM_RECLAIM | WQ_HIGHPRI, 0);
 	mdr_del_wq = alloc_workqueue("mdraid_k_del", 0, 0);
-	if (!mdr_wq || !mdr_del_wq) {
-		err = -ENOMEM;
-		goto out_wq;
+	if (mdr_reg && mdr_wq && mdr_del_wq && !bioset_init(&mdr_bs, BIO_POOL_SIZE, 0, 0)) {
+		err = __register_blkdev(0, "mdr", mdr_probe);
+		if (err >= 0) {
+			mdr_major = err;
+			pr_info("mdraid_k: block major %d\n", mdr_major);
+			return 0;
+		}
+		bioset_exit(&mdr_bs);
 	}
-	err = __register_blkdev(0, "mdr", mdr_probe);
-	if (err < 0)
-		goto out_wq;
-	mdr_major = err;
-	pr_info("mdraid_k: block major %d\n", mdr_major);
-	return 0;
-out_wq:
 	if (mdr_del_wq)
 		destroy_workqueue(mdr_del_wq);
 	if (mdr_wq)
@@ -947,6 +907,8 @@ static void __exit mdr_exit(void)
 	destroy_workqueue(mdr_del_wq); /* drains the deletions */
 	destroy_workqueue(mdr_wq);
 	mdraid_k_reg_free(mdr_reg);
+	flush_work(&mdr_vfree_work);
+	bioset_exit(&mdr_bs);
 }
 
 module_init(mdr_init);

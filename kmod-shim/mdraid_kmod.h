@@ -16,15 +16,15 @@
 #include <linux/kobject.h>
 #include <linux/sysfs.h>
 #include <linux/sched/mm.h>
+#include <linux/llist.h>
 #include <linux/moduleparam.h>
-#include <linux/xarray.h>
 #include <asm/irq_stack.h>
 #include "mdraid_k.h"
 
 #define MDR_DEPTH 64 /* blk-mq tags; the machine takes 128 requests */
 #define MDR_MAX_MEMBERS 16
 #define MDR_MAX_OPENS 64
-#define MDR_BOUNCE (64 * 1024)
+#define MDR_BOUNCE (64 * 1024) /* synchronous member I/O in pieces of this */
 #define MDR_MAX_SECTORS 2048
 
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
@@ -48,9 +48,7 @@ struct mdr_member {
 	struct block_device *bdev;
 #endif
 	char name[32];
-	void *bounce; /* MDR_BOUNCE bytes for synchronous I/O */
 	struct kobject kobj; /* md/dev-<name> */
-	bool kobj_added;
 	struct work_struct free_work;
 };
 
@@ -69,27 +67,24 @@ struct mdr_array {
 	struct gendisk *disk;
 	struct blk_mq_tag_set tag_set;
 	struct kobject md_kobj; /* md/; its release frees the array */
-	struct kobject *bitmap_kobj;
+	struct kobject bm_kobj; /* md/bitmap/ */
+	bool bm_added;
 
 	struct mutex lock; /* the machine, members, configuration */
 	struct mdraid_k_machine *m;
-	bool running, readonly, gone;
+	bool running, gone, quiesce; /* quiesce: requests are held back (hot add) */
 	struct mdr_member *mem[MDR_MAX_MEMBERS]; /* machine order */
 	int nmem;
 	struct mdr_member *cand[MDR_MAX_MEMBERS]; /* devices given, not (yet) members */
 	int ncand;
-	/* configuration before activation (md's level, raid_disks, metadata_version, bitmap/) */
-	int level;
-	u32 raid_disks, version, bitmap;
-	u64 bitmap_chunk;
-	u64 speed_min, speed_max; /* 0: system default */
+	struct mdraid_k_conf conf; /* md's level, raid_disks, metadata_version, bitmap/, speeds */
 
-	spinlock_t qlock; /* rq_queue and done: the only state irq context touches */
-	struct list_head rq_queue, done;
-	struct list_head held; /* requests not yet taken by the machine (mutex) */
-	struct xarray inflight; /* machine request id -> request */
+	spinlock_t qlock; /* the machine's calls (bio completions make them in irq), queue */
+	struct list_head queue; /* requests not yet taken by the machine */
+	bool starved; /* the machine refused a request (pool full): retry after completions */
 	struct work_struct work;
 	struct delayed_work timer;
+	u64 timer_at; /* when it is armed for (ns) */
 	wait_queue_head_t wait;
 	unsigned long runs;
 
@@ -110,11 +105,9 @@ int mdr_deactivate(struct mdr_array *a);
 int mdr_hot_add(struct mdr_array *a, struct mdr_member *add);
 void mdr_kick(struct mdr_array *a);
 void mdr_gone(struct mdr_array *a);
-const char *mdr_action_name(u32 action);
 
+void mdr_sysfs_init(void);
 int mdr_sysfs_add(struct mdr_array *a);
 void mdr_sysfs_del(struct mdr_array *a);
-void mdr_sysfs_put(struct mdr_array *a);
-int mdr_member_sysfs_add(struct mdr_array *a, struct mdr_member *mem);
 
 #endif

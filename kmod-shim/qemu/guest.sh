@@ -198,6 +198,9 @@ scn_faults() { # fail a member under fio verify, degraded; add a third disk; rec
 	wr $(md mdr4)/dev-vdb/state remove || die_scn "remove vdb" || return
 	[ ! -e $(md mdr4)/dev-vdb ] || sleep 0.5
 	wr $(md mdr4)/new_dev $(devnum vdc) || die_scn "add vdc" || return
+	# the running machine took it: no stop, no re-assembly
+	dmesg | grep -q "mdraid_k: mdr4: added vdc" || die_scn "no hot add in dmesg" || return
+	! dmesg | grep -qE "mdraid_k: mdr4: (stopped|assembled)" || die_scn "hot add restarted the array" || return
 	wait_idle mdr4 || die_scn "recovery never ended" || return
 	[ "$(cat $(md mdr4)/degraded)" = 0 ] || die_scn "still degraded after recovery" || return
 	[ "$(cat $(md mdr4)/dev-vdc/state)" = in_sync ] || die_scn "vdc not in_sync" || return

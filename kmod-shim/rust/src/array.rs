@@ -1,6 +1,7 @@
 //! Assembly and creation inside the kernel: the core's blocking [`Array`] over member devices
 //! whose reads and writes are C hooks doing synchronous bio I/O (process context), then
-//! [`Array::into_machine`] hands the running array to the C side as a [`Machine`].
+//! [`Array::into_machine`] hands the running array to the C side as a [`Machine`]; a hot add
+//! hands a device to the running machine.
 //!
 //! Every rule (which devices form the array, how a new one is laid out, how a spare is
 //! rebuilt) is the core's; this file only moves arguments across the C ABI.
@@ -235,8 +236,7 @@ unsafe fn take_devs(devs: *const KDevDesc, n: usize) -> Option<Vec<KDevDesc>> {
 ///
 /// # Safety
 /// `devs` points to `n` descriptors; `res` is valid with `ctx_out` holding `n` entries.
-#[no_mangle]
-pub unsafe extern "C" fn mdraid_k_assemble(
+unsafe fn assemble(
     devs: *const KDevDesc,
     n: usize,
     flags: u32,
@@ -263,60 +263,12 @@ pub unsafe extern "C" fn mdraid_k_assemble(
     unsafe { finish(a, now, res) }
 }
 
-/// Assembles like [`mdraid_k_assemble`] (with `run`), then adds `new` (mdadm --add: a spare
-/// rebuilt into an empty slot at once, or a re-add) and hands the array over as a machine.
-///
-/// # Safety
-/// As [`mdraid_k_assemble`]; `new` points to one descriptor and `ctx_out` has `n + 1` entries.
-#[no_mangle]
-pub unsafe extern "C" fn mdraid_k_assemble_add(
-    devs: *const KDevDesc,
-    n: usize,
-    new: *const KDevDesc,
-    mono_ns: u64,
-    wall_secs: u64,
-    res: *mut KResult,
-) -> i64 {
-    // SAFETY: by contract.
-    let (Some(devs), Some(new), Some(res)) = (
-        unsafe { take_devs(devs, n) },
-        unsafe { new.as_ref() },
-        unsafe { res.as_mut() },
-    ) else {
-        return -22;
-    };
-    let list = devs
-        .into_iter()
-        .map(|d| (cstr(&d.name), KDev(d)))
-        .collect::<Vec<_>>();
-    let opts = AssembleOptions {
-        run: true,
-        ..AssembleOptions::default()
-    };
-    let mut uuid = [0u8; 16];
-    for (i, b) in uuid.iter_mut().enumerate() {
-        *b = (mono_ns >> ((i % 8) * 8)) as u8 ^ (i as u8).wrapping_mul(0x9d);
-    }
-    let a = mdraid::array::Array::assemble(list, &opts).and_then(|(mut a, _)| {
-        let add = AddOptions {
-            device_uuid: Some(uuid),
-            ..AddOptions::default()
-        };
-        a.add_member(cstr(&new.name), KDev(*new), &add, &mut |_, _| {})?;
-        Ok(a)
-    });
-    let now = Now { mono_ns, wall_secs };
-    // SAFETY: as ours.
-    unsafe { finish(a, now, res) }
-}
-
 /// Creates a RAID1 array over `devs` (all of them slots, in order; md's `new_dev` order) with
 /// mdadm's layout, then hands it over as a machine. 0 or a negative errno with `res.msg`.
 ///
 /// # Safety
-/// As [`mdraid_k_assemble`]; `opts` points to one [`KCreate`].
-#[no_mangle]
-pub unsafe extern "C" fn mdraid_k_create(
+/// As [`assemble`]; `opts` points to one [`KCreate`].
+unsafe fn create(
     devs: *const KDevDesc,
     n: usize,
     opts: *const KCreate,
@@ -378,8 +330,7 @@ pub unsafe extern "C" fn mdraid_k_create(
 ///
 /// # Safety
 /// `dev` points to one descriptor.
-#[no_mangle]
-pub unsafe extern "C" fn mdraid_k_has_superblock(dev: *const KDevDesc) -> i64 {
+unsafe fn has_superblock(dev: *const KDevDesc) -> i64 {
     // SAFETY: by contract.
     let Some(d) = (unsafe { dev.as_ref() }) else {
         return -22;
@@ -391,4 +342,141 @@ pub unsafe extern "C" fn mdraid_k_has_superblock(dev: *const KDevDesc) -> i64 {
         Err(mdraid::Error::Device(e)) => -i64::from(e.errno().unwrap_or(5)),
         Err(_) => 0,
     }
+}
+
+/// md's `array_state` = active: assembles the array the devices carry when any of them has a
+/// superblock the core recognises ([`assemble`], `flags` as there), else creates a new one over
+/// all of them ([`create`] with `opts`; not read-only). 0 assembled, 1 created, or a negative
+/// errno with `res.msg` saying why.
+///
+/// # Safety
+/// As [`create`].
+#[no_mangle]
+pub unsafe extern "C" fn mdraid_k_activate(
+    devs: *const KDevDesc,
+    n: usize,
+    flags: u32,
+    opts: *const KCreate,
+    mono_ns: u64,
+    wall_secs: u64,
+    res: *mut KResult,
+) -> i64 {
+    if devs.is_null() || n == 0 {
+        return -22;
+    }
+    let mut any = false;
+    for i in 0..n {
+        // SAFETY: `devs` points to `n` descriptors.
+        match unsafe { has_superblock(devs.add(i)) } {
+            r if r < 0 => return r,
+            r => any |= r == 1,
+        }
+    }
+    if any {
+        // SAFETY: by contract.
+        unsafe { assemble(devs, n, flags, mono_ns, wall_secs, res) }
+    } else if flags & 4 != 0 {
+        -22
+    } else {
+        // SAFETY: by contract.
+        match unsafe { create(devs, n, opts, mono_ns, wall_secs, res) } {
+            0 => 1,
+            e => e,
+        }
+    }
+}
+
+/// Hot add (md's `new_dev` on a running array, mdadm --add): decides through the machine
+/// ([`Machine::plan_add`](mdraid::array::machine::Machine::plan_add)) how the device at `dev`
+/// joins — its old slot (re-add) or a fresh superblock as a spare — and hands it to the
+/// running machine ([`Machine::add_member`](mdraid::array::machine::Machine::add_member)),
+/// which writes its metadata and rebuilds it through the normal I/O path. Reads the device
+/// (its superblock, a re-added device's bad-block log) through [`mdraid_k_dev_io`]. The
+/// machine must be idle ([`crate::machine`]'s quiesce command first). Returns the new
+/// member's index, or a negative errno with `msg` saying why.
+///
+/// # Safety
+/// `m` is a live machine used by no one else during the call; `dev` points to one
+/// descriptor; `uuid` to 16 bytes; `msg` is NULL or valid for `msg_len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn mdraid_k_add(
+    m: *mut KMachine,
+    dev: *const KDevDesc,
+    uuid: *const [u8; 16],
+    msg: *mut u8,
+    msg_len: usize,
+) -> i64 {
+    // SAFETY: the caller's message buffer.
+    let mut out = unsafe { CBuf::new(msg, msg_len) };
+    // SAFETY: by contract.
+    let (Some(k), Some(d), Some(uuid)) = (unsafe { m.as_mut() }, unsafe { dev.as_ref() }, unsafe {
+        uuid.as_ref()
+    }) else {
+        return -22;
+    };
+    let mut kd = KDev(*d);
+    match add(k, &mut kd, *uuid) {
+        Ok(i) => i64::try_from(i).unwrap_or(-22),
+        Err((errno, e)) => {
+            let _ = write!(out, "{e}");
+            -i64::from(errno)
+        }
+    }
+}
+
+fn add(
+    k: &mut KMachine,
+    dev: &mut KDev,
+    uuid: [u8; 16],
+) -> Result<usize, (i32, alloc::string::String)> {
+    use alloc::string::ToString;
+    use mdraid::array::{Member, MemberState};
+    use mdraid::format::badblocks::{log_location, BadBlockLog};
+    use mdraid::format::probe::Superblock;
+
+    let name = cstr(&dev.0.name);
+    let fail = |errno: i32, e: &dyn core::fmt::Display| (errno, alloc::format!("{name}: {e}"));
+    if k.m.is_readonly() {
+        return Err((30, "read-only array".to_string()));
+    }
+    let found = mdraid::format::probe::probe(dev, None)
+        .ok()
+        .map(|f| (f.sb, f.sector));
+    let dev_sectors = dev.size() / 512;
+    let opts = AddOptions {
+        device_uuid: Some(uuid),
+        ..AddOptions::default()
+    };
+    let plan =
+        k.m.plan_add(found, dev_sectors, &opts)
+            .map_err(|e| fail(22, &e))?;
+    // A re-added device brings its own bad-block log (a fresh superblock has none).
+    let badblocks = match &plan.sb {
+        Superblock::V1(s, _) if s.feature_map & mdraid::format::sb1::FEATURE_BAD_BLOCKS != 0 => {
+            match log_location(s) {
+                Some((off, len)) => {
+                    let mut raw = alloc::vec![0u8; len];
+                    dev.read_at(off, &mut raw).map_err(|e| fail(5, &e))?;
+                    Some(BadBlockLog::parse_for(s, &raw).map_err(|e| fail(22, &e))?)
+                }
+                None => None,
+            }
+        }
+        _ => None,
+    };
+    let member = Member {
+        dev: mdraid::array::machine::Detached {
+            device_number: Some((dev.0.major, dev.0.minor)),
+        },
+        name: name.clone(),
+        sb: plan.sb,
+        sb_sector: plan.sb_sector,
+        dev_sectors,
+        state: MemberState::Spare,
+        badblocks,
+        rebuild: None,
+        rebuild_bitmap: false,
+    };
+    k.m.add_member(member, plan.comeback)
+        .map_err(|e| fail(16, &e))
 }

@@ -19,6 +19,7 @@
 extern crate alloc;
 
 mod array;
+mod attrs;
 mod machine;
 mod registry;
 

@@ -5,6 +5,8 @@
 //! nothing here blocks or sleeps.
 
 use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use core::fmt::Write;
 use mdraid::array::machine::{Io, IoBuffer, IoKind, Machine, Notice, Now};
 use mdraid::array::MemberState;
 use mdraid::format::probe::Superblock;
@@ -12,11 +14,16 @@ use mdraid::raid1::{ArrayRequest, BufRef, MemberError, RequestKind, SubmitError,
 
 /// The machine and what the C side asks about it (opaque to C).
 pub struct KMachine {
-    m: Machine,
+    pub(crate) m: Machine,
     /// The last sync action that ended: (action, mismatch_cnt).
     last: Option<(SyncAction, u64)>,
     /// A resync is owed and not yet started.
     resync_owed: bool,
+    /// The caller's token of each request in the machine, by request id.
+    tokens: BTreeMap<u64, u64>,
+    /// An I/O and a notice taken out early by [`mdraid_k_pending`].
+    next_io: Option<Io>,
+    next_event: Option<Notice>,
 }
 
 impl KMachine {
@@ -25,6 +32,9 @@ impl KMachine {
             m,
             last: None,
             resync_owed,
+            tokens: BTreeMap::new(),
+            next_io: None,
+            next_event: None,
         }
     }
 }
@@ -70,15 +80,14 @@ pub struct KEvent {
     pub member: u32,
     /// Sector (2), mismatch_cnt (3).
     pub value: u64,
+    /// A line for the kernel log (NUL-terminated; empty when the notice needs none).
+    pub text: [u8; 96],
 }
 
 /// The array's state for sysfs.
-#[repr(C)]
 pub struct KStatus {
     /// Mirrors (slots).
     pub raid_disks: u32,
-    /// Members known (any state).
-    pub members: u32,
     /// Slots without an in-sync member.
     pub degraded: u32,
     /// 0 0.90, 10 1.0, 11 1.1, 12 1.2.
@@ -87,8 +96,6 @@ pub struct KStatus {
     pub sectors: u64,
     /// Running sync: 0 none, 1 resync, 2 recover, 3 check, 4 repair.
     pub sync_action: u32,
-    /// The last sync action that ended, same numbering (0 none).
-    pub last_action: u32,
     /// Running sync: sectors done and in total.
     pub sync_done: u64,
     /// Running sync: total sectors.
@@ -103,20 +110,13 @@ pub struct KStatus {
     pub busy: u32,
     /// Stop finished.
     pub stopped: u32,
-    /// A resync is owed and was not started.
-    pub resync_owed: u32,
-    /// Events.
-    pub events: u64,
     /// Bitmap chunk (bytes), 0 without bitmap.
     pub bitmap_chunk: u64,
     /// Bitmap location relative to the superblock (sectors, signed).
     pub bitmap_offset: i64,
-    /// Array UUID.
-    pub uuid: [u8; 16],
 }
 
 /// One member for sysfs.
-#[repr(C)]
 pub struct KMember {
     /// 0 in sync, 1 spare, 2 faulty, 3 being rebuilt (spare with progress).
     pub state: u32,
@@ -126,12 +126,6 @@ pub struct KMember {
     pub write_mostly: u32,
     /// Corrected read errors (md `errors`).
     pub errors: u64,
-    /// Device number.
-    pub major: u32,
-    /// Device number.
-    pub minor: u32,
-    /// Rebuilt sectors while being rebuilt.
-    pub recovery: u64,
 }
 
 fn action_num(a: SyncAction) -> u32 {
@@ -203,6 +197,7 @@ pub unsafe extern "C" fn mdraid_k_submit(
     };
     match k.m.handle_submit(req) {
         Ok(r) => {
+            k.tokens.insert(r.raw(), token);
             // SAFETY: checked non-NULL.
             unsafe { *id = r.raw() };
             0
@@ -225,7 +220,7 @@ pub unsafe extern "C" fn mdraid_k_poll_io(m: *mut KMachine, out: *mut KIo) -> i6
     if out.is_null() {
         return -22;
     }
-    let Some(io): Option<Io> = k.m.poll_io() else {
+    let Some(io): Option<Io> = k.next_io.take().or_else(|| k.m.poll_io()) else {
         return 0;
     };
     let mut v = KIo {
@@ -305,7 +300,8 @@ pub unsafe extern "C" fn mdraid_k_io_complete(m: *mut KMachine, id: u64, err: i3
     }
 }
 
-/// The next finished array request: its id to `*id`, 0 or -EIO to `*err`; returns 1, or 0.
+/// The next finished array request: its token (as given to [`mdraid_k_submit`]) to `*id`,
+/// 0 or -EIO to `*err`; returns 1, or 0.
 ///
 /// # Safety
 /// `m` is a live machine; `id`, `err` valid for writes.
@@ -322,17 +318,39 @@ pub unsafe extern "C" fn mdraid_k_poll_completion(
     if id.is_null() || err.is_null() {
         return -22;
     }
-    match k.m.poll_completion() {
-        Some((r, res)) => {
-            // SAFETY: checked non-NULL.
-            unsafe {
-                *id = r.raw();
-                *err = if res.is_ok() { 0 } else { -5 };
-            }
-            1
+    while let Some((r, res)) = k.m.poll_completion() {
+        // A request we never submitted has no token: nothing for the C side to end.
+        let Some(token) = k.tokens.remove(&r.raw()) else {
+            continue;
+        };
+        // SAFETY: checked non-NULL.
+        unsafe {
+            *id = token;
+            *err = if res.is_ok() { 0 } else { -5 };
         }
-        None => 0,
+        return 1;
     }
+    0
+}
+
+/// Whether the machine has a member I/O or a notice to hand out (for a completion path that
+/// only ends requests and leaves the rest to a worker): 1, or 0.
+///
+/// # Safety
+/// `m` is a live machine.
+#[no_mangle]
+pub unsafe extern "C" fn mdraid_k_pending(m: *mut KMachine) -> i64 {
+    // SAFETY: by contract.
+    let Some(k) = (unsafe { km(m) }) else {
+        return 0;
+    };
+    if k.next_io.is_none() {
+        k.next_io = k.m.poll_io();
+    }
+    if k.next_event.is_none() {
+        k.next_event = k.m.poll_event();
+    }
+    i64::from(k.next_io.is_some() || k.next_event.is_some())
 }
 
 /// The next notice into `*out`: 1, or 0.
@@ -348,7 +366,7 @@ pub unsafe extern "C" fn mdraid_k_poll_event(m: *mut KMachine, out: *mut KEvent)
     if out.is_null() {
         return -22;
     }
-    let Some(n) = k.m.poll_event() else {
+    let Some(n) = k.next_event.take().or_else(|| k.m.poll_event()) else {
         return 0;
     };
     let (kind, member, value) = match n {
@@ -367,12 +385,35 @@ pub unsafe extern "C" fn mdraid_k_poll_event(m: *mut KMachine, out: *mut KEvent)
         Notice::Stopped => (7, 0, 0),
         _ => (0, 0, 0),
     };
+    let mut text = [0u8; 96];
+    let name = |i: u32| {
+        k.m.members()
+            .get(i as usize)
+            .map_or("?", |x| x.name.as_str())
+    };
+    // SAFETY: a local buffer of 96 bytes.
+    let mut w = unsafe { crate::array::CBuf::new(text.as_mut_ptr(), text.len()) };
+    let _ = match kind {
+        1 => write!(
+            w,
+            "member {} failed, array continues on the others",
+            name(member)
+        ),
+        3 => write!(
+            w,
+            "{} done, mismatch_cnt {value}",
+            crate::attrs::action_name(member)
+        ),
+        6 => write!(w, "{} rebuilt into slot {value}", name(member)),
+        _ => Ok(()),
+    };
     // SAFETY: checked non-NULL.
     unsafe {
         out.write(KEvent {
             kind,
             member,
             value,
+            text,
         })
     };
     1
@@ -415,18 +456,24 @@ pub unsafe extern "C" fn mdraid_k_handle_timeout(m: *mut KMachine, mono_ns: u64,
 
 /// Commands: 1 start sync (`arg` 1 resync, 2 recover, 3 check, 4 repair), 2 abort sync,
 /// 3 fail member `arg`, 4 remove member `arg`, 5 stop, 6 speed limits (`arg` = min KiB/s
-/// << 32 | max KiB/s), 7 start the owed resync if any. 0 or a negative errno (EBUSY refused
+/// << 32 | max KiB/s), 7 start the owed resync if any, 8 quiesce for a hot add (a running
+/// sync action is interrupted, as md's quiesce does; an interrupted resync stays owed). 0 or a negative errno (EBUSY refused
 /// now, EINVAL bad argument, ENODEV no such member).
 ///
 /// # Safety
 /// `m` is a live machine.
 #[no_mangle]
 pub unsafe extern "C" fn mdraid_k_cmd(m: *mut KMachine, cmd: u32, arg: u64) -> i64 {
-    use mdraid::array::machine::MachineError as E;
     // SAFETY: by contract.
     let Some(k) = (unsafe { km(m) }) else {
         return -22;
     };
+    command(k, cmd, arg)
+}
+
+/// [`mdraid_k_cmd`] on a machine.
+pub(crate) fn command(k: &mut KMachine, cmd: u32, arg: u64) -> i64 {
+    use mdraid::array::machine::MachineError as E;
     let idx = usize::try_from(arg).unwrap_or(usize::MAX);
     let r = match cmd {
         1 => {
@@ -462,6 +509,14 @@ pub unsafe extern "C" fn mdraid_k_cmd(m: *mut KMachine, cmd: u32, arg: u64) -> i
                 Ok(())
             }
         }
+        8 => {
+            if let Some(s) = k.m.engine().sync_status() {
+                k.resync_owed |= s.action == SyncAction::Resync;
+                // Refused only when no sync runs.
+                let _ = k.m.abort_sync();
+            }
+            Ok(())
+        }
         _ => return -22,
     };
     match r {
@@ -472,19 +527,24 @@ pub unsafe extern "C" fn mdraid_k_cmd(m: *mut KMachine, cmd: u32, arg: u64) -> i
     }
 }
 
-/// Fills `*out` with the array's state.
+/// The array's size in sectors to `*sectors`; returns bit 0 busy (requests, member I/O, a
+/// sync action or metadata pending), bit 1 stopped.
 ///
 /// # Safety
-/// `m` is a live machine; `out` valid for a write.
+/// `m` is a live machine; `sectors` valid for a write.
 #[no_mangle]
-pub unsafe extern "C" fn mdraid_k_status(m: *const KMachine, out: *mut KStatus) -> i64 {
+pub unsafe extern "C" fn mdraid_k_state(m: *const KMachine, sectors: *mut u64) -> i64 {
     // SAFETY: by contract (read-only use).
-    let Some(k) = (unsafe { m.as_ref() }) else {
+    let (Some(k), false) = (unsafe { m.as_ref() }, sectors.is_null()) else {
         return -22;
     };
-    if out.is_null() {
-        return -22;
-    }
+    // SAFETY: checked non-NULL.
+    unsafe { *sectors = k.m.engine().array_sectors() };
+    i64::from(k.m.is_busy()) | i64::from(k.m.is_stopped()) << 1
+}
+
+/// The array's state.
+pub(crate) fn status(k: &KMachine) -> KStatus {
     let mm = &k.m;
     let members = mm.members();
     let lead = members
@@ -497,27 +557,24 @@ pub unsafe extern "C" fn mdraid_k_status(m: *const KMachine, out: *mut KStatus) 
         .filter(|x| matches!(x.state, MemberState::InSync(_)))
         .count() as u32;
     let sync = mm.engine().sync_status();
-    let (version, uuid, bitmap_offset) = match lead.map(|l| &l.sb) {
+    let (version, bitmap_offset) = match lead.map(|l| &l.sb) {
         Some(sb @ Superblock::V1(s, _)) => (
             match sb.version() {
                 mdraid::format::MetadataVersion::V1_0 => 10,
                 mdraid::format::MetadataVersion::V1_1 => 11,
                 _ => 12,
             },
-            sb.uuid(),
             i64::from(s.bitmap_offset),
         ),
-        Some(sb) => (0, sb.uuid(), 8),
-        None => (12, [0; 16], 0),
+        Some(_) => (0, 8),
+        None => (12, 0),
     };
-    let v = KStatus {
+    KStatus {
         raid_disks,
-        members: members.len() as u32,
         degraded: raid_disks.saturating_sub(in_sync),
         version,
         sectors: mm.engine().array_sectors(),
         sync_action: sync.map_or(0, |s| action_num(s.action)),
-        last_action: k.last.map_or(0, |l| action_num(l.0)),
         sync_done: sync.map_or(0, |s| s.done_sectors),
         sync_total: sync.map_or(0, |s| s.total_sectors),
         sync_speed: sync.map_or(0, |s| s.rate_kib_s),
@@ -528,8 +585,6 @@ pub unsafe extern "C" fn mdraid_k_status(m: *const KMachine, out: *mut KStatus) 
         dirty: u32::from(mm.is_dirty()),
         busy: u32::from(mm.is_busy()),
         stopped: u32::from(mm.is_stopped()),
-        resync_owed: u32::from(k.resync_owed && mm.needs_resync()),
-        events: mm.events(),
         bitmap_chunk: mm
             .bitmap()
             .and_then(|b| b.bitmap.header.chunk_sectors())
@@ -539,34 +594,17 @@ pub unsafe extern "C" fn mdraid_k_status(m: *const KMachine, out: *mut KStatus) 
         } else {
             0
         },
-        uuid,
-    };
-    // SAFETY: checked non-NULL.
-    unsafe { out.write(v) };
-    0
+    }
 }
 
-/// Fills `*out` with member `i`'s state; 0, or -ENODEV past the last member.
-///
-/// # Safety
-/// `m` is a live machine; `out` valid for a write.
-#[no_mangle]
-pub unsafe extern "C" fn mdraid_k_member(m: *const KMachine, i: u32, out: *mut KMember) -> i64 {
-    // SAFETY: by contract (read-only use).
-    let Some(k) = (unsafe { m.as_ref() }) else {
-        return -22;
-    };
-    if out.is_null() {
-        return -22;
-    }
-    let Some(x) = k.m.members().get(i as usize) else {
-        return -19;
-    };
-    let (state, slot, recovery) = match (x.state, x.rebuild) {
-        (MemberState::InSync(s), _) => (0, s, 0),
-        (MemberState::Spare, Some((s, off))) => (3, s, off),
-        (MemberState::Spare, None) => (1, u32::MAX, 0),
-        (MemberState::Faulty, _) => (2, u32::MAX, 0),
+/// Member `i`'s state, `None` past the last member.
+pub(crate) fn member(k: &KMachine, i: usize) -> Option<KMember> {
+    let x = k.m.members().get(i)?;
+    let (state, slot) = match (x.state, x.rebuild) {
+        (MemberState::InSync(s), _) => (0, s),
+        (MemberState::Spare, Some((s, _))) => (3, s),
+        (MemberState::Spare, None) => (1, u32::MAX),
+        (MemberState::Faulty, _) => (2, u32::MAX),
     };
     let (write_mostly, sb_errors) = match &x.sb {
         Superblock::V1(s, _) => (
@@ -584,18 +622,10 @@ pub unsafe extern "C" fn mdraid_k_member(m: *const KMachine, i: u32, out: *mut K
         }
         _ => 0,
     };
-    let (major, minor) = x.dev.device_number.unwrap_or((0, 0));
-    // SAFETY: checked non-NULL.
-    unsafe {
-        out.write(KMember {
-            state,
-            slot,
-            write_mostly,
-            errors: sb_errors.max(live),
-            major,
-            minor,
-            recovery,
-        })
-    };
-    0
+    Some(KMember {
+        state,
+        slot,
+        write_mostly,
+        errors: sb_errors.max(live),
+    })
 }
