@@ -467,6 +467,7 @@ fn add(
     let member = Member {
         dev: mdraid::array::machine::Detached {
             device_number: Some((dev.0.major, dev.0.minor)),
+            block_size: dev.logical_block_size(),
         },
         name: name.clone(),
         sb: plan.sb,
