@@ -17,6 +17,7 @@ mod gates;
 mod issue;
 mod membership;
 mod repair;
+mod replace;
 mod schedule;
 mod sync;
 #[cfg(test)]
@@ -611,6 +612,16 @@ impl Raid1 {
                         let r = &mut self.reqs[io.req];
                         r.ok_in_sync = true;
                         r.ok_mask |= bit(io.member);
+                    } else if !stale
+                        && self
+                            .mirrors
+                            .get(io.member)
+                            .is_some_and(|m| m.state.is_working())
+                    {
+                        // A recovering member (a replacement) that took the write holds it:
+                        // should it come in sync before the write finishes (its original
+                        // retired meanwhile), the write is done on it.
+                        self.reqs[io.req].ok_mask |= bit(io.member);
                     }
                 }
                 Err(_) => {

@@ -942,6 +942,13 @@ impl Raid1 {
                             member: i,
                             slot,
                         });
+                        // A replacement took the slot: its original is retired as faulty.
+                        if let Some(orig) = self.retire_replaced(i, slot) {
+                            ev(self, &|token| Event::MemberFailed {
+                                token,
+                                member: orig,
+                            });
+                        }
                     }
                     ev(self, &|token| Event::SyncCheckpoint {
                         token,
