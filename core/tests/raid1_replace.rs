@@ -92,8 +92,7 @@ mod raid1_replace {
         // Strikes once the copy got past `fail_at` (while it still runs).
         let strike = |s: &mut Sim, failed: &mut bool| -> Result<(), String> {
             if !*failed
-                && s
-                    .engine
+                && s.engine
                     .sync_status()
                     .is_some_and(|st| st.done_sectors >= fail_at)
             {
@@ -199,7 +198,9 @@ mod raid1_replace {
         if in_sync != want {
             return Err(format!("{in_sync} in-sync mirrors, want {want}"));
         }
-        let all = s.read_sync(0, size).map_err(|e| format!("final read: {e:?}"))?;
+        let all = s
+            .read_sync(0, size)
+            .map_err(|e| format!("final read: {e:?}"))?;
         if all != model {
             return Err("final read differs from the model".into());
         }

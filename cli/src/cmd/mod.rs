@@ -7,6 +7,7 @@ mod examine;
 mod io;
 mod lifecycle;
 mod members;
+mod replace;
 mod sync;
 
 use crate::common::{parse_size, CliResult};
@@ -126,6 +127,9 @@ pub enum Cmd {
     /// Re-add a recently removed member, copying only what changed (needs a bitmap).
     #[command(name = "re-add")]
     ReAdd(members::MemberArgs),
+    /// Hot-replace a member (mdadm --replace): a spare is rebuilt as its replacement while it
+    /// serves I/O, then the member is faulty and the spare holds its slot.
+    Replace(replace::ReplaceArgs),
     /// Show mdraid at work: a RAID1 over two image files in a temporary folder.
     Demo(demo::DemoArgs),
     /// End-to-end benchmarks, as ratios against a baseline measured in the same run.
@@ -178,6 +182,7 @@ pub fn run(cli: Cli, pos: create::FlagPositions) -> CliResult {
         Cmd::Remove(a) => members::run(members::Verb::Remove, &a),
         Cmd::Add(a) => members::run(members::Verb::Add, &a),
         Cmd::ReAdd(a) => members::run(members::Verb::ReAdd, &a),
+        Cmd::Replace(a) => replace::run(&a),
         Cmd::Demo(a) => demo::run(a),
         Cmd::Bench(a) => bench::run(a),
     }

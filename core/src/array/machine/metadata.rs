@@ -474,6 +474,14 @@ impl Machine {
             }
             Event::MemberInSync { member, slot, .. } => {
                 if let Some(i) = self.emap.get(member).copied().flatten() {
+                    // A replacement took the slot: its original is faulty in the same round
+                    // (md's raid1_spare_active before md_update_sb).
+                    let orig = (0..self.members.len()).find(|&k| {
+                        k != i && self.members[k].state == MemberState::InSync(slot as u32)
+                    });
+                    if let Some(k) = orig {
+                        self.mark_faulty(k);
+                    }
                     if self.members[i].state == MemberState::Spare {
                         cur.notice = Some(Notice::SpareRebuilt {
                             member: i,

@@ -66,6 +66,7 @@ pub(crate) mod config;
 mod membership;
 pub use membership::{AddPlan, Comeback};
 mod metadata;
+pub(crate) mod replace;
 pub(crate) mod superblocks;
 
 use super::member::DeviceId;
@@ -513,6 +514,11 @@ impl Machine {
         if matches!(m.state, MemberState::InSync(_)) {
             return Err(MachineError::Refused("the member is active: fail it first"));
         }
+        if replace::is_replacement(&self.members, i) {
+            return Err(MachineError::Refused(
+                "the member is an active replacement: fail it first",
+            ));
+        }
         if self.is_busy() || self.stopping {
             return Err(MachineError::Refused("remove while idle"));
         }
@@ -607,6 +613,7 @@ impl Machine {
         engine.handle_timeout(self.now.mono_ns);
         self.engine = engine;
         self.emap = emap;
+        self.attach_replacements();
         Ok(())
     }
 

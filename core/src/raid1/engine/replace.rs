@@ -30,7 +30,11 @@ impl Raid1 {
             .ok_or(EngineError::Refused("no such member"))?;
         let slot = match (orig.state, orig.slot) {
             (PositionState::InSync, Some(s)) => s,
-            _ => return Err(EngineError::Refused("only an in-sync member can be replaced")),
+            _ => {
+                return Err(EngineError::Refused(
+                    "only an in-sync member can be replaced",
+                ))
+            }
         };
         if self.replacement_of(slot).is_some() {
             return Err(EngineError::Refused("that slot already has a replacement"));
