@@ -75,9 +75,11 @@ pub fn run(a: &ReplaceArgs) -> CliResult {
                 };
                 match array.add_member(n.clone(), dev, &opts, &mut |_, _| {})? {
                     AddOutcome::Spare => n,
-                    _ => return Err(CliError(format!(
+                    _ => {
+                        return Err(CliError(format!(
                         "{n} was rebuilt into an empty slot: no spare left to replace {name} with"
-                    ))),
+                    )))
+                    }
                 }
             }
         }),
