@@ -241,9 +241,20 @@ enum DirtyState {
 enum Waiter {
     Dirty,
     Clean,
-    BitmapSet { first: u64, count: u64 },
+    BitmapSet {
+        first: u64,
+        count: u64,
+    },
     Nothing,
-    Req { slot: usize, gen: u32 },
+    Req {
+        slot: usize,
+        gen: u32,
+    },
+    /// A replacement's `MemberInSync`: once recorded, its original `member` in `slot` retires.
+    Retire {
+        member: usize,
+        slot: usize,
+    },
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -706,6 +717,7 @@ impl Raid1 {
                 }
             }
             Waiter::Nothing => {}
+            Waiter::Retire { member, slot } => self.retire(member, slot),
             Waiter::Req { slot, gen } => {
                 if let Some(r) = self.reqs.get_mut(slot) {
                     if r.live && r.gen == gen {

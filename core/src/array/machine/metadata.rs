@@ -479,8 +479,11 @@ impl Machine {
                     let orig = (0..self.members.len()).find(|&k| {
                         k != i && self.members[k].state == MemberState::InSync(slot as u32)
                     });
+                    // The engine keeps writing it until this round is durable (then it
+                    // retires it and says so with MemberFailed).
                     if let Some(k) = orig {
-                        self.mark_faulty(k);
+                        self.members[k].state = MemberState::Faulty;
+                        self.notices.push_back(Notice::MemberFailed { member: k });
                     }
                     if self.members[i].state == MemberState::Spare {
                         cur.notice = Some(Notice::SpareRebuilt {

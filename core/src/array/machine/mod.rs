@@ -621,7 +621,9 @@ impl Machine {
     fn data_io(&self, mio: &MemberIo) -> Option<Io> {
         let mi = self.emap.get(mio.member).copied().flatten()?;
         let m = &self.members[mi];
-        if m.state == MemberState::Faulty {
+        // (An original recorded faulty whose replacement's swap is not durable yet is still
+        // written: the engine retires it once the round is.)
+        if m.state == MemberState::Faulty && !self.engine.is_retiring(mio.member) {
             return None;
         }
         let kind = match mio.kind {

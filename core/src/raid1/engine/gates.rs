@@ -140,7 +140,28 @@ impl Raid1 {
         self.reqs[slot].degraded = true;
         let waiter = Waiter::Req { slot, gen };
         for m in 0..self.mirrors.len() {
-            if mask & bit(m) == 0 || !self.mirrors[m].state.is_working() {
+            if mask & bit(m) == 0 {
+                continue;
+            }
+            if self.mirrors[m].state == PositionState::Faulty {
+                // Failed meanwhile by something else (a metadata write error, another I/O):
+                // this write did not reach it, so it completes only once a round records the
+                // failure (otherwise a cut before that round leaves a member without the
+                // write that assembly still trusts).
+                self.full_next = true;
+                if self
+                    .emit(
+                        |token| Event::MemberFailed { token, member: m },
+                        waiter,
+                        false,
+                    )
+                    .is_some()
+                {
+                    self.reqs[slot].meta_wait += 1;
+                }
+                continue;
+            }
+            if !self.mirrors[m].state.is_working() {
                 continue;
             }
             self.full_next = true;

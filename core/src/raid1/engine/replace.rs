@@ -80,16 +80,42 @@ impl Raid1 {
             .is_some_and(|s| self.replacement_of(s) == Some(member))
     }
 
-    /// After member `member` came in sync in `slot`: any other in-sync member of that slot is
-    /// the original it replaced, and becomes faulty (md's `raid1_spare_active`). Returns it.
-    pub(super) fn retire_replaced(&mut self, member: usize, slot: usize) -> Option<usize> {
-        let orig = self.mirrors.iter().enumerate().position(|(j, m)| {
+    /// The in-sync member other than `member` holding `slot` (the original of a replacement
+    /// that just came in sync).
+    pub(super) fn original_of(&self, member: usize, slot: usize) -> Option<usize> {
+        self.mirrors.iter().enumerate().position(|(j, m)| {
             j != member && m.slot == Some(slot) && m.state == PositionState::InSync
-        })?;
-        let m = &mut self.mirrors[orig];
+        })
+    }
+
+    /// Whether member `member` is an original whose replacement is in sync, waiting for that to
+    /// be recorded before it retires (it is still written and read meanwhile).
+    pub fn is_retiring(&self, member: usize) -> bool {
+        self.mirrors
+            .get(member)
+            .filter(|m| m.state == PositionState::InSync)
+            .and_then(|m| m.slot)
+            .is_some_and(|s| self.original_of(member, s).is_some())
+    }
+
+    /// The replacement's `MemberInSync` is recorded: its original `member` becomes faulty
+    /// (md's `raid1_spare_active`) and [`Event::MemberFailed`] says so. Kept when it is the
+    /// last in-sync mirror (the replacement failed meanwhile).
+    pub(super) fn retire(&mut self, member: usize, slot: usize) {
+        let Some(m) = self.mirrors.get(member) else {
+            return;
+        };
+        if m.state != PositionState::InSync || m.slot != Some(slot) || self.in_sync_count() <= 1 {
+            return;
+        }
+        let m = &mut self.mirrors[member];
         m.state = PositionState::Faulty;
         m.slot = None;
         self.full_next = true;
-        Some(orig)
+        let _ = self.emit(
+            |token| Event::MemberFailed { token, member },
+            Waiter::Nothing,
+            false,
+        );
     }
 }
