@@ -294,6 +294,10 @@ pub struct Raid1 {
     completions: VecDeque<(ReqId, Result<(), ArrayIoError>)>,
     events: VecDeque<Event>,
     pending_meta: Vec<(u64, Waiter, bool)>,
+    /// Member failures not yet recorded: (`MemberFailed` token, member). Writes settling
+    /// meanwhile wait for a round recording them (md holds write completions while a
+    /// superblock change is pending).
+    unrecorded_failures: Vec<(u64, usize)>,
     meta_cap: usize,
     optional_pending: usize,
     next_token: u64,
@@ -691,6 +695,7 @@ impl Raid1 {
             return Err(EngineError::UnknownToken(token.0));
         };
         let (_, waiter, optional) = self.pending_meta.swap_remove(pos);
+        self.unrecorded_failures.retain(|&(t, _)| t != token.0);
         if optional {
             self.optional_pending = self.optional_pending.saturating_sub(1);
         }
