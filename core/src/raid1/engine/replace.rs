@@ -108,7 +108,9 @@ impl Raid1 {
         if m.state != PositionState::InSync || m.slot != Some(slot) || self.in_sync_count() <= 1 {
             return;
         }
-        let m = &mut self.mirrors[member];
+        let Some(m) = self.mirrors.get_mut(member) else {
+            return;
+        };
         m.state = PositionState::Faulty;
         m.slot = None;
         self.full_next = true;
