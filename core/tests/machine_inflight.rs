@@ -8,7 +8,8 @@
 //!
 //! Sync actions run under the load too: a resync owed by a new array (created without
 //! assume-clean), a recovery onto a spare into an empty slot, a check or repair started
-//! mid-workload, so the cut falls inside them as often as anywhere else. After the cut every
+//! mid-workload, a hot replace of a member by a spare (md's want_replacement), so the cut falls
+//! inside them as often as anywhere else. After the cut every
 //! device is brought back (a kicked or faulty one re-added or rebuilt with `add`), every sync
 //! is finished, and then all `n` members must be in sync, every durable write must read back
 //! and the mirrors must be identical.
@@ -69,6 +70,8 @@ struct Driver {
     max_in_flight: usize,
     /// A resync ran to its end (nothing owed any more).
     resync_finished: bool,
+    /// The member a hot replace retires.
+    replaced: Option<usize>,
 }
 
 impl Driver {
@@ -147,11 +150,14 @@ impl Driver {
                 }
             }
             if let Notice::MemberFailed { member } = n {
-                assert_eq!(
-                    Some(member),
-                    self.fail_member,
-                    "only the faulty member fails"
-                );
+                // (A replaced member is retired as faulty when its replacement is in sync.)
+                if Some(member) != self.replaced {
+                    assert_eq!(
+                        Some(member),
+                        self.fail_member,
+                        "only the faulty member fails"
+                    );
+                }
             }
         }
     }
@@ -257,6 +263,10 @@ fn run_case(case: u64) -> Result<(), String> {
     // a spare into an empty slot, 3 a check or repair started mid-workload, 4 the recovery of
     // a re-add (a member failed, removed, written without, added back).
     let sync = rng.below(5);
+    // With nothing else running, half the cases hot-replace a member by an extra spare under
+    // the load (drawn apart, so the other cases' draws are unchanged).
+    let mut side = Rng(case ^ 0x7e91_ace5);
+    let replace = (sync == 0 && side.below(2) == 0).then(|| side.below(n as u64) as usize);
     let dev = |i: usize| CreateSlot::Device {
         name: format!("m{i}"),
         dev: CrashDevice::new(DEV_BYTES),
@@ -269,6 +279,9 @@ fn run_case(case: u64) -> Result<(), String> {
         s.insert(n - 2 + rng.below(2) as usize, CreateSlot::Missing);
         s.push(dev(n - 1));
         s
+    } else if replace.is_some() {
+        // The mirrors, then the spare that replaces one of them.
+        (0..=n).map(dev).collect()
     } else {
         (0..n).map(dev).collect()
     };
@@ -285,7 +298,7 @@ fn run_case(case: u64) -> Result<(), String> {
         seed: case,
         md_minor: 0,
     };
-    let what = format!("case {case}: {v} n={n} {bitmap:?} sync={sync}");
+    let what = format!("case {case}: {v} n={n} {bitmap:?} sync={sync} replace={replace:?}");
     let mut a: Array<CrashDevice> =
         Array::create(slots, &opts).map_err(|e| format!("{what}: {e}"))?;
     // Creation leaves its writes cached: make them durable, as mdadm's create does.
@@ -312,6 +325,7 @@ fn run_case(case: u64) -> Result<(), String> {
         fail_member: (sync == 4 || rng.below(3) == 0).then_some(n - 1),
         max_in_flight: 0,
         resync_finished: false,
+        replaced: replace,
     };
     let mut order: Vec<u64> = (0..regions).collect();
     for i in (1..order.len()).rev() {
@@ -412,6 +426,14 @@ fn run_case(case: u64) -> Result<(), String> {
                 .map_err(|e| format!("{what}: re-add: {e}"))?;
         }
         _ => {}
+    }
+    if let Some(k) = replace {
+        let r =
+            d.m.replace_member(k, None)
+                .map_err(|e| format!("{what}: replace refused: {e}"))?;
+        if !d.m.is_replacement(r) {
+            return Err(format!("{what}: the spare is not replacing m{k}"));
+        }
     }
     d.drain();
     // A burst first: at least 32 array requests in flight before anything completes.

@@ -8,6 +8,7 @@ mod grow;
 mod io;
 mod lifecycle;
 mod members;
+mod replace;
 mod sync;
 mod zero;
 
@@ -137,6 +138,9 @@ pub enum Cmd {
     ZeroSuperblock(zero::ZeroArgs),
     /// Change the array's shape: bitmap, number of slots, component size (mdadm --grow).
     Grow(grow::GrowArgs),
+    /// Hot-replace a member (mdadm --replace): a spare is rebuilt as its replacement while it
+    /// serves I/O, then the member is faulty and the spare holds its slot.
+    Replace(replace::ReplaceArgs),
     /// Show mdraid at work: a RAID1 over two image files in a temporary folder.
     Demo(demo::DemoArgs),
     /// End-to-end benchmarks, as ratios against a baseline measured in the same run.
@@ -187,6 +191,7 @@ pub fn run(cli: Cli, pos: create::FlagPositions) -> CliResult {
         Cmd::ReAdd(a) => members::run(members::Verb::ReAdd, &a),
         Cmd::ZeroSuperblock(a) => zero::run(&a),
         Cmd::Grow(a) => grow::run(&a),
+        Cmd::Replace(a) => replace::run(&a),
         Cmd::Demo(a) => demo::run(a),
         Cmd::Bench(a) => bench::run(a),
     }

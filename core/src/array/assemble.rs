@@ -274,8 +274,12 @@ impl<D: BlockDevice> Array<D> {
             if c.sb.role() != Role::Active(slot) {
                 continue;
             }
-            let taken = states.contains(&Ok(MemberState::InSync(slot)))
-                || resume.iter().flatten().any(|r| r.0 == slot);
+            // A replacement (feature bit 16, md's super_1_validate) resumes next to the slot's
+            // in-sync original; any other rebuild needs the slot free.
+            let replacement = matches!(&c.sb, Superblock::V1(s, _)
+                if s.feature_map & crate::format::sb1::FEATURE_REPLACEMENT != 0);
+            let held = states.contains(&Ok(MemberState::InSync(slot)));
+            let taken = (held && !replacement) || resume.iter().flatten().any(|r| r.0 == slot);
             if in_sync > 0 && slot < raid_disks && !taken {
                 resume[i] = Some((slot, off, bitmap_based));
             }

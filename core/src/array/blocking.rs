@@ -437,10 +437,20 @@ impl<D: BlockDevice> Array<D> {
         }
         let dev_number = found.sb.dev_number();
         match self.lead_superblock().role_of(dev_number) {
-            Some(crate::format::probe::Role::Active(_))
+            Some(crate::format::probe::Role::Active(slot))
                 if found.sb.events() + 1 >= self.events() =>
             {
-                Err(ArrayError::Invalid(alloc::format!("{name} is active: fail it first")).into())
+                let replacing = matches!(&found.sb, crate::format::probe::Superblock::V1(s, _)
+                    if s.feature_map & crate::format::sb1::FEATURE_REPLACEMENT != 0);
+                let what = if replacing {
+                    alloc::format!(
+                        "{name} is the active replacement of slot {slot}: it cannot be removed \
+                         while the replace runs (fail it first)"
+                    )
+                } else {
+                    alloc::format!("{name} is active: fail it first")
+                };
+                Err(ArrayError::Invalid(what).into())
             }
             _ => {
                 self.machine
@@ -506,6 +516,63 @@ impl<D: BlockDevice> Array<D> {
             (Some(r), None) => AddOutcome::Rebuilt(r),
             (None, _) => AddOutcome::Spare,
         })
+    }
+
+    /// Hot-replaces the in-sync member `name` (mdadm `--replace`): the spare `with` (any spare
+    /// when `None`) is rebuilt as its replacement while `name` keeps serving I/O; when the
+    /// copy completes `name` is faulty and the replacement holds its slot. Returns the copy's
+    /// report (interrupted when a failure cut it short and nothing could finish it).
+    pub fn replace_member(
+        &mut self,
+        name: &str,
+        with: Option<&str>,
+        progress: Progress<'_>,
+    ) -> Result<SyncReport> {
+        if self.machine.is_readonly() {
+            return Err(ArrayError::ReadOnly.into());
+        }
+        let i = self.member_named(name)?;
+        let w = with.map(|w| self.member_named(w)).transpose()?;
+        if self.members()[i].state == MemberState::Faulty && !self.rebuilt.is_empty() {
+            // The replace this array resumed when it was assembled finished already (a call
+            // that waited for the array to be idle ran it).
+            if let Some(r) = self.machine.last_sync() {
+                if r.action == SyncAction::Recovery {
+                    return Ok(r);
+                }
+            }
+        }
+        // A replace already under way for this member (assembled from a cut mid-copy, md
+        // resuming it) is finished rather than started again.
+        let running = match self.members()[i].state {
+            MemberState::InSync(slot) => (0..self.members().len()).find(|&r| {
+                self.machine.is_replacement(r)
+                    && self.members()[r].rebuild.map(|x| x.0) == Some(slot)
+            }),
+            _ => None,
+        };
+        match (running, w) {
+            (Some(r), Some(w)) if r != w => {
+                return Err(ArrayError::Invalid(alloc::format!(
+                    "{name} is already being replaced by {}",
+                    self.members()[r].name
+                ))
+                .into())
+            }
+            (Some(_), _) => {}
+            (None, _) => {
+                // The spares md would have rebuilt when the array started come first.
+                self.recover_spares(progress)?;
+                self.machine
+                    .replace_member(i, w)
+                    .map_err(|e| ArrayError::Invalid(alloc::format!("{name}: replace: {e}")))?;
+            }
+        }
+        let seen = self.drive(&mut CallerBuf::None, Until::Idle, progress)?;
+        seen.syncs
+            .into_iter()
+            .rfind(|r| r.action == SyncAction::Recovery)
+            .ok_or_else(|| ArrayError::Invalid("the replacement copy did not run".into()).into())
     }
 
     /// Stops the array: in-flight work ends, the superblocks are written clean (every

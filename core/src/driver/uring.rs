@@ -461,6 +461,15 @@ impl UringDriver {
         self.settle()
     }
 
+    /// Starts a hot replace of member `i` by the spare `with` (any spare when `None`; see
+    /// [`Machine::replace_member`]); the copy runs as the driver turns. Returns the
+    /// replacement's index.
+    pub fn replace_member(&mut self, i: usize, with: Option<usize>) -> Result<usize, DriverError> {
+        let r = self.m.replace_member(i, with)?;
+        self.settle()?;
+        Ok(r)
+    }
+
     /// Starts a sync action; it runs as the driver turns ([`Self::run_until_idle`]).
     pub fn start_sync(&mut self, action: SyncAction) -> Result<(), DriverError> {
         self.m.start_sync(action)?;

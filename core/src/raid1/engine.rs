@@ -17,6 +17,7 @@ mod gates;
 mod issue;
 mod membership;
 mod repair;
+mod replace;
 mod schedule;
 mod sync;
 #[cfg(test)]
@@ -240,9 +241,20 @@ enum DirtyState {
 enum Waiter {
     Dirty,
     Clean,
-    BitmapSet { first: u64, count: u64 },
+    BitmapSet {
+        first: u64,
+        count: u64,
+    },
     Nothing,
-    Req { slot: usize, gen: u32 },
+    Req {
+        slot: usize,
+        gen: u32,
+    },
+    /// A replacement's `MemberInSync`: once recorded, its original `member` in `slot` retires.
+    Retire {
+        member: usize,
+        slot: usize,
+    },
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -282,6 +294,10 @@ pub struct Raid1 {
     completions: VecDeque<(ReqId, Result<(), ArrayIoError>)>,
     events: VecDeque<Event>,
     pending_meta: Vec<(u64, Waiter, bool)>,
+    /// Member failures not yet recorded: (`MemberFailed` token, member). Writes settling
+    /// meanwhile wait for a round recording them (md holds write completions while a
+    /// superblock change is pending).
+    unrecorded_failures: Vec<(u64, usize)>,
     meta_cap: usize,
     optional_pending: usize,
     next_token: u64,
@@ -611,6 +627,16 @@ impl Raid1 {
                         let r = &mut self.reqs[io.req];
                         r.ok_in_sync = true;
                         r.ok_mask |= bit(io.member);
+                    } else if !stale
+                        && self
+                            .mirrors
+                            .get(io.member)
+                            .is_some_and(|m| m.state.is_working())
+                    {
+                        // A recovering member (a replacement) that took the write holds it:
+                        // should it come in sync before the write finishes (its original
+                        // retired meanwhile), the write is done on it.
+                        self.reqs[io.req].ok_mask |= bit(io.member);
                     }
                 }
                 Err(_) => {
@@ -669,6 +695,7 @@ impl Raid1 {
             return Err(EngineError::UnknownToken(token.0));
         };
         let (_, waiter, optional) = self.pending_meta.swap_remove(pos);
+        self.unrecorded_failures.retain(|&(t, _)| t != token.0);
         if optional {
             self.optional_pending = self.optional_pending.saturating_sub(1);
         }
@@ -695,6 +722,7 @@ impl Raid1 {
                 }
             }
             Waiter::Nothing => {}
+            Waiter::Retire { member, slot } => self.retire(member, slot),
             Waiter::Req { slot, gen } => {
                 if let Some(r) = self.reqs.get_mut(slot) {
                     if r.live && r.gen == gen {

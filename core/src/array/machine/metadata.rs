@@ -491,6 +491,17 @@ impl Machine {
             }
             Event::MemberInSync { member, slot, .. } => {
                 if let Some(i) = self.emap.get(member).copied().flatten() {
+                    // A replacement took the slot: its original is faulty in the same round
+                    // (md's raid1_spare_active before md_update_sb).
+                    let orig = (0..self.members.len()).find(|&k| {
+                        k != i && self.members[k].state == MemberState::InSync(slot as u32)
+                    });
+                    // The engine keeps writing it until this round is durable (then it
+                    // retires it and says so with MemberFailed).
+                    if let Some(k) = orig {
+                        self.members[k].state = MemberState::Faulty;
+                        self.notices.push_back(Notice::MemberFailed { member: k });
+                    }
                     if self.members[i].state == MemberState::Spare {
                         cur.notice = Some(Notice::SpareRebuilt {
                             member: i,

@@ -68,6 +68,7 @@ pub use grow::{BitmapGrow, GrowReport, GrowRequest, GrowSize, SizeChange};
 mod membership;
 pub use membership::{AddPlan, Comeback};
 mod metadata;
+pub(crate) mod replace;
 pub(crate) mod superblocks;
 
 use super::member::DeviceId;
@@ -561,6 +562,11 @@ impl Machine {
         if matches!(m.state, MemberState::InSync(_)) {
             return Err(MachineError::Refused("the member is active: fail it first"));
         }
+        if replace::is_replacement(&self.members, i) {
+            return Err(MachineError::Refused(
+                "the member is an active replacement: fail it first",
+            ));
+        }
         if self.is_busy() || self.stopping {
             return Err(MachineError::Refused("remove while idle"));
         }
@@ -655,6 +661,7 @@ impl Machine {
         engine.handle_timeout(self.now.mono_ns);
         self.engine = engine;
         self.emap = emap;
+        self.attach_replacements();
         Ok(())
     }
 
@@ -662,7 +669,9 @@ impl Machine {
     fn data_io(&self, mio: &MemberIo) -> Option<Io> {
         let mi = self.emap.get(mio.member).copied().flatten()?;
         let m = &self.members[mi];
-        if m.state == MemberState::Faulty {
+        // (An original recorded faulty whose replacement's swap is not durable yet is still
+        // written: the engine retires it once the round is.)
+        if m.state == MemberState::Faulty && !self.engine.is_retiring(mio.member) {
             return None;
         }
         let kind = match mio.kind {

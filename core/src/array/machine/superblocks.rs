@@ -70,6 +70,9 @@ pub(crate) fn lay_superblocks<X: DeviceId>(
         .first()
         .is_some_and(|m| m.sb.version() == MetadataVersion::V0_90);
     let table = v090.then(|| sb0_sync::Sb0Table::build(raid_disks, members));
+    let replacing: Vec<bool> = (0..members.len())
+        .map(|i| super::replace::is_replacement(members, i))
+        .collect();
     for (i, m) in members.iter_mut().enumerate() {
         if !m.state.is_working() {
             continue;
@@ -80,6 +83,14 @@ pub(crate) fn lay_superblocks<X: DeviceId>(
             None
         };
         m.sync_badblocks_feature();
+        if let Superblock::V1(s, _) = &mut m.sb {
+            // md's super_1_sync: feature bit 16 on a replacement's own superblock.
+            if replacing.get(i).copied().unwrap_or(false) {
+                s.feature_map |= sb1::FEATURE_REPLACEMENT;
+            } else {
+                s.feature_map &= !sb1::FEATURE_REPLACEMENT;
+            }
+        }
         apply_state(&mut m.sb, st, &roles, rebuild);
         if let Some(t) = &table {
             t.apply(i, &mut m.sb);

@@ -175,6 +175,8 @@ impl Raid1 {
             .map_err(|_| EngineError::NoMemory)?;
         let mut pending_meta = Vec::new();
         reserve(&mut pending_meta, meta_cap)?;
+        let mut unrecorded_failures = Vec::new();
+        reserve(&mut unrecorded_failures, slots)?;
 
         let mut scratch = Vec::new();
         reserve(&mut scratch, config.fix_buffers + config.sync_buffers)?;
@@ -255,6 +257,7 @@ impl Raid1 {
             completions,
             events,
             pending_meta,
+            unrecorded_failures,
             meta_cap,
             optional_pending: 0,
             next_token: 1,

@@ -50,11 +50,17 @@ impl Raid1 {
         mirror.slot = None;
         self.full_next = true;
         self.member_lost();
-        self.emit(
+        let t = self.emit(
             |token| Event::MemberFailed { token, member: m },
             waiter,
             optional,
-        )
+        );
+        if let Some(t) = t {
+            if self.unrecorded_failures.len() < self.unrecorded_failures.capacity() {
+                self.unrecorded_failures.push((t, m));
+            }
+        }
+        t
     }
 
     /// Opens the dirty and bitmap gates for a write; `true` once both are open.
@@ -134,13 +140,39 @@ impl Raid1 {
             r.settled = true;
             (r.sector, r.sectors, r.failed_mask, r.gen)
         };
+        let waiter = Waiter::Req { slot, gen };
+        // Members failed but not yet recorded (by another I/O, a metadata write error): this
+        // write did not reach them, so it completes only after a round records them; a cut
+        // before that round would leave a member without the write that assembly still trusts.
+        let mut unrecorded = 0u64;
+        for &(_, m) in &self.unrecorded_failures {
+            unrecorded |= bit(m);
+        }
+        for m in 0..self.mirrors.len() {
+            if unrecorded & bit(m) == 0 || self.mirrors[m].state != PositionState::Faulty {
+                continue;
+            }
+            self.full_next = true;
+            if self
+                .emit(
+                    |token| Event::MemberFailed { token, member: m },
+                    waiter,
+                    false,
+                )
+                .is_some()
+            {
+                self.reqs[slot].meta_wait += 1;
+            }
+        }
         if mask == 0 {
             return;
         }
         self.reqs[slot].degraded = true;
-        let waiter = Waiter::Req { slot, gen };
         for m in 0..self.mirrors.len() {
-            if mask & bit(m) == 0 || !self.mirrors[m].state.is_working() {
+            if mask & bit(m) == 0 {
+                continue;
+            }
+            if !self.mirrors[m].state.is_working() {
                 continue;
             }
             self.full_next = true;

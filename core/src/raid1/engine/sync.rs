@@ -937,11 +937,21 @@ impl Raid1 {
                         m.state = PositionState::InSync;
                         m.bitmap_below = 0;
                         let slot = m.slot.unwrap_or(i);
-                        ev(self, &|token| Event::MemberInSync {
-                            token,
-                            member: i,
-                            slot,
-                        });
+                        // A replacement took the slot: its original retires once that is
+                        // recorded (until then both are written, so a cut loses nothing).
+                        let waiter = match self.original_of(i, slot) {
+                            Some(member) => Waiter::Retire { member, slot },
+                            None => Waiter::Nothing,
+                        };
+                        let _ = self.emit(
+                            |token| Event::MemberInSync {
+                                token,
+                                member: i,
+                                slot,
+                            },
+                            waiter,
+                            false,
+                        );
                     }
                     ev(self, &|token| Event::SyncCheckpoint {
                         token,

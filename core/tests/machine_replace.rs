@@ -1,0 +1,197 @@
+//! The array machine's replace command (mdadm `--replace`): refusals, the superblocks it
+//! writes while the copy runs (1.x: the replacement's role is the slot, feature bit 16 and a
+//! recovery offset; 0.90: a spare, as md writes it), the swap at the end, and a 1.x array
+//! stopped mid-copy assembling with the replace resumed.
+
+use mdraid::array::machine::{Machine, Notice};
+use mdraid::array::{Array, AssembleOptions, CreateOptions, CreateSlot, MemberState};
+use mdraid::device::MemDevice;
+use mdraid::format::geometry::BitmapRequest;
+use mdraid::format::probe::{Role, Superblock};
+use mdraid::format::{sb1, MetadataVersion};
+
+const DEV: usize = 4 << 20;
+
+fn create(v: MetadataVersion) -> Array<MemDevice> {
+    let slots = (0..3)
+        .map(|i| CreateSlot::Device {
+            name: format!("m{i}"),
+            dev: MemDevice::new(DEV),
+            write_mostly: false,
+            failfast: false,
+        })
+        .collect();
+    let opts = CreateOptions {
+        version: v,
+        raid_disks: 2,
+        bitmap: BitmapRequest::None,
+        name: "replace".into(),
+        homehost: None,
+        assume_clean: true,
+        size_kib: None,
+        now: 1_800_000_000,
+        uuid: [7; 16],
+        seed: 1,
+        md_minor: 0,
+    };
+    Array::create(slots, &opts).unwrap()
+}
+
+/// Carries out every I/O the machine hands out on `devs` until it is idle or `stop` says so.
+fn run(m: &mut Machine, devs: &mut [MemDevice], stop: &mut dyn FnMut(&Machine) -> bool) {
+    use mdraid::array::machine::{IoBuffer, IoKind};
+    use mdraid::device::BlockDevice;
+    for _ in 0..1_000_000 {
+        if stop(m) {
+            return;
+        }
+        let Some(io) = m.poll_io() else {
+            if !m.is_busy() {
+                return;
+            }
+            let t = m.poll_timeout().expect("busy without a timer");
+            let now = mdraid::array::machine::Now {
+                mono_ns: t,
+                wall_secs: 1_800_000_000,
+            };
+            m.handle_timeout(now);
+            continue;
+        };
+        let dev = &mut devs[io.member];
+        let len = io.len as usize;
+        let res = match (io.kind, io.buf) {
+            (IoKind::Flush, _) => dev.flush(),
+            (IoKind::Write, iobuf) => {
+                let IoBuffer::Machine { index, offset } = iobuf else {
+                    panic!("no caller buffers here")
+                };
+                let b = m.buffer(index).unwrap()[offset..offset + len].to_vec();
+                dev.write_at(io.offset, &b)
+            }
+            (IoKind::Read, iobuf) => {
+                let IoBuffer::Machine { index, offset } = iobuf else {
+                    panic!("no caller buffers here")
+                };
+                let mut b = vec![0u8; len];
+                let r = dev.read_at(io.offset, &mut b);
+                m.buffer_mut(index).unwrap()[offset..offset + len].copy_from_slice(&b);
+                r
+            }
+            _ => Ok(()),
+        };
+        m.handle_io_completion(io.id, res.map_err(Into::into))
+            .unwrap();
+    }
+    panic!("never idle");
+}
+
+fn features(m: &Machine, i: usize) -> u32 {
+    match &m.members()[i].sb {
+        Superblock::V1(s, _) => s.feature_map,
+        Superblock::V0(_) => 0,
+    }
+}
+
+#[test]
+fn replace_command_superblocks_swap_and_refusals() {
+    for v in [MetadataVersion::V1_2, MetadataVersion::V0_90] {
+        let a = create(v);
+        let (mut m, mut devs) = a
+            .into_machine(mdraid::array::machine::Now::default())
+            .unwrap();
+        assert_eq!(m.members()[2].state, MemberState::Spare);
+        // Refused: a spare cannot be replaced, an in-sync member is no replacement.
+        assert!(m.replace_member(2, None).is_err(), "{v}");
+        assert!(m.replace_member(0, Some(1)).is_err(), "{v}");
+        let r = m.replace_member(0, None).unwrap();
+        assert_eq!(r, 2);
+        assert!(m.is_replacement(2));
+        // One replacement per member; the active replacement cannot be removed.
+        assert!(m.replace_member(0, None).is_err(), "{v}");
+        let e = m.remove_member(2).unwrap_err().to_string();
+        assert!(e.contains("active replacement"), "{v}: {e}");
+        // Run until the first recovery checkpoint is recorded.
+        let mut progressed = false;
+        run(&mut m, &mut devs, &mut |m| {
+            progressed |= m.members()[2].rebuild.is_some_and(|(_, o)| o > 0);
+            progressed
+        });
+        assert!(progressed, "{v}: a checkpoint");
+        if v != MetadataVersion::V0_90 {
+            // md's super_1_sync: the slot, feature bits 16 + 2, the offset.
+            assert_eq!(m.members()[2].sb.role(), Role::Active(0), "{v}");
+            let f = features(&m, 2);
+            assert_eq!(
+                f & (sb1::FEATURE_REPLACEMENT | sb1::FEATURE_RECOVERY_OFFSET),
+                sb1::FEATURE_REPLACEMENT | sb1::FEATURE_RECOVERY_OFFSET,
+                "{v}: {f:#x}"
+            );
+            // Both members claim slot 0 in the role tables ('R' in mdadm's Array State).
+            let Superblock::V1(s, _) = &m.members()[1].sb else {
+                unreachable!()
+            };
+            assert_eq!(s.dev_roles.iter().filter(|&&r| r == 0).count(), 2, "{v}");
+        } else {
+            // 0.90 has no replacement on disk: a spare record.
+            assert_ne!(m.members()[2].sb.role(), Role::Active(0), "{v}");
+        }
+        // To the end: the replacement holds slot 0, the original is faulty.
+        run(&mut m, &mut devs, &mut |_| false);
+        let mut notices = Vec::new();
+        while let Some(n) = m.poll_event() {
+            notices.push(n);
+        }
+        assert!(
+            notices.contains(&Notice::SpareRebuilt { member: 2, slot: 0 }),
+            "{v}"
+        );
+        assert!(notices.contains(&Notice::MemberFailed { member: 0 }), "{v}");
+        assert_eq!(m.members()[2].state, MemberState::InSync(0), "{v}");
+        assert_eq!(m.members()[0].state, MemberState::Faulty, "{v}");
+        assert!(!m.is_replacement(2));
+        assert_eq!(features(&m, 2) & sb1::FEATURE_REPLACEMENT, 0, "{v}");
+        assert_eq!(m.members()[2].sb.role(), Role::Active(0), "{v}");
+        if v != MetadataVersion::V0_90 {
+            // (0.90 renumbers its records at every update: no stable number to look up.)
+            let d0 = m.members()[0].sb.dev_number();
+            assert_eq!(m.members()[1].sb.role_of(d0), Some(Role::Faulty), "{v}");
+        }
+    }
+}
+
+/// A 1.x array stopped mid-replace assembles with the replacement paired again with its
+/// original and the copy resuming from its recovery offset (md's super_1_validate).
+#[test]
+fn a_replace_stopped_mid_copy_resumes_at_assembly() {
+    let a = create(MetadataVersion::V1_2);
+    let (mut m, mut devs) = a
+        .into_machine(mdraid::array::machine::Now::default())
+        .unwrap();
+    m.replace_member(1, Some(2)).unwrap();
+    run(&mut m, &mut devs, &mut |m| {
+        m.members()[2].rebuild.is_some_and(|(_, o)| o > 0)
+    });
+    m.stop();
+    run(&mut m, &mut devs, &mut |m| m.is_stopped());
+    let off = m.members()[2].rebuild.unwrap().1;
+    assert!(off > 0);
+    let names = devs
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| (format!("m{i}"), d))
+        .collect();
+    let (mut b, report) = Array::assemble(names, &AssembleOptions::default()).unwrap();
+    assert!(report.kicked.is_empty());
+    assert!(b.machine().is_replacement(2), "paired again");
+    assert_eq!(b.members()[2].rebuild, Some((1, off)), "from its offset");
+    let r = b.replace_member("m1", None, &mut |_, _| {}).unwrap();
+    assert!(!r.interrupted);
+    // Resumed, not restarted: less than the whole member was copied.
+    assert!(r.sectors_copied < b.size() / 512, "{r:?}");
+    assert_eq!(b.members()[2].state, MemberState::InSync(1));
+    assert_eq!(b.members()[1].state, MemberState::Faulty);
+    let check = b
+        .run_sync(mdraid::array::SyncAction::Check, &mut |_, _| {})
+        .unwrap();
+    assert_eq!(check.mismatch_cnt, 0);
+}
