@@ -10,7 +10,7 @@
 # MUTANTS_ITERATE=1 re-tests only the mutants a previous run of the group did not catch.
 #
 # It runs in place (`--in-place`) so the tests find ../shared/fixtures and reuse target/: do
-# not edit the tree while it runs. One mutant at a time (`--jobs 1`, under `nice -n 15`).
+# not edit the tree while it runs. One mutant at a time (in place is `--jobs 1`), under `nice -n 15`.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ROOT=$(repo_root)
@@ -50,7 +50,7 @@ run_group() {
 		;;
 	*) die "unknown group $name (groups: $GROUPS)" ;;
 	esac
-	local -a args=(mutants --in-place --jobs 1 --no-shuffle "${files[@]}" "${re[@]}")
+	local -a args=(mutants --in-place --no-shuffle "${files[@]}" "${re[@]}")
 	if [[ $list == 1 ]]; then
 		cargo "${args[@]}" --list
 		return
