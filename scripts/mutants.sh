@@ -27,8 +27,7 @@ export MDRAID_CRASH_CASES=${MDRAID_CRASH_CASES:-300}
 export MDRAID_INTERRUPT_CASES=${MDRAID_INTERRUPT_CASES:-100}
 
 # The tests that cover the machine's metadata rounds, the superblock policy and sync.
-MACHINE_TESTS=(--test machine_inflight --test crash_consistency --test assemble_rules
-	--test array_sync --test interrupted_recovery)
+MACHINE_TESTS=(machine_inflight crash_consistency assemble_rules array_sync interrupted_recovery)
 
 # group name -> files (-f), function filter (-F, optional) and tests.
 run_group() {
@@ -41,24 +40,30 @@ run_group() {
 		;;
 	membership)
 		files=(-f core/src/array/machine/membership.rs)
-		tests=("${MACHINE_TESTS[@]}" --test machine_setup)
+		tests=("${MACHINE_TESTS[@]}" machine_setup)
 		;;
 	checkpoint)
 		files=(-f core/src/raid1/engine/sync.rs)
 		re=(-F 'sync_checkpoint|sync_maybe_end|sync_progress|release_synced_chunks')
-		tests=("${MACHINE_TESTS[@]}" --test raid1_sync)
+		tests=("${MACHINE_TESTS[@]}" raid1_sync)
 		;;
 	*) die "unknown group $name (groups: $GROUPS)" ;;
 	esac
+	# The test targets go to every cargo call (-C): the build then compiles only these test
+	# binaries, not all of the crate's (a third of the time per mutant).
 	local -a args=(mutants --in-place --no-shuffle "${files[@]}" "${re[@]}")
+	local t
+	for t in "${tests[@]}"; do
+		args+=("--cargo-arg=--test=$t")
+	done
 	if [[ $list == 1 ]]; then
 		cargo "${args[@]}" --list
 		return
 	fi
 	mkdir -p "$OUT/$name"
 	[[ ${MUTANTS_ITERATE:-0} == 1 ]] && args+=(--iterate)
-	echo "== $name: cargo ${args[*]} -o $OUT/$name -- ${tests[*]}"
-	nice -n 15 cargo "${args[@]}" -o "$OUT/$name" -- "${tests[@]}" || true
+	echo "== $name: cargo ${args[*]} -o $OUT/$name"
+	nice -n 15 cargo "${args[@]}" -o "$OUT/$name" || true
 	echo "== $name: $(cat "$OUT/$name/mutants.out/caught.txt" | wc -l) caught," \
 		"$(cat "$OUT/$name/mutants.out/missed.txt" | wc -l) missed," \
 		"$(cat "$OUT/$name/mutants.out/unviable.txt" | wc -l) unviable," \
