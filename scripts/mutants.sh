@@ -7,7 +7,8 @@
 #   scripts/mutants.sh --list     list each group's mutants without running them
 #
 # Environment: MUTANTS_OUT (default target/mutants) holds one mutants.out per group;
-# MUTANTS_ITERATE=1 re-tests only the mutants a previous run of the group did not catch.
+# MUTANTS_ITERATE=1 re-tests only the mutants a previous run of the group did not catch;
+# MUTANTS_RE=regex keeps only the mutants whose name (file:line:col: replace …) matches.
 #
 # It runs in place (`--in-place`) so the tests find ../shared/fixtures and reuse target/: do
 # not edit the tree while it runs. One mutant at a time (in place is `--jobs 1`), under `nice -n 15`.
@@ -34,8 +35,12 @@ run_group() {
 	local name=$1 list=$2
 	local -a files=() re=() tests=()
 	case $name in
-	machine)
-		files=(-f core/src/array/machine/metadata.rs -f core/src/array/machine/superblocks.rs)
+	superblocks)
+		files=(-f core/src/array/machine/superblocks.rs)
+		tests=("${MACHINE_TESTS[@]}")
+		;;
+	metadata)
+		files=(-f core/src/array/machine/metadata.rs)
 		tests=("${MACHINE_TESTS[@]}")
 		;;
 	membership)
@@ -62,6 +67,7 @@ run_group() {
 	fi
 	mkdir -p "$OUT/$name"
 	[[ ${MUTANTS_ITERATE:-0} == 1 ]] && args+=(--iterate)
+	[[ -n ${MUTANTS_RE:-} ]] && args+=(-F "$MUTANTS_RE")
 	echo "== $name: cargo ${args[*]} -o $OUT/$name"
 	nice -n 15 cargo "${args[@]}" -o "$OUT/$name" || true
 	echo "== $name: $(cat "$OUT/$name/mutants.out/caught.txt" | wc -l) caught," \
@@ -70,7 +76,7 @@ run_group() {
 		"$(cat "$OUT/$name/mutants.out/timeout.txt" | wc -l) timeout"
 }
 
-GROUPS="machine membership checkpoint"
+GROUPS="superblocks metadata checkpoint membership"
 list=0
 if [[ ${1:-} == --list ]]; then
 	list=1
