@@ -101,6 +101,9 @@ pub(super) struct Metadata {
 }
 
 /// The size of a member's bad-block log area (known from its superblock).
+// mutants: any size here is equivalent in effect: `Member::add_bad_blocks` resizes the buffer
+// to the log area before encoding into it; this only sizes it up front so that the I/O path
+// does not allocate (excluded in .cargo/mutants.toml).
 fn bb_len(m: &Member<Detached>) -> usize {
     match &m.sb {
         crate::format::probe::Superblock::V1(s, _) => {
@@ -176,6 +179,8 @@ impl Metadata {
         let slot = self.handed as u64;
         self.handed += 1;
         Some(Io {
+            // mutants: either `|` → `^` is equivalent: bit 63, bits 32..63 and a slot below
+            // 2^32 are disjoint.
             id: IoId(META_BIT | (self.generation & 0x7fff_ffff) << 32 | slot),
             member: w.member,
             kind: if w.flush {
