@@ -1,0 +1,152 @@
+//! What a superblock round writes, read back from the members' own superblocks: the tests
+//! written for mutants that cargo-mutants found surviving the crash and machine suites (see
+//! TESTING.md). Each names the mutant it exists for.
+
+use mdraid::array::{Array, CreateOptions, CreateSlot, VirtualClock};
+use mdraid::device::MemDevice;
+use mdraid::format::geometry::BitmapRequest;
+use mdraid::format::probe::{probe, Superblock};
+use mdraid::format::MetadataVersion;
+
+const MIB: usize = 1 << 20;
+const MS: u64 = 1_000_000;
+/// The wall clock the arrays run on (seconds); creation is stamped earlier.
+const WALL: u64 = 1_900_000_000;
+
+fn array(version: MetadataVersion, bitmap: bool) -> (Array<MemDevice>, VirtualClock) {
+    let slots = (0..2)
+        .map(|i| CreateSlot::Device {
+            name: format!("m{i}"),
+            dev: MemDevice::new(64 * MIB),
+            write_mostly: false,
+            failfast: false,
+        })
+        .collect();
+    let opts = CreateOptions {
+        version,
+        raid_disks: 2,
+        bitmap: if bitmap {
+            BitmapRequest::Internal {
+                chunk_bytes: Some(1 << 20),
+            }
+        } else {
+            BitmapRequest::None
+        },
+        name: "rounds".into(),
+        homehost: None,
+        assume_clean: true,
+        size_kib: None,
+        now: WALL - 1000,
+        uuid: [9; 16],
+        seed: 9,
+        md_minor: 0,
+    };
+    let mut a = Array::create(slots, &opts).unwrap();
+    let clock = VirtualClock::new(WALL);
+    a.set_clock(Box::new(clock.clone()));
+    (a, clock)
+}
+
+/// Member `i`'s superblock as on its device.
+fn sb_on_disk(a: &Array<MemDevice>, i: usize) -> Superblock {
+    let mut dev = a.devices()[i].clone();
+    probe(&mut dev, None).unwrap().sb
+}
+
+/// The update time a superblock records, in seconds.
+fn utime_secs(sb: &Superblock) -> u64 {
+    match sb {
+        // 1.x: seconds in the low 40 bits (microseconds above).
+        Superblock::V1(s, _) => s.utime & 0xff_ffff_ffff,
+        Superblock::V0(s) => u64::from(s.utime),
+    }
+}
+
+/// For `apply_state`'s `now & 0xff_ffff_ffff` (mutant: `|`): every round stamps the wall
+/// clock's seconds as utime on every member, in both formats.
+#[test]
+fn every_round_stamps_the_wall_clock_as_utime() {
+    for version in [MetadataVersion::V1_2, MetadataVersion::V0_90] {
+        let (mut a, clock) = array(version, false);
+        let created = utime_secs(&sb_on_disk(&a, 0));
+        assert_eq!(created, WALL - 1000, "{version:?}: creation time");
+        clock.advance(7_000 * MS);
+        a.write(MIB as u64, &[1; 4096]).unwrap();
+        for i in 0..2 {
+            let sb = sb_on_disk(&a, i);
+            assert_eq!(utime_secs(&sb), WALL + 7, "{version:?} member {i}: dirty round");
+            if let Superblock::V1(s, _) = &sb {
+                assert_eq!(s.utime >> 40, 0, "member {i}: no microseconds written");
+            }
+        }
+        // The clean marking after the safe-mode delay is stamped at its own time.
+        clock.advance(3_000 * MS);
+        a.tick().unwrap();
+        assert!(!a.is_dirty(), "{version:?}: clean after the delay");
+        for i in 0..2 {
+            assert_eq!(
+                utime_secs(&sb_on_disk(&a, i)),
+                WALL + 10,
+                "{version:?} member {i}: clean round"
+            );
+        }
+    }
+}
+
+/// For `forget_role` (mutant: body removed): a removed member's entry in the survivors' 1.x
+/// role tables becomes an empty position (0xffff, as mdadm --remove leaves it), not faulty.
+#[test]
+fn a_removed_member_leaves_an_empty_role_entry() {
+    let (mut a, _clock) = array(MetadataVersion::V1_2, false);
+    let gone = sb_on_disk(&a, 1).dev_number() as usize;
+    a.fail_member("m1").unwrap();
+    let role = |a: &Array<MemDevice>| match sb_on_disk(a, 0) {
+        Superblock::V1(s, _) => s.dev_roles[gone],
+        Superblock::V0(_) => unreachable!(),
+    };
+    assert_eq!(role(&a), mdraid::format::sb1::ROLE_FAULTY, "failed");
+    a.remove_member("m1", None).unwrap().expect("the device back");
+    assert_eq!(role(&a), mdraid::format::sb1::ROLE_SPARE, "removed");
+    assert_eq!(a.members().len(), 1);
+}
+
+/// For `Metadata::is_idle` (mutants: `true`, `&&` → `||`): the blocking driver waits for the
+/// machine to be idle, so when each call returns every round it caused is on every working
+/// member: the on-disk events equal the array's after a write, a failure, a removal, an add
+/// (with its rebuild), a check and the clean marking.
+#[test]
+fn each_call_returns_with_its_rounds_on_disk() {
+    for version in [MetadataVersion::V1_2, MetadataVersion::V0_90] {
+        let (mut a, clock) = array(version, true);
+        let check = |a: &Array<MemDevice>, what: &str| {
+            for (i, m) in a.members().iter().enumerate() {
+                if m.state.is_working() {
+                    assert_eq!(
+                        sb_on_disk(a, i).events(),
+                        a.events(),
+                        "{version:?} {what}: member {i} ({}) on disk",
+                        m.name
+                    );
+                }
+            }
+        };
+        a.write(MIB as u64, &[1; 4096]).unwrap();
+        check(&a, "write");
+        let e = a.events();
+        a.fail_member("m1").unwrap();
+        assert!(a.events() > e, "{version:?}: the failure is a round");
+        check(&a, "fail");
+        let dev = a.remove_member("m1", None).unwrap().unwrap();
+        check(&a, "remove");
+        a.add_member("m1".into(), dev, &mdraid::array::AddOptions::default(), &mut |_, _| {})
+            .unwrap();
+        check(&a, "add");
+        a.run_sync(mdraid::array::SyncAction::Check, &mut |_, _| {})
+            .unwrap();
+        check(&a, "check");
+        clock.advance(10_000 * MS);
+        a.tick().unwrap();
+        assert!(!a.is_dirty());
+        check(&a, "clean");
+    }
+}
