@@ -150,3 +150,105 @@ fn each_call_returns_with_its_rounds_on_disk() {
         check(&a, "clean");
     }
 }
+
+/// A machine made by `setup::create` over two 64 MiB devices (nothing read back: every I/O
+/// this test completes is a write or a flush).
+fn machine() -> mdraid::array::machine::Machine {
+    use mdraid::array::setup::{self, DeviceInfo};
+    let slots = (0..2)
+        .map(|i| CreateSlot::Device {
+            name: format!("m{i}"),
+            dev: DeviceInfo {
+                name: format!("m{i}"),
+                size: 64 * MIB as u64,
+                device_number: None,
+            },
+            write_mostly: false,
+            failfast: false,
+        })
+        .collect();
+    let opts = CreateOptions {
+        version: MetadataVersion::V1_2,
+        raid_disks: 2,
+        bitmap: BitmapRequest::Internal {
+            chunk_bytes: Some(1 << 20),
+        },
+        name: "direct".into(),
+        homehost: None,
+        assume_clean: true,
+        size_kib: None,
+        now: WALL,
+        uuid: [5; 16],
+        seed: 5,
+        md_minor: 0,
+    };
+    let now = mdraid::array::Now {
+        mono_ns: 0,
+        wall_secs: WALL,
+    };
+    setup::create(slots, &opts, now).unwrap().0
+}
+
+/// For `Metadata::is_idle` (mutants: `true`; the first `&&` → `||`): a superblock round in
+/// flight with nothing else (a member failed on an idle array) keeps the machine busy, and a
+/// removal waits for it.
+#[test]
+fn a_round_in_flight_keeps_the_machine_busy() {
+    use mdraid::array::machine::IoKind;
+    let mut m = machine();
+    assert!(!m.is_busy(), "idle after creation");
+    m.fail_member(1).unwrap();
+    let mut held = Vec::new();
+    while let Some(io) = m.poll_io() {
+        held.push(io);
+    }
+    assert!(
+        held.iter().any(|io| io.kind == IoKind::Write),
+        "the failure's superblock round: {held:?}"
+    );
+    assert_eq!(m.engine().requests_in_flight(), 0);
+    assert!(m.is_busy(), "busy with the round in flight");
+    assert!(m.remove_member(1).is_err(), "removal during the round");
+    for io in held {
+        m.handle_io_completion(io.id, Ok(())).unwrap();
+    }
+    while let Some(io) = m.poll_io() {
+        m.handle_io_completion(io.id, Ok(())).unwrap();
+    }
+    assert!(!m.is_busy(), "idle once the round is done");
+    m.remove_member(1).unwrap();
+}
+
+/// For `Metadata::poll_io`'s `preflush: !w.flush` (mutant: `!` deleted): every metadata write
+/// (superblock, bitmap page) flushes the member's cache first and is FUA, so what it vouches
+/// for (a cleared bit, a rebuilt member in sync) is durable before it; a flush is a plain one.
+#[test]
+fn metadata_writes_are_preflush_and_fua() {
+    use mdraid::array::machine::{IoBuffer, IoKind};
+    use mdraid::raid1::{ArrayRequest, BufRef};
+    let mut m = machine();
+    let mut seen = (0, 0);
+    let mut run = |m: &mut mdraid::array::machine::Machine, seen: &mut (u32, u32)| {
+        for _ in 0..10_000 {
+            let Some(io) = m.poll_io() else { break };
+            if let IoBuffer::Machine { .. } = io.buf {
+                if io.kind == IoKind::Write {
+                    assert!(io.preflush && io.fua, "metadata write {io:?}");
+                    seen.0 += 1;
+                }
+            }
+            if io.kind == IoKind::Flush {
+                assert!(!io.preflush && !io.fua, "flush {io:?}");
+                seen.1 += 1;
+            }
+            m.handle_io_completion(io.id, Ok(())).unwrap();
+            while m.poll_completion().is_some() {}
+        }
+    };
+    m.handle_submit(ArrayRequest::write(0, 8, BufRef(1))).unwrap();
+    run(&mut m, &mut seen);
+    m.stop();
+    run(&mut m, &mut seen);
+    assert!(m.is_stopped());
+    assert!(seen.0 >= 4 && seen.1 >= 2, "metadata writes and flushes seen: {seen:?}");
+}
