@@ -252,3 +252,53 @@ fn metadata_writes_are_preflush_and_fua() {
     assert!(m.is_stopped());
     assert!(seen.0 >= 4 && seen.1 >= 2, "metadata writes and flushes seen: {seen:?}");
 }
+
+/// For `Machine::complete_metadata_io`'s check of a completion (mutants: its `&&` → `||`,
+/// `<` → `<=`, `!` deleted): a metadata completion reported twice, or one from an earlier
+/// round, is refused as unknown and changes nothing.
+#[test]
+fn a_repeated_or_stale_metadata_completion_is_refused() {
+    use mdraid::array::machine::MachineError;
+    use mdraid::raid1::{ArrayRequest, BufRef};
+    let mut m = machine();
+    // Round A: the failure's superblocks (one working member left).
+    m.fail_member(1).unwrap();
+    let a: Vec<_> = std::iter::from_fn(|| m.poll_io()).collect();
+    assert!(!a.is_empty());
+    m.handle_io_completion(a[0].id, Ok(())).unwrap();
+    assert!(
+        matches!(
+            m.handle_io_completion(a[0].id, Ok(())),
+            Err(MachineError::UnknownIo(_))
+        ),
+        "a second completion of the same write"
+    );
+    for io in &a[1..] {
+        m.handle_io_completion(io.id, Ok(())).unwrap();
+    }
+    let mut more: Vec<_> = std::iter::from_fn(|| m.poll_io()).collect();
+    while let Some(io) = more.pop() {
+        m.handle_io_completion(io.id, Ok(())).unwrap();
+        more.extend(std::iter::from_fn(|| m.poll_io()));
+    }
+    assert!(!m.is_busy());
+    let events = m.events();
+    // Round B: a write's dirty marking, held; round A's first write completes again.
+    m.handle_submit(ArrayRequest::write(0, 8, BufRef(1))).unwrap();
+    let b: Vec<_> = std::iter::from_fn(|| m.poll_io()).collect();
+    assert!(!b.is_empty() && m.is_busy());
+    for io in &a {
+        assert!(
+            matches!(
+                m.handle_io_completion(io.id, Ok(())),
+                Err(MachineError::UnknownIo(_))
+            ),
+            "round A's {io:?} during round B"
+        );
+    }
+    assert!(m.is_busy(), "round B still waits for its own writes");
+    assert_eq!(m.events(), events + 1);
+    for io in b {
+        m.handle_io_completion(io.id, Ok(())).unwrap();
+    }
+}
