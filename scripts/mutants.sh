@@ -28,7 +28,8 @@ export MDRAID_CRASH_CASES=${MDRAID_CRASH_CASES:-300}
 export MDRAID_INTERRUPT_CASES=${MDRAID_INTERRUPT_CASES:-100}
 
 # The tests that cover the machine's metadata rounds, the superblock policy and sync.
-MACHINE_TESTS=(machine_inflight crash_consistency assemble_rules array_sync interrupted_recovery)
+MACHINE_TESTS=(machine_inflight crash_consistency assemble_rules array_sync interrupted_recovery
+	metadata_rounds)
 
 # group name -> files (-f), function filter (-F, optional) and tests.
 run_group() {

@@ -74,7 +74,11 @@ fn every_round_stamps_the_wall_clock_as_utime() {
         a.write(MIB as u64, &[1; 4096]).unwrap();
         for i in 0..2 {
             let sb = sb_on_disk(&a, i);
-            assert_eq!(utime_secs(&sb), WALL + 7, "{version:?} member {i}: dirty round");
+            assert_eq!(
+                utime_secs(&sb),
+                WALL + 7,
+                "{version:?} member {i}: dirty round"
+            );
             if let Superblock::V1(s, _) = &sb {
                 assert_eq!(s.utime >> 40, 0, "member {i}: no microseconds written");
             }
@@ -105,7 +109,9 @@ fn a_removed_member_leaves_an_empty_role_entry() {
         Superblock::V0(_) => unreachable!(),
     };
     assert_eq!(role(&a), mdraid::format::sb1::ROLE_FAULTY, "failed");
-    a.remove_member("m1", None).unwrap().expect("the device back");
+    a.remove_member("m1", None)
+        .unwrap()
+        .expect("the device back");
     assert_eq!(role(&a), mdraid::format::sb1::ROLE_SPARE, "removed");
     assert_eq!(a.members().len(), 1);
 }
@@ -138,8 +144,13 @@ fn each_call_returns_with_its_rounds_on_disk() {
         check(&a, "fail");
         let dev = a.remove_member("m1", None).unwrap().unwrap();
         check(&a, "remove");
-        a.add_member("m1".into(), dev, &mdraid::array::AddOptions::default(), &mut |_, _| {})
-            .unwrap();
+        a.add_member(
+            "m1".into(),
+            dev,
+            &mdraid::array::AddOptions::default(),
+            &mut |_, _| {},
+        )
+        .unwrap();
         check(&a, "add");
         a.run_sync(mdraid::array::SyncAction::Check, &mut |_, _| {})
             .unwrap();
@@ -245,12 +256,16 @@ fn metadata_writes_are_preflush_and_fua() {
             while m.poll_completion().is_some() {}
         }
     };
-    m.handle_submit(ArrayRequest::write(0, 8, BufRef(1))).unwrap();
+    m.handle_submit(ArrayRequest::write(0, 8, BufRef(1)))
+        .unwrap();
     run(&mut m, &mut seen);
     m.stop();
     run(&mut m, &mut seen);
     assert!(m.is_stopped());
-    assert!(seen.0 >= 4 && seen.1 >= 2, "metadata writes and flushes seen: {seen:?}");
+    assert!(
+        seen.0 >= 4 && seen.1 >= 2,
+        "metadata writes and flushes seen: {seen:?}"
+    );
 }
 
 /// For `Machine::complete_metadata_io`'s check of a completion (mutants: its `&&` → `||`,
@@ -284,7 +299,8 @@ fn a_repeated_or_stale_metadata_completion_is_refused() {
     assert!(!m.is_busy());
     let events = m.events();
     // Round B: a write's dirty marking, held; round A's first write completes again.
-    m.handle_submit(ArrayRequest::write(0, 8, BufRef(1))).unwrap();
+    m.handle_submit(ArrayRequest::write(0, 8, BufRef(1)))
+        .unwrap();
     let b: Vec<_> = std::iter::from_fn(|| m.poll_io()).collect();
     assert!(!b.is_empty() && m.is_busy());
     for io in &a {

@@ -132,6 +132,9 @@ impl Metadata {
         }
     }
 
+    // mutants: `&&` → `||` before `self.writes` is equivalent: between calls `pump` leaves
+    // either nothing queued or current, or a round in flight (writes non-empty), so idle is
+    // `writes.is_empty()` either way (a round in flight: metadata_rounds.rs).
     pub(super) fn is_idle(&self) -> bool {
         self.queue.is_empty() && self.current.is_none() && self.writes.is_empty()
     }
@@ -154,6 +157,10 @@ impl Metadata {
         self.bb_bufs.push(alloc::vec![0; bb_len(m)]);
     }
 
+    // mutants: equivalent in effect when the buffers are not removed (body, or `<` → `==`, `>`,
+    // `<=`; `i` is always a member's index, below the length): every use rewrites a buffer in
+    // full before it is written (superblock: `to_bytes` copied in; bad-block log:
+    // `add_bad_blocks` resizes and encodes), so a stale buffer at an index only costs memory.
     pub(super) fn remove_member(&mut self, i: usize) {
         if i < self.sb_bufs.len() {
             self.sb_bufs.remove(i);

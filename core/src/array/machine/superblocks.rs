@@ -157,7 +157,9 @@ pub(crate) fn forget_role<X>(members: &mut [Member<X>], dev_number: u32) {
             }
             Superblock::V0(s) => {
                 if let Some(d) = s.disks.get_mut(dev_number as usize) {
-                    // mutants: `|` → `^` here is equivalent (bits 3 and 0 are disjoint).
+                    // mutants: `|` → `^` (disjoint bits 3 and 0) and `|` → `&` are equivalent:
+                    // the 0.90 disk table is rebuilt from the members (`Sb0Table`) in the
+                    // superblock round every caller queues next, before anything is written.
                     d.state = crate::format::sb0::DISK_REMOVED | crate::format::sb0::DISK_FAULTY;
                 }
             }
