@@ -239,7 +239,7 @@ fn metadata_writes_are_preflush_and_fua() {
     use mdraid::raid1::{ArrayRequest, BufRef};
     let mut m = machine();
     let mut seen = (0, 0);
-    let mut run = |m: &mut mdraid::array::machine::Machine, seen: &mut (u32, u32)| {
+    let run = |m: &mut mdraid::array::machine::Machine, seen: &mut (u32, u32)| {
         for _ in 0..10_000 {
             let Some(io) = m.poll_io() else { break };
             if let IoBuffer::Machine { .. } = io.buf {
