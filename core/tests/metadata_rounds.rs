@@ -269,17 +269,31 @@ fn metadata_writes_are_preflush_and_fua() {
 }
 
 /// For `Machine::complete_metadata_io`'s check of a completion (mutants: its `&&` → `||`,
-/// `<` → `<=`, `!` deleted): a metadata completion reported twice, or one from an earlier
-/// round, is refused as unknown and changes nothing.
+/// `<` → `<=`): a metadata completion reported twice, for a write not handed out yet, or
+/// from an earlier round, is refused as unknown and changes nothing.
 #[test]
 fn a_repeated_or_stale_metadata_completion_is_refused() {
     use mdraid::array::machine::MachineError;
     use mdraid::raid1::{ArrayRequest, BufRef};
     let mut m = machine();
-    // Round A: the failure's superblocks (one working member left).
+    // Round A: the failure's superblocks (one working member left: its superblock and the
+    // bitmap's header page).
     m.fail_member(1).unwrap();
-    let a: Vec<_> = std::iter::from_fn(|| m.poll_io()).collect();
-    assert!(!a.is_empty());
+    let first = m.poll_io().expect("round A");
+    // The write not handed out yet, by its would-be id, is no completion either.
+    let next = mdraid::array::machine::IoId::from_raw(first.id.raw() + 1);
+    assert!(
+        matches!(
+            m.handle_io_completion(next, Ok(())),
+            Err(MachineError::UnknownIo(_))
+        ),
+        "a completion of a write not handed out"
+    );
+    let a: Vec<_> = std::iter::once(first)
+        .chain(std::iter::from_fn(|| m.poll_io()))
+        .collect();
+    assert!(a.len() >= 2, "{a:?}");
+    assert_eq!(a[1].id, next, "ids number the round's writes");
     m.handle_io_completion(a[0].id, Ok(())).unwrap();
     assert!(
         matches!(
