@@ -332,3 +332,36 @@ fn a_repeated_or_stale_metadata_completion_is_refused() {
         m.handle_io_completion(io.id, Ok(())).unwrap();
     }
 }
+
+/// Dirty bits in the on-disk bitmap of a stopped member.
+fn bits_after_stop(m: &mdraid::array::Member<MemDevice>) -> u64 {
+    let Superblock::V1(s, _) = &m.sb else {
+        unreachable!()
+    };
+    let off = (s.super_offset as i64 + i64::from(s.bitmap_offset)) as usize * 512;
+    let raw = &m.dev.as_slice()[off..off + 64 * 1024];
+    mdraid::format::bitmap::Bitmap::parse(raw)
+        .unwrap()
+        .count_dirty()
+}
+
+/// For the Stop job's "complete and owing nothing" test in `start_job` (mutants: `==` → `!=`,
+/// `&&` → `||`, `!` deleted): stopping a complete array clears its bitmap, stopping a
+/// degraded one keeps the bits that say what the missing member lacks (a re-add copies them).
+#[test]
+fn stop_clears_the_bitmap_only_when_complete() {
+    let (mut a, _clock) = array(MetadataVersion::V1_2, true);
+    a.write(5 * MIB as u64, &[3; 4096]).unwrap();
+    let members = a.stop().unwrap();
+    assert_eq!(bits_after_stop(&members[0]), 0, "complete: cleared at stop");
+
+    let (mut a, _clock) = array(MetadataVersion::V1_2, true);
+    a.fail_member("m1").unwrap();
+    a.write(5 * MIB as u64, &[3; 4096]).unwrap();
+    let members = a.stop().unwrap();
+    let survivor = members.iter().find(|m| m.name == "m0").unwrap();
+    assert!(
+        bits_after_stop(survivor) > 0,
+        "degraded: the written chunk's bit must survive the stop"
+    );
+}
