@@ -116,10 +116,11 @@ fn a_removed_member_leaves_an_empty_role_entry() {
     assert_eq!(a.members().len(), 1);
 }
 
-/// For `Metadata::is_idle` (mutants: `true`, `&&` → `||`): the blocking driver waits for the
-/// machine to be idle, so when each call returns every round it caused is on every working
+/// The blocking driver returns from each call with every round it caused on every working
 /// member: the on-disk events equal the array's after a write, a failure, a removal, an add
-/// (with its rebuild), a check and the clean marking.
+/// (with its rebuild), a check and the clean marking. (Written for the `is_idle` mutants, which
+/// it does not catch: a synchronous driver carries out every I/O it is handed before it asks
+/// whether the machine is idle; `a_round_in_flight_keeps_the_machine_busy` does.)
 #[test]
 fn each_call_returns_with_its_rounds_on_disk() {
     for version in [MetadataVersion::V1_2, MetadataVersion::V0_90] {
