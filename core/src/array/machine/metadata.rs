@@ -104,6 +104,9 @@ pub(super) struct Metadata {
 }
 
 /// The size of a member's bad-block log area (known from its superblock).
+// mutants: any size here is equivalent in effect: `Member::add_bad_blocks` resizes the buffer
+// to the log area before encoding into it; this only sizes it up front so that the I/O path
+// does not allocate (excluded in .cargo/mutants.toml).
 fn bb_len(m: &Member<Detached>) -> usize {
     match &m.sb {
         crate::format::probe::Superblock::V1(s, _) => {
@@ -132,6 +135,9 @@ impl Metadata {
         }
     }
 
+    // mutants: `&&` → `||` before `self.writes` is equivalent: between calls `pump` leaves
+    // either nothing queued or current, or a round in flight (writes non-empty), so idle is
+    // `writes.is_empty()` either way (a round in flight: metadata_rounds.rs).
     pub(super) fn is_idle(&self) -> bool {
         self.queue.is_empty() && self.current.is_none() && self.writes.is_empty()
     }
@@ -158,6 +164,10 @@ impl Metadata {
         self.bb_bufs.push(alloc::vec![0; bb_len(m)]);
     }
 
+    // mutants: equivalent in effect when the buffers are not removed (body, or `<` → `==`, `>`,
+    // `<=`; `i` is always a member's index, below the length): every use rewrites a buffer in
+    // full before it is written (superblock: `to_bytes` copied in; bad-block log:
+    // `add_bad_blocks` resizes and encodes), so a stale buffer at an index only costs memory.
     pub(super) fn remove_member(&mut self, i: usize) {
         if i < self.sb_bufs.len() {
             self.sb_bufs.remove(i);
@@ -183,6 +193,8 @@ impl Metadata {
         let slot = self.handed as u64;
         self.handed += 1;
         Some(Io {
+            // mutants: either `|` → `^` is equivalent: bit 63, bits 32..63 and a slot below
+            // 2^32 are disjoint.
             id: IoId(META_BIT | (self.generation & 0x7fff_ffff) << 32 | slot),
             member: w.member,
             kind: if w.flush {

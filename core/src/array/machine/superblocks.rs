@@ -120,6 +120,7 @@ fn apply_state(
             // A member being rebuilt records how far (md's recovery_offset, feature bit 2) and,
             // for a bitmap-based rebuild (a re-add), feature bit 128, as super_1_sync does:
             // without it md copies everything from the offset.
+            // mutants: `|` → `^` here is equivalent (bits 2 and 128 are disjoint).
             s.feature_map &= !(sb1::FEATURE_RECOVERY_OFFSET | sb1::FEATURE_RECOVERY_BITMAP);
             s.recovery_offset = 0;
             if let Some((off, bitmap_based)) = rebuild {
@@ -167,6 +168,9 @@ pub(crate) fn forget_role<X>(members: &mut [Member<X>], dev_number: u32) {
             }
             Superblock::V0(s) => {
                 if let Some(d) = s.disks.get_mut(dev_number as usize) {
+                    // mutants: `|` → `^` (disjoint bits 3 and 0) and `|` → `&` are equivalent:
+                    // the 0.90 disk table is rebuilt from the members (`Sb0Table`) in the
+                    // superblock round every caller queues next, before anything is written.
                     d.state = crate::format::sb0::DISK_REMOVED | crate::format::sb0::DISK_FAULTY;
                 }
             }

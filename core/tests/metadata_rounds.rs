@@ -1,0 +1,368 @@
+//! What a superblock round writes, read back from the members' own superblocks: the tests
+//! written for mutants that cargo-mutants found surviving the crash and machine suites (see
+//! TESTING.md). Each names the mutant it exists for.
+
+use mdraid::array::{Array, CreateOptions, CreateSlot, VirtualClock};
+use mdraid::device::MemDevice;
+use mdraid::format::geometry::BitmapRequest;
+use mdraid::format::probe::{probe, Superblock};
+use mdraid::format::MetadataVersion;
+
+const MIB: usize = 1 << 20;
+const MS: u64 = 1_000_000;
+/// The wall clock the arrays run on (seconds); creation is stamped earlier.
+const WALL: u64 = 1_900_000_000;
+
+fn array(version: MetadataVersion, bitmap: bool) -> (Array<MemDevice>, VirtualClock) {
+    let slots = (0..2)
+        .map(|i| CreateSlot::Device {
+            name: format!("m{i}"),
+            dev: MemDevice::new(64 * MIB),
+            write_mostly: false,
+            failfast: false,
+        })
+        .collect();
+    let opts = CreateOptions {
+        version,
+        raid_disks: 2,
+        bitmap: if bitmap {
+            BitmapRequest::Internal {
+                chunk_bytes: Some(1 << 20),
+            }
+        } else {
+            BitmapRequest::None
+        },
+        name: "rounds".into(),
+        homehost: None,
+        assume_clean: true,
+        size_kib: None,
+        now: WALL - 1000,
+        uuid: [9; 16],
+        seed: 9,
+        md_minor: 0,
+    };
+    let mut a = Array::create(slots, &opts).unwrap();
+    let clock = VirtualClock::new(WALL);
+    a.set_clock(Box::new(clock.clone()));
+    (a, clock)
+}
+
+/// Member `i`'s superblock as on its device.
+fn sb_on_disk(a: &Array<MemDevice>, i: usize) -> Superblock {
+    let mut dev = a.devices()[i].clone();
+    probe(&mut dev, None).unwrap().sb
+}
+
+/// The update time a superblock records, in seconds.
+fn utime_secs(sb: &Superblock) -> u64 {
+    match sb {
+        // 1.x: seconds in the low 40 bits (microseconds above).
+        Superblock::V1(s, _) => s.utime & 0xff_ffff_ffff,
+        Superblock::V0(s) => u64::from(s.utime),
+    }
+}
+
+/// For `apply_state`'s `now & 0xff_ffff_ffff` (mutant: `|`): every round stamps the wall
+/// clock's seconds as utime on every member, in both formats.
+#[test]
+fn every_round_stamps_the_wall_clock_as_utime() {
+    for version in [MetadataVersion::V1_2, MetadataVersion::V0_90] {
+        let (mut a, clock) = array(version, false);
+        let created = utime_secs(&sb_on_disk(&a, 0));
+        assert_eq!(created, WALL - 1000, "{version:?}: creation time");
+        clock.advance(7_000 * MS);
+        a.write(MIB as u64, &[1; 4096]).unwrap();
+        for i in 0..2 {
+            let sb = sb_on_disk(&a, i);
+            assert_eq!(
+                utime_secs(&sb),
+                WALL + 7,
+                "{version:?} member {i}: dirty round"
+            );
+            if let Superblock::V1(s, _) = &sb {
+                assert_eq!(s.utime >> 40, 0, "member {i}: no microseconds written");
+            }
+        }
+        // The clean marking after the safe-mode delay is stamped at its own time.
+        clock.advance(3_000 * MS);
+        a.tick().unwrap();
+        assert!(!a.is_dirty(), "{version:?}: clean after the delay");
+        for i in 0..2 {
+            assert_eq!(
+                utime_secs(&sb_on_disk(&a, i)),
+                WALL + 10,
+                "{version:?} member {i}: clean round"
+            );
+        }
+    }
+}
+
+/// For `forget_role` (mutant: body removed): a removed member's entry in the survivors' 1.x
+/// role tables becomes an empty position (0xffff, as mdadm --remove leaves it), not faulty.
+#[test]
+fn a_removed_member_leaves_an_empty_role_entry() {
+    let (mut a, _clock) = array(MetadataVersion::V1_2, false);
+    let gone = sb_on_disk(&a, 1).dev_number() as usize;
+    a.fail_member("m1").unwrap();
+    let role = |a: &Array<MemDevice>| match sb_on_disk(a, 0) {
+        Superblock::V1(s, _) => s.dev_roles[gone],
+        Superblock::V0(_) => unreachable!(),
+    };
+    assert_eq!(role(&a), mdraid::format::sb1::ROLE_FAULTY, "failed");
+    a.remove_member("m1", None)
+        .unwrap()
+        .expect("the device back");
+    assert_eq!(role(&a), mdraid::format::sb1::ROLE_SPARE, "removed");
+    assert_eq!(a.members().len(), 1);
+}
+
+/// The blocking driver returns from each call with every round it caused on every working
+/// member: the on-disk events equal the array's after a write, a failure, a removal, an add
+/// (with its rebuild), a check and the clean marking. (Written for the `is_idle` mutants, which
+/// it does not catch: a synchronous driver carries out every I/O it is handed before it asks
+/// whether the machine is idle; `a_round_in_flight_keeps_the_machine_busy` does.)
+#[test]
+fn each_call_returns_with_its_rounds_on_disk() {
+    for version in [MetadataVersion::V1_2, MetadataVersion::V0_90] {
+        let (mut a, clock) = array(version, true);
+        let check = |a: &Array<MemDevice>, what: &str| {
+            for (i, m) in a.members().iter().enumerate() {
+                if m.state.is_working() {
+                    assert_eq!(
+                        sb_on_disk(a, i).events(),
+                        a.events(),
+                        "{version:?} {what}: member {i} ({}) on disk",
+                        m.name
+                    );
+                }
+            }
+        };
+        a.write(MIB as u64, &[1; 4096]).unwrap();
+        check(&a, "write");
+        let e = a.events();
+        a.fail_member("m1").unwrap();
+        assert!(a.events() > e, "{version:?}: the failure is a round");
+        check(&a, "fail");
+        let dev = a.remove_member("m1", None).unwrap().unwrap();
+        check(&a, "remove");
+        a.add_member(
+            "m1".into(),
+            dev,
+            &mdraid::array::AddOptions::default(),
+            &mut |_, _| {},
+        )
+        .unwrap();
+        check(&a, "add");
+        a.run_sync(mdraid::array::SyncAction::Check, &mut |_, _| {})
+            .unwrap();
+        check(&a, "check");
+        clock.advance(10_000 * MS);
+        a.tick().unwrap();
+        assert!(!a.is_dirty());
+        check(&a, "clean");
+    }
+}
+
+/// A machine made by `setup::create` over two 64 MiB devices (nothing read back: every I/O
+/// this test completes is a write or a flush).
+fn machine() -> mdraid::array::machine::Machine {
+    use mdraid::array::setup::{self, DeviceInfo};
+    let slots = (0..2)
+        .map(|i| CreateSlot::Device {
+            name: format!("m{i}"),
+            dev: DeviceInfo {
+                name: format!("m{i}"),
+                size: 64 * MIB as u64,
+                device_number: None,
+            },
+            write_mostly: false,
+            failfast: false,
+        })
+        .collect();
+    let opts = CreateOptions {
+        version: MetadataVersion::V1_2,
+        raid_disks: 2,
+        bitmap: BitmapRequest::Internal {
+            chunk_bytes: Some(1 << 20),
+        },
+        name: "direct".into(),
+        homehost: None,
+        assume_clean: true,
+        size_kib: None,
+        now: WALL,
+        uuid: [5; 16],
+        seed: 5,
+        md_minor: 0,
+    };
+    let now = mdraid::array::Now {
+        mono_ns: 0,
+        wall_secs: WALL,
+    };
+    setup::create(slots, &opts, now).unwrap().0
+}
+
+/// For `Metadata::is_idle` (mutants: `true`; the first `&&` → `||`): a superblock round in
+/// flight with nothing else (a member failed on an idle array) keeps the machine busy, and a
+/// removal waits for it.
+#[test]
+fn a_round_in_flight_keeps_the_machine_busy() {
+    use mdraid::array::machine::IoKind;
+    let mut m = machine();
+    assert!(!m.is_busy(), "idle after creation");
+    m.fail_member(1).unwrap();
+    let mut held = Vec::new();
+    while let Some(io) = m.poll_io() {
+        held.push(io);
+    }
+    assert!(
+        held.iter().any(|io| io.kind == IoKind::Write),
+        "the failure's superblock round: {held:?}"
+    );
+    assert_eq!(m.engine().requests_in_flight(), 0);
+    assert!(m.is_busy(), "busy with the round in flight");
+    assert!(m.remove_member(1).is_err(), "removal during the round");
+    for io in held {
+        m.handle_io_completion(io.id, Ok(())).unwrap();
+    }
+    while let Some(io) = m.poll_io() {
+        m.handle_io_completion(io.id, Ok(())).unwrap();
+    }
+    assert!(!m.is_busy(), "idle once the round is done");
+    m.remove_member(1).unwrap();
+}
+
+/// For `Metadata::poll_io`'s `preflush: !w.flush` (mutant: `!` deleted): every metadata write
+/// (superblock, bitmap page) flushes the member's cache first and is FUA, so what it vouches
+/// for (a cleared bit, a rebuilt member in sync) is durable before it; a flush is a plain one.
+#[test]
+fn metadata_writes_are_preflush_and_fua() {
+    use mdraid::array::machine::{IoBuffer, IoKind};
+    use mdraid::raid1::{ArrayRequest, BufRef};
+    let mut m = machine();
+    let mut seen = (0, 0);
+    let run = |m: &mut mdraid::array::machine::Machine, seen: &mut (u32, u32)| {
+        for _ in 0..10_000 {
+            let Some(io) = m.poll_io() else { break };
+            if let IoBuffer::Machine { .. } = io.buf {
+                if io.kind == IoKind::Write {
+                    assert!(io.preflush && io.fua, "metadata write {io:?}");
+                    seen.0 += 1;
+                }
+            }
+            if io.kind == IoKind::Flush {
+                assert!(!io.preflush && !io.fua, "flush {io:?}");
+                seen.1 += 1;
+            }
+            m.handle_io_completion(io.id, Ok(())).unwrap();
+            while m.poll_completion().is_some() {}
+        }
+    };
+    m.handle_submit(ArrayRequest::write(0, 8, BufRef(1)))
+        .unwrap();
+    run(&mut m, &mut seen);
+    m.stop();
+    run(&mut m, &mut seen);
+    assert!(m.is_stopped());
+    assert!(
+        seen.0 >= 4 && seen.1 >= 2,
+        "metadata writes and flushes seen: {seen:?}"
+    );
+}
+
+/// For `Machine::complete_metadata_io`'s check of a completion (mutants: its `&&` → `||`,
+/// `<` → `<=`): a metadata completion reported twice, for a write not handed out yet, or
+/// from an earlier round, is refused as unknown and changes nothing.
+#[test]
+fn a_repeated_or_stale_metadata_completion_is_refused() {
+    use mdraid::array::machine::MachineError;
+    use mdraid::raid1::{ArrayRequest, BufRef};
+    let mut m = machine();
+    // Round A: the failure's superblocks (one working member left: its superblock and the
+    // bitmap's header page).
+    m.fail_member(1).unwrap();
+    let first = m.poll_io().expect("round A");
+    // The write not handed out yet, by its would-be id, is no completion either.
+    let next = mdraid::array::machine::IoId::from_raw(first.id.raw() + 1);
+    assert!(
+        matches!(
+            m.handle_io_completion(next, Ok(())),
+            Err(MachineError::UnknownIo(_))
+        ),
+        "a completion of a write not handed out"
+    );
+    let a: Vec<_> = std::iter::once(first)
+        .chain(std::iter::from_fn(|| m.poll_io()))
+        .collect();
+    assert!(a.len() >= 2, "{a:?}");
+    assert_eq!(a[1].id, next, "ids number the round's writes");
+    m.handle_io_completion(a[0].id, Ok(())).unwrap();
+    assert!(
+        matches!(
+            m.handle_io_completion(a[0].id, Ok(())),
+            Err(MachineError::UnknownIo(_))
+        ),
+        "a second completion of the same write"
+    );
+    for io in &a[1..] {
+        m.handle_io_completion(io.id, Ok(())).unwrap();
+    }
+    let mut more: Vec<_> = std::iter::from_fn(|| m.poll_io()).collect();
+    while let Some(io) = more.pop() {
+        m.handle_io_completion(io.id, Ok(())).unwrap();
+        more.extend(std::iter::from_fn(|| m.poll_io()));
+    }
+    assert!(!m.is_busy());
+    let events = m.events();
+    // Round B: a write's dirty marking, held; round A's first write completes again.
+    m.handle_submit(ArrayRequest::write(0, 8, BufRef(1)))
+        .unwrap();
+    let b: Vec<_> = std::iter::from_fn(|| m.poll_io()).collect();
+    assert!(!b.is_empty() && m.is_busy());
+    for io in &a {
+        assert!(
+            matches!(
+                m.handle_io_completion(io.id, Ok(())),
+                Err(MachineError::UnknownIo(_))
+            ),
+            "round A's {io:?} during round B"
+        );
+    }
+    assert!(m.is_busy(), "round B still waits for its own writes");
+    assert_eq!(m.events(), events + 1);
+    for io in b {
+        m.handle_io_completion(io.id, Ok(())).unwrap();
+    }
+}
+
+/// Dirty bits in the on-disk bitmap of a stopped member.
+fn bits_after_stop(m: &mdraid::array::Member<MemDevice>) -> u64 {
+    let Superblock::V1(s, _) = &m.sb else {
+        unreachable!()
+    };
+    let off = (s.super_offset as i64 + i64::from(s.bitmap_offset)) as usize * 512;
+    let raw = &m.dev.as_slice()[off..off + 64 * 1024];
+    mdraid::format::bitmap::Bitmap::parse(raw)
+        .unwrap()
+        .count_dirty()
+}
+
+/// For the Stop job's "complete and owing nothing" test in `start_job` (mutants: `==` → `!=`,
+/// `&&` → `||`, `!` deleted): stopping a complete array clears its bitmap, stopping a
+/// degraded one keeps the bits that say what the missing member lacks (a re-add copies them).
+#[test]
+fn stop_clears_the_bitmap_only_when_complete() {
+    let (mut a, _clock) = array(MetadataVersion::V1_2, true);
+    a.write(5 * MIB as u64, &[3; 4096]).unwrap();
+    let members = a.stop().unwrap();
+    assert_eq!(bits_after_stop(&members[0]), 0, "complete: cleared at stop");
+
+    let (mut a, _clock) = array(MetadataVersion::V1_2, true);
+    a.fail_member("m1").unwrap();
+    a.write(5 * MIB as u64, &[3; 4096]).unwrap();
+    let members = a.stop().unwrap();
+    let survivor = members.iter().find(|m| m.name == "m0").unwrap();
+    assert!(
+        bits_after_stop(survivor) > 0,
+        "degraded: the written chunk's bit must survive the stop"
+    );
+}

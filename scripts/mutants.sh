@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Mutation testing of the core's metadata-ordering, sync, checkpoint, assembly and bitmap code
+# with cargo-mutants (https://mutants.rs). NOT part of CI: one pass takes about an hour on
+# two cores. Results, the figures and the fate of every missed mutant: TESTING.md.
+#
+#   scripts/mutants.sh GROUP...   run these groups (see `groups` below); default: all
+#   scripts/mutants.sh --list     list each group's mutants without running them
+#
+# Environment: MUTANTS_OUT (default target/mutants) holds one mutants.out per group;
+# MUTANTS_ITERATE=1 re-tests only the mutants a previous run of the group did not catch;
+# MUTANTS_RE=regex keeps only the mutants whose name (file:line:col: replace …) matches.
+#
+# It runs in place (`--in-place`) so the tests find ../shared/fixtures and reuse target/: do
+# not edit the tree while it runs. One mutant at a time (in place is `--jobs 1`), under `nice -n 15`.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+ROOT=$(repo_root)
+cd "$ROOT"
+
+command -v cargo-mutants >/dev/null ||
+	die "cargo-mutants is not installed: cargo install --locked cargo-mutants"
+
+OUT=${MUTANTS_OUT:-$ROOT/target/mutants}
+
+# Seed counts small enough for one mutant's run to take seconds (the defaults are for CI).
+export MDRAID_MACHINE_CASES=${MDRAID_MACHINE_CASES:-300}
+export MDRAID_CRASH_CASES=${MDRAID_CRASH_CASES:-300}
+export MDRAID_INTERRUPT_CASES=${MDRAID_INTERRUPT_CASES:-100}
+
+# The tests that cover the machine's metadata rounds, the superblock policy and sync.
+MACHINE_TESTS=(machine_inflight crash_consistency assemble_rules array_sync interrupted_recovery
+	metadata_rounds)
+
+# group name -> files (-f), function filter (-F, optional) and tests.
+run_group() {
+	local name=$1 list=$2
+	local -a files=() re=() tests=()
+	case $name in
+	superblocks)
+		files=(-f core/src/array/machine/superblocks.rs)
+		tests=("${MACHINE_TESTS[@]}")
+		;;
+	metadata)
+		files=(-f core/src/array/machine/metadata.rs)
+		tests=("${MACHINE_TESTS[@]}")
+		;;
+	membership)
+		files=(-f core/src/array/machine/membership.rs)
+		tests=("${MACHINE_TESTS[@]}" machine_setup)
+		;;
+	checkpoint)
+		files=(-f core/src/raid1/engine/sync.rs)
+		re=(-F 'sync_checkpoint|sync_maybe_end|sync_progress|release_synced_chunks')
+		tests=("${MACHINE_TESTS[@]}" raid1_sync)
+		;;
+	*) die "unknown group $name (groups: $GROUPS)" ;;
+	esac
+	# The test targets go to every cargo call (-C): the build then compiles only these test
+	# binaries, not all of the crate's (a third of the time per mutant).
+	local -a args=(mutants --in-place --no-shuffle "${files[@]}" "${re[@]}")
+	local t
+	for t in "${tests[@]}"; do
+		args+=("--cargo-arg=--test=$t")
+	done
+	if [[ $list == 1 ]]; then
+		cargo "${args[@]}" --list
+		return
+	fi
+	mkdir -p "$OUT/$name"
+	[[ ${MUTANTS_ITERATE:-0} == 1 ]] && args+=(--iterate)
+	[[ -n ${MUTANTS_RE:-} ]] && args+=(-F "$MUTANTS_RE")
+	echo "== $name: cargo ${args[*]} -o $OUT/$name"
+	nice -n 15 cargo "${args[@]}" -o "$OUT/$name" || true
+	echo "== $name: $(cat "$OUT/$name/mutants.out/caught.txt" | wc -l) caught," \
+		"$(cat "$OUT/$name/mutants.out/missed.txt" | wc -l) missed," \
+		"$(cat "$OUT/$name/mutants.out/unviable.txt" | wc -l) unviable," \
+		"$(cat "$OUT/$name/mutants.out/timeout.txt" | wc -l) timeout"
+}
+
+GROUPS="superblocks metadata checkpoint membership"
+list=0
+if [[ ${1:-} == --list ]]; then
+	list=1
+	shift
+fi
+for g in ${@:-$GROUPS}; do
+	run_group "$g" "$list"
+done
