@@ -92,7 +92,7 @@ impl Drop for Loop {
 fn arrays_on_4k_sector_devices_work_and_mdadm_reads_them() {
     let tmp = TempDir::new("cli-4k");
     let mut loops = Vec::new();
-    for i in 0..2 {
+    for i in 0..3 {
         let img = tmp.path().join(format!("m{i}.img"));
         std::fs::File::create(&img)
             .unwrap()
@@ -111,13 +111,15 @@ fn arrays_on_4k_sector_devices_work_and_mdadm_reads_them() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&ss.stdout).trim(), "4096");
-    let (a, b) = (loops[0].0.clone(), loops[1].0.clone());
+    let (a, b, c) = (loops[0].0.clone(), loops[1].0.clone(), loops[2].0.clone());
     let real = mdadm_bin();
     let data: Vec<u8> = (0..(3 << 20) as u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
         .collect();
     for meta in ["0.90", "1.0", "1.1", "1.2"] {
         let what = format!("metadata {meta}");
+        // c is the replacement below: no superblock of an earlier round on it.
+        ok(&["zero-superblock", &c], None);
         let out = ok(
             &[
                 "create",
@@ -163,9 +165,21 @@ fn arrays_on_4k_sector_devices_work_and_mdadm_reads_them() {
         ok(&["re-add", &a, "--device", &b], None);
         let check = ok(&["check", &a, &b], None);
         assert!(check.contains("mismatch_cnt 0"), "{what}: {check}");
-        ok(&["stop", &a, &b], None);
+        // The bitmap off and on again (grow), then a hot replace of a by c: more metadata
+        // rounds, a fresh bitmap written whole, a replacement's superblocks.
+        ok(&["grow", "--bitmap=none", &a, &b], None);
+        ok(&["grow", "--bitmap=internal", &a, &b], None);
+        ok(&["replace", &a, &b, "--device", &a, "--with", &c], None);
+        let check = ok(&["check", &b, &c], None);
+        assert!(check.contains("mismatch_cnt 0"), "{what}: {check}");
+        let back = mdraid(&["cat", "--direct", &b, &c], None);
+        assert!(
+            back.stdout[..want.len()] == want[..],
+            "{what}: data after replace"
+        );
+        ok(&["stop", &b, &c], None);
         if let Some(bin) = &real {
-            for dev in [&a, &b] {
+            for dev in [&b, &c] {
                 let ours = ok(&["examine", dev], None);
                 let theirs = mdadm(bin, &["--examine", dev]);
                 assert_eq!(ours, theirs, "{what}: --examine of {dev}");
