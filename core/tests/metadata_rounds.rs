@@ -174,6 +174,7 @@ fn machine() -> mdraid::array::machine::Machine {
                 name: format!("m{i}"),
                 size: 64 * MIB as u64,
                 device_number: None,
+                block_size: 512,
             },
             write_mostly: false,
             failfast: false,
