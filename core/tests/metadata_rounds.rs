@@ -489,18 +489,38 @@ fn a_bit_past_the_bitmaps_first_page_reaches_its_page() {
         md_minor: 0,
     };
     let mut a = Array::create(slots, &opts).unwrap();
+    let clock = VirtualClock::new(WALL);
+    a.set_clock(Box::new(clock.clone()));
     let chunk = 32_000u64;
-    a.write(chunk * 4096, &[7; 4096]).unwrap();
-    for i in 0..2 {
-        let sb = sb_on_disk(&a, i);
-        assert_eq!(sb.events(), a.events(), "member {i}: superblock intact");
-        let Superblock::V0(s) = &sb else {
+    let bit_on_disk = |a: &Array<MemDevice>, i: usize| {
+        let Superblock::V0(s) = &sb_on_disk(a, i) else {
             unreachable!()
         };
         let off = mdraid::format::bitmap::location_sb0(s, dev_bytes as u64 / 512).expect("a bitmap")
             as usize;
         let bm = mdraid::format::bitmap::Bitmap::parse(&a.devices()[i].as_slice()[off..]).unwrap();
         assert!(bm.header.chunks() > chunk, "{}", bm.header.chunks());
-        assert!(bm.get(chunk), "member {i}: chunk {chunk}'s bit on disk");
+        bm.get(chunk)
+    };
+    // Creation sets every bit (as mdadm does); the bitmap daemon clears them, page by page.
+    a.write(0, &[7; 4096]).unwrap();
+    for _ in 0..10 {
+        clock.advance(10_000 * MS);
+        a.tick().unwrap();
+    }
+    for i in 0..2 {
+        assert!(
+            !bit_on_disk(&a, i),
+            "member {i}: chunk {chunk}'s bit cleared on disk"
+        );
+    }
+    a.write(chunk * 4096, &[7; 4096]).unwrap();
+    for i in 0..2 {
+        let sb = sb_on_disk(&a, i);
+        assert_eq!(sb.events(), a.events(), "member {i}: superblock intact");
+        assert!(
+            bit_on_disk(&a, i),
+            "member {i}: chunk {chunk}'s bit set on disk"
+        );
     }
 }
