@@ -42,7 +42,8 @@ run_group() {
 		;;
 	metadata)
 		files=(-f core/src/array/machine/metadata.rs)
-		tests=("${MACHINE_TESTS[@]}")
+		# block_size: align_writes (metadata writes widened to 4 KiB logical blocks).
+		tests=("${MACHINE_TESTS[@]}" block_size)
 		;;
 	membership)
 		files=(-f core/src/array/machine/membership.rs)

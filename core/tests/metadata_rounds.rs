@@ -367,3 +367,160 @@ fn stop_clears_the_bitmap_only_when_complete() {
         "degraded: the written chunk's bit must survive the stop"
     );
 }
+
+/// For the Stop job's `dirty_chunks() > 0` (mutant: `>=`): stopping a clean, complete array
+/// with no bit set writes no round (md leaves a clean array's metadata alone): once a write's
+/// dirty marking and the bits (creation sets them all, as mdadm does) have been cleared.
+#[test]
+fn stopping_a_clean_array_writes_no_round() {
+    for version in [MetadataVersion::V1_2, MetadataVersion::V0_90] {
+        let what = format!("{version:?}");
+        let (mut a, clock) = array(version, true);
+        a.write(5 * MIB as u64, &[3; 4096]).unwrap();
+        // The safe-mode delay, then the bitmap daemon's periods.
+        for _ in 0..10 {
+            clock.advance(10_000 * MS);
+            a.tick().unwrap();
+        }
+        assert!(!a.is_dirty(), "{what}: clean");
+        let events: Vec<u64> = (0..2).map(|i| sb_on_disk(&a, i).events()).collect();
+        assert_eq!(events, [a.events(); 2], "{what}: on disk before the stop");
+        let members = a.stop().unwrap();
+        for (i, m) in members.iter().enumerate() {
+            let mut dev = m.dev.clone();
+            assert_eq!(
+                probe(&mut dev, None).unwrap().sb.events(),
+                events[i],
+                "{what}: member {i} took a round at stop"
+            );
+        }
+    }
+}
+
+/// For `start_job`'s search for a replacement's original (mutant: `k != i` → `==`): the round
+/// that puts a finished replacement in its slot records the original faulty too (md's
+/// raid1_spare_active before md_update_sb), so no superblock round shows two members in sync
+/// in one slot; the engine's later retirement is not what fails it.
+#[test]
+fn a_replacement_and_its_original_swap_in_one_round() {
+    use mdraid::array::machine::Now;
+    use mdraid::array::MemberState;
+    for version in [MetadataVersion::V1_2, MetadataVersion::V0_90] {
+        let slots = (0..3)
+            .map(|i| CreateSlot::Device {
+                name: format!("m{i}"),
+                dev: MemDevice::new(4 * MIB),
+                write_mostly: false,
+                failfast: false,
+            })
+            .collect();
+        let opts = CreateOptions {
+            version,
+            raid_disks: 2,
+            bitmap: BitmapRequest::None,
+            name: "swap".into(),
+            homehost: None,
+            assume_clean: true,
+            size_kib: None,
+            now: WALL,
+            uuid: [4; 16],
+            seed: 4,
+            md_minor: 0,
+        };
+        let a = Array::create(slots, &opts).unwrap();
+        let (mut m, _devs) = a.into_machine(Now::default()).unwrap();
+        assert_eq!(m.replace_member(0, None).unwrap(), 2, "{version:?}");
+        // Every I/O succeeds (the data copied does not matter here); stop at the swap.
+        let mut swapped = false;
+        for _ in 0..1_000_000 {
+            if m.members()[2].state == MemberState::InSync(0) {
+                assert_eq!(
+                    m.members()[0].state,
+                    MemberState::Faulty,
+                    "{version:?}: the original, in the replacement's round"
+                );
+                swapped = true;
+                break;
+            }
+            if let Some(io) = m.poll_io() {
+                m.handle_io_completion(io.id, Ok(())).unwrap();
+            } else if m.is_busy() {
+                let t = m.poll_timeout().expect("busy without a timer");
+                m.handle_timeout(Now {
+                    mono_ns: t,
+                    wall_secs: WALL,
+                });
+            } else {
+                break;
+            }
+        }
+        assert!(swapped, "{version:?}: the replacement never took the slot");
+    }
+}
+
+/// For the bitmap write's offset in `start_round` (`off + range.start`; mutant: `-`): a bit
+/// past the bitmap's first page reaches that page on disk, and nothing else is overwritten.
+/// Only 0.90 (60 KiB of room) has a bitmap of more than one page on a small device: 128 MiB
+/// in 4 KiB chunks is about 32,750 chunks, so chunk 32,000's bit is in the second page.
+#[test]
+fn a_bit_past_the_bitmaps_first_page_reaches_its_page() {
+    let dev_bytes = 128 * MIB;
+    let slots = (0..2)
+        .map(|i| CreateSlot::Device {
+            name: format!("m{i}"),
+            dev: MemDevice::new(dev_bytes),
+            write_mostly: false,
+            failfast: false,
+        })
+        .collect();
+    let opts = CreateOptions {
+        version: MetadataVersion::V0_90,
+        raid_disks: 2,
+        bitmap: BitmapRequest::Internal {
+            chunk_bytes: Some(4096),
+        },
+        name: "pages".into(),
+        homehost: None,
+        assume_clean: true,
+        size_kib: None,
+        now: WALL,
+        uuid: [3; 16],
+        seed: 3,
+        md_minor: 0,
+    };
+    let mut a = Array::create(slots, &opts).unwrap();
+    let clock = VirtualClock::new(WALL);
+    a.set_clock(Box::new(clock.clone()));
+    let chunk = 32_000u64;
+    let bit_on_disk = |a: &Array<MemDevice>, i: usize| {
+        let Superblock::V0(s) = &sb_on_disk(a, i) else {
+            unreachable!()
+        };
+        let off = mdraid::format::bitmap::location_sb0(s, dev_bytes as u64 / 512).expect("a bitmap")
+            as usize;
+        let bm = mdraid::format::bitmap::Bitmap::parse(&a.devices()[i].as_slice()[off..]).unwrap();
+        assert!(bm.header.chunks() > chunk, "{}", bm.header.chunks());
+        bm.get(chunk)
+    };
+    // Creation sets every bit (as mdadm does); the bitmap daemon clears them, page by page.
+    a.write(0, &[7; 4096]).unwrap();
+    for _ in 0..10 {
+        clock.advance(10_000 * MS);
+        a.tick().unwrap();
+    }
+    for i in 0..2 {
+        assert!(
+            !bit_on_disk(&a, i),
+            "member {i}: chunk {chunk}'s bit cleared on disk"
+        );
+    }
+    a.write(chunk * 4096, &[7; 4096]).unwrap();
+    for i in 0..2 {
+        let sb = sb_on_disk(&a, i);
+        assert_eq!(sb.events(), a.events(), "member {i}: superblock intact");
+        assert!(
+            bit_on_disk(&a, i),
+            "member {i}: chunk {chunk}'s bit set on disk"
+        );
+    }
+}

@@ -442,6 +442,9 @@ impl Machine {
                             bm.bitmap.clear(c)
                         };
                     }
+                    // mutants: `<` → `<=` is equivalent: with first_chunk == end (no chunk in
+                    // range) the step rewrites the page holding chunk `first_chunk` with the
+                    // bytes the disk already has (excluded in .cargo/mutants.toml).
                     if first_chunk < end {
                         cur.steps.push_back(Step::BitmapPages {
                             first: first_chunk,
@@ -593,6 +596,9 @@ impl Machine {
                     }
                     let bytes = m.sb.to_bytes();
                     let buf = &mut self.meta.sb_bufs[i];
+                    // mutants: `<` → `==` / `<=` is equivalent: every buffer is made
+                    // SB_BUF_BYTES (4 KiB) long and no superblock is longer (1.x: 256 bytes +
+                    // 2 × 1920 roles; 0.90: 4 KiB), so this never resizes (excluded).
                     if buf.len() < bytes.len() {
                         buf.resize(bytes.len(), 0);
                     }
@@ -694,6 +700,8 @@ impl Machine {
     fn align_writes(&mut self) {
         for i in 0..self.meta.writes.len() {
             let w = self.meta.writes[i];
+            // mutants: `||` → `&&` is equivalent: the flushes are exactly the writes of length
+            // 0 (no empty superblock, bitmap or bad-block-log write is queued; excluded).
             if w.flush || w.len == 0 {
                 continue;
             }

@@ -848,6 +848,8 @@ impl Raid1 {
         }
         st.contiguous = c;
         let (action, targets) = (st.action, st.targets);
+        // mutants: `<` → `<=` (both tests here) is equivalent: at equality the assignment
+        // stores the value already there (excluded in .cargo/mutants.toml).
         match action {
             SyncAction::Resync if self.resync_offset < c => self.resync_offset = c,
             SyncAction::Recovery => {
