@@ -7,8 +7,10 @@
 //! and returns. Needs Debian's mdadm (`MDADM_BIN`) for the comparison, as the cross-check does.
 
 use mdraid::testutil::TempDir;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
+
+mod support;
+use support::{mdadm, mdadm_bin, Loop};
 
 fn mdraid(args: &[&str], stdin: Option<&[u8]>) -> Output {
     use std::io::Write;
@@ -39,55 +41,6 @@ fn ok(args: &[&str], stdin: Option<&[u8]>) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
 }
 
-fn mdadm_bin() -> Option<PathBuf> {
-    match std::env::var_os("MDADM_BIN").map(PathBuf::from) {
-        Some(p) if p.exists() => Some(p),
-        _ => {
-            assert!(
-                std::env::var_os("MDRAID_REQUIRE_MDADM").is_none(),
-                "MDRAID_REQUIRE_MDADM=1 but MDADM_BIN does not name Debian's mdadm"
-            );
-            eprintln!("block_size_4k: MDADM_BIN not set: skipping the comparison with mdadm");
-            None
-        }
-    }
-}
-
-fn mdadm(bin: &PathBuf, args: &[&str]) -> String {
-    let o = Command::new(bin)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
-}
-
-/// A loop device over `img` with 4 KiB logical sectors, detached on drop.
-struct Loop(String);
-
-impl Loop {
-    fn new(img: &std::path::Path) -> Result<Loop, String> {
-        let o = Command::new("losetup")
-            .args(["-f", "--show", "--sector-size", "4096"])
-            .arg(img)
-            .output()
-            .map_err(|e| format!("no losetup: {e}"))?;
-        if !o.status.success() {
-            return Err(format!(
-                "losetup failed: {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            ));
-        }
-        Ok(Loop(String::from_utf8_lossy(&o.stdout).trim().to_string()))
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").args(["-d", &self.0]).status();
-    }
-}
-
 #[test]
 fn arrays_on_4k_sector_devices_work_and_mdadm_reads_them() {
     let tmp = TempDir::new("cli-4k");
@@ -98,7 +51,7 @@ fn arrays_on_4k_sector_devices_work_and_mdadm_reads_them() {
             .unwrap()
             .set_len(64 << 20)
             .unwrap();
-        match Loop::new(&img) {
+        match Loop::new(&img, Some(4096)) {
             Ok(l) => loops.push(l),
             Err(e) => {
                 eprintln!("skipping: {e} (needs root and loop devices)");

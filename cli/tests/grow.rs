@@ -15,6 +15,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+mod support;
+use support::extract_bitmap;
+
 fn mdadm_bin() -> Option<PathBuf> {
     let p = std::env::var_os("MDADM_BIN")
         .map(PathBuf::from)
@@ -93,31 +96,6 @@ fn compare(bin: Option<&Path>, img: &str, what: &str) -> Option<String> {
         std::fs::remove_file(&copy).unwrap();
     }
     Some(bm)
-}
-
-fn extract_bitmap(img: &str, out: &Path) -> &'static str {
-    use mdraid::device::{BlockDevice, FileDevice};
-    use mdraid::format::bitmap::{location_sb0, location_sb1, BitmapSuper};
-    use mdraid::format::probe::{probe, Superblock};
-    use mdraid::format::MetadataVersion;
-    let mut dev = FileDevice::open(img).unwrap();
-    let found = probe(&mut dev, None).unwrap();
-    let (off, meta) = match &found.sb {
-        Superblock::V0(s) => (location_sb0(s, found.dev_sectors), "0.90"),
-        Superblock::V1(s, MetadataVersion::V1_0) => (location_sb1(s), "1.0"),
-        Superblock::V1(s, MetadataVersion::V1_1) => (location_sb1(s), "1.1"),
-        Superblock::V1(s, _) => (location_sb1(s), "1.2"),
-    };
-    let off = off.expect("the superblock says there is a bitmap");
-    let mut head = [0u8; 256];
-    dev.read_at(off, &mut head).unwrap();
-    let h = BitmapSuper::decode(&head).unwrap();
-    let want = (256 + h.chunks().div_ceil(8)).div_ceil(4096) * 4096;
-    let len = want.min(dev.size() - off);
-    let mut buf = vec![0u8; len as usize];
-    dev.read_at(off, &mut buf).unwrap();
-    std::fs::write(out, &buf).unwrap();
-    meta
 }
 
 fn field<'a>(text: &'a str, key: &str) -> &'a str {

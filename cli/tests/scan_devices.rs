@@ -10,31 +10,8 @@
 use mdraid::testutil::TempDir;
 use std::process::{Command, Stdio};
 
-/// A loop device over `img`, detached on drop.
-struct Loop(String);
-
-impl Loop {
-    fn new(img: &std::path::Path) -> Result<Loop, String> {
-        let o = Command::new("losetup")
-            .args(["-f", "--show"])
-            .arg(img)
-            .output()
-            .map_err(|e| format!("no losetup: {e}"))?;
-        if !o.status.success() {
-            return Err(format!(
-                "losetup failed: {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            ));
-        }
-        Ok(Loop(String::from_utf8_lossy(&o.stdout).trim().to_string()))
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").args(["-d", &self.0]).status();
-    }
-}
+mod support;
+use support::Loop;
 
 fn mdraid(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_mdraid"))
@@ -54,7 +31,7 @@ fn assemble_scan_without_devices_finds_arrays_on_block_devices() {
             .unwrap()
             .set_len(24 << 20)
             .unwrap();
-        match Loop::new(&img) {
+        match Loop::new(&img, None) {
             Ok(l) => loops.push(l),
             Err(e) => {
                 eprintln!("skipping: {e} (needs root and loop devices)");

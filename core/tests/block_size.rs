@@ -177,19 +177,21 @@ fn every_io_on_4k_members_is_whole_blocks() {
     }
 }
 
-/// The machine takes whole blocks only (the block layer's promise to md).
-#[test]
-fn the_machine_refuses_partial_blocks() {
-    let info = |i: usize| DeviceInfo {
-        name: format!("d{i}"),
-        size: 32 * MIB as u64,
-        device_number: None,
-        block_size: 4096,
-    };
+/// Device-less creation over two 32 MiB devices with 4 KiB blocks.
+fn create_4k(
+    v: MetadataVersion,
+    bitmap: bool,
+    assume_clean: bool,
+) -> (mdraid::array::machine::Machine, Vec<setup::MetadataWrite>) {
     let slots = (0..2)
         .map(|i| CreateSlot::Device {
             name: format!("d{i}"),
-            dev: info(i),
+            dev: DeviceInfo {
+                name: format!("d{i}"),
+                size: 32 * MIB as u64,
+                device_number: None,
+                block_size: 4096,
+            },
             write_mostly: false,
             failfast: false,
         })
@@ -198,7 +200,13 @@ fn the_machine_refuses_partial_blocks() {
         mono_ns: 1,
         wall_secs: 1_900_000_000,
     };
-    let (mut m, _) = setup::create(slots, &opts(MetadataVersion::V1_2, false, true), now).unwrap();
+    setup::create(slots, &opts(v, bitmap, assume_clean), now).unwrap()
+}
+
+/// The machine takes whole blocks only (the block layer's promise to md).
+#[test]
+fn the_machine_refuses_partial_blocks() {
+    let (mut m, _) = create_4k(MetadataVersion::V1_2, false, true);
     assert_eq!(m.block_size(), BLOCK);
     use mdraid::raid1::{ArrayRequest, BufRef};
     for (sector, sectors) in [(1, 8), (0, 1), (8, 7), (4, 4)] {
@@ -246,25 +254,7 @@ fn a_member_with_larger_blocks_is_refused() {
 #[test]
 fn setup_create_writes_whole_blocks() {
     for v in VERSIONS {
-        let info = |i: usize| DeviceInfo {
-            name: format!("d{i}"),
-            size: 32 * MIB as u64,
-            device_number: None,
-            block_size: 4096,
-        };
-        let slots = (0..2)
-            .map(|i| CreateSlot::Device {
-                name: format!("d{i}"),
-                dev: info(i),
-                write_mostly: false,
-                failfast: false,
-            })
-            .collect();
-        let now = Now {
-            mono_ns: 1,
-            wall_secs: 1_900_000_000,
-        };
-        let (mut m, writes) = setup::create(slots, &opts(v, true, false), now).unwrap();
+        let (mut m, writes) = create_4k(v, true, false);
         assert!(!writes.is_empty());
         for w in &writes {
             assert!(
