@@ -267,10 +267,7 @@ pub fn create(
     for (member, im) in array.devices().iter().enumerate() {
         let unit = crate::device::block_bytes(im.block_size);
         for (offset, data) in im.chunks.iter() {
-            writes.push(whole_blocks(im, *offset, data, unit));
-        }
-        for w in writes.iter_mut().filter(|w| w.member == usize::MAX) {
-            w.member = member;
+            writes.push(whole_blocks(im, member, *offset, data, unit));
         }
     }
     let (machine, _) = array.into_machine(now)?;
@@ -279,13 +276,13 @@ pub fn create(
 
 /// Creation's write of `data` at `offset`, widened to whole `unit`-byte blocks: the bytes
 /// around it are what creation wrote there (later writes over earlier ones) or zeros, as
-/// mdadm's block-aligned metadata writes carry. `member` is filled in by the caller.
-fn whole_blocks(im: &Image, offset: u64, data: &[u8], unit: u64) -> MetadataWrite {
+/// mdadm's block-aligned metadata writes carry.
+fn whole_blocks(im: &Image, member: usize, offset: u64, data: &[u8], unit: u64) -> MetadataWrite {
     let end = offset + data.len() as u64;
     let (lo, hi) = (offset / unit * unit, end.div_ceil(unit) * unit);
     if (lo, hi.min(im.size)) == (offset, end) || hi > im.size {
         return MetadataWrite {
-            member: usize::MAX,
+            member,
             offset,
             data: data.to_vec(),
         };
@@ -301,7 +298,7 @@ fn whole_blocks(im: &Image, offset: u64, data: &[u8], unit: u64) -> MetadataWrit
     // This write last: it is the newest at its own bytes.
     block[(offset - lo) as usize..(end - lo) as usize].copy_from_slice(data);
     MetadataWrite {
-        member: usize::MAX,
+        member,
         offset: lo,
         data: block,
     }
