@@ -474,7 +474,7 @@ fn uring_workload(
 ) -> Option<(Vec<usize>, usize)> {
     use mdraid::array::machine::Notice;
     use mdraid::array::{Array, AssembleOptions};
-    use mdraid::driver::uring::{BufId, DriverError, UringConfig, UringDriver};
+    use mdraid::driver::uring::{BufId, UringDriver};
     let (a, _) = Array::assemble(
         devs,
         &AssembleOptions {
@@ -484,18 +484,7 @@ fn uring_workload(
     )
     .unwrap();
     let (m, devs) = a.into_machine(mdraid::driver::now()).unwrap();
-    let mut drv = match UringDriver::new(m, devs, UringConfig::new(32, 32, 4096)) {
-        Ok(d) => d,
-        Err(DriverError::UringUnavailable(e)) => {
-            assert!(
-                std::env::var("MDRAID_REQUIRE_URING").as_deref() != Ok("1"),
-                "io_uring refused with MDRAID_REQUIRE_URING=1: {e}"
-            );
-            eprintln!("io_uring unavailable ({e}): skipping the concurrent workload");
-            return None;
-        }
-        Err(e) => panic!("{e}"),
-    };
+    let mut drv = uring_or_skip(m, devs, "the concurrent workload")?;
     let blocks = (model.len() / 4096) as u64;
     let mut x = seed | 1;
     let mut rng = move || {

@@ -270,7 +270,7 @@ fn uring_replace(imgs: &[String], model: &mut [u8], fail_original: bool, seed: u
     use mdraid::array::machine::Notice;
     use mdraid::array::{Array, AssembleOptions, MemberState};
     use mdraid::device::FileDevice;
-    use mdraid::driver::uring::{BufId, DriverError, UringConfig, UringDriver};
+    use mdraid::driver::uring::{BufId, UringDriver};
     let devs = imgs
         .iter()
         .map(|p| (p.clone(), FileDevice::open(p).unwrap()))
@@ -279,18 +279,7 @@ fn uring_replace(imgs: &[String], model: &mut [u8], fail_original: bool, seed: u
     // Slow enough for the workload to run inside the copy.
     a.set_speed_limits(1000, 8000).unwrap();
     let (m, devs) = a.into_machine(mdraid::driver::now()).unwrap();
-    let mut drv = match UringDriver::new(m, devs, UringConfig::new(32, 32, 4096)) {
-        Ok(d) => d,
-        Err(DriverError::UringUnavailable(e)) => {
-            assert!(
-                std::env::var("MDRAID_REQUIRE_URING").as_deref() != Ok("1"),
-                "io_uring refused with MDRAID_REQUIRE_URING=1: {e}"
-            );
-            eprintln!("io_uring unavailable ({e}): skipping the concurrent replace");
-            return None;
-        }
-        Err(e) => panic!("{e}"),
-    };
+    let mut drv = uring_or_skip(m, devs, "the concurrent replace")?;
     let name = |drv: &UringDriver, i: usize| drv.machine().members()[i].name.clone();
     let spare = drv
         .machine()

@@ -186,3 +186,25 @@ impl Drop for Loop {
         let _ = Command::new("losetup").args(["-d", &self.0]).status();
     }
 }
+
+/// The io_uring driver over an assembled array's machine, or None (said on stderr) where the
+/// kernel refuses io_uring — a failure instead with `MDRAID_REQUIRE_URING=1`, as in CI.
+pub fn uring_or_skip(
+    m: mdraid::array::machine::Machine,
+    devs: Vec<mdraid::device::FileDevice>,
+    what: &str,
+) -> Option<mdraid::driver::uring::UringDriver> {
+    use mdraid::driver::uring::{DriverError, UringConfig, UringDriver};
+    match UringDriver::new(m, devs, UringConfig::new(32, 32, 4096)) {
+        Ok(d) => Some(d),
+        Err(DriverError::UringUnavailable(e)) => {
+            assert!(
+                std::env::var("MDRAID_REQUIRE_URING").as_deref() != Ok("1"),
+                "io_uring refused with MDRAID_REQUIRE_URING=1: {e}"
+            );
+            eprintln!("io_uring unavailable ({e}): skipping {what}");
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
