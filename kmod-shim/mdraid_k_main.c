@@ -410,9 +410,10 @@ static void mdr_run(struct mdr_array *a)
 
 	spin_lock_irq(&a->qlock);
 	a->starved = false;
+	if (a->m) /* once per run: the clock is coarse, a second pass finds no new deadline */
+		mdraid_k_handle_timeout(a->m, ktime_get_ns(), ktime_get_real_seconds());
 	while (a->m && progress) {
 		progress = 0;
-		mdraid_k_handle_timeout(a->m, ktime_get_ns(), ktime_get_real_seconds());
 		list_for_each_safe(p, pn, &a->queue) {
 			struct request *rq = blk_mq_rq_from_pdu(p);
 			int kind = req_op(rq) == REQ_OP_READ ? MDRAID_K_READ :
@@ -774,7 +775,8 @@ static int mdr_alloc(u32 unit)
 	a->tag_set.queue_depth = MDR_DEPTH;
 	a->tag_set.numa_node = NUMA_NO_NODE;
 	a->tag_set.cmd_size = sizeof(struct list_head);
-	a->tag_set.flags = BLK_MQ_F_SHOULD_MERGE | BLK_MQ_F_BLOCKING;
+	/* no elevator by default (md has none): mq-deadline would dispatch from kblockd */
+	a->tag_set.flags = BLK_MQ_F_SHOULD_MERGE | BLK_MQ_F_BLOCKING | BLK_MQ_F_NO_SCHED_BY_DEFAULT;
 	a->tag_set.timeout = 120 * HZ;
 	err = blk_mq_alloc_tag_set(&a->tag_set);
 	if (err)

@@ -255,6 +255,7 @@ scn_bench() { # fio head-to-head on vda+vdb: shim RAID1 vs md RAID1
 			--direct=1 --size=32m --runtime=10 --time_based --output-format=terse \
 			--terse-version=3 >/tmp/sw 2>&1 || die_scn "fio seqwrite" || return
 		# terse v3: field 8 read iops, field 48 write bandwidth KiB/s
+		echo "MDR-BENCH-SCHED $what $(cat /sys/block/${dev#/dev/}/queue/scheduler)"
 		echo "MDR-BENCH $what randread4k_qd32_iops=$(cut -d';' -f8 /tmp/rr) seqwrite1m_kib_s=$(cut -d';' -f48 /tmp/sw)"
 		if [ $what = shim ]; then mdr_stop mdr6; else mdadm --stop /dev/md2 >/dev/null 2>&1; fi
 	done
