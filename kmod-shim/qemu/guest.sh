@@ -234,30 +234,41 @@ scn_blkdebug() { # QEMU injects EIO on vde's reads and writes: retries, data int
 	pass blkdebug
 }
 
-scn_bench() { # fio head-to-head on vda+vdb: shim RAID1 vs md RAID1
-	local what
-	for what in shim md; do
-		wipe vda vdb
-		local dev
-		if [ $what = shim ]; then
-			mdr_create 6 vda vdb || die_scn "create" || return
-			wait_idle mdr6
-			dev=/dev/mdr6
-		else
-			mdadm --create /dev/md2 --run --level=1 --raid-devices=2 --assume-clean \
-				--metadata=1.2 /dev/vda /dev/vdb >/dev/null 2>&1 || die_scn "md create" || return
-			dev=/dev/md2
-		fi
-		fio --name=rr --filename=$dev --rw=randread --bs=4k --iodepth=32 --ioengine=libaio \
-			--direct=1 --size=32m --runtime=10 --time_based --output-format=terse \
-			--terse-version=3 >/tmp/rr 2>&1 || die_scn "fio randread" || return
-		fio --name=sw --filename=$dev --rw=write --bs=1m --iodepth=4 --ioengine=libaio \
-			--direct=1 --size=32m --runtime=10 --time_based --output-format=terse \
-			--terse-version=3 >/tmp/sw 2>&1 || die_scn "fio seqwrite" || return
-		# terse v3: field 8 read iops, field 48 write bandwidth KiB/s
-		echo "MDR-BENCH-SCHED $what $(cat /sys/block/${dev#/dev/}/queue/scheduler)"
-		echo "MDR-BENCH $what randread4k_qd32_iops=$(cut -d';' -f8 /tmp/rr) seqwrite1m_kib_s=$(cut -d';' -f48 /tmp/sw)"
-		if [ $what = shim ]; then mdr_stop mdr6; else mdadm --stop /dev/md2 >/dev/null 2>&1; fi
+scn_bench() { # fio head-to-head on vda+vdb: one md RAID1, run by md and by the shim in turn
+	local r what dev
+	wipe vda vdb
+	# mdadm makes the array; each round md assembles it, then the shim does (same disks, same
+	# superblock and layout), so load swings on the host hit both alike
+	mdadm --create /dev/md2 --run --level=1 --raid-devices=2 --assume-clean --metadata=1.2 \
+		/dev/vda /dev/vdb >/dev/null 2>&1 || die_scn "md create" || return
+	mdadm --stop /dev/md2 >/dev/null 2>&1 || die_scn "md stop" || return
+	for r in 1 2 3; do
+		for what in md shim; do
+			if [ $what = shim ]; then
+				mdr_create 6 vda vdb || die_scn "shim assemble" || return
+				dev=/dev/mdr6
+			else
+				mdadm --assemble /dev/md2 /dev/vda /dev/vdb >/dev/null 2>&1 ||
+					die_scn "md assemble" || return
+				dev=/dev/md2
+			fi
+			[ "$(cat $(md ${dev#/dev/})/sync_action)" = idle ] || die_scn "$what not idle" || return
+			fio --name=rr --filename=$dev --rw=randread --bs=4k --iodepth=32 --ioengine=libaio \
+				--direct=1 --size=32m --runtime=5 --time_based --output-format=terse \
+				--terse-version=3 >/tmp/rr 2>&1 || die_scn "fio randread" || return
+			fio --name=sw --filename=$dev --rw=write --bs=1m --iodepth=4 --ioengine=libaio \
+				--direct=1 --size=32m --runtime=5 --time_based --output-format=terse \
+				--terse-version=3 >/tmp/sw 2>&1 || die_scn "fio seqwrite" || return
+			# terse v3: field 8 read iops, field 48 write bandwidth KiB/s
+			echo "MDR-BENCH round=$r $what randread4k_qd32_iops=$(cut -d';' -f8 /tmp/rr)" \
+				"seqwrite1m_kib_s=$(cut -d';' -f48 /tmp/sw)" \
+				"scheduler=$(sed 's/.*\[\(.*\)\].*/\1/' /sys/block/${dev#/dev/}/queue/scheduler)"
+			if [ $what = shim ]; then
+				mdr_stop mdr6 || die_scn "shim stop" || return
+			else
+				mdadm --stop /dev/md2 >/dev/null 2>&1 || die_scn "md stop" || return
+			fi
+		done
 	done
 	pass bench
 }

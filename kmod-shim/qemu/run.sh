@@ -165,6 +165,24 @@ if [[ -z $ACCEL ]]; then
 fi
 say "accelerator: $ACCEL"
 
+# bench_ratios KERNEL: shim / md of each round's MDR-BENCH lines, and their median
+bench_ratios() {
+	local rows
+	rows=$(grep -a '^MDR-BENCH ' "$WORK/console-$1.log" | tr -d '\r' | awk '
+		{ for (i = 4; i <= NF; i++) { split($i, kv, "="); v[$2 " " $3 " " kv[1]] = kv[2] }
+		  if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 } }
+		END { for (j = 1; j <= n; j++) { r = order[j]
+			printf "%s %.2f %.2f\n", r, v[r " shim randread4k_qd32_iops"] / v[r " md randread4k_qd32_iops"],
+				v[r " shim seqwrite1m_kib_s"] / v[r " md seqwrite1m_kib_s"] } }')
+	[[ -n $rows ]] || return 0
+	awk -v k="$1" '{ printf "MDR-RATIO %s %s randread=%s seqwrite=%s\n", k, $1, $2, $3 }' <<<"$rows"
+	local n mid
+	n=$(wc -l <<<"$rows")
+	mid=$(((n + 1) / 2))
+	echo "MDR-RATIO $1 median randread=$(cut -d' ' -f2 <<<"$rows" | sort -n | sed -n ${mid}p)" \
+		"seqwrite=$(cut -d' ' -f3 <<<"$rows" | sort -n | sed -n ${mid}p)"
+}
+
 disks() { # fresh sparse raw images
 	local i
 	for i in a b c d e f; do
@@ -295,6 +313,7 @@ for k in "${KERNELS[@]}"; do
 	fi
 	if [[ $BENCH == 1 ]]; then
 		grep '^MDR-BENCH ' "$WORK/console-$k.log" || true
+		bench_ratios "$k"
 	fi
 done
 exit $rc
