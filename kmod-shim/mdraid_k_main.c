@@ -459,7 +459,8 @@ static void mdr_run(struct mdr_array *a)
 		mdr_arm(a);
 	a->runs++;
 	spin_unlock_irq(&a->qlock);
-	wake_up_all(&a->wait);
+	if (wq_has_sleeper(&a->wait))
+		wake_up_all(&a->wait);
 }
 
 static void mdr_work(struct work_struct *w)

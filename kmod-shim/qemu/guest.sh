@@ -259,9 +259,11 @@ scn_bench() { # fio head-to-head on vda+vdb: one md RAID1, run by md and by the 
 			fio --name=sw --filename=$dev --rw=write --bs=1m --iodepth=4 --ioengine=libaio \
 				--direct=1 --size=32m --runtime=5 --time_based --output-format=terse \
 				--terse-version=3 >/tmp/sw 2>&1 || die_scn "fio seqwrite" || return
-			# terse v3: field 8 read iops, field 48 write bandwidth KiB/s
+			# terse v3: field 8 read iops, 48 write bandwidth KiB/s, 89 system CPU %, 90 context switches
 			echo "MDR-BENCH round=$r $what randread4k_qd32_iops=$(cut -d';' -f8 /tmp/rr)" \
 				"seqwrite1m_kib_s=$(cut -d';' -f48 /tmp/sw)" \
+				"randread_sys_cpu=$(cut -d';' -f89 /tmp/rr) randread_ctx=$(cut -d';' -f90 /tmp/rr)" \
+				"seqwrite_sys_cpu=$(cut -d';' -f89 /tmp/sw) seqwrite_ctx=$(cut -d';' -f90 /tmp/sw)" \
 				"scheduler=$(sed 's/.*\[\(.*\)\].*/\1/' /sys/block/${dev#/dev/}/queue/scheduler)"
 			if [ $what = shim ]; then
 				mdr_stop mdr6 || die_scn "shim stop" || return
