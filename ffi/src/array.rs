@@ -71,7 +71,8 @@ pub(crate) struct St {
     pub form: Form,
     pub reqs: Vec<Option<Req>>,
     pub free: Vec<usize>,
-    pub by_id: IdMap<usize>,
+    /// Requests in the machine, by `ReqId::index`: (`ReqId::raw`, slot in `reqs`).
+    pub by_id: Vec<Option<(u64, usize)>>,
     pub bounces: IdMap<Bounce>,
     pub pool: Vec<Vec<u8>>,
     pub failures: u64,
@@ -156,7 +157,7 @@ impl ArrayObj {
                 form,
                 reqs: Vec::new(),
                 free: Vec::new(),
-                by_id: IdMap::default(),
+                by_id: Vec::new(),
                 bounces: IdMap::default(),
                 pool: Vec::new(),
                 failures: 0,
@@ -386,7 +387,11 @@ impl ArrayObj {
         let m = self.running(st)?;
         match m.handle_submit(ar) {
             Ok(id) => {
-                st.by_id.insert(id.raw(), slot);
+                let i = id.index();
+                if st.by_id.len() <= i {
+                    st.by_id.resize(i + 1, None);
+                }
+                st.by_id[i] = Some((id.raw(), slot));
                 Ok(slot)
             }
             Err(e) => {

@@ -13,6 +13,8 @@ use alloc::vec::Vec;
 use core::cmp::Reverse;
 
 mod build;
+mod fast;
+pub use fast::FastReadStats;
 mod gates;
 mod issue;
 mod membership;
@@ -118,6 +120,8 @@ struct Req {
     queued_for: u64,
     /// The waiter lists it is on (`LIST_*` bits).
     listed: u8,
+    /// Issued by the read fast path (`fast`): its one member I/O's success finishes it.
+    fast: bool,
 }
 
 impl Req {
@@ -155,6 +159,7 @@ impl Req {
         self.bitmap_held = false;
         self.fix = None;
         self.sync = None;
+        self.fast = false;
     }
 
     fn empty() -> Self {
@@ -185,6 +190,7 @@ impl Req {
             seq: 0,
             queued_for: 0,
             listed: 0,
+            fast: false,
         }
     }
     fn end(&self) -> u64 {
@@ -353,6 +359,8 @@ pub struct Raid1 {
     gate_waiters: Vec<usize>,
     /// Started with member I/Os still to hand out (the pool ran dry).
     pool_waiters: Vec<usize>,
+    /// The read fast path's switch and counters (`fast`).
+    fast: fast::FastReads,
     /// Tests: every round visits every request (the reference behaviour).
     #[cfg(test)]
     always_full: bool,
@@ -471,6 +479,10 @@ impl Raid1 {
     /// Submits an array request. On success the request is queued; its completion comes from
     /// [`Raid1::poll_completion`].
     pub fn handle_submit(&mut self, req: ArrayRequest) -> Result<ReqId, SubmitError> {
+        self.submit(req, false)
+    }
+
+    fn submit(&mut self, req: ArrayRequest, fast: bool) -> Result<ReqId, SubmitError> {
         let op = match req.kind {
             RequestKind::Read => Op::Read,
             RequestKind::Write => Op::Write,
@@ -520,9 +532,13 @@ impl Raid1 {
         };
         r.reset(op, sector, sectors, req.fua, req.buf, req.buf_offset);
         let id = ReqId(((r.gen as u64) << 32) | slot as u64);
-        self.push_order(slot);
+        self.enlist(slot);
         self.user_live += 1;
         self.last_user_submit = Some(self.now);
+        if fast && op == Op::Read && self.try_fast_read(slot) {
+            return Ok(id);
+        }
+        self.wake(slot);
         self.progress();
         Ok(id)
     }
@@ -675,6 +691,9 @@ impl Raid1 {
             }
             Op::Fix => self.fix_step_done(io.req, result.is_ok()),
             Op::Sync => self.sync_io_done(io.req, io.member, io.kind, result.is_ok(), stale),
+        }
+        if self.reqs[io.req].fast && self.fast_read_done(io.req, result.is_ok()) {
+            return Ok(());
         }
         if user {
             // A user request with everything handed out and other member I/Os still out has

@@ -63,6 +63,7 @@
 //! [`MachineError::UnknownIo`].
 
 pub(crate) mod config;
+mod fast_read;
 mod grow;
 pub use grow::{BitmapGrow, GrowReport, GrowRequest, GrowSize, SizeChange};
 mod membership;
@@ -284,6 +285,10 @@ pub struct Machine {
     notices: VecDeque<Notice>,
     stopping: bool,
     stopped: bool,
+    /// The read fast path is allowed (`fast_read`).
+    fast_reads: bool,
+    /// Fast-read counters of the engines replaced so far.
+    fast_base: crate::raid1::FastReadStats,
 }
 
 /// What a machine is built from: the members' metadata and the array-wide state, as
@@ -335,6 +340,8 @@ impl Machine {
             notices: VecDeque::with_capacity(16),
             stopping: false,
             stopped: false,
+            fast_reads: true,
+            fast_base: crate::raid1::FastReadStats::default(),
         };
         let unit = machine.block_size() as usize;
         if let Some(bm) = machine.bitmap.as_mut() {
@@ -462,7 +469,17 @@ impl Machine {
                 "not whole blocks of the array's logical block size",
             ));
         }
-        let id = self.engine.handle_submit(req)?;
+        let id = if req.kind == crate::raid1::RequestKind::Read && self.fast_read_allowed() {
+            // md's read fast path (`fast_read`): when taken, the engine emitted nothing.
+            let before = self.engine.fast_read_stats().taken;
+            let id = self.engine.handle_submit_fast(req)?;
+            if self.engine.fast_read_stats().taken != before {
+                return Ok(id);
+            }
+            id
+        } else {
+            self.engine.handle_submit(req)?
+        };
         self.pump();
         Ok(id)
     }
@@ -659,6 +676,7 @@ impl Machine {
         let (cfg, emap) = config::engine_config(&self.members, &facts);
         let mut engine = Raid1::new(cfg)?;
         engine.handle_timeout(self.now.mono_ns);
+        self.keep_fast_stats();
         self.engine = engine;
         self.emap = emap;
         self.attach_replacements();
