@@ -122,7 +122,7 @@ impl ArrayObj {
             let n = pump(&mut st, &mut w);
             self.notify(&st, n);
             drop(st);
-            self.run(w);
+            self.run(&mut w);
             st = self.lock();
         }
         st
@@ -231,7 +231,7 @@ impl ArrayObj {
                 return st;
             }
             drop(st);
-            self.run(w);
+            self.run(&mut w);
             st = self.lock();
             if !finished(&st) {
                 st = self.wait(st, Duration::from_millis(50));
@@ -416,7 +416,7 @@ impl ArrayObj {
             self.notify(&st, n);
             slot
         };
-        self.run(w);
+        self.run(&mut w);
         let mut st = self.lock();
         loop {
             if let Some(code) = st
@@ -449,7 +449,7 @@ impl ArrayObj {
             let n = pump(&mut st, &mut w);
             self.notify(&st, n);
         }
-        self.run(w);
+        self.run(&mut w);
         Ok(())
     }
 }
@@ -919,7 +919,7 @@ pub unsafe extern "C" fn mdraid_array_submit(
             let n = pump(&mut st, &mut w);
             a.notify(&st, n);
         }
-        a.run(w);
+        a.run(&mut w);
         Ok(())
     }
 }
@@ -954,7 +954,7 @@ pub unsafe extern "C" fn mdraid_array_tick(
             let n = pump(&mut st, &mut w);
             a.notify(&st, n);
         }
-        a.run(w);
+        a.run(&mut w);
         if !next_ns.is_null() {
             // SAFETY: non-NULL and writable (caller's promise).
             unsafe { *next_ns = next };
@@ -1157,7 +1157,7 @@ pub extern "C" fn mdraid_array_remove(array: *mut mdraid_array, index: usize) ->
             let n = pump(&mut st, &mut w);
             a.notify(&st, n);
         }
-        a.run(w);
+        a.run(&mut w);
         drop(dev);
         Ok(())
     }

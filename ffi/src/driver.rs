@@ -94,10 +94,12 @@ impl Work {
         self.ios.is_empty() && self.done.is_empty() && self.results.is_empty()
     }
     fn push_io(&mut self, c: IoCall) {
-        self.ios.push(c, |v| *v = pooled(|p| std::mem::take(&mut p.0)));
+        self.ios
+            .push(c, |v| *v = pooled(|p| std::mem::take(&mut p.0)));
     }
     fn push_done(&mut self, d: (mdraid_complete_fn, usize, mdraid_result)) {
-        self.done.push(d, |v| *v = pooled(|p| std::mem::take(&mut p.1)));
+        self.done
+            .push(d, |v| *v = pooled(|p| std::mem::take(&mut p.1)));
     }
 }
 
@@ -129,7 +131,9 @@ fn pooled<T>(take: impl FnOnce(&mut Vecs) -> Vec<T>) -> Vec<T> {
         .try_with(|l| {
             let mut p = l.pool.try_borrow_mut().ok()?;
             let v = p.last_mut().map(take);
-            if p.last().is_some_and(|t| t.0.capacity() == 0 && t.1.capacity() == 0 && t.2.capacity() == 0) {
+            if p.last()
+                .is_some_and(|t| t.0.capacity() == 0 && t.1.capacity() == 0 && t.2.capacity() == 0)
+            {
                 p.pop();
             }
             v
@@ -395,7 +399,7 @@ impl IoCall {
 
 impl ArrayObj {
     /// Does `w` outside the lock until nothing is left, then calls the completion callbacks.
-    pub(crate) fn run(&self, w: Work) {
+    pub(crate) fn run(&self, w: &mut Work) {
         if w.ios.is_empty() && w.done.is_empty() {
             return;
         }
@@ -403,12 +407,12 @@ impl ArrayObj {
         // next I/O to the same callback, and so on: past a small depth the work is deferred
         // to the outermost call on this thread, so a long chain (a sync action over members
         // that complete inline) runs in a loop instead of growing the stack.
-        let mut slot = Some(w);
-        let _ = LOCAL.try_with(|l| {
-            let Some(w) = slot.take() else { return };
+        let ran = LOCAL.try_with(|l| {
             let depth = l.depth.get();
             if depth >= MAX_DEPTH {
-                l.deferred.borrow_mut().push((self.owner(), w));
+                l.deferred
+                    .borrow_mut()
+                    .push((self.owner(), std::mem::take(w)));
                 return;
             }
             l.depth.set(depth + 1);
@@ -416,25 +420,26 @@ impl ArrayObj {
             if depth == 0 {
                 loop {
                     let next = l.deferred.borrow_mut().pop();
-                    let Some((owner, w)) = next else { break };
+                    let Some((owner, mut w)) = next else { break };
                     // The array may have been freed meanwhile: its work goes with it.
                     if let Some(a) = crate::handle::array_of(owner) {
-                        a.run_now(w);
+                        a.run_now(&mut w);
                     }
                 }
             }
             l.depth.set(depth);
         });
         // (Thread teardown: no thread-local state left; run it here.)
-        if let Some(w) = slot {
+        if ran.is_err() {
             self.run_now(w);
         }
     }
 
-    fn run_now(&self, mut w: Work) {
+    fn run_now(&self, w: &mut Work) {
         let owner = self.owner();
+        let mut ios = List::default();
         loop {
-            let mut ios = std::mem::take(&mut w.ios);
+            std::mem::swap(&mut ios, &mut w.ios);
             if ios.is_empty() {
                 break;
             }
@@ -452,16 +457,19 @@ impl ArrayObj {
                 w.results
                     .push(v, |v| *v = pooled(|p| std::mem::take(&mut p.2)));
             }
-            // `ios` is empty again (drained), its spill vector kept for the next round.
-            w.ios = ios;
+            // `ios` is empty again (drained): swapped back into `w` next round, its spill
+            // vector kept.
             if !w.results.is_empty() {
                 let mut st = self.lock();
                 for (id, rc) in w.results.drain() {
                     let _ = complete_locked(&mut st, id, rc);
                 }
-                let notify = pump(&mut st, &mut w);
+                let notify = pump(&mut st, w);
                 self.notify(&st, notify);
             }
+        }
+        if w.ios.rest.capacity() < ios.rest.capacity() {
+            std::mem::swap(&mut ios, &mut w.ios);
         }
         // A completion that submits again takes another `Work`.
         for (cb, user, code) in w.done.drain() {
@@ -480,7 +488,7 @@ impl ArrayObj {
             let notify = pump(&mut st, &mut w);
             self.notify(&st, notify);
         }
-        self.run(w);
+        self.run(&mut w);
         Ok(())
     }
 }

@@ -783,33 +783,40 @@ impl Raid1 {
 
     /// The next member I/O to issue.
     #[must_use]
+    #[inline]
     pub fn poll_member_io(&mut self) -> Option<MemberIo> {
         self.out_ios.pop_front()
     }
 
     /// The next finished array request.
     #[must_use]
+    #[inline]
     pub fn poll_completion(&mut self) -> Option<(ReqId, Result<(), ArrayIoError>)> {
         self.completions.pop_front()
     }
 
     /// The next metadata event for the owner.
     #[must_use]
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
 
     /// When to call [`Raid1::handle_timeout`] next (absolute ns), if a timer is armed.
     #[must_use]
+    #[inline]
     pub fn poll_timeout(&self) -> Option<u64> {
-        [
-            self.safemode_deadline,
-            self.daemon_deadline,
-            self.sync.as_ref().and_then(|s| s.wake),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        // (Asked on every pass of a driver: no iterator chain.)
+        #[inline(always)]
+        fn min(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+            match (a, b) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, None) => a,
+                (None, b) => b,
+            }
+        }
+        let sync = self.sync.as_ref().and_then(|s| s.wake);
+        min(min(self.safemode_deadline, self.daemon_deadline), sync)
     }
 
     // ---------------------------------------------------------------- internals

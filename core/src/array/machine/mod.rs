@@ -638,18 +638,21 @@ impl Machine {
 
     /// The next finished array request.
     #[must_use]
+    #[inline]
     pub fn poll_completion(&mut self) -> Option<(ReqId, Result<(), ArrayIoError>)> {
         self.engine.poll_completion()
     }
 
     /// The next notification.
     #[must_use]
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Notice> {
         self.notices.pop_front()
     }
 
     /// When to call [`Self::handle_timeout`] next (monotonic ns).
     #[must_use]
+    #[inline]
     pub fn poll_timeout(&self) -> Option<u64> {
         self.engine.poll_timeout()
     }
