@@ -834,17 +834,18 @@ impl Raid1 {
         // after taking it (by another I/O) no longer holds the array's data, and a survivor
         // whose own write failed but could be neither recorded bad nor failed (the last
         // mirror) does not have it.
-        let in_sync_mask = self
-            .mirrors
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| m.is_in_sync())
-            .fold(0u64, |acc, (i, _)| acc | bit(i));
+        let in_sync_mask = |mirrors: &[Mirror]| {
+            mirrors
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| m.is_in_sync())
+                .fold(0u64, |acc, (i, _)| acc | bit(i))
+        };
         let (op, gen, result, degraded, held, sector, end) = {
             let r = &mut self.reqs[slot];
             r.live = false;
             let result = match r.op {
-                Op::Write if r.ok_mask & in_sync_mask == 0 => {
+                Op::Write if r.ok_mask & in_sync_mask(&self.mirrors) == 0 => {
                     Err(ArrayIoError::WriteFailed { sector: r.sector })
                 }
                 Op::Flush if r.ok_in_sync => Ok(()),

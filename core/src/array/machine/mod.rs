@@ -499,6 +499,11 @@ impl Machine {
                     EngineError::UnknownMemberIo(raw) => MachineError::UnknownIo(raw),
                     e => MachineError::Engine(e),
                 })?;
+            if !self.stopping && self.meta.is_idle() && !self.engine.has_events() {
+                // (A data I/O that moved no metadata, e.g. a read, and no stop waiting for
+                // the last one: nothing to pump.)
+                return Ok(());
+            }
         }
         self.pump();
         Ok(())

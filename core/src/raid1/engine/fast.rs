@@ -83,11 +83,30 @@ impl Raid1 {
             && !self.emit_starved
             && self.unrecorded_failures.is_empty()
             && !self.free_ios.is_empty()
-            && !self
-                .mirrors
-                .iter()
-                .any(|m| matches!(m.state, PositionState::Recovering { .. }))
-            && fully_in_sync(&self.mirrors, self.raid_disks)
+            && self.healthy()
+    }
+
+    /// Every slot held by an in-sync member and no member recovering (one pass; arrays of
+    /// more than 64 slots ask [`fully_in_sync`]).
+    fn healthy(&self) -> bool {
+        let mut held = 0u64;
+        for m in &self.mirrors {
+            match (m.state, m.slot) {
+                (PositionState::Recovering { .. }, _) => return false,
+                (PositionState::InSync, Some(s)) if s < 64 => held |= 1 << s,
+                _ => {}
+            }
+        }
+        match self.raid_disks {
+            0 => false,
+            n if n <= 64 => held == u64::MAX >> (64 - n),
+            _ => fully_in_sync(&self.mirrors, self.raid_disks),
+        }
+    }
+
+    /// Events queued for the owner.
+    pub(crate) fn has_events(&self) -> bool {
+        !self.events.is_empty()
     }
 
     /// Issues the freshly enlisted read in `slot` on the fast path, if it may be; `false`
