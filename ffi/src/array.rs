@@ -920,6 +920,7 @@ pub unsafe extern "C" fn mdraid_array_submit(
             a.notify(&st, n);
         }
         a.run(&mut w);
+        w.dispose();
         Ok(())
     }
 }

@@ -60,10 +60,12 @@ impl<T> Default for List<T> {
 }
 
 impl<T> List<T> {
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.first.is_none() && self.rest.is_empty()
     }
     /// Appends (after everything already in the list, which is drained whole).
+    #[inline]
     fn push(&mut self, v: T, spill: impl FnOnce(&mut Vec<T>)) {
         if self.is_empty() {
             self.first = Some(v);
@@ -75,6 +77,7 @@ impl<T> List<T> {
         }
     }
     /// Takes every entry, first to last; the spill vector keeps its capacity.
+    #[inline]
     fn drain(&mut self) -> impl Iterator<Item = T> + '_ {
         self.first.take().into_iter().chain(self.rest.drain(..))
     }
@@ -88,15 +91,42 @@ pub(crate) struct Work {
     results: List<(u64, c_int)>,
 }
 
+impl<T> List<T> {
+    /// Disposes of a list that holds nothing and no memory without running drop glue (the
+    /// I/O path makes and ends lists on every call); anything else is dropped normally.
+    #[inline]
+    fn dispose(self) {
+        if self.first.is_none() && self.rest.capacity() == 0 {
+            // Nothing to free: an empty `Option` and a `Vec` without an allocation.
+            std::mem::forget(self);
+        }
+    }
+}
+
 impl Work {
+    /// Ends a `Work` whose contents were carried out: free of drop glue when it never
+    /// spilled (the common case), else its vectors go back to the pool.
+    #[inline]
+    pub(crate) fn dispose(self) {
+        if self.is_empty()
+            && self.ios.rest.capacity() == 0
+            && self.done.rest.capacity() == 0
+            && self.results.rest.capacity() == 0
+        {
+            std::mem::forget(self);
+        }
+    }
+
     /// Nothing to call out to.
     pub(crate) fn is_empty(&self) -> bool {
         self.ios.is_empty() && self.done.is_empty() && self.results.is_empty()
     }
+    #[inline]
     fn push_io(&mut self, c: IoCall) {
         self.ios
             .push(c, |v| *v = pooled(|p| std::mem::take(&mut p.0)));
     }
+    #[inline]
     fn push_done(&mut self, d: (mdraid_complete_fn, usize, mdraid_result)) {
         self.done
             .push(d, |v| *v = pooled(|p| std::mem::take(&mut p.1)));
@@ -144,6 +174,7 @@ fn pooled<T>(take: impl FnOnce(&mut Vecs) -> Vec<T>) -> Vec<T> {
 }
 
 impl Drop for Work {
+    #[inline]
     fn drop(&mut self) {
         if self.ios.rest.capacity() == 0
             && self.done.rest.capacity() == 0
@@ -471,6 +502,7 @@ impl ArrayObj {
         if w.ios.rest.capacity() < ios.rest.capacity() {
             std::mem::swap(&mut ios, &mut w.ios);
         }
+        ios.dispose();
         // A completion that submits again takes another `Work`.
         for (cb, user, code) in w.done.drain() {
             if let Some(f) = cb {
@@ -489,6 +521,7 @@ impl ArrayObj {
             self.notify(&st, notify);
         }
         self.run(&mut w);
+        w.dispose();
         Ok(())
     }
 }
