@@ -8,6 +8,11 @@
 //! feed the synchronous results back and repeat; finally call the completion callbacks. No
 //! member callback and no completion callback ever runs with the lock held, so callbacks may
 //! call back into the library (complete inline, submit more).
+//!
+//! A read on a healthy array takes the machine's read fast path (md's: one member read, handed
+//! out at submission, whose completion finishes the request): one lock round trip for the
+//! submit and one for the completion, request slots found by index (`ReqId::index`), and work
+//! lists whose first entry lives inline, so that path touches neither the heap nor the pool.
 
 use crate::array::{ArrayObj, Form, St};
 use crate::clock;

@@ -2,7 +2,8 @@
 //! table (slot index and generation), not the address of Rust memory. A freed, stale or forged
 //! handle is therefore refused with `MDRAID_INVALID_HANDLE` instead of being dereferenced, and
 //! freeing a handle twice is a no-op. C never dereferences these pointers (the types are
-//! opaque).
+//! opaque). The I/O path's array lookups ([`array_of`]) hit a per-thread cache of the last
+//! array instead of the table's lock; any free invalidates every cache.
 
 use crate::array::ArrayObj;
 use crate::error::{Fail, FfiResult, MDRAID_INVALID_HANDLE, MDRAID_NULL_PARAMETER};
