@@ -482,6 +482,7 @@ impl Raid1 {
         self.submit(req, false)
     }
 
+    #[inline(always)]
     fn submit(&mut self, req: ArrayRequest, fast: bool) -> Result<ReqId, SubmitError> {
         let op = match req.kind {
             RequestKind::Read => Op::Read,

@@ -111,6 +111,7 @@ impl Raid1 {
 
     /// Issues the freshly enlisted read in `slot` on the fast path, if it may be; `false`
     /// leaves it untouched for the general path.
+    #[inline(never)]
     pub(super) fn try_fast_read(&mut self, slot: usize) -> bool {
         if !self.fast_reads_possible() {
             return false;
@@ -164,6 +165,7 @@ impl Raid1 {
     /// A fast read's member I/O completed (its outcome already recorded by
     /// `handle_member_completion`). On success the request finishes here: `true`. On failure
     /// it becomes an ordinary read, which the general path retries: `false`.
+    #[inline(never)]
     pub(super) fn fast_read_done(&mut self, slot: usize, ok: bool) -> bool {
         let r = &mut self.reqs[slot];
         if !ok || r.inflight != 0 || !r.retries.is_empty() || r.error.is_some() {

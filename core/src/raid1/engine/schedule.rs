@@ -241,6 +241,7 @@ impl Raid1 {
 
     /// Appends a freshly filled request slot to `order` without queueing it for a visit (the
     /// read fast path issues it at once).
+    #[inline]
     pub(super) fn enlist(&mut self, slot: usize) {
         let seq = self.next_seq;
         self.next_seq += 1;
