@@ -31,6 +31,10 @@
 //! later — then drain `poll_completion` and `poll_event`, then arm a timer from
 //! `poll_timeout`. Repeat while anything is in flight.
 //!
+//! A read on a healthy array takes md's read fast path (`fast_read`): its one member read is
+//! out of `poll_io` as soon as `handle_submit` returns and that read's completion finishes the
+//! request; the outputs are the ordinary ones ([`Machine::fast_read_stats`] counts it).
+//!
 //! # Buffers
 //!
 //! A data I/O names the caller's buffer token and a byte offset in it ([`IoBuffer::Caller`]);
