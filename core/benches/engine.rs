@@ -23,15 +23,27 @@ fn step(block: &mut u64) -> u64 {
 }
 
 fn read_4k(c: &mut Criterion) {
+    // The general path, and md's read fast path (`Raid1::handle_submit_fast`: the array
+    // machine's default for reads on a healthy array).
+    for (name, fast) in [("read", false), ("fast_read", true)] {
+        read_4k_with(c, name, fast);
+    }
+}
+
+fn read_4k_with(c: &mut Criterion, name: &str, fast: bool) {
     for slots in [1usize, 2, 4] {
         let mut e = engine(slots);
         let mut block = 0;
-        c.bench_function(&format!("engine_read_4k_{slots}_mirrors"), |b| {
+        c.bench_function(&format!("engine_{name}_4k_{slots}_mirrors"), |b| {
             b.iter(|| {
                 let sector = step(&mut block);
-                let id = e
-                    .handle_submit(ArrayRequest::read(sector, 8, BufRef(1)))
-                    .expect("submit");
+                let req = ArrayRequest::read(sector, 8, BufRef(1));
+                let id = if fast {
+                    e.handle_submit_fast(req)
+                } else {
+                    e.handle_submit(req)
+                }
+                .expect("submit");
                 let io = e.poll_member_io().expect("one member read");
                 e.handle_member_completion(io.id, Ok(()))
                     .expect("completion");
@@ -42,6 +54,7 @@ fn read_4k(c: &mut Criterion) {
         });
         assert_eq!(e.requests_in_flight(), 0);
         assert!(e.poll_event().is_none());
+        assert_eq!(e.fast_read_stats().taken > 0, fast, "{name}: fast path use");
     }
 }
 

@@ -71,7 +71,8 @@ pub(crate) struct St {
     pub form: Form,
     pub reqs: Vec<Option<Req>>,
     pub free: Vec<usize>,
-    pub by_id: IdMap<usize>,
+    /// Requests in the machine, by `ReqId::index`: (`ReqId::raw`, slot in `reqs`).
+    pub by_id: Vec<Option<(u64, usize)>>,
     pub bounces: IdMap<Bounce>,
     pub pool: Vec<Vec<u8>>,
     pub failures: u64,
@@ -121,7 +122,7 @@ impl ArrayObj {
             let n = pump(&mut st, &mut w);
             self.notify(&st, n);
             drop(st);
-            self.run(w);
+            self.run(&mut w);
             st = self.lock();
         }
         st
@@ -156,7 +157,7 @@ impl ArrayObj {
                 form,
                 reqs: Vec::new(),
                 free: Vec::new(),
-                by_id: IdMap::default(),
+                by_id: Vec::new(),
                 bounces: IdMap::default(),
                 pool: Vec::new(),
                 failures: 0,
@@ -230,7 +231,7 @@ impl ArrayObj {
                 return st;
             }
             drop(st);
-            self.run(w);
+            self.run(&mut w);
             st = self.lock();
             if !finished(&st) {
                 st = self.wait(st, Duration::from_millis(50));
@@ -386,7 +387,11 @@ impl ArrayObj {
         let m = self.running(st)?;
         match m.handle_submit(ar) {
             Ok(id) => {
-                st.by_id.insert(id.raw(), slot);
+                let i = id.index();
+                if st.by_id.len() <= i {
+                    st.by_id.resize(i + 1, None);
+                }
+                st.by_id[i] = Some((id.raw(), slot));
                 Ok(slot)
             }
             Err(e) => {
@@ -411,7 +416,7 @@ impl ArrayObj {
             self.notify(&st, n);
             slot
         };
-        self.run(w);
+        self.run(&mut w);
         let mut st = self.lock();
         loop {
             if let Some(code) = st
@@ -444,7 +449,7 @@ impl ArrayObj {
             let n = pump(&mut st, &mut w);
             self.notify(&st, n);
         }
-        self.run(w);
+        self.run(&mut w);
         Ok(())
     }
 }
@@ -914,7 +919,8 @@ pub unsafe extern "C" fn mdraid_array_submit(
             let n = pump(&mut st, &mut w);
             a.notify(&st, n);
         }
-        a.run(w);
+        a.run(&mut w);
+        w.dispose();
         Ok(())
     }
 }
@@ -949,7 +955,7 @@ pub unsafe extern "C" fn mdraid_array_tick(
             let n = pump(&mut st, &mut w);
             a.notify(&st, n);
         }
-        a.run(w);
+        a.run(&mut w);
         if !next_ns.is_null() {
             // SAFETY: non-NULL and writable (caller's promise).
             unsafe { *next_ns = next };
@@ -1152,7 +1158,7 @@ pub extern "C" fn mdraid_array_remove(array: *mut mdraid_array, index: usize) ->
             let n = pump(&mut st, &mut w);
             a.notify(&st, n);
         }
-        a.run(w);
+        a.run(&mut w);
         drop(dev);
         Ok(())
     }

@@ -8,6 +8,11 @@
 //! feed the synchronous results back and repeat; finally call the completion callbacks. No
 //! member callback and no completion callback ever runs with the lock held, so callbacks may
 //! call back into the library (complete inline, submit more).
+//!
+//! A read on a healthy array takes the machine's read fast path (md's: one member read, handed
+//! out at submission, whose completion finishes the request): one lock round trip for the
+//! submit and one for the completion, request slots found by index (`ReqId::index`), and work
+//! lists whose first entry lives inline, so that path touches neither the heap nor the pool.
 
 use crate::array::{ArrayObj, Form, St};
 use crate::clock;
@@ -42,18 +47,94 @@ pub(crate) struct IoCall {
     flags: u32,
 }
 
-/// Work found under the lock, done outside it. Its vectors come from a per-thread pool, so
-/// the I/O path does not allocate once warm.
+/// A list whose first entry lives inline: the common pass (one member I/O, one completion)
+/// touches neither the heap nor the per-thread pool; longer lists spill into a vector taken
+/// from the pool, so the I/O path does not allocate once warm.
+pub(crate) struct List<T> {
+    first: Option<T>,
+    rest: Vec<T>,
+}
+
+impl<T> Default for List<T> {
+    fn default() -> Self {
+        List {
+            first: None,
+            rest: Vec::new(),
+        }
+    }
+}
+
+impl<T> List<T> {
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.first.is_none() && self.rest.is_empty()
+    }
+    /// Appends (after everything already in the list, which is drained whole).
+    #[inline]
+    fn push(&mut self, v: T, spill: impl FnOnce(&mut Vec<T>)) {
+        if self.is_empty() {
+            self.first = Some(v);
+        } else {
+            if self.rest.capacity() == 0 {
+                spill(&mut self.rest);
+            }
+            self.rest.push(v);
+        }
+    }
+    /// Takes every entry, first to last; the spill vector keeps its capacity.
+    #[inline]
+    fn drain(&mut self) -> impl Iterator<Item = T> + '_ {
+        self.first.take().into_iter().chain(self.rest.drain(..))
+    }
+}
+
+/// Work found under the lock, done outside it.
+#[derive(Default)]
 pub(crate) struct Work {
-    ios: Vec<IoCall>,
-    done: Vec<(mdraid_complete_fn, usize, mdraid_result)>,
-    results: Vec<(u64, c_int)>,
+    ios: List<IoCall>,
+    done: List<(mdraid_complete_fn, usize, mdraid_result)>,
+    results: List<(u64, c_int)>,
+}
+
+impl<T> List<T> {
+    /// Disposes of a list that holds nothing and no memory without running drop glue (the
+    /// I/O path makes and ends lists on every call); anything else is dropped normally.
+    #[inline]
+    fn dispose(self) {
+        if self.first.is_none() && self.rest.capacity() == 0 {
+            // Nothing to free: an empty `Option` and a `Vec` without an allocation.
+            std::mem::forget(self);
+        }
+    }
 }
 
 impl Work {
+    /// Ends a `Work` whose contents were carried out: free of drop glue when it never
+    /// spilled (the common case), else its vectors go back to the pool.
+    #[inline]
+    pub(crate) fn dispose(self) {
+        if self.is_empty()
+            && self.ios.rest.capacity() == 0
+            && self.done.rest.capacity() == 0
+            && self.results.rest.capacity() == 0
+        {
+            std::mem::forget(self);
+        }
+    }
+
     /// Nothing to call out to.
     pub(crate) fn is_empty(&self) -> bool {
         self.ios.is_empty() && self.done.is_empty() && self.results.is_empty()
+    }
+    #[inline]
+    fn push_io(&mut self, c: IoCall) {
+        self.ios
+            .push(c, |v| *v = pooled(|p| std::mem::take(&mut p.0)));
+    }
+    #[inline]
+    fn push_done(&mut self, d: (mdraid_complete_fn, usize, mdraid_result)) {
+        self.done
+            .push(d, |v| *v = pooled(|p| std::mem::take(&mut p.1)));
     }
 }
 
@@ -66,35 +147,56 @@ type Vecs = (
 /// Nesting of `run` on this thread (see [`ArrayObj::run`]).
 const MAX_DEPTH: u32 = 4;
 
-thread_local! {
-    static DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
-    static DEFERRED: std::cell::RefCell<Vec<(u64, Work)>> = const { std::cell::RefCell::new(Vec::new()) };
-    static POOL: std::cell::RefCell<Vec<Vecs>> = const { std::cell::RefCell::new(Vec::new()) };
+/// The per-thread driver state, one thread-local (each access to one costs a call in a
+/// shared library).
+#[derive(Default)]
+struct Local {
+    depth: std::cell::Cell<u32>,
+    deferred: std::cell::RefCell<Vec<(u64, Work)>>,
+    pool: std::cell::RefCell<Vec<Vecs>>,
 }
 
-impl Default for Work {
-    fn default() -> Self {
-        let (ios, done, results) = POOL
-            .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop()))
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        Work { ios, done, results }
-    }
+thread_local! {
+    static LOCAL: Local = Local::default();
+}
+
+/// A spill vector from the pool (empty when the pool has none).
+fn pooled<T>(take: impl FnOnce(&mut Vecs) -> Vec<T>) -> Vec<T> {
+    LOCAL
+        .try_with(|l| {
+            let mut p = l.pool.try_borrow_mut().ok()?;
+            let v = p.last_mut().map(take);
+            if p.last()
+                .is_some_and(|t| t.0.capacity() == 0 && t.1.capacity() == 0 && t.2.capacity() == 0)
+            {
+                p.pop();
+            }
+            v
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_default()
 }
 
 impl Drop for Work {
+    #[inline]
     fn drop(&mut self) {
+        if self.ios.rest.capacity() == 0
+            && self.done.rest.capacity() == 0
+            && self.results.rest.capacity() == 0
+        {
+            return;
+        }
         let mut v = (
-            std::mem::take(&mut self.ios),
-            std::mem::take(&mut self.done),
-            std::mem::take(&mut self.results),
+            std::mem::take(&mut self.ios.rest),
+            std::mem::take(&mut self.done.rest),
+            std::mem::take(&mut self.results.rest),
         );
         v.0.clear();
         v.1.clear();
         v.2.clear();
-        let _ = POOL.try_with(|p| {
-            if let Ok(mut p) = p.try_borrow_mut() {
+        let _ = LOCAL.try_with(|l| {
+            if let Ok(mut p) = l.pool.try_borrow_mut() {
                 if p.len() < 8 {
                     p.push(v);
                 }
@@ -123,11 +225,13 @@ pub(crate) fn pump(st: &mut St, w: &mut Work) -> bool {
     // Timers: looked at once per tick of the coarse clock (a few ms; md's timers are 200 ms
     // and more). The coarse clock lags the precise one by at most a tick: a timer fires a
     // few ms late at worst, never early.
-    let coarse = clock::coarse_ns();
-    if coarse != *timer_checked {
-        *timer_checked = coarse;
-        if m.poll_timeout().is_some_and(|t| coarse >= t) {
-            m.handle_timeout(clock::now());
+    if let Some(t) = m.poll_timeout() {
+        let coarse = clock::coarse_ns();
+        if coarse != *timer_checked {
+            *timer_checked = coarse;
+            if coarse >= t {
+                m.handle_timeout(clock::now());
+            }
         }
     }
     // One pass suffices: polling completions and events hands out no new I/O.
@@ -189,7 +293,7 @@ pub(crate) fn pump(st: &mut St, w: &mut Work) -> bool {
             if io.preflush {
                 flags |= MDRAID_IO_PREFLUSH;
             }
-            w.ios.push(IoCall {
+            w.push_io(IoCall {
                 dev,
                 id: io.id.raw(),
                 kind: io.kind,
@@ -200,7 +304,11 @@ pub(crate) fn pump(st: &mut St, w: &mut Work) -> bool {
             });
         }
         while let Some((rid, res)) = m.poll_completion() {
-            let Some(slot) = by_id.remove(&rid.raw()) else {
+            let Some(slot) = by_id
+                .get_mut(rid.index())
+                .and_then(|e| e.take_if(|e| e.0 == rid.raw()))
+                .map(|e| e.1)
+            else {
                 continue;
             };
             let code = match res {
@@ -215,7 +323,7 @@ pub(crate) fn pump(st: &mut St, w: &mut Work) -> bool {
                 notify = true;
             } else if let Some(r) = reqs[slot].take() {
                 free.push(slot);
-                w.done.push((r.cb, r.user, code));
+                w.push_done((r.cb, r.user, code));
             }
         }
         while let Some(n) = m.poll_event() {
@@ -327,7 +435,7 @@ impl IoCall {
 
 impl ArrayObj {
     /// Does `w` outside the lock until nothing is left, then calls the completion callbacks.
-    pub(crate) fn run(&self, w: Work) {
+    pub(crate) fn run(&self, w: &mut Work) {
         if w.ios.is_empty() && w.done.is_empty() {
             return;
         }
@@ -335,62 +443,73 @@ impl ArrayObj {
         // next I/O to the same callback, and so on: past a small depth the work is deferred
         // to the outermost call on this thread, so a long chain (a sync action over members
         // that complete inline) runs in a loop instead of growing the stack.
-        let depth = DEPTH.with(|d| d.get());
-        if depth >= MAX_DEPTH {
-            DEFERRED.with(|q| q.borrow_mut().push((self.owner(), w)));
-            return;
-        }
-        DEPTH.with(|d| d.set(depth + 1));
-        self.run_now(w);
-        if depth == 0 {
-            loop {
-                let next = DEFERRED.with(|q| q.borrow_mut().pop());
-                let Some((owner, w)) = next else { break };
-                // The array may have been freed meanwhile: its work goes with it.
-                if let Some(crate::handle::Obj::Array(a)) = crate::handle::get(owner) {
-                    a.run_now(w);
+        let ran = LOCAL.try_with(|l| {
+            let depth = l.depth.get();
+            if depth >= MAX_DEPTH {
+                l.deferred
+                    .borrow_mut()
+                    .push((self.owner(), std::mem::take(w)));
+                return;
+            }
+            l.depth.set(depth + 1);
+            self.run_now(w);
+            if depth == 0 {
+                loop {
+                    let next = l.deferred.borrow_mut().pop();
+                    let Some((owner, mut w)) = next else { break };
+                    // The array may have been freed meanwhile: its work goes with it.
+                    if let Some(a) = crate::handle::array_of(owner) {
+                        a.run_now(&mut w);
+                    }
                 }
             }
+            l.depth.set(depth);
+        });
+        // (Thread teardown: no thread-local state left; run it here.)
+        if ran.is_err() {
+            self.run_now(w);
         }
-        DEPTH.with(|d| d.set(depth));
     }
 
-    fn run_now(&self, mut w: Work) {
+    fn run_now(&self, w: &mut Work) {
         let owner = self.owner();
-        let mut results = std::mem::take(&mut w.results);
-        let mut ios = Vec::new();
+        let mut ios = List::default();
         loop {
             std::mem::swap(&mut ios, &mut w.ios);
             if ios.is_empty() {
                 break;
             }
-            for c in ios.drain(..) {
-                if c.dev.is_async() {
+            for c in ios.drain() {
+                let r = if c.dev.is_async() {
                     match c.start_async(owner) {
-                        0 => {}
-                        i32::MIN => results.push((c.id, 0)),
-                        rc => results.push((c.id, rc)),
+                        0 => continue,
+                        i32::MIN => 0,
+                        rc => rc,
                     }
                 } else {
-                    results.push((c.id, c.perform_sync()));
-                }
+                    c.perform_sync()
+                };
+                let v = (c.id, r);
+                w.results
+                    .push(v, |v| *v = pooled(|p| std::mem::take(&mut p.2)));
             }
-            // `ios` is empty again (drained): swapped back into `w` next round.
-            if !results.is_empty() {
+            // `ios` is empty again (drained): swapped back into `w` next round, its spill
+            // vector kept.
+            if !w.results.is_empty() {
                 let mut st = self.lock();
-                for (id, rc) in results.drain(..) {
+                for (id, rc) in w.results.drain() {
                     let _ = complete_locked(&mut st, id, rc);
                 }
-                let notify = pump(&mut st, &mut w);
+                let notify = pump(&mut st, w);
                 self.notify(&st, notify);
             }
         }
-        w.results = results;
-        if w.ios.capacity() < ios.capacity() {
-            w.ios = ios;
+        if w.ios.rest.capacity() < ios.rest.capacity() {
+            std::mem::swap(&mut ios, &mut w.ios);
         }
-        // A completion that submits again takes another pooled `Work` (the pool holds a few).
-        for &(cb, user, code) in &w.done {
+        ios.dispose();
+        // A completion that submits again takes another `Work`.
+        for (cb, user, code) in w.done.drain() {
             if let Some(f) = cb {
                 f(user as *mut c_void, code);
             }
@@ -406,7 +525,8 @@ impl ArrayObj {
             let notify = pump(&mut st, &mut w);
             self.notify(&st, notify);
         }
-        self.run(w);
+        self.run(&mut w);
+        w.dispose();
         Ok(())
     }
 }

@@ -2,13 +2,15 @@
 //! table (slot index and generation), not the address of Rust memory. A freed, stale or forged
 //! handle is therefore refused with `MDRAID_INVALID_HANDLE` instead of being dereferenced, and
 //! freeing a handle twice is a no-op. C never dereferences these pointers (the types are
-//! opaque).
+//! opaque). The I/O path's array lookups ([`array_of`]) hit a per-thread cache of the last
+//! array instead of the table's lock; any free invalidates every cache.
 
 use crate::array::ArrayObj;
 use crate::error::{Fail, FfiResult, MDRAID_INVALID_HANDLE, MDRAID_NULL_PARAMETER};
 use crate::member::{MemberObj, Waiter};
 use crate::registry::{RegRefObj, RegistryObj};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 
 /// What a handle names.
 #[derive(Clone)]
@@ -37,6 +39,17 @@ static TABLE: RwLock<Table> = RwLock::new(Table {
     slots: Vec::new(),
     free: Vec::new(),
 });
+
+/// Handles freed so far: a per-thread cache of the last array looked up is valid while this
+/// has not moved (a free bumps it under the table's write lock, before it returns).
+static REMOVALS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// The last array handle this thread looked up: (handle, `REMOVALS` then, the object).
+    /// Weak, so a freed array is dropped as soon as its last user lets go.
+    static LAST_ARRAY: std::cell::RefCell<Option<(u64, u64, Weak<ArrayObj>)>> =
+        const { std::cell::RefCell::new(None) };
+}
 
 // A panic while the table was locked cannot leave it inconsistent (every change is one
 // assignment), so a poisoned lock is used as it is.
@@ -97,7 +110,37 @@ pub fn remove(h: u64) -> Option<Obj> {
     }
     let obj = slot.obj.take()?;
     t.free.push(s as u32);
+    REMOVALS.fetch_add(1, Ordering::Release);
     Some(obj)
+}
+
+/// The array a handle value names, if live: [`get`] with a per-thread cache of the last
+/// array looked up (the I/O path looks the same array up on every call). A handle freed
+/// before this call (ordered by the caller's own synchronisation) is refused, as by `get`.
+pub fn array_of(h: u64) -> Option<Arc<ArrayObj>> {
+    let epoch = REMOVALS.load(Ordering::Acquire);
+    let hit = LAST_ARRAY
+        .try_with(|c| {
+            let c = c.try_borrow().ok()?;
+            match &*c {
+                Some((ch, ce, w)) if *ch == h && *ce == epoch => w.upgrade(),
+                _ => None,
+            }
+        })
+        .ok()
+        .flatten();
+    if hit.is_some() {
+        return hit;
+    }
+    let Some(Obj::Array(a)) = get(h) else {
+        return None;
+    };
+    let _ = LAST_ARRAY.try_with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            *c = Some((h, epoch, Arc::downgrade(&a)));
+        }
+    });
+    Some(a)
 }
 
 fn bad(what: &str) -> Fail {
@@ -122,10 +165,10 @@ pub fn member<T>(p: *const T) -> FfiResult<Arc<MemberObj>> {
 }
 
 pub fn array<T>(p: *const T) -> FfiResult<Arc<ArrayObj>> {
-    match lookup(p, "array")? {
-        Obj::Array(a) => Ok(a),
-        _ => Err(bad("array")),
+    if p.is_null() {
+        return Err(Fail::new(MDRAID_NULL_PARAMETER, "array is NULL"));
     }
+    array_of(p as u64).ok_or_else(|| bad("array"))
 }
 
 pub fn registry<T>(p: *const T) -> FfiResult<Arc<RegistryObj>> {

@@ -554,9 +554,11 @@ pub extern "C" fn mdraid_member_io_complete(
     result: c_int,
 ) -> mdraid_result {
     ffi_boundary! {
+        if let Some(a) = handle::array_of(token.owner) {
+            return a.complete_io(token.id, result);
+        }
         match handle::get(token.owner) {
             Some(Obj::Waiter(w)) => w.complete(token.id, result),
-            Some(Obj::Array(a)) => a.complete_io(token.id, result),
             _ => Err(Fail::new(MDRAID_UNKNOWN_TOKEN, "no such outstanding I/O (its array was freed?)")),
         }
     }

@@ -154,21 +154,38 @@ pub(crate) fn read_balance(
     len: u64,
     blocked: u64,
 ) -> Option<Choice> {
+    let choice = balance_choice(mirrors, resync_offset, s, len, blocked)?;
+    note_choice(mirrors, s, choice);
+    Some(choice)
+}
+
+/// [`read_balance`]'s decision without its bookkeeping (the read fast path decides first and
+/// records only a read it takes).
+pub(crate) fn balance_choice(
+    mirrors: &[Mirror],
+    resync_offset: u64,
+    s: u64,
+    len: u64,
+    blocked: u64,
+) -> Option<Choice> {
     let end = s.saturating_add(len);
-    let choice = if end > resync_offset {
+    if end > resync_offset {
         choose_first(mirrors, s, len, blocked)
     } else {
         choose_best(mirrors, s, len, blocked)
             .or_else(|| choose_bb(mirrors, s, len, blocked))
             .or_else(|| choose_slow(mirrors, s, len, blocked))
-    }?;
+    }
+}
+
+/// [`read_balance`]'s bookkeeping for a read of `choice` from `s` (md's `update_read_sectors`).
+pub(crate) fn note_choice(mirrors: &mut [Mirror], s: u64, choice: Choice) {
     if let Some(m) = mirrors.get_mut(choice.member) {
         if m.next_seq_sect != s {
             m.seq_start = s;
         }
         m.next_seq_sect = s.saturating_add(choice.sectors);
     }
-    Some(choice)
 }
 
 fn is_blocked(blocked: u64, i: usize) -> bool {

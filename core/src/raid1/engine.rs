@@ -13,6 +13,8 @@ use alloc::vec::Vec;
 use core::cmp::Reverse;
 
 mod build;
+mod fast;
+pub use fast::FastReadStats;
 mod gates;
 mod issue;
 mod membership;
@@ -118,6 +120,8 @@ struct Req {
     queued_for: u64,
     /// The waiter lists it is on (`LIST_*` bits).
     listed: u8,
+    /// Issued by the read fast path (`fast`): its one member I/O's success finishes it.
+    fast: bool,
 }
 
 impl Req {
@@ -155,6 +159,7 @@ impl Req {
         self.bitmap_held = false;
         self.fix = None;
         self.sync = None;
+        self.fast = false;
     }
 
     fn empty() -> Self {
@@ -185,6 +190,7 @@ impl Req {
             seq: 0,
             queued_for: 0,
             listed: 0,
+            fast: false,
         }
     }
     fn end(&self) -> u64 {
@@ -353,6 +359,8 @@ pub struct Raid1 {
     gate_waiters: Vec<usize>,
     /// Started with member I/Os still to hand out (the pool ran dry).
     pool_waiters: Vec<usize>,
+    /// The read fast path's switch and counters (`fast`).
+    fast: fast::FastReads,
     /// Tests: every round visits every request (the reference behaviour).
     #[cfg(test)]
     always_full: bool,
@@ -471,6 +479,11 @@ impl Raid1 {
     /// Submits an array request. On success the request is queued; its completion comes from
     /// [`Raid1::poll_completion`].
     pub fn handle_submit(&mut self, req: ArrayRequest) -> Result<ReqId, SubmitError> {
+        self.submit(req, false)
+    }
+
+    #[inline(always)]
+    fn submit(&mut self, req: ArrayRequest, fast: bool) -> Result<ReqId, SubmitError> {
         let op = match req.kind {
             RequestKind::Read => Op::Read,
             RequestKind::Write => Op::Write,
@@ -520,9 +533,13 @@ impl Raid1 {
         };
         r.reset(op, sector, sectors, req.fua, req.buf, req.buf_offset);
         let id = ReqId(((r.gen as u64) << 32) | slot as u64);
-        self.push_order(slot);
+        self.enlist(slot);
         self.user_live += 1;
         self.last_user_submit = Some(self.now);
+        if fast && op == Op::Read && self.try_fast_read(slot) {
+            return Ok(id);
+        }
+        self.wake(slot);
         self.progress();
         Ok(id)
     }
@@ -676,6 +693,9 @@ impl Raid1 {
             Op::Fix => self.fix_step_done(io.req, result.is_ok()),
             Op::Sync => self.sync_io_done(io.req, io.member, io.kind, result.is_ok(), stale),
         }
+        if self.reqs[io.req].fast && self.fast_read_done(io.req, result.is_ok()) {
+            return Ok(());
+        }
         if user {
             // A user request with everything handed out and other member I/Os still out has
             // nothing to do until the last one completes: a visit would change nothing.
@@ -764,33 +784,40 @@ impl Raid1 {
 
     /// The next member I/O to issue.
     #[must_use]
+    #[inline]
     pub fn poll_member_io(&mut self) -> Option<MemberIo> {
         self.out_ios.pop_front()
     }
 
     /// The next finished array request.
     #[must_use]
+    #[inline]
     pub fn poll_completion(&mut self) -> Option<(ReqId, Result<(), ArrayIoError>)> {
         self.completions.pop_front()
     }
 
     /// The next metadata event for the owner.
     #[must_use]
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
 
     /// When to call [`Raid1::handle_timeout`] next (absolute ns), if a timer is armed.
     #[must_use]
+    #[inline]
     pub fn poll_timeout(&self) -> Option<u64> {
-        [
-            self.safemode_deadline,
-            self.daemon_deadline,
-            self.sync.as_ref().and_then(|s| s.wake),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        // (Asked on every pass of a driver: no iterator chain.)
+        #[inline(always)]
+        fn min(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+            match (a, b) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, None) => a,
+                (None, b) => b,
+            }
+        }
+        let sync = self.sync.as_ref().and_then(|s| s.wake);
+        min(min(self.safemode_deadline, self.daemon_deadline), sync)
     }
 
     // ---------------------------------------------------------------- internals
@@ -808,17 +835,18 @@ impl Raid1 {
         // after taking it (by another I/O) no longer holds the array's data, and a survivor
         // whose own write failed but could be neither recorded bad nor failed (the last
         // mirror) does not have it.
-        let in_sync_mask = self
-            .mirrors
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| m.is_in_sync())
-            .fold(0u64, |acc, (i, _)| acc | bit(i));
+        let in_sync_mask = |mirrors: &[Mirror]| {
+            mirrors
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| m.is_in_sync())
+                .fold(0u64, |acc, (i, _)| acc | bit(i))
+        };
         let (op, gen, result, degraded, held, sector, end) = {
             let r = &mut self.reqs[slot];
             r.live = false;
             let result = match r.op {
-                Op::Write if r.ok_mask & in_sync_mask == 0 => {
+                Op::Write if r.ok_mask & in_sync_mask(&self.mirrors) == 0 => {
                     Err(ArrayIoError::WriteFailed { sector: r.sector })
                 }
                 Op::Flush if r.ok_in_sync => Ok(()),

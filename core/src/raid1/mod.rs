@@ -131,7 +131,7 @@ mod balance;
 mod engine;
 pub mod sim;
 
-pub use engine::Raid1;
+pub use engine::{FastReadStats, Raid1};
 
 use alloc::vec::Vec;
 
@@ -178,6 +178,13 @@ impl ReqId {
     /// The raw value (for logs and FFI); opaque.
     pub fn raw(self) -> u64 {
         self.0
+    }
+    /// A small index, below the engine's request limit and unique among the requests in
+    /// flight (a slot is reused once its request completed): a driver may keep its per-request
+    /// state in a vector indexed by it instead of a map (and compare [`ReqId::raw`] to tell a
+    /// reuse apart).
+    pub fn index(self) -> usize {
+        (self.0 & 0xffff_ffff) as usize
     }
 }
 

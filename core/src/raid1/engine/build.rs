@@ -297,6 +297,7 @@ impl Raid1 {
             conflict_waiters,
             gate_waiters,
             pool_waiters,
+            fast: fast::FastReads::default(),
             #[cfg(test)]
             always_full: false,
         };

@@ -235,6 +235,14 @@ impl Raid1 {
 
     /// Appends a freshly filled request slot to `order` and queues it.
     pub(super) fn push_order(&mut self, slot: usize) {
+        self.enlist(slot);
+        self.wake(slot);
+    }
+
+    /// Appends a freshly filled request slot to `order` without queueing it for a visit (the
+    /// read fast path issues it at once).
+    #[inline]
+    pub(super) fn enlist(&mut self, slot: usize) {
         let seq = self.next_seq;
         self.next_seq += 1;
         let r = &mut self.reqs[slot];
@@ -255,11 +263,10 @@ impl Raid1 {
             flush: r.op == Op::Flush,
             writes: r.op.writes(),
         });
-        self.wake(slot);
     }
 
     /// Whether an earlier active request conflicts with `slot`.
-    fn blocked_by_earlier(&self, slot: usize) -> bool {
+    pub(super) fn blocked_by_earlier(&self, slot: usize) -> bool {
         let me = &self.reqs[slot];
         if me.op == Op::Flush {
             return false;

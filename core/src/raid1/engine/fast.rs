@@ -1,0 +1,182 @@
+//! md's read fast path: a read on a healthy array is one member read, issued at submission
+//! and finished by that read's success, without the scheduler's rounds.
+//!
+//! md's raid1 read path is `read_balance` plus one bio to the chosen mirror; the resync
+//! barrier costs nothing while no sync runs. The engine's general path queues every request
+//! for a visit of the progress loop at submission and again at each member completion. A read
+//! that may be served directly skips those visits: [`Raid1::handle_submit_fast`] decides with
+//! the same read balancing, enlists the request in submission order (so later writes, sync
+//! blocks, stop and remove see it in flight exactly like any read) and hands out its one member
+//! I/O; the I/O's success finishes the request at once. A member error turns it into an
+//! ordinary read (retried on another mirror, counted, repaired and failed by the existing
+//! rules in `handle_member_completion` and `repair`): nothing of the error handling is
+//! repeated here.
+//!
+//! The fast path is taken only when all of these hold (O(members) to check, no allocation):
+//! no sync action, recovery, repair or pending recovery start; no member failure awaiting its
+//! superblock round and no starved event; every slot held by an in-sync member and no member
+//! recovering (a replacement counts as recovering); the range below the resync checkpoint;
+//! no earlier overlapping write, discard, repair or sync block in flight; a free member-I/O
+//! slot; and read balancing choosing one in-sync mirror for the whole range (so no bad block
+//! in the range on it; a write-mostly mirror only when it is the only readable one).
+
+use super::balance::{balance_choice, note_choice};
+use super::*;
+
+/// The read fast path's switch and counters.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct FastReads {
+    enabled: bool,
+    taken: u64,
+    fallbacks: u64,
+}
+
+impl Default for FastReads {
+    fn default() -> Self {
+        FastReads {
+            enabled: true,
+            taken: 0,
+            fallbacks: 0,
+        }
+    }
+}
+
+/// How often the read fast path was used (see [`Raid1::fast_read_stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FastReadStats {
+    /// Reads issued on the fast path.
+    pub taken: u64,
+    /// Of those, reads whose member I/O failed and that went on as ordinary reads.
+    pub fallbacks: u64,
+}
+
+impl Raid1 {
+    /// [`Raid1::handle_submit`] with md's read fast path: a read that may be served directly
+    /// (see the `fast` module) has its one member I/O queued for
+    /// [`Raid1::poll_member_io`] at once and completes when that I/O succeeds; anything else
+    /// takes the general path. The outputs are those of `handle_submit` in either case.
+    pub fn handle_submit_fast(&mut self, req: ArrayRequest) -> Result<ReqId, SubmitError> {
+        let fast = self.fast.enabled;
+        self.submit(req, fast)
+    }
+
+    /// Turns the read fast path on (the default) or off (every read takes the general path).
+    pub fn set_fast_reads(&mut self, enabled: bool) {
+        self.fast.enabled = enabled;
+    }
+
+    /// How many reads took the fast path, and how many of them fell back on a member error.
+    pub fn fast_read_stats(&self) -> FastReadStats {
+        FastReadStats {
+            taken: self.fast.taken,
+            fallbacks: self.fast.fallbacks,
+        }
+    }
+
+    /// Whether nothing array-wide stands in the fast path's way (the per-request checks
+    /// follow in [`Raid1::try_fast_read`]).
+    fn fast_reads_possible(&self) -> bool {
+        self.sync.is_none()
+            && !self.want_recovery
+            && !self.auto_resync
+            && self.live_fixes == 0
+            && !self.emit_starved
+            && self.unrecorded_failures.is_empty()
+            && !self.free_ios.is_empty()
+            && self.healthy()
+    }
+
+    /// Every slot held by an in-sync member and no member recovering (one pass; arrays of
+    /// more than 64 slots ask [`fully_in_sync`]).
+    fn healthy(&self) -> bool {
+        let mut held = 0u64;
+        for m in &self.mirrors {
+            match (m.state, m.slot) {
+                (PositionState::Recovering { .. }, _) => return false,
+                (PositionState::InSync, Some(s)) if s < 64 => held |= 1 << s,
+                _ => {}
+            }
+        }
+        match self.raid_disks {
+            0 => false,
+            n if n <= 64 => held == u64::MAX >> (64 - n),
+            _ => fully_in_sync(&self.mirrors, self.raid_disks),
+        }
+    }
+
+    /// Events queued for the owner.
+    pub(crate) fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    /// Issues the freshly enlisted read in `slot` on the fast path, if it may be; `false`
+    /// leaves it untouched for the general path.
+    #[inline(never)]
+    pub(super) fn try_fast_read(&mut self, slot: usize) -> bool {
+        if !self.fast_reads_possible() {
+            return false;
+        }
+        let (sector, sectors, buf, buf_offset) = {
+            let r = &self.reqs[slot];
+            (r.sector, r.sectors, r.buf, r.buf_offset)
+        };
+        if sector.saturating_add(sectors) > self.resync_offset
+            || (self.writers > 0 && self.blocked_by_earlier(slot))
+        {
+            return false;
+        }
+        let Some(c) = balance_choice(&self.mirrors, self.resync_offset, sector, sectors, 0) else {
+            return false;
+        };
+        if c.sectors < sectors || !self.mirrors.get(c.member).is_some_and(|m| m.is_in_sync()) {
+            return false;
+        }
+        note_choice(&mut self.mirrors, sector, c);
+        let r = &mut self.reqs[slot];
+        r.fast = true;
+        r.started = true;
+        r.cursor = r.end();
+        let issued = self.issue(
+            slot,
+            c.member,
+            MemberIoKind::Read,
+            sector,
+            sectors,
+            IoBuf::Caller {
+                buf,
+                offset: buf_offset,
+            },
+            false,
+            0,
+            0,
+            c.failfast,
+        );
+        if !issued {
+            // Unreachable (a free I/O slot was checked): the general path reissues it.
+            let r = &mut self.reqs[slot];
+            r.fast = false;
+            r.cursor = sector;
+            return false;
+        }
+        self.fast.taken += 1;
+        true
+    }
+
+    /// A fast read's member I/O completed (its outcome already recorded by
+    /// `handle_member_completion`). On success the request finishes here: `true`. On failure
+    /// it becomes an ordinary read, which the general path retries: `false`.
+    #[inline(never)]
+    pub(super) fn fast_read_done(&mut self, slot: usize, ok: bool) -> bool {
+        let r = &mut self.reqs[slot];
+        if !ok || r.inflight != 0 || !r.retries.is_empty() || r.error.is_some() {
+            if core::mem::take(&mut r.fast) {
+                self.fast.fallbacks += 1;
+            }
+            return false;
+        }
+        self.finish(slot);
+        // Whatever this completion woke (pool waiters, writes held behind the read) moves on.
+        self.progress();
+        true
+    }
+}
