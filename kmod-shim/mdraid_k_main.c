@@ -206,23 +206,25 @@ static void mdr_run(struct mdr_array *a);
 /* Runs the machine; with try only if the mutex is free (else the worker runs it again). */
 static void mdr_run_locked(struct mdr_array *a, bool try)
 {
+	struct blk_plug *plug = NULL;
 	unsigned int noio;
 
-	/* queue_rq inside a flush of the submitter's plug (not within submit_bio, which defers
-	 * bios to current->bio_list): member bios would join the plug being flushed. */
-	if (try && current->plug && !current->bio_list) {
-		mdr_kick(a);
-		return;
-	}
 	if (try && !mutex_trylock(&a->lock)) {
 		mdr_kick(a);
 		return;
 	}
 	if (!try)
 		mutex_lock(&a->lock);
+	/* queue_rq from a flush of the submitter's plug, outside submit_bio (6.1 plugs every
+	 * block-device write): member bios would join the plug being flushed and be issued
+	 * under our queue's dispatch, so they go out unplugged; the plug is put back after. */
+	if (try && current->plug && !current->bio_list)
+		swap(plug, current->plug);
 	noio = memalloc_noio_save();
 	mdr_run(a);
 	memalloc_noio_restore(noio);
+	if (plug)
+		current->plug = plug;
 	mutex_unlock(&a->lock);
 }
 

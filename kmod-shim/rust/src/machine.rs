@@ -5,7 +5,7 @@
 //! nothing here blocks or sleeps.
 
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 use core::fmt::Write;
 use mdraid::array::machine::{Io, IoBuffer, IoKind, Machine, Notice, Now};
 use mdraid::array::MemberState;
@@ -19,8 +19,9 @@ pub struct KMachine {
     last: Option<(SyncAction, u64)>,
     /// A resync is owed and not yet started.
     resync_owed: bool,
-    /// The caller's token of each request in the machine, by request id.
-    tokens: BTreeMap<u64, u64>,
+    /// The caller's token of each request in the machine: `(request id, token)` at the id's
+    /// [`mdraid::raid1::ReqId::index`] (small and unique among requests in flight; no map on the I/O path).
+    tokens: Vec<Option<(u64, u64)>>,
     /// An I/O and a notice taken out early by [`mdraid_k_pending`].
     next_io: Option<Io>,
     next_event: Option<Notice>,
@@ -32,7 +33,7 @@ impl KMachine {
             m,
             last: None,
             resync_owed,
-            tokens: BTreeMap::new(),
+            tokens: Vec::new(),
             next_io: None,
             next_event: None,
         }
@@ -197,7 +198,11 @@ pub unsafe extern "C" fn mdraid_k_submit(
     };
     match k.m.handle_submit(req) {
         Ok(r) => {
-            k.tokens.insert(r.raw(), token);
+            let i = r.index();
+            if k.tokens.len() <= i {
+                k.tokens.resize(i + 1, None);
+            }
+            k.tokens[i] = Some((r.raw(), token));
             // SAFETY: checked non-NULL.
             unsafe { *id = r.raw() };
             0
@@ -320,7 +325,14 @@ pub unsafe extern "C" fn mdraid_k_poll_completion(
     }
     while let Some((r, res)) = k.m.poll_completion() {
         // A request we never submitted has no token: nothing for the C side to end.
-        let Some(token) = k.tokens.remove(&r.raw()) else {
+        let token = k.tokens.get_mut(r.index()).and_then(|t| match *t {
+            Some((raw, tok)) if raw == r.raw() => {
+                *t = None;
+                Some(tok)
+            }
+            _ => None,
+        });
+        let Some(token) = token else {
             continue;
         };
         // SAFETY: checked non-NULL.
