@@ -8,7 +8,9 @@
 #
 # Environment: MUTANTS_OUT (default target/mutants) holds one mutants.out per group;
 # MUTANTS_ITERATE=1 re-tests only the mutants a previous run of the group did not catch;
-# MUTANTS_RE=regex keeps only the mutants whose name (file:line:col: replace …) matches.
+# MUTANTS_RE=regex keeps only the mutants whose name (file:line:col: replace …) matches (it
+# replaces the group's own function filter, -F: cargo-mutants ORs several -F, so name the
+# functions in it when the group has one).
 #
 # It runs in place (`--in-place`) so the tests find ../shared/fixtures and reuse target/: do
 # not edit the tree while it runs. One mutant at a time (in place is `--jobs 1`), under `nice -n 15`.
@@ -58,6 +60,8 @@ run_group() {
 	esac
 	# The test targets go to every cargo call (-C): the build then compiles only these test
 	# binaries, not all of the crate's (a third of the time per mutant).
+	# MUTANTS_RE replaces the group's function filter: cargo-mutants ORs several -F.
+	[[ -n ${MUTANTS_RE:-} ]] && re=(-F "$MUTANTS_RE")
 	local -a args=(mutants --in-place --no-shuffle "${files[@]}" "${re[@]}")
 	local t
 	for t in "${tests[@]}"; do
@@ -69,7 +73,6 @@ run_group() {
 	fi
 	mkdir -p "$OUT/$name"
 	[[ ${MUTANTS_ITERATE:-0} == 1 ]] && args+=(--iterate)
-	[[ -n ${MUTANTS_RE:-} ]] && args+=(-F "$MUTANTS_RE")
 	echo "== $name: cargo ${args[*]} -o $OUT/$name"
 	nice -n 15 cargo "${args[@]}" -o "$OUT/$name" || true
 	echo "== $name: $(cat "$OUT/$name/mutants.out/caught.txt" | wc -l) caught," \
