@@ -120,7 +120,7 @@ fn write_and_collect(m: &mut Machine, sector: u64) -> Vec<MetaWrite> {
             }
             m.handle_io_completion(io.id, Ok(())).unwrap();
         }
-        while let Some((done, r)) = m.poll_completion() {
+        if let Some((done, r)) = m.poll_completion() {
             assert_eq!(done, id);
             r.unwrap();
             return out;
