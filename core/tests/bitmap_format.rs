@@ -8,7 +8,7 @@ use mdraid::array::{Array, CreateOptions, CreateSlot};
 use mdraid::device::MemDevice;
 use mdraid::format::bitmap::{
     count_bits, location_sb0, location_sb1, offset_sb0, Bitmap, BitmapError, BitmapSuper,
-    BITMAP_MAGIC, MAX_BITS_BYTES, WRITE_BEHIND_MAX,
+    BITMAP_MAGIC, BITMAP_STATE_STALE, BITMAP_STATE_WRITE_ERROR, MAX_BITS_BYTES, WRITE_BEHIND_MAX,
 };
 use mdraid::format::geometry::BitmapRequest;
 use mdraid::format::probe::{probe, Superblock};
@@ -168,11 +168,11 @@ fn a_clustered_bitmap_is_not_stale_for_older_events_but_its_flag_still_counts() 
     assert!(!bm.needs_sync(6, 11));
     assert!(!bm.apply_stale_rule(11));
     assert_eq!(bm.count_dirty(), 1);
-    bm.header.state = mdraid::format::bitmap::BITMAP_STATE_STALE;
+    bm.header.state = BITMAP_STATE_STALE;
     assert!(bm.is_stale(0));
     assert!(bm.needs_sync(6, 0));
     // Other state bits are not the stale bit.
-    bm.header.state = mdraid::format::bitmap::BITMAP_STATE_WRITE_ERROR;
+    bm.header.state = BITMAP_STATE_WRITE_ERROR;
     assert!(!bm.is_stale(0));
     assert!(!bm.header.stale_flag());
 }
@@ -270,4 +270,20 @@ fn each_superblock_points_at_its_bitmap() {
         assert_eq!(offset_sb0(sectors), Some(at));
         assert_eq!(offset_sb0(100), None, "too small for a 0.90 superblock");
     }
+}
+
+/// The state bits are md's (`enum bitmap_state`: BITMAP_STALE is bit 1, BITMAP_WRITE_ERROR bit
+/// 2), read from the header's byte 48. (Mutant: `1 << 2` → `1 >> 2` made the write-error
+/// flag 0.)
+#[test]
+fn state_flags_are_mds_bits() {
+    let mut raw = hdr(1 << 20, 65536).to_bytes();
+    raw[48] = 1 << 2;
+    let h = BitmapSuper::parse(&raw).unwrap();
+    assert_eq!(h.state, BITMAP_STATE_WRITE_ERROR);
+    assert!(!h.stale_flag());
+    raw[48] = 1 << 1;
+    let h = BitmapSuper::parse(&raw).unwrap();
+    assert_eq!(h.state, BITMAP_STATE_STALE);
+    assert!(h.stale_flag());
 }
