@@ -12,70 +12,18 @@
 
 use mdraid::testutil::TempDir;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 mod support;
-use support::extract_bitmap;
-
-fn mdadm_bin() -> Option<PathBuf> {
-    let p = std::env::var_os("MDADM_BIN")
-        .map(PathBuf::from)
-        .filter(|p| p.exists());
-    if p.is_none() {
-        assert!(
-            std::env::var("MDRAID_REQUIRE_MDADM").as_deref() != Ok("1"),
-            "MDRAID_REQUIRE_MDADM=1 but MDADM_BIN does not name Debian's mdadm"
-        );
-        eprintln!("grow: MDADM_BIN not set: SKIPPING the comparisons with the real mdadm");
-    }
-    if let Some(bin) = &p {
-        let o = Command::new(bin).arg("--version").output().unwrap();
-        let v = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        assert!(v.starts_with("mdadm - v4.2 "), "not mdadm 4.2: {v}");
-    }
-    p
-}
-
-fn mdraid(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mdraid"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn mdraid_ok(args: &[&str]) -> String {
-    let o = mdraid(args);
-    assert!(
-        o.status.success(),
-        "mdraid {args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn mdadm(bin: &Path, args: &[&str]) -> String {
-    let o = Command::new(bin)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let mut s = String::from_utf8_lossy(&o.stdout).into_owned();
-    s.push_str(&String::from_utf8_lossy(&o.stderr));
-    s
-}
+use support::{compare_bitmap, mdadm, mdadm_bin, mdraid, mdraid_ok};
 
 /// `mdadm --examine` equals `mdraid examine`; when the member has a bitmap, `mdadm
 /// --examine-bitmap` of a copy of it equals `mdraid examine --examine-bitmap` (mdadm finds an
 /// internal bitmap only on a block device, so it reads the bitmap area copied out). Returns
 /// mdraid's bitmap text, if any.
 fn compare(bin: Option<&Path>, img: &str, what: &str) -> Option<String> {
-    let ours = mdraid_ok(&["examine", "--homehost", "mdlab", img]);
+    let ours = mdraid_ok(&["examine", "--homehost", "mdlab", img], what);
     if let Some(bin) = bin {
         let theirs = mdadm(bin, &["--examine", "--homehost=mdlab", img]);
         assert_eq!(ours, theirs, "{what}: examine {img}");
@@ -83,19 +31,10 @@ fn compare(bin: Option<&Path>, img: &str, what: &str) -> Option<String> {
     if !ours.contains("Internal Bitmap") {
         return None;
     }
-    let bm = mdraid_ok(&["examine", "--examine-bitmap", img]);
-    if let Some(bin) = bin {
-        let copy = format!("{img}.bitmap");
-        let meta = extract_bitmap(img, Path::new(&copy));
-        let theirs = mdadm(bin, &["--examine-bitmap", "-e", meta, &copy]);
-        let ours = bm.replace(
-            &format!("        Filename : {img}\n"),
-            &format!("        Filename : {copy}\n"),
-        );
-        assert_eq!(ours, theirs, "{what}: examine-bitmap {img}");
-        std::fs::remove_file(&copy).unwrap();
-    }
-    Some(bm)
+    Some(match bin {
+        Some(bin) => compare_bitmap(bin, img, what),
+        None => mdraid_ok(&["examine", "--examine-bitmap", img], what),
+    })
 }
 
 fn field<'a>(text: &'a str, key: &str) -> &'a str {
@@ -168,7 +107,7 @@ fn cat(members: &[&str], len: usize) -> Vec<u8> {
 fn check_mismatch(members: &[&str]) -> u64 {
     let mut args = vec!["check", "--json"];
     args.extend(members);
-    let out = mdraid_ok(&args);
+    let out = mdraid_ok(&args, "grow");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     v["mismatch_cnt"].as_u64().unwrap()
 }
@@ -187,7 +126,7 @@ fn grow(members: &[&str], opts: &[&str]) {
     let mut args = vec!["grow", "--run"];
     args.extend(opts);
     args.extend(members);
-    mdraid_ok(&args);
+    mdraid_ok(&args, "grow");
 }
 
 #[test]
@@ -225,7 +164,7 @@ fn grow_bitmap_devices_and_size_read_back_by_mdadm() {
             &size,
         ];
         args.extend(&all);
-        mdraid_ok(&args);
+        mdraid_ok(&args, "grow");
         let data = pattern(7, 3 * MIB as usize);
         write_data(&imgs, &data);
 
@@ -239,7 +178,7 @@ fn grow_bitmap_devices_and_size_read_back_by_mdadm() {
                 what("bitmap on")
             );
         }
-        let ex = mdraid_ok(&["examine", all[0]]);
+        let ex = mdraid_ok(&["examine", all[0]], "grow");
         match meta {
             "1.2" | "1.1" => assert_eq!(field(&ex, "Internal Bitmap"), "8 sectors from superblock"),
             "1.0" => assert!(field(&ex, "Internal Bitmap").starts_with('-'), "{ex}"),
@@ -261,7 +200,7 @@ fn grow_bitmap_devices_and_size_read_back_by_mdadm() {
         }
 
         // Size max: the grown region (garbage, different on each member) is resynced.
-        let ex = mdraid_ok(&["examine", all[0]]);
+        let ex = mdraid_ok(&["examine", all[0]], "grow");
         let scribble_to = if meta == "0.90" {
             // Data runs up to the superblock, 64 KiB before the last 64 KiB boundary.
             (DEV / 65536 - 1) * 65536
@@ -279,7 +218,7 @@ fn grow_bitmap_devices_and_size_read_back_by_mdadm() {
         for m in &all {
             compare(bin, m, &what("size max"));
         }
-        let ex = mdraid_ok(&["examine", all[0]]);
+        let ex = mdraid_ok(&["examine", all[0]], "grow");
         let grown = used_kib(&ex);
         assert!(
             grown > 2 * USED_KIB - 2048,
@@ -302,7 +241,7 @@ fn grow_bitmap_devices_and_size_read_back_by_mdadm() {
         // raid-devices 3: the spare fills the new slot.
         grow(&all, &["--raid-devices=3"]);
         for m in &all {
-            let ex = mdraid_ok(&["examine", m]);
+            let ex = mdraid_ok(&["examine", m], "grow");
             assert_eq!(field(&ex, "Raid Devices"), "3");
             compare(bin, m, &what("raid-devices 3"));
         }
@@ -318,12 +257,18 @@ fn grow_bitmap_devices_and_size_read_back_by_mdadm() {
             "{}: 3 active members cannot fit 2 slots",
             what("raid-devices 2")
         );
-        mdraid_ok(&[&["fail", "--device", all[1]][..], &all[..]].concat());
-        mdraid_ok(&["remove", "--run", "--device", all[1], all[0], all[2]]);
+        mdraid_ok(
+            &[&["fail", "--device", all[1]][..], &all[..]].concat(),
+            "grow",
+        );
+        mdraid_ok(
+            &["remove", "--run", "--device", all[1], all[0], all[2]],
+            "grow",
+        );
         let left = [all[0], all[2]];
         grow(&left, &["--raid-devices=2"]);
         for m in &left {
-            let ex = mdraid_ok(&["examine", m]);
+            let ex = mdraid_ok(&["examine", m], "grow");
             assert_eq!(field(&ex, "Raid Devices"), "2");
             compare(bin, m, &what("raid-devices 2"));
         }
@@ -345,7 +290,7 @@ fn grow_bitmap_devices_and_size_read_back_by_mdadm() {
         grow(&left, &["--size=10000"]);
         for m in &left {
             compare(bin, m, &what("size 10000"));
-            let e = mdraid_ok(&["examine", m]);
+            let e = mdraid_ok(&["examine", m], "grow");
             assert_eq!(used_kib(&e), 10000, "{e}");
         }
         assert_eq!(check_mismatch(&left), 0, "{}", what("check after shrink"));
@@ -400,13 +345,13 @@ fn grow_bitmap_on_large_members_read_back_by_mdadm() {
                 meta,
             ];
             args.extend(&all);
-            mdraid_ok(&args);
+            mdraid_ok(&args, "grow");
             grow(&all, &["--bitmap=internal"]);
             for m in &all {
                 let bm = compare(bin, m, &format!("{what}: bitmap on")).unwrap();
                 assert!(bm.contains(", 0 dirty (0.0%)"), "{what}: {bm}");
             }
-            let ex = mdraid_ok(&["examine", all[0]]);
+            let ex = mdraid_ok(&["examine", all[0]], "grow");
             let kib = used_kib(&ex);
             let half = (kib / 2).to_string();
             grow(&all, &["--size", &half]);
@@ -465,7 +410,7 @@ fn a_grown_size_doubles_a_full_bitmap_chunk() {
             from_kib,
         ];
         args.extend(&all);
-        mdraid_ok(&args);
+        mdraid_ok(&args, "grow");
         grow(&all, &["--size", to]);
         for m in &all {
             let bm = compare(bin, m, &format!("{meta}: size {to}")).unwrap();

@@ -120,12 +120,13 @@ pub fn extract_bitmap(img: &str, out: &Path) -> &'static str {
 
 /// `mdadm --examine-bitmap` of the member's bitmap equals `mdraid examine --examine-bitmap`
 /// (the Filename line names the copy mdadm read); for 0.90 the bitmap's UUID is also the one
-/// mdadm prints for the superblock.
-pub fn compare_bitmap(bin: &Path, img: &str, what: &str) {
+/// mdadm prints for the superblock. Returns mdraid's text (naming `img`).
+pub fn compare_bitmap(bin: &Path, img: &str, what: &str) -> String {
     let copy = PathBuf::from(format!("{img}.bitmap"));
     let meta = extract_bitmap(img, &copy);
     let copy = copy.to_str().unwrap();
-    let ours = mdraid_ok(&["examine", "--examine-bitmap", img], what).replace(
+    let text = mdraid_ok(&["examine", "--examine-bitmap", img], what);
+    let ours = text.replace(
         &format!("        Filename : {img}\n"),
         &format!("        Filename : {copy}\n"),
     );
@@ -154,6 +155,7 @@ pub fn compare_bitmap(bin: &Path, img: &str, what: &str) {
         uuid_of(&sb, key),
         "{what}: bitmap UUID of {img}"
     );
+    text
 }
 
 /// A loop device over `img` (with `sector_size`-byte logical sectors when given), detached on
