@@ -96,6 +96,21 @@ fn opts(version: MetadataVersion, bitmap: bool, assume_clean: bool) -> CreateOpt
     }
 }
 
+/// An array created over `devs` (each member a handle on the same blocks as its `devs` entry).
+fn create(devs: &[Blocks], opts: &CreateOptions) -> Array<Blocks> {
+    let slots = devs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| CreateSlot::Device {
+            name: format!("d{i}"),
+            dev: d.clone(),
+            write_mostly: false,
+            failfast: false,
+        })
+        .collect();
+    Array::create(slots, opts).unwrap()
+}
+
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
@@ -118,17 +133,7 @@ fn every_io_on_4k_members_is_whole_blocks() {
         for bitmap in [false, true] {
             let what = format!("{v:?} bitmap={bitmap}");
             let devs: Vec<Blocks> = (0..2).map(|_| Blocks::new(64 * MIB, 4096)).collect();
-            let slots = devs
-                .iter()
-                .enumerate()
-                .map(|(i, d)| CreateSlot::Device {
-                    name: format!("d{i}"),
-                    dev: d.clone(),
-                    write_mostly: false,
-                    failfast: false,
-                })
-                .collect();
-            let mut a = Array::create(slots, &opts(v, bitmap, false)).unwrap();
+            let mut a = create(&devs, &opts(v, bitmap, false));
             assert_eq!(a.block_size(), BLOCK, "{what}");
             a.resync().unwrap();
             let data = pattern(3 * MIB, 7);
@@ -312,17 +317,7 @@ fn a_bitmap_grown_on_4k_members_is_written_in_whole_blocks() {
     use mdraid::array::machine::{BitmapGrow, GrowRequest};
     for v in VERSIONS {
         let devs: Vec<Blocks> = (0..2).map(|_| Blocks::new(64 * MIB, 4096)).collect();
-        let slots = devs
-            .iter()
-            .enumerate()
-            .map(|(i, d)| CreateSlot::Device {
-                name: format!("d{i}"),
-                dev: d.clone(),
-                write_mostly: false,
-                failfast: false,
-            })
-            .collect();
-        let mut a = Array::create(slots, &opts(v, false, true)).unwrap();
+        let mut a = create(&devs, &opts(v, false, true));
         a.grow(
             GrowRequest::Bitmap(BitmapGrow::Internal { chunk_bytes: None }),
             &mut |_, _| {},
