@@ -1017,7 +1017,7 @@ pub extern "C" fn mdraid_array_sync_wait(array: *mut mdraid_array) -> mdraid_res
         let mut st = a.lock();
         loop {
             let m = a.running(&mut st)?;
-            if m.engine().sync_status().is_none() {
+            if m.sync_status().is_none() {
                 return Ok(());
             }
             st = a.wait(st, Duration::from_millis(20));
@@ -1096,7 +1096,7 @@ pub unsafe extern "C" fn mdraid_array_sync_status(
         let mut s = mdraid_sync_status::default();
         let (status, last) = match &st.form {
             Form::Resting(arr) => (None, arr.last_sync()),
-            Form::Running { m, .. } => (m.engine().sync_status(), m.last_sync()),
+            Form::Running { m, .. } => (m.sync_status(), m.last_sync()),
             Form::Stopped => return Err(Fail::new(MDRAID_STOPPED, "the array is stopped")),
         };
         let _ = &mut st;

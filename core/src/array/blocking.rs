@@ -132,7 +132,7 @@ impl<D: BlockDevice> Array<D> {
                     .handle_io_completion(io.id, result)
                     .map_err(|e| ArrayError::Invalid(alloc::format!("machine: {e}")))?;
                 if ios % PROGRESS_EVERY == 0 {
-                    if let Some(st) = self.machine.engine().sync_status() {
+                    if let Some(st) = self.machine.sync_status() {
                         progress(st.done_sectors, st.total_sectors);
                     }
                 }

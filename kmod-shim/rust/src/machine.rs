@@ -568,7 +568,7 @@ pub(crate) fn status(k: &KMachine) -> KStatus {
         .iter()
         .filter(|x| matches!(x.state, MemberState::InSync(_)))
         .count() as u32;
-    let sync = mm.engine().sync_status();
+    let sync = mm.sync_status();
     let (version, bitmap_offset) = match lead.map(|l| &l.sb) {
         Some(sb @ Superblock::V1(s, _)) => (
             match sb.version() {
@@ -592,7 +592,12 @@ pub(crate) fn status(k: &KMachine) -> KStatus {
         sync_speed: sync.map_or(0, |s| s.rate_kib_s),
         mismatch_cnt: match sync {
             Some(s) => s.mismatch_cnt,
-            None => k.last.map_or(0, |l| l.1),
+            // The machine's record first: it is set before the end's notice reaches us.
+            None => mm
+                .last_sync()
+                .map(|r| r.mismatch_cnt)
+                .or(k.last.map(|l| l.1))
+                .unwrap_or(0),
         },
         dirty: u32::from(mm.is_dirty()),
         busy: u32::from(mm.is_busy()),

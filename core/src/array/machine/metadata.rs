@@ -142,6 +142,21 @@ impl Metadata {
         self.queue.is_empty() && self.current.is_none() && self.writes.is_empty()
     }
 
+    /// A sync action's end waiting for its job (action, mismatches, sectors copied,
+    /// interrupted): [`Machine::end_sync`] records it when the job starts.
+    pub(super) fn sync_end_queued(&self) -> Option<(SyncAction, u64, u64, bool)> {
+        self.queue.iter().find_map(|j| match *j {
+            Job::Engine(Event::SyncDone {
+                action,
+                mismatch_cnt,
+                sectors_copied,
+                interrupted,
+                ..
+            }) => Some((action, mismatch_cnt, sectors_copied, interrupted)),
+            _ => None,
+        })
+    }
+
     pub(super) fn queue_event(&mut self, ev: Event) {
         self.queue.push_back(Job::Engine(ev));
     }

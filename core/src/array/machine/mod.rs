@@ -80,7 +80,7 @@ use super::member::DeviceId;
 use super::{IntentBitmap, Member, MemberState, SyncReport};
 use crate::raid1::{
     ArrayIoError, ArrayRequest, BufRef, EngineError, IoBuf, MemberError, MemberIo, MemberIoId,
-    MemberIoKind, Raid1, ReqId, SubmitError, SyncAction,
+    MemberIoKind, Raid1, ReqId, SubmitError, SyncAction, SyncStatus,
 };
 use crate::SECTOR_SIZE;
 use alloc::collections::VecDeque;
@@ -415,6 +415,26 @@ impl Machine {
     pub fn last_sync(&self) -> Option<SyncReport> {
         self.last_sync
     }
+    /// The running sync action, until its end is recorded: an action whose last block is
+    /// done while its end waits behind an earlier metadata round (a write's dirty marking, a
+    /// failure) still shows here, at its final figures, so a caller that waits for `None` and
+    /// then reads [`Self::last_sync`] finds its report. Drivers report this, not the engine's
+    /// own [`Raid1::sync_status`](crate::raid1::Raid1::sync_status), which ends a round earlier.
+    pub fn sync_status(&self) -> Option<SyncStatus> {
+        self.engine.sync_status().or_else(|| {
+            let (action, mismatch_cnt, sectors_copied, interrupted) =
+                self.meta.sync_end_queued()?;
+            Some(SyncStatus {
+                action,
+                done_sectors: self.component_sectors,
+                total_sectors: self.component_sectors,
+                mismatch_cnt,
+                sectors_copied,
+                rate_kib_s: 0,
+                aborting: interrupted,
+            })
+        })
+    }
     /// The engine, for its getters (counters, sync status).
     pub fn engine(&self) -> &Raid1 {
         &self.engine
@@ -529,6 +549,12 @@ impl Machine {
     pub fn start_sync(&mut self, action: SyncAction) -> Result<(), MachineError> {
         if self.readonly || self.stopping {
             return Err(MachineError::Refused("read-only or stopping"));
+        }
+        if self.meta.sync_end_queued().is_some() {
+            // md refuses a new action until the last one is reaped (MD_RECOVERY_RUNNING).
+            return Err(MachineError::Refused(
+                "the last sync action's end is being recorded",
+            ));
         }
         if action == SyncAction::Resync
             && self.needs_resync
