@@ -453,7 +453,7 @@ fn run_case(case: u64) -> Result<(), String> {
                 d.complete(k, &mut rng);
             }
             6 | 7 => submit_one(&mut d, &mut rng, &mut token, &mut tag),
-            8 if sync == 3 && d.m.engine().sync_status().is_none() && rng.below(8) == 0 => {
+            8 if sync == 3 && d.m.sync_status().is_none() && rng.below(8) == 0 => {
                 let action = [SyncAction::Check, SyncAction::Repair][rng.below(2) as usize];
                 match d.m.start_sync(action) {
                     Ok(()) => {}
