@@ -342,3 +342,96 @@ fn a_bitmap_grown_on_4k_members_is_written_in_whole_blocks() {
         assert!(back == data, "{v:?}: data after reassembly");
     }
 }
+
+/// A 1.2 layout whose bitmap starts 1 KiB past the superblock (valid on 512-byte devices,
+/// where md writes metadata in 512-byte blocks) cannot run on 4 KiB-block members: the
+/// superblock's block-sized write would cover the bitmap's header and md's own bitmap I/O
+/// there is refused by the device. Assembly refuses such members with the reason (and the
+/// same images assemble on 512-byte devices, as md would).
+#[test]
+fn a_bitmap_inside_the_superblocks_block_is_refused_on_4k_members() {
+    use mdraid::format::probe::{probe, Superblock};
+    let blank: Vec<Blocks> = (0..2).map(|_| Blocks::new(32 * MIB, 512)).collect();
+    let mut a = create(&blank, &opts(MetadataVersion::V1_2, true, true));
+    a.write(0, &pattern(64 << 10, 3)).unwrap();
+    let mut devs: Vec<Blocks> = a.stop().unwrap().into_iter().map(|m| m.dev).collect();
+    for d in &mut devs {
+        let found = probe(d, None).unwrap();
+        let Superblock::V1(mut s, v) = found.sb else {
+            panic!("1.2 expected")
+        };
+        assert_eq!(s.bitmap_offset, 8, "mdadm's place: the next 4 KiB");
+        // Move the bitmap to 2 sectors past the superblock.
+        let at = (found.sector + 8) * 512;
+        let mut bm = vec![0u8; 8 << 10];
+        d.mem.read_at(at, &mut bm).unwrap();
+        d.mem.write_at((found.sector + 2) * 512, &bm).unwrap();
+        s.bitmap_offset = 2;
+        let sb = Superblock::V1(s, v);
+        let mut sb = sb;
+        sb.update_checksum();
+        d.mem.write_at(found.sector * 512, &sb.to_bytes()).unwrap();
+    }
+    let on = |block: u32| -> Vec<(String, Blocks)> {
+        devs.iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let mut b = d.clone();
+                b.block = block;
+                (format!("d{i}"), b)
+            })
+            .collect()
+    };
+    // 512-byte devices: the moved bitmap is md's layout still; the data reads back.
+    let (mut b, rep) = Array::assemble(on(512), &AssembleOptions::default()).unwrap();
+    assert!(rep.kicked.is_empty() && !rep.degraded);
+    let mut got = vec![0u8; 64 << 10];
+    b.read(0, &mut got).unwrap();
+    assert_eq!(got, pattern(64 << 10, 3));
+    drop(b.stop().unwrap());
+    // 4 KiB blocks: refused, saying why, and nothing was written to the members.
+    let ios_before: Vec<u64> = devs
+        .iter()
+        .map(|d| d.refused.load(Ordering::Relaxed))
+        .collect();
+    let e = Array::assemble(on(4096), &AssembleOptions::default()).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("bitmap at sector 10") && msg.contains("4096-byte block"),
+        "{msg}"
+    );
+    let after: Vec<u64> = devs
+        .iter()
+        .map(|d| d.refused.load(Ordering::Relaxed))
+        .collect();
+    assert_eq!(ios_before, after, "no refused I/O: nothing was tried");
+}
+
+/// `Superblock1::validate_blocks` on each region of a 1.2 layout: misaligned or inside the
+/// superblock's block is refused on 4 KiB blocks and accepted on 512-byte ones.
+#[test]
+fn each_region_of_a_layout_must_start_on_its_own_block() {
+    use mdraid::format::probe::{probe, Superblock};
+    let blank: Vec<Blocks> = (0..2).map(|_| Blocks::new(32 * MIB, 512)).collect();
+    let a = create(&blank, &opts(MetadataVersion::V1_2, true, true));
+    let mut d = a.stop().unwrap().remove(0).dev;
+    let Superblock::V1(s, _) = probe(&mut d, None).unwrap().sb else {
+        panic!("1.2 expected")
+    };
+    assert!(s.validate_blocks(4096).is_ok(), "mdraid's own 1.2 layout");
+    assert!(s.validate_blocks(512).is_ok());
+    let cases: [(&str, fn(&mut mdraid::format::sb1::Superblock1)); 5] = [
+        ("bitmap", |s| s.bitmap_offset = 2),
+        ("bitmap", |s| s.bitmap_offset = 12),
+        ("bad-block log", |s| s.bblog_offset = 4),
+        ("bad-block log", |s| s.bblog_offset = 17),
+        ("data area", |s| s.data_offset += 1),
+    ];
+    for (what, change) in cases {
+        let mut t = s.clone();
+        change(&mut t);
+        let e = t.validate_blocks(4096).unwrap_err();
+        assert!(e.to_string().starts_with(what), "{what}: {e}");
+        assert!(t.validate_blocks(512).is_ok(), "{what} on 512-byte blocks");
+    }
+}

@@ -111,7 +111,12 @@ impl<D: BlockDevice> Array<D> {
                 }
                 Err(e) => return Err(e),
             };
-            if let Err(e) = found.sb.validate(found.sector, found.dev_sectors) {
+            let unit = crate::device::block_bytes(dev.logical_block_size());
+            if let Err(e) = found
+                .sb
+                .validate(found.sector, found.dev_sectors)
+                .and_then(|()| found.sb.validate_blocks(found.sector, unit))
+            {
                 kicked.push(Kicked {
                     name,
                     dev,

@@ -208,6 +208,27 @@ impl Superblock {
             Superblock::V0(s) => Ok(s.validate(dev_sectors)?),
         }
     }
+    /// Checks the layout against the member's logical block size (bytes): see
+    /// [`Superblock1::validate_blocks`]. 0.90's places (a 64 KiB-aligned superblock, the
+    /// bitmap 4 KiB after it, data from sector 0) suit every block size up to 4 KiB; past
+    /// that the superblock's own block is checked.
+    pub fn validate_blocks(&self, sector: u64, block_bytes: u64) -> Result<(), FormatError> {
+        match self {
+            Superblock::V1(s, _) => Ok(s.validate_blocks(block_bytes)?),
+            Superblock::V0(s) => {
+                let unit = (block_bytes / 512).max(1);
+                let bitmap = s.state & super::sb0::STATE_BITMAP_PRESENT != 0;
+                if sector % unit != 0 || (block_bytes > 4096 && bitmap) {
+                    return Err(super::sb0::Sb0Error::NotBlockAligned {
+                        sector,
+                        block_bytes,
+                    }
+                    .into());
+                }
+                Ok(())
+            }
+        }
+    }
     /// Bytes as stored.
     pub fn to_bytes(&self) -> alloc::vec::Vec<u8> {
         match self {

@@ -59,6 +59,15 @@ pub enum Sb0Error {
         /// Computed.
         expected: u32,
     },
+    /// The superblock (or the bitmap 4 KiB after it) does not start on a logical block of its
+    /// own on the member (blocks over 4 KiB).
+    #[error("superblock at sector {sector} and its bitmap do not each start on a {block_bytes}-byte block (the device's logical block)")]
+    NotBlockAligned {
+        /// The superblock's sector.
+        sector: u64,
+        /// The device's logical block size.
+        block_bytes: u64,
+    },
     /// Device too small for a 0.90 superblock, or size beyond the device.
     #[error("size {size_kib} KiB does not fit the device's {dev_sectors} sectors")]
     BadSize {

@@ -89,6 +89,18 @@ pub enum Sb1Error {
     /// Non-zero padding.
     #[error("non-zero padding")]
     NonZeroPad,
+    /// A region does not start on a logical block of the member (a 4 KiB-sector device), or
+    /// starts inside the superblock's block: md writes metadata in whole blocks, so the
+    /// superblock's write would cover it, and the device refuses anything smaller.
+    #[error("{what} at sector {start} is not on a {block_bytes}-byte block of its own (the device's logical block)")]
+    NotBlockAligned {
+        /// Which region.
+        what: &'static str,
+        /// First sector (relative to the device start).
+        start: i128,
+        /// The device's logical block size.
+        block_bytes: u64,
+    },
     /// The data area, bitmap or bad-block log lies outside the device or overlaps the superblock.
     #[error("{what} (sectors {start}..{end}) lies outside the device's {dev_sectors} sectors or overlaps the superblock")]
     BadLayout {
@@ -387,6 +399,47 @@ impl Superblock1 {
                     start: s,
                     end: s + 1,
                     dev_sectors,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the layout against a member whose logical blocks are `block_bytes` (a power of
+    /// two from 512): the superblock, bitmap, bad-block log and data area each start on a
+    /// block, and the bitmap and the log start past the superblock's block. On 512-byte
+    /// devices everything passes. md cannot run such a member either (its block-sized
+    /// metadata writes would be refused or cover the bitmap); assembly refuses it.
+    pub fn validate_blocks(&self, block_bytes: u64) -> Result<(), Sb1Error> {
+        let unit = i128::from(block_bytes / 512).max(1);
+        if unit == 1 {
+            return Ok(());
+        }
+        let sb_start = i128::from(self.super_offset);
+        let sb_block_end =
+            (sb_start + (self.byte_len() as i128 + 511) / 512 + unit - 1) / unit * unit;
+        let sb_block_start = sb_start / unit * unit;
+        let mut regions = alloc::vec![
+            ("superblock", sb_start, false),
+            ("data area", i128::from(self.data_offset), false),
+        ];
+        if self.feature_map & FEATURE_BITMAP_OFFSET != 0 {
+            regions.push(("bitmap", sb_start + i128::from(self.bitmap_offset), true));
+        }
+        if self.bblog_size != 0 {
+            regions.push((
+                "bad-block log",
+                sb_start + i128::from(self.bblog_offset),
+                true,
+            ));
+        }
+        for (what, start, metadata) in regions {
+            let in_sb_block = metadata && sb_block_start <= start && start < sb_block_end;
+            if start.rem_euclid(unit) != 0 || in_sb_block {
+                return Err(Sb1Error::NotBlockAligned {
+                    what,
+                    start,
+                    block_bytes,
                 });
             }
         }
