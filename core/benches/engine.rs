@@ -39,7 +39,7 @@ fn read_4k_with(c: &mut Criterion, name: &str, fast: bool) {
                 let sector = step(&mut block);
                 let req = ArrayRequest::read(sector, 8, BufRef(1));
                 let id = if fast {
-                    e.handle_submit_fast(req)
+                    e.handle_submit_fast(req).map(|s| s.id)
                 } else {
                     e.handle_submit(req)
                 }

@@ -420,7 +420,8 @@ fn each_region_of_a_layout_must_start_on_its_own_block() {
     };
     assert!(s.validate_blocks(4096).is_ok(), "mdraid's own 1.2 layout");
     assert!(s.validate_blocks(512).is_ok());
-    let cases: [(&str, fn(&mut mdraid::format::sb1::Superblock1)); 5] = [
+    type Change = fn(&mut mdraid::format::sb1::Superblock1);
+    let cases: [(&str, Change); 5] = [
         ("bitmap", |s| s.bitmap_offset = 2),
         ("bitmap", |s| s.bitmap_offset = 12),
         ("bad-block log", |s| s.bblog_offset = 4),

@@ -14,7 +14,7 @@ use core::cmp::Reverse;
 
 mod build;
 mod fast;
-pub use fast::FastReadStats;
+pub use fast::{FastReadStats, Submitted};
 mod gates;
 mod issue;
 mod membership;
@@ -479,11 +479,11 @@ impl Raid1 {
     /// Submits an array request. On success the request is queued; its completion comes from
     /// [`Raid1::poll_completion`].
     pub fn handle_submit(&mut self, req: ArrayRequest) -> Result<ReqId, SubmitError> {
-        self.submit(req, false)
+        self.submit(req, false).map(|s| s.id)
     }
 
     #[inline(always)]
-    fn submit(&mut self, req: ArrayRequest, fast: bool) -> Result<ReqId, SubmitError> {
+    fn submit(&mut self, req: ArrayRequest, fast: bool) -> Result<Submitted, SubmitError> {
         let op = match req.kind {
             RequestKind::Read => Op::Read,
             RequestKind::Write => Op::Write,
@@ -537,11 +537,11 @@ impl Raid1 {
         self.user_live += 1;
         self.last_user_submit = Some(self.now);
         if fast && op == Op::Read && self.try_fast_read(slot) {
-            return Ok(id);
+            return Ok(Submitted { id, fast: true });
         }
         self.wake(slot);
         self.progress();
-        Ok(id)
+        Ok(Submitted { id, fast: false })
     }
 
     /// Reports a member I/O's outcome.

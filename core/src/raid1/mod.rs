@@ -131,7 +131,7 @@ mod balance;
 mod engine;
 pub mod sim;
 
-pub use engine::{FastReadStats, Raid1};
+pub use engine::{FastReadStats, Raid1, Submitted};
 
 use alloc::vec::Vec;
 

@@ -495,12 +495,11 @@ impl Machine {
         }
         let id = if req.kind == crate::raid1::RequestKind::Read && self.fast_read_allowed() {
             // md's read fast path (`fast_read`): when taken, the engine emitted nothing.
-            let before = self.engine.fast_read_stats().taken;
-            let id = self.engine.handle_submit_fast(req)?;
-            if self.engine.fast_read_stats().taken != before {
-                return Ok(id);
+            let s = self.engine.handle_submit_fast(req)?;
+            if s.fast {
+                return Ok(s.id);
             }
-            id
+            s.id
         } else {
             self.engine.handle_submit(req)?
         };

@@ -50,12 +50,22 @@ pub struct FastReadStats {
     pub fallbacks: u64,
 }
 
+/// A request taken by [`Raid1::handle_submit_fast`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Submitted {
+    /// The request's id.
+    pub id: ReqId,
+    /// It took the fast path: its one member read is queued and nothing else was emitted
+    /// (no event, no other I/O), so the owner has nothing to pump.
+    pub fast: bool,
+}
+
 impl Raid1 {
     /// [`Raid1::handle_submit`] with md's read fast path: a read that may be served directly
     /// (see the `fast` module) has its one member I/O queued for
     /// [`Raid1::poll_member_io`] at once and completes when that I/O succeeds; anything else
     /// takes the general path. The outputs are those of `handle_submit` in either case.
-    pub fn handle_submit_fast(&mut self, req: ArrayRequest) -> Result<ReqId, SubmitError> {
+    pub fn handle_submit_fast(&mut self, req: ArrayRequest) -> Result<Submitted, SubmitError> {
         let fast = self.fast.enabled;
         self.submit(req, fast)
     }
