@@ -3,7 +3,8 @@
 //!
 //! Input: the superblock bytes, as read from sector 0, 8 or the 1.0 location. The last 8 bytes
 //! (when there are more than 256) also give the device size for `validate`, so that the layout
-//! checks see both small and huge devices.
+//! checks see both small and huge devices; the block-alignment checks run for 512-byte,
+//! 4 KiB and 64 KiB logical blocks.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -20,6 +21,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = sb.validate(sb.super_offset, dev_sectors);
     let _ = sb.validate(sb.super_offset, u64::MAX);
     let _ = sb.validate(sb.super_offset.wrapping_add(8), dev_sectors);
+    for block in [512, 4096, 65536] {
+        let _ = sb.validate_blocks(block);
+    }
     let _ = (sb.name(), sb.role(), sb.is_clean(), sb.checksum_ok());
 
     let bytes = sb.to_bytes();
