@@ -999,7 +999,8 @@ enum mdraid_result mdraid_array_tick(struct mdraid_array *array, uint64_t *next_
  its end with `mdraid_array_sync_wait`.
 
  Errors: `MDRAID_NULL_PARAMETER`, `MDRAID_INVALID_HANDLE`, `MDRAID_INVALID_ARGUMENT`
- (unknown action), `MDRAID_REFUSED` (one runs already, nothing to do, read-only, ...),
+ (unknown action), `MDRAID_REFUSED` (one runs already or the last one's end is still being
+ recorded — `mdraid_array_sync_wait` waits for both —, nothing to do, read-only, ...),
  `MDRAID_STOPPED`, `MDRAID_BUSY`. Thread-safe.
  */
 enum mdraid_result mdraid_array_sync_start(struct mdraid_array *array, uint32_t action);
@@ -1012,8 +1013,9 @@ enum mdraid_result mdraid_array_sync_start(struct mdraid_array *array, uint32_t 
 enum mdraid_result mdraid_array_sync_abort(struct mdraid_array *array);
 
 /*
- Blocks until no sync action runs (driving timers meanwhile; with async members the
- reactor must run on another thread). Errors: `MDRAID_NULL_PARAMETER`,
+ Blocks until no sync action runs and the last one's end is recorded (its report is then
+ in `mdraid_array_sync_status`; driving timers meanwhile; with async members the reactor
+ must run on another thread). Errors: `MDRAID_NULL_PARAMETER`,
  `MDRAID_INVALID_HANDLE`, `MDRAID_STOPPED`, `MDRAID_BUSY`. Thread-safe.
  */
 enum mdraid_result mdraid_array_sync_wait(struct mdraid_array *array);

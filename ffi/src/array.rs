@@ -979,7 +979,8 @@ pub const MDRAID_SYNC_REPAIR: u32 = 3;
 /// its end with `mdraid_array_sync_wait`.
 ///
 /// Errors: `MDRAID_NULL_PARAMETER`, `MDRAID_INVALID_HANDLE`, `MDRAID_INVALID_ARGUMENT`
-/// (unknown action), `MDRAID_REFUSED` (one runs already, nothing to do, read-only, ...),
+/// (unknown action), `MDRAID_REFUSED` (one runs already or the last one's end is still being
+/// recorded — `mdraid_array_sync_wait` waits for both —, nothing to do, read-only, ...),
 /// `MDRAID_STOPPED`, `MDRAID_BUSY`. Thread-safe.
 #[no_mangle]
 pub extern "C" fn mdraid_array_sync_start(array: *mut mdraid_array, action: u32) -> mdraid_result {
@@ -1007,8 +1008,9 @@ pub extern "C" fn mdraid_array_sync_abort(array: *mut mdraid_array) -> mdraid_re
     }
 }
 
-/// Blocks until no sync action runs (driving timers meanwhile; with async members the
-/// reactor must run on another thread). Errors: `MDRAID_NULL_PARAMETER`,
+/// Blocks until no sync action runs and the last one's end is recorded (its report is then
+/// in `mdraid_array_sync_status`; driving timers meanwhile; with async members the reactor
+/// must run on another thread). Errors: `MDRAID_NULL_PARAMETER`,
 /// `MDRAID_INVALID_HANDLE`, `MDRAID_STOPPED`, `MDRAID_BUSY`. Thread-safe.
 #[no_mangle]
 pub extern "C" fn mdraid_array_sync_wait(array: *mut mdraid_array) -> mdraid_result {
