@@ -115,8 +115,7 @@ struct mdraid_k_io {
 };
 
 struct mdraid_k_event {
-	u32 kind; /* 1 member failed, 2 sync progress, 3 sync done, 4 dirty, 5 clean,
-		     6 spare rebuilt, 7 stopped */
+	u32 kind; /* 1 failed, 2 sync progress, 3 sync done, 4 dirty, 5 clean, 6 rebuilt, 7 stop */
 	u32 member;
 	u64 value;
 	u8 text[96]; /* a kernel log line, or empty */

@@ -2,17 +2,14 @@
 /*
  * mdraid_k: mdraid arrays as Linux block devices (/dev/mdr<N>, /dev/mdr_<name>).
  *
- * A driver of the core's array machine (mdraid::array::Machine, linked in as
- * mdraid-core.o): the module owns no RAID or metadata logic. It registers a block major with
- * a probe callback (md's md_probe -> md_alloc: opening /dev/mdrN creates the array through
- * the core's Registry::probe), turns blk-mq requests into machine requests and every member
- * I/O the machine hands out into a bio to the member device (opened exclusively by dev_t),
- * hands bio completions to a worker, and runs the machine's timer on delayed work. Control is
- * md's sysfs vocabulary under /sys/block/mdrN/md/ (sysfs.c, the formats in the core side).
- *
- * Contexts: queue_rq (BLK_MQ_F_BLOCKING: the submitter's context) feeds the machine itself
- * when the array's mutex is free, else queues the worker; bio completions only take a spinlock
- * and queue the worker. Every core call happens in process context under the array's mutex.
+ * A driver of the core's array machine (mdraid::array::Machine, linked in as mdraid-core.o):
+ * no RAID or metadata logic here. A block major with a probe callback (md_probe -> md_alloc:
+ * opening /dev/mdrN creates the array through the core's Registry::probe); blk-mq requests
+ * become machine requests, member I/O becomes bios to the members (opened exclusively by
+ * dev_t); the machine's timer runs on delayed work; md's sysfs names under md/ (sysfs.c).
+ * Contexts: queue_rq (BLK_MQ_F_BLOCKING) runs the machine in the submitter's context when the
+ * array's mutex is free, else kicks the worker; a bio completion feeds the machine under the
+ * qlock spinlock (the machine never sleeps) and kicks the worker only for further work.
  */
 #include "mdraid_kmod.h"
 
@@ -206,7 +203,7 @@ static void mdr_run(struct mdr_array *a);
 /* Runs the machine; with try only if the mutex is free (else the worker runs it again). */
 static void mdr_run_locked(struct mdr_array *a, bool try)
 {
-	struct blk_plug *plug = NULL;
+	struct blk_plug *plug = NULL, inner;
 	unsigned int noio;
 
 	if (try && !mutex_trylock(&a->lock)) {
@@ -216,15 +213,20 @@ static void mdr_run_locked(struct mdr_array *a, bool try)
 	if (!try)
 		mutex_lock(&a->lock);
 	/* queue_rq from a flush of the submitter's plug, outside submit_bio (6.1 plugs every
-	 * block-device write): member bios would join the plug being flushed and be issued
-	 * under our queue's dispatch, so they go out unplugged; the plug is put back after. */
-	if (try && current->plug && !current->bio_list)
+	 * block-device write): member bios would join the plug being flushed, so they go to a
+	 * plug of ours, flushed before the outer one is put back. Never no plug: 6.12's context
+	 * switch clears the plug's time stamp when PF_BLOCK_TS is set, without a NULL check. */
+	if (try && current->plug && !current->bio_list) {
 		swap(plug, current->plug);
+		blk_start_plug(&inner);
+	}
 	noio = memalloc_noio_save();
 	mdr_run(a);
 	memalloc_noio_restore(noio);
-	if (plug)
+	if (plug) {
+		blk_finish_plug(&inner);
 		current->plug = plug;
+	}
 	mutex_unlock(&a->lock);
 }
 

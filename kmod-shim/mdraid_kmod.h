@@ -17,7 +17,6 @@
 #include <linux/sysfs.h>
 #include <linux/sched/mm.h>
 #include <linux/llist.h>
-#include <linux/moduleparam.h>
 #include <asm/irq_stack.h>
 #include "mdraid_k.h"
 
