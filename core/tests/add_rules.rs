@@ -497,3 +497,63 @@ fn forgetting_a_left_out_device_clears_its_role_and_is_refused_read_only() {
     d.settle();
     assert!(d.m.forget_device(1).is_err(), "forget on a stopped machine");
 }
+
+#[test]
+fn a_new_090_device_takes_the_first_free_disk_record() {
+    use sb0::{Disk0, DISK_ACTIVE, DISK_FAULTY, DISK_REMOVED, DISK_SYNC};
+    let (m, _devs, _sb, _sector) = gone_member(MetadataVersion::V0_90, false);
+    let mut m = Some(m);
+    // (record 1, nr_disks, record 2) -> the number a new device gets. A record is free when no
+    // member holds it, it is neither active nor in sync, and it is past raid_disks, removed,
+    // or never used (number 0 past nr_disks).
+    let rec = |number: u32, state: u32| Disk0 {
+        number,
+        major: 0,
+        minor: 0,
+        raid_disk: number,
+        state,
+    };
+    let cases = [
+        ("removed", rec(1, DISK_REMOVED), 2, rec(0, 0), 1),
+        ("faulty, not removed", rec(1, DISK_FAULTY), 2, rec(0, 0), 2),
+        ("never used, past nr_disks", rec(0, 0), 1, rec(0, 0), 1),
+        ("zero but within nr_disks", rec(0, 0), 2, rec(0, 0), 2),
+        ("active past raid_disks", rec(1, DISK_FAULTY), 3, rec(2, DISK_ACTIVE | DISK_SYNC), 3),
+    ];
+    for (what, r1, nr, r2, want) in cases {
+        let mm = with_lead(m.take().unwrap(), |sb| {
+            let Superblock::V0(s) = sb else {
+                panic!("a 0.90 superblock expected")
+            };
+            s.disks[1] = r1;
+            s.disks[2] = r2;
+            s.nr_disks = nr;
+        });
+        let sb = mm
+            .plan_add(None, (DEV_BYTES / 512) as u64, &AddOptions::default())
+            .unwrap_or_else(|e| panic!("{what}: {e}"))
+            .sb;
+        assert_eq!(sb.dev_number(), want, "{what}");
+        m = Some(mm);
+    }
+}
+
+#[test]
+fn a_new_090_device_never_takes_a_record_in_use() {
+    let mut a = create(MetadataVersion::V0_90, 2, false);
+    a.add_member(
+        "m2".into(),
+        MemDevice::new(DEV_BYTES),
+        &AddOptions::default(),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let (m, _devs) = a.into_machine(NOW).unwrap();
+    let used: Vec<u32> = m.members().iter().map(|x| x.sb.dev_number()).collect();
+    assert_eq!(used, [0, 1, 2]);
+    let sb = m
+        .plan_add(None, (DEV_BYTES / 512) as u64, &AddOptions::default())
+        .unwrap()
+        .sb;
+    assert_eq!(sb.dev_number(), 3, "used {used:?}");
+}
