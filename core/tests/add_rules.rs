@@ -96,7 +96,11 @@ impl Driver {
                     dev.write_at(io.offset, &b[offset..offset + io.len as usize])
                         .unwrap();
                 }
-                (IoKind::Flush | IoKind::Discard, _) => {}
+                (IoKind::Write, IoBuffer::Caller { .. }) => {
+                    dev.write_at(io.offset, &vec![0xa5; io.len as usize])
+                        .unwrap();
+                }
+                (IoKind::Read, IoBuffer::Caller { .. }) | (IoKind::Flush | IoKind::Discard, _) => {}
                 other => panic!("unexpected I/O {other:?} ({io:?})"),
             }
             self.m.handle_io_completion(io.id, Ok(())).unwrap();
@@ -556,4 +560,51 @@ fn a_new_090_device_never_takes_a_record_in_use() {
         .unwrap()
         .sb;
     assert_eq!(sb.dev_number(), 3, "used {used:?}");
+}
+
+#[test]
+fn the_recovery_check_waits_for_a_metadata_round_in_flight() {
+    // m0 in sync, the spare m2, slot 1 empty (m1 left out at assembly).
+    let mut a = create(MetadataVersion::V1_2, 2, true);
+    a.add_member(
+        "m2".into(),
+        MemDevice::new(DEV_BYTES),
+        &AddOptions::default(),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let mut devs: Vec<MemDevice> = a.stop().unwrap().into_iter().map(|m| m.dev).collect();
+    devs.remove(1);
+    let opts = mdraid::array::AssembleOptions {
+        run: true,
+        ..Default::default()
+    };
+    let names = ["m0", "m2"].map(String::from);
+    let (a, _) = Array::assemble(names.into_iter().zip(devs).collect(), &opts).unwrap();
+    let (m, devs) = a.into_machine(NOW).unwrap();
+    let mut d = Driver { m, devs };
+    d.settle();
+    assert!(d.m.sync_status().is_none(), "a sync runs already");
+    // The first write of a clean array waits for the dirty-superblock round: while that round
+    // is in flight the recovery check starts nothing (md writes pending superblocks before
+    // it looks for spares); once the machine is idle it starts the recovery onto m2.
+    let id = d
+        .m
+        .handle_submit(mdraid::raid1::ArrayRequest::write(
+            0,
+            8,
+            mdraid::raid1::BufRef(0),
+        ))
+        .unwrap();
+    assert!(d.m.is_busy());
+    assert!(!d.m.check_recovery(), "recovery started during a metadata round");
+    assert!(d.m.sync_status().is_none());
+    d.settle();
+    let _ = id;
+    assert!(d.m.check_recovery(), "no recovery onto the spare once idle");
+    d.settle();
+    assert_eq!(
+        d.m.members().iter().filter(|x| matches!(x.state, MemberState::InSync(_))).count(),
+        2
+    );
 }

@@ -41,6 +41,11 @@ impl Machine {
         let empty_slot =
             (0..self.raid_disks).any(|s| config::slot_member(&self.members, s).is_none());
         let spare = self.members.iter().any(|m| m.state == MemberState::Spare);
+        // mutants: `readonly || stopping` → `&&` and `== Spare` → `!=` are equivalent:
+        // start_sync refuses on read-only or stopping itself, and the engine has a spare or a
+        // recovering position only for a member in MemberState::Spare (config::engine_config),
+        // so with no such member (or with members all spares, no in-sync source) it refuses
+        // "nothing to recover" / "no in-sync mirror". Excluded in .cargo/mutants.toml.
         if self.readonly || self.stopping || !empty_slot || !spare {
             return false;
         }
@@ -127,6 +132,11 @@ impl Machine {
             .iter()
             .enumerate()
             .skip(self.raid_disks as usize)
+            // mutants: `&&` → `||` is equivalent: while the machine is idle (and add_member
+            // runs only then) a position has no member exactly when the engine has it Missing
+            // (engine_config builds both from the members; an add sets emap at once and the
+            // engine's position when its round is durable, busy in between; a refused add
+            // clears emap). Excluded in .cargo/mutants.toml.
             .find(|(p, m)| {
                 m.is_none()
                     && self.engine.member_state(*p) == Some(crate::raid1::PositionState::Missing)
