@@ -273,6 +273,7 @@ impl Machine {
                 }
                 n.super_offset = sector;
                 n.recovery_offset = 0;
+                // mutants: `|` → `^` is equivalent (bits 2 and 8 are disjoint); excluded.
                 n.feature_map &= !(crate::format::sb1::FEATURE_RECOVERY_OFFSET
                     | crate::format::sb1::FEATURE_BAD_BLOCKS);
                 n.cnt_corrected_read = 0;
@@ -288,12 +289,15 @@ impl Machine {
                     }
                     u
                 });
+                // mutants: the first `*` → `/` is equivalent (x / 1 == x * 1: the flag is bit 0);
+                // excluded.
                 n.devflags = u8::from(opts.write_mostly) * crate::format::sb1::DEVFLAG_WRITE_MOSTLY
                     + u8::from(opts.failfast) * crate::format::sb1::DEVFLAG_FAILFAST;
                 Ok((Superblock::V1(n, *v), sector))
             }
             Superblock::V0(s) => {
                 let mut n = s.clone();
+                // mutants: `ACTIVE | SYNC` → `^` is equivalent (bits 1 and 2); excluded.
                 let number = (0..crate::format::sb0::SB0_DISKS as u32)
                     .find(|d| {
                         !used.contains(d)
@@ -307,6 +311,7 @@ impl Machine {
                     })
                     .ok_or_else(|| ArrayError::Invalid("no free disk record".into()))?;
                 // Its flags travel in its own record (the next update rebuilds the table).
+                // mutants: `|` → `^` is equivalent (bits 9 and 10); excluded.
                 let flags = (u32::from(opts.write_mostly) * crate::format::sb0::DISK_WRITE_MOSTLY)
                     | (u32::from(opts.failfast) * crate::format::sb0::DISK_FAILFAST);
                 let rec = crate::format::sb0::Disk0 {
