@@ -80,9 +80,10 @@ run_group() {
 		# and setup::Assembly (which runs it over the caller's reads). Left out for time:
 		# corruption (~100 s) and grow_cut (~27 s at 100 seeds), which also assemble.
 		files=(-f core/src/array/assemble.rs)
+		# assemble_edges: written for what the first run missed.
 		tests=(assemble_rules assemble_fixtures update_members interrupted_recovery
 			crash_consistency array_sync machine_setup machine_replace v090_bitmap
-			badblock_feature)
+			badblock_feature assemble_edges)
 		;;
 	*) die "unknown group $name (groups: $GROUPS)" ;;
 	esac

@@ -219,7 +219,10 @@ fn a_slot_being_rebuilt_is_taken() {
         .unwrap();
     assert!(d.m.members()[1].rebuild.is_some_and(|r| r.0 == 1));
     // Bitmap-guided (bit 128 goes out with its first superblock).
-    assert!(d.m.members()[1].rebuild_bitmap, "a bitmap re-add not bitmap-based");
+    assert!(
+        d.m.members()[1].rebuild_bitmap,
+        "a bitmap re-add not bitmap-based"
+    );
     // A second device claiming slot 1 is not a comeback while m1 is rebuilt into it.
     let mut twin = sb.clone();
     v1(&mut twin).dev_number = 7;
@@ -262,11 +265,20 @@ fn an_interrupted_recovery_resumes_as_md_resumes_it() {
     let (m, _d, sb, sector) = gone_member(MetadataVersion::V1_2, true);
     let ev = m.events();
     let cleared = m.bitmap().unwrap().bitmap.header.events_cleared;
-    assert!(sb.events() >= cleared && sb.events() < ev, "covered, not current");
+    assert!(
+        sb.events() >= cleared && sb.events() < ev,
+        "covered, not current"
+    );
     let old = sb.events();
     // Bitmap-based recovery: current resumes at R; otherwise the bitmap guides all of it.
-    assert_eq!(interrupted(&m, &sb, sector, R, true, ev), Some((R, u64::MAX)));
-    assert_eq!(interrupted(&m, &sb, sector, R, true, old), Some((0, u64::MAX)));
+    assert_eq!(
+        interrupted(&m, &sb, sector, R, true, ev),
+        Some((R, u64::MAX))
+    );
+    assert_eq!(
+        interrupted(&m, &sb, sector, R, true, old),
+        Some((0, u64::MAX))
+    );
     // A full recovery: current resumes at R copying everything; otherwise the bitmap guides
     // the part below R and everything from R on is copied.
     assert_eq!(interrupted(&m, &sb, sector, R, false, ev), Some((R, 0)));
@@ -390,7 +402,11 @@ fn a_fresh_superblock_is_the_arrays_with_a_new_identity() {
         let mut sb = plan(&m, &opts);
         let want = if wm { sb1::DEVFLAG_WRITE_MOSTLY } else { 0 }
             | if ff { sb1::DEVFLAG_FAILFAST } else { 0 };
-        assert_eq!(v1(&mut sb).devflags, want, "write-mostly {wm}, failfast {ff}");
+        assert_eq!(
+            v1(&mut sb).devflags,
+            want,
+            "write-mostly {wm}, failfast {ff}"
+        );
     }
 }
 
@@ -428,12 +444,15 @@ fn a_fresh_090_record_carries_its_flags() {
             failfast: ff,
             ..Default::default()
         };
-        let sb = m.plan_add(None, (DEV_BYTES / 512) as u64, &opts).unwrap().sb;
+        let sb = m
+            .plan_add(None, (DEV_BYTES / 512) as u64, &opts)
+            .unwrap()
+            .sb;
         let Superblock::V0(s) = sb else {
             panic!("a 0.90 superblock expected")
         };
-        let want = if wm { sb0::DISK_WRITE_MOSTLY } else { 0 }
-            | if ff { sb0::DISK_FAILFAST } else { 0 };
+        let want =
+            if wm { sb0::DISK_WRITE_MOSTLY } else { 0 } | if ff { sb0::DISK_FAILFAST } else { 0 };
         assert_eq!(s.this_disk.state, want, "write-mostly {wm}, failfast {ff}");
         assert_eq!(s.disks[s.this_disk.number as usize], s.this_disk);
     }
@@ -450,7 +469,10 @@ fn a_comeback_without_the_bitmap_is_not_bitmap_based() {
         bitmap_below: 0,
     };
     d.m.add_member(detached("m1", sb, sector), Some(c)).unwrap();
-    assert!(!d.m.members()[1].rebuild_bitmap, "a full copy marked bitmap-based");
+    assert!(
+        !d.m.members()[1].rebuild_bitmap,
+        "a full copy marked bitmap-based"
+    );
     d.settle();
 }
 
@@ -484,14 +506,24 @@ fn forgetting_a_left_out_device_clears_its_role_and_is_refused_read_only() {
     assert_eq!(role(&d), Some(mdraid::format::probe::Role::Active(1)));
     d.m.forget_device(1).unwrap();
     d.settle();
-    assert_ne!(role(&d), Some(mdraid::format::probe::Role::Active(1)), "still listed");
+    assert_ne!(
+        role(&d),
+        Some(mdraid::format::probe::Role::Active(1)),
+        "still listed"
+    );
     // On disk too.
     let found = probe(&mut d.devs[0], None).unwrap();
-    assert_ne!(found.sb.role_of(1), Some(mdraid::format::probe::Role::Active(1)));
+    assert_ne!(
+        found.sb.role_of(1),
+        Some(mdraid::format::probe::Role::Active(1))
+    );
     // Read-only: refused, nothing written.
     let mut ro = left_out(true);
     assert!(ro.m.is_readonly());
-    assert!(ro.m.forget_device(1).is_err(), "forget on a read-only machine");
+    assert!(
+        ro.m.forget_device(1).is_err(),
+        "forget on a read-only machine"
+    );
     assert!(
         std::iter::from_fn(|| ro.m.poll_io()).all(|io| io.kind == IoKind::Read),
         "a read-only machine wrote"
@@ -522,7 +554,13 @@ fn a_new_090_device_takes_the_first_free_disk_record() {
         ("faulty, not removed", rec(1, DISK_FAULTY), 2, rec(0, 0), 2),
         ("never used, past nr_disks", rec(0, 0), 1, rec(0, 0), 1),
         ("zero but within nr_disks", rec(0, 0), 2, rec(0, 0), 2),
-        ("active past raid_disks", rec(1, DISK_FAULTY), 3, rec(2, DISK_ACTIVE | DISK_SYNC), 3),
+        (
+            "active past raid_disks",
+            rec(1, DISK_FAULTY),
+            3,
+            rec(2, DISK_ACTIVE | DISK_SYNC),
+            3,
+        ),
     ];
     for (what, r1, nr, r2, want) in cases {
         let mm = with_lead(m.take().unwrap(), |sb| {
@@ -588,23 +626,28 @@ fn the_recovery_check_waits_for_a_metadata_round_in_flight() {
     // The first write of a clean array waits for the dirty-superblock round: while that round
     // is in flight the recovery check starts nothing (md writes pending superblocks before
     // it looks for spares); once the machine is idle it starts the recovery onto m2.
-    let id = d
-        .m
-        .handle_submit(mdraid::raid1::ArrayRequest::write(
+    let id =
+        d.m.handle_submit(mdraid::raid1::ArrayRequest::write(
             0,
             8,
             mdraid::raid1::BufRef(0),
         ))
         .unwrap();
     assert!(d.m.is_busy());
-    assert!(!d.m.check_recovery(), "recovery started during a metadata round");
+    assert!(
+        !d.m.check_recovery(),
+        "recovery started during a metadata round"
+    );
     assert!(d.m.sync_status().is_none());
     d.settle();
     let _ = id;
     assert!(d.m.check_recovery(), "no recovery onto the spare once idle");
     d.settle();
     assert_eq!(
-        d.m.members().iter().filter(|x| matches!(x.state, MemberState::InSync(_))).count(),
+        d.m.members()
+            .iter()
+            .filter(|x| matches!(x.state, MemberState::InSync(_)))
+            .count(),
         2
     );
 }
