@@ -259,3 +259,74 @@ fn interrupted_rebuilds_resume_into_their_free_slots_only() {
     assert_eq!(m.name, "m2");
     assert_eq!(m.rebuild, None, "resumed into a held slot");
 }
+
+#[test]
+fn a_rebuild_with_no_in_sync_mirror_to_copy_from_is_not_resumed() {
+    // m1 alone, md was rebuilding it: forced to start, it has nothing to copy from.
+    let mut devs = new_array(2, MetadataVersion::V1_2);
+    rebuilding(&mut devs[1], 1024);
+    let m1 = devs.pop().unwrap();
+    let opts = AssembleOptions {
+        run: true,
+        force: true,
+        ..Default::default()
+    };
+    match Array::assemble(vec![("m1".to_string(), m1)], &opts) {
+        Ok((a, _)) => assert_eq!(a.members()[0].rebuild, None, "resumed with no source"),
+        Err(e) => {
+            // Refusing to start is as good: nothing is rebuilt from nothing.
+            let _ = e.to_string();
+        }
+    }
+}
+
+/// Rewrites a 0.90 member's superblock through `f` (checksum fixed).
+fn edit_sb0(dev: &mut MemDevice, f: impl FnOnce(&mut mdraid::format::sb0::Superblock0)) {
+    let found = probe(dev, None).unwrap();
+    let Superblock::V0(mut s) = found.sb else {
+        panic!("not 0.90")
+    };
+    f(&mut s);
+    s.update_checksum();
+    let b = s.to_bytes();
+    let at = found.sector as usize * 512;
+    dev.as_mut_slice()[at..at + b.len()].copy_from_slice(&b);
+}
+
+#[test]
+fn a_role_at_raid_disks_is_not_counted_as_working() {
+    // A complete 2-slot array whose tables also list a device in slot 2 (= raid_disks, as a
+    // shrink leaves it): mdadm counts only slots below raid_disks, so it starts without run.
+    let mut devs = new_array(2, MetadataVersion::V1_2);
+    for d in devs.iter_mut() {
+        edit_sb1(d, |s| s.dev_roles[5] = 2);
+    }
+    let r = Array::assemble(named(devs), &AssembleOptions::default());
+    assert!(r.is_ok(), "{:?}", r.err().map(|e| e.to_string()));
+    // 0.90: an active, in-sync record in raid disk 2.
+    let mut devs = new_array(2, MetadataVersion::V0_90);
+    for d in devs.iter_mut() {
+        edit_sb0(d, |s| {
+            use mdraid::format::sb0::{DISK_ACTIVE, DISK_SYNC};
+            s.disks[2].number = 2;
+            s.disks[2].raid_disk = 2;
+            s.disks[2].state = DISK_ACTIVE | DISK_SYNC;
+        });
+    }
+    let r = Array::assemble(named(devs), &AssembleOptions::default());
+    assert!(r.is_ok(), "0.90: {:?}", r.err().map(|e| e.to_string()));
+}
+
+#[test]
+fn a_recovery_offset_at_the_end_is_a_finished_rebuild() {
+    // m1's superblock still carries the recovery-offset feature with the offset at the end of
+    // the data: it is in sync, not a spare to rebuild.
+    let mut devs = new_array(2, MetadataVersion::V1_2);
+    edit_sb1(&mut devs[1], |s| {
+        s.feature_map |= sb1::FEATURE_RECOVERY_OFFSET;
+        s.recovery_offset = s.size;
+    });
+    let (a, rep) = Array::assemble(named(devs), &AssembleOptions::default()).unwrap();
+    assert!(!rep.degraded);
+    assert_eq!(a.members()[1].state, mdraid::array::MemberState::InSync(1));
+}
