@@ -161,13 +161,14 @@ fn a_device_the_leader_places_beyond_the_slots_is_left_out() {
     assert_eq!(a.members().len(), 1);
 }
 
-/// Assembles `devs` (run) and returns (kicked names with reasons, members' names with states).
-fn outcome(
-    devs: Vec<(String, MemDevice)>,
-) -> (
+/// Kicked devices (name, reason) and members (name, state) of an assembly.
+type Outcome = (
     Vec<(String, mdraid::array::KickReason)>,
     Vec<(String, mdraid::array::MemberState)>,
-) {
+);
+
+/// Assembles `devs` (run) and returns who was kicked and who joined.
+fn outcome(devs: Vec<(String, MemDevice)>) -> Outcome {
     let opts = AssembleOptions {
         run: true,
         ..Default::default()
