@@ -285,6 +285,9 @@ impl<D: BlockDevice> Array<D> {
                 if s.feature_map & crate::format::sb1::FEATURE_REPLACEMENT != 0);
             let held = states.contains(&Ok(MemberState::InSync(slot)));
             let taken = (held && !replacement) || resume.iter().flatten().any(|r| r.0 == slot);
+            // mutants: `slot < raid_disks` → `<=` is equivalent: a device whose slot (the
+            // same table entry) is past raid_disks was kicked as BadSlot above, so it is never
+            // Ok(Spare) here. Excluded in .cargo/mutants.toml.
             if in_sync > 0 && slot < raid_disks && !taken {
                 resume[i] = Some((slot, off, bitmap_based));
             }
@@ -337,6 +340,9 @@ impl<D: BlockDevice> Array<D> {
             readonly: opts.readonly,
             resync_done: match &lead_sb {
                 Superblock::V1(s, _) => s.resync_offset,
+                // mutants: the guard → `true` is equivalent: resync_done is read only while a
+                // resync is owed (needs_resync, here `unclean`), and what makes one owed later
+                // (a grow) sets it first. Excluded in .cargo/mutants.toml.
                 Superblock::V0(_) if unclean => 0,
                 Superblock::V0(_) => u64::MAX,
             },
@@ -366,6 +372,7 @@ fn working_disks(sb: &Superblock) -> u32 {
             .filter(|&&r| u32::from(r) < s.raid_disks)
             .count() as u32,
         Superblock::V0(s) => {
+            // mutants: `|` → `^` is equivalent (bits 1 and 2 are disjoint); excluded.
             let want = crate::format::sb0::DISK_ACTIVE | crate::format::sb0::DISK_SYNC;
             s.disks
                 .iter()

@@ -41,6 +41,11 @@ impl Machine {
         let empty_slot =
             (0..self.raid_disks).any(|s| config::slot_member(&self.members, s).is_none());
         let spare = self.members.iter().any(|m| m.state == MemberState::Spare);
+        // mutants: `readonly || stopping` → `&&` and `== Spare` → `!=` are equivalent:
+        // start_sync refuses on read-only or stopping itself, and the engine has a spare or a
+        // recovering position only for a member in MemberState::Spare (config::engine_config),
+        // so with no such member (or with members all spares, no in-sync source) it refuses
+        // "nothing to recover" / "no in-sync mirror". Excluded in .cargo/mutants.toml.
         if self.readonly || self.stopping || !empty_slot || !spare {
             return false;
         }
@@ -127,6 +132,11 @@ impl Machine {
             .iter()
             .enumerate()
             .skip(self.raid_disks as usize)
+            // mutants: `&&` → `||` is equivalent: while the machine is idle (and add_member
+            // runs only then) a position has no member exactly when the engine has it Missing
+            // (engine_config builds both from the members; an add sets emap at once and the
+            // engine's position when its round is durable, busy in between; a refused add
+            // clears emap). Excluded in .cargo/mutants.toml.
             .find(|(p, m)| {
                 m.is_none()
                     && self.engine.member_state(*p) == Some(crate::raid1::PositionState::Missing)
@@ -263,6 +273,7 @@ impl Machine {
                 }
                 n.super_offset = sector;
                 n.recovery_offset = 0;
+                // mutants: `|` → `^` is equivalent (bits 2 and 8 are disjoint); excluded.
                 n.feature_map &= !(crate::format::sb1::FEATURE_RECOVERY_OFFSET
                     | crate::format::sb1::FEATURE_BAD_BLOCKS);
                 n.cnt_corrected_read = 0;
@@ -278,12 +289,15 @@ impl Machine {
                     }
                     u
                 });
+                // mutants: the first `*` → `/` is equivalent (x / 1 == x * 1: the flag is bit 0);
+                // excluded.
                 n.devflags = u8::from(opts.write_mostly) * crate::format::sb1::DEVFLAG_WRITE_MOSTLY
                     + u8::from(opts.failfast) * crate::format::sb1::DEVFLAG_FAILFAST;
                 Ok((Superblock::V1(n, *v), sector))
             }
             Superblock::V0(s) => {
                 let mut n = s.clone();
+                // mutants: `ACTIVE | SYNC` → `^` is equivalent (bits 1 and 2); excluded.
                 let number = (0..crate::format::sb0::SB0_DISKS as u32)
                     .find(|d| {
                         !used.contains(d)
@@ -297,6 +311,7 @@ impl Machine {
                     })
                     .ok_or_else(|| ArrayError::Invalid("no free disk record".into()))?;
                 // Its flags travel in its own record (the next update rebuilds the table).
+                // mutants: `|` → `^` is equivalent (bits 9 and 10); excluded.
                 let flags = (u32::from(opts.write_mostly) * crate::format::sb0::DISK_WRITE_MOSTLY)
                     | (u32::from(opts.failfast) * crate::format::sb0::DISK_FAILFAST);
                 let rec = crate::format::sb0::Disk0 {
