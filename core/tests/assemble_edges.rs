@@ -1,6 +1,8 @@
 //! Edges of `Array::assemble` that the assembly group of `scripts/mutants.sh` found untested
 //! (TESTING.md): each test names the rule it holds.
 
+mod common;
+use common::{edit_sb1, named, utime_secs};
 use mdraid::array::{Array, AssembleOptions, CreateOptions, CreateSlot};
 use mdraid::device::MemDevice;
 use mdraid::format::geometry::BitmapRequest;
@@ -34,33 +36,6 @@ fn new_array(n: usize, version: MetadataVersion) -> Vec<MemDevice> {
     };
     let a = Array::create(slots, &opts).unwrap();
     a.stop().unwrap().into_iter().map(|m| m.dev).collect()
-}
-
-/// Rewrites a 1.x member's superblock through `f` (checksum fixed).
-fn edit_sb1(dev: &mut MemDevice, f: impl FnOnce(&mut sb1::Superblock1)) {
-    let found = probe(dev, None).unwrap();
-    let Superblock::V1(mut s, _) = found.sb else {
-        panic!("not 1.x")
-    };
-    f(&mut s);
-    s.update_checksum();
-    let b = s.to_bytes();
-    let at = found.sector as usize * 512;
-    dev.as_mut_slice()[at..at + b.len()].copy_from_slice(&b);
-}
-
-fn named(devs: Vec<MemDevice>) -> Vec<(String, MemDevice)> {
-    devs.into_iter()
-        .enumerate()
-        .map(|(i, d)| (format!("m{i}"), d))
-        .collect()
-}
-
-fn utime_secs(sb: &Superblock) -> u64 {
-    match sb {
-        Superblock::V1(s, _) => sb1::Superblock1::time_secs(s.utime),
-        Superblock::V0(s) => u64::from(s.utime),
-    }
 }
 
 #[test]

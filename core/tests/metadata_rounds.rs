@@ -2,6 +2,8 @@
 //! written for mutants that cargo-mutants found surviving the crash and machine suites (see
 //! TESTING.md). Each names the mutant it exists for.
 
+mod common;
+use common::utime_secs;
 use mdraid::array::{Array, CreateOptions, CreateSlot, VirtualClock};
 use mdraid::device::MemDevice;
 use mdraid::format::geometry::BitmapRequest;
@@ -51,15 +53,6 @@ fn array(version: MetadataVersion, bitmap: bool) -> (Array<MemDevice>, VirtualCl
 fn sb_on_disk(a: &Array<MemDevice>, i: usize) -> Superblock {
     let mut dev = a.devices()[i].clone();
     probe(&mut dev, None).unwrap().sb
-}
-
-/// The update time a superblock records, in seconds.
-fn utime_secs(sb: &Superblock) -> u64 {
-    match sb {
-        // 1.x: seconds in the low 40 bits (microseconds above).
-        Superblock::V1(s, _) => s.utime & 0xff_ffff_ffff,
-        Superblock::V0(s) => u64::from(s.utime),
-    }
 }
 
 /// For `apply_state`'s `now & 0xff_ffff_ffff` (mutant: `|`): every round stamps the wall

@@ -1,0 +1,36 @@
+//! Helpers shared by the core's integration tests that edit members' superblocks in place
+//! (`mod common;` in a test file). Not every test file uses every helper.
+#![allow(dead_code)]
+
+use mdraid::device::MemDevice;
+use mdraid::format::probe::{probe, Superblock};
+use mdraid::format::sb1;
+
+/// Rewrites a 1.x member's superblock through `f` (checksum fixed).
+pub fn edit_sb1(dev: &mut MemDevice, f: impl FnOnce(&mut sb1::Superblock1)) {
+    let found = probe(dev, None).unwrap();
+    let Superblock::V1(mut s, _) = found.sb else {
+        panic!("not 1.x")
+    };
+    f(&mut s);
+    s.update_checksum();
+    let b = s.to_bytes();
+    let at = found.sector as usize * 512;
+    dev.as_mut_slice()[at..at + b.len()].copy_from_slice(&b);
+}
+
+/// The devices named m0, m1, ... in order, as assembly takes them.
+pub fn named(devs: Vec<MemDevice>) -> Vec<(String, MemDevice)> {
+    devs.into_iter()
+        .enumerate()
+        .map(|(i, d)| (format!("m{i}"), d))
+        .collect()
+}
+
+/// The update time a superblock records, in seconds.
+pub fn utime_secs(sb: &Superblock) -> u64 {
+    match sb {
+        Superblock::V1(s, _) => sb1::Superblock1::time_secs(s.utime),
+        Superblock::V0(s) => u64::from(s.utime),
+    }
+}
