@@ -2,41 +2,12 @@
 //! (TESTING.md): each test names the rule it holds.
 
 mod common;
-use common::{edit_sb1, named, utime_secs};
-use mdraid::array::{Array, AssembleOptions, CreateOptions, CreateSlot};
+use common::{edit_sb1, named, new_array, utime_secs, CREATED};
+use mdraid::array::{Array, AssembleOptions};
 use mdraid::device::MemDevice;
-use mdraid::format::geometry::BitmapRequest;
 use mdraid::format::probe::{probe, Superblock};
 use mdraid::format::sb1;
 use mdraid::format::MetadataVersion;
-
-const CREATED: u64 = 1_800_000_000;
-
-fn new_array(n: usize, version: MetadataVersion) -> Vec<MemDevice> {
-    let slots = (0..n)
-        .map(|i| CreateSlot::Device {
-            name: format!("m{i}"),
-            dev: MemDevice::new(8 << 20),
-            write_mostly: false,
-            failfast: false,
-        })
-        .collect();
-    let opts = CreateOptions {
-        version,
-        raid_disks: n as u32,
-        bitmap: BitmapRequest::None,
-        name: "edges".into(),
-        homehost: None,
-        assume_clean: true,
-        size_kib: None,
-        now: CREATED,
-        uuid: [8; 16],
-        seed: 2,
-        md_minor: 0,
-    };
-    let a = Array::create(slots, &opts).unwrap();
-    a.stop().unwrap().into_iter().map(|m| m.dev).collect()
-}
 
 #[test]
 fn the_clock_of_an_assembled_array_starts_at_the_leaders_last_update() {

@@ -2,39 +2,13 @@
 //! one device per slot, degraded starts.
 
 mod common;
-use common::{edit_sb1, named};
+use common::{edit_sb1, named, new_array};
 use mdraid::array::{Array, AssembleOptions, CreateOptions, CreateSlot, KickReason, MemberState};
 use mdraid::device::MemDevice;
 use mdraid::format::geometry::BitmapRequest;
 use mdraid::format::probe::{probe, Superblock};
 use mdraid::format::sb1;
 use mdraid::format::MetadataVersion;
-
-fn new_array(n: usize, version: MetadataVersion) -> Vec<MemDevice> {
-    let slots = (0..n)
-        .map(|i| CreateSlot::Device {
-            name: format!("m{i}"),
-            dev: MemDevice::new(8 << 20),
-            write_mostly: false,
-            failfast: false,
-        })
-        .collect();
-    let opts = CreateOptions {
-        version,
-        raid_disks: n as u32,
-        bitmap: BitmapRequest::None,
-        name: "rules".into(),
-        homehost: None,
-        assume_clean: true,
-        size_kib: None,
-        now: 1_800_000_000,
-        uuid: [7; 16],
-        seed: 1,
-        md_minor: 0,
-    };
-    let a = Array::create(slots, &opts).unwrap();
-    a.stop().unwrap().into_iter().map(|m| m.dev).collect()
-}
 
 #[test]
 fn one_event_behind_is_kept_two_behind_is_kicked() {

@@ -2,9 +2,43 @@
 //! (`mod common;` in a test file). Not every test file uses every helper.
 #![allow(dead_code)]
 
+use mdraid::array::{Array, CreateOptions, CreateSlot};
 use mdraid::device::MemDevice;
+use mdraid::format::geometry::BitmapRequest;
 use mdraid::format::probe::{probe, Superblock};
 use mdraid::format::sb1;
+use mdraid::format::MetadataVersion;
+
+/// When [`new_array`] creates its arrays (wall-clock seconds).
+pub const CREATED: u64 = 1_800_000_000;
+
+/// The members of a clean `n`-way array of `version` without a bitmap, made and stopped here
+/// (8 MiB memory devices).
+pub fn new_array(n: usize, version: MetadataVersion) -> Vec<MemDevice> {
+    let slots = (0..n)
+        .map(|i| CreateSlot::Device {
+            name: format!("m{i}"),
+            dev: MemDevice::new(8 << 20),
+            write_mostly: false,
+            failfast: false,
+        })
+        .collect();
+    let opts = CreateOptions {
+        version,
+        raid_disks: n as u32,
+        bitmap: BitmapRequest::None,
+        name: "rules".into(),
+        homehost: None,
+        assume_clean: true,
+        size_kib: None,
+        now: CREATED,
+        uuid: [7; 16],
+        seed: 1,
+        md_minor: 0,
+    };
+    let a = Array::create(slots, &opts).unwrap();
+    a.stop().unwrap().into_iter().map(|m| m.dev).collect()
+}
 
 /// Rewrites a 1.x member's superblock through `f` (checksum fixed).
 pub fn edit_sb1(dev: &mut MemDevice, f: impl FnOnce(&mut sb1::Superblock1)) {
