@@ -207,22 +207,37 @@ fn interrupted_rebuilds_resume_into_their_free_slots_only() {
     assert_eq!(m.rebuild, None, "resumed into a held slot");
 }
 
+/// A device md was rebuilding, alone: md's raid1 runs with no in-sync mirror under no flag
+/// ("no operational mirrors"), so neither does assembly. Without --run it is mdadm's start
+/// rule that refuses, even when the superblock counts the rebuilding device as the array's one
+/// working member (its mirror failed before the last update).
 #[test]
-fn a_rebuild_with_no_in_sync_mirror_to_copy_from_is_not_resumed() {
-    // m1 alone, md was rebuilding it: forced to start, it has nothing to copy from.
-    let mut devs = new_array(2, MetadataVersion::V1_2);
-    rebuilding(&mut devs[1], 1024);
-    let m1 = devs.pop().unwrap();
-    let opts = AssembleOptions {
-        run: true,
-        force: true,
-        ..Default::default()
-    };
-    match Array::assemble(vec![("m1".to_string(), m1)], &opts) {
-        Ok((a, _)) => assert_eq!(a.members()[0].rebuild, None, "resumed with no source"),
-        Err(e) => {
-            // Refusing to start is as good: nothing is rebuilt from nothing.
-            let _ = e.to_string();
+fn a_device_being_rebuilt_alone_is_not_started_even_forced() {
+    for mirror_failed in [false, true] {
+        for (run, force) in [(false, false), (true, false), (true, true)] {
+            let mut devs = new_array(2, MetadataVersion::V1_2);
+            if mirror_failed {
+                let m0 = probe(&mut devs[0], None).unwrap().sb.dev_number() as usize;
+                edit_sb1(&mut devs[1], |s| s.dev_roles[m0] = 0xfffe);
+            }
+            rebuilding(&mut devs[1], 1024);
+            let m1 = devs.pop().unwrap();
+            let opts = AssembleOptions {
+                run,
+                force,
+                ..Default::default()
+            };
+            let case = format!("mirror failed {mirror_failed}, run {run}, force {force}");
+            let e = Array::assemble(vec![("m1".to_string(), m1)], &opts)
+                .err()
+                .unwrap_or_else(|| panic!("{case}: started with no in-sync mirror"))
+                .to_string();
+            let want = if run || force {
+                "no in-sync member"
+            } else {
+                "not started"
+            };
+            assert!(e.contains(want), "{case}: {e}");
         }
     }
 }

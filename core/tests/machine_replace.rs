@@ -195,3 +195,47 @@ fn a_replace_stopped_mid_copy_resumes_at_assembly() {
         .unwrap();
     assert_eq!(check.mismatch_cnt, 0);
 }
+
+/// A replace whose copy was stopped (md's `idle` in sync_action) is resumed by the recovery
+/// check, as md's remove_and_add_spares counts the replacement (a slot, not in sync): from its
+/// recovery offset, to the swap.
+#[test]
+fn the_recovery_check_resumes_a_stopped_replace() {
+    let a = create(MetadataVersion::V1_2);
+    let (mut m, mut devs) = a
+        .into_machine(mdraid::array::machine::Now::default())
+        .unwrap();
+    m.replace_member(0, Some(2)).unwrap();
+    let whole = m.sync_status().expect("the copy runs").total_sectors;
+    run(&mut m, &mut devs, &mut |m| {
+        m.members()[2].rebuild.is_some_and(|(_, o)| o > 0)
+    });
+    m.abort_sync().unwrap();
+    run(&mut m, &mut devs, &mut |_| false);
+    assert!(m.sync_status().is_none(), "stopped");
+    assert!(m.is_replacement(2), "still the replacement");
+    let (slot, off) = m.members()[2].rebuild.unwrap();
+    assert_eq!(slot, 0);
+    assert!(off > 0);
+    while m.poll_event().is_some() {}
+    assert!(m.check_recovery(), "the stopped replace is not resumed");
+    let st = m.sync_status().expect("a recovery runs");
+    assert_eq!(
+        st.total_sectors,
+        whole - off,
+        "not from its offset {off}: {st:?}"
+    );
+    run(&mut m, &mut devs, &mut |_| false);
+    let mut notices = Vec::new();
+    while let Some(n) = m.poll_event() {
+        notices.push(n);
+    }
+    assert!(
+        notices.contains(&Notice::SpareRebuilt { member: 2, slot: 0 }),
+        "{notices:?}"
+    );
+    assert_eq!(m.members()[2].state, MemberState::InSync(0));
+    assert_eq!(m.members()[0].state, MemberState::Faulty);
+    // Nothing left to recover: the check starts nothing.
+    assert!(!m.check_recovery());
+}

@@ -265,6 +265,12 @@ impl<D: BlockDevice> Array<D> {
             .into());
         }
 
+        // Forced, still: md's raid1 does not run without an in-sync mirror ("no operational
+        // mirrors"); a device being rebuilt has nothing to be rebuilt from.
+        if in_sync == 0 {
+            return Err(ArrayError::NoActiveMembers.into());
+        }
+
         // md resumes the recovery of a device it was rebuilding from its recovery_offset
         // (super_1_validate): into its slot when that slot is free and a mirror can feed it.
         let mut resume: Vec<Option<(u32, u64, bool)>> = alloc::vec![None; cands.len()];
@@ -288,7 +294,7 @@ impl<D: BlockDevice> Array<D> {
             // mutants: `slot < raid_disks` → `<=` is equivalent: a device whose slot (the
             // same table entry) is past raid_disks was kicked as BadSlot above, so it is never
             // Ok(Spare) here. Excluded in .cargo/mutants.toml.
-            if in_sync > 0 && slot < raid_disks && !taken {
+            if slot < raid_disks && !taken {
                 resume[i] = Some((slot, off, bitmap_based));
             }
         }

@@ -35,24 +35,16 @@ pub struct AddPlan {
 
 impl Machine {
     /// md's recovery check (md_check_recovery → remove_and_add_spares): on an array running
-    /// read-write with no sync action, spares move into empty slots and are rebuilt. Returns
-    /// whether a recovery started.
+    /// read-write with no sync action, spares move into empty slots and are rebuilt, and a
+    /// rebuild that was stopped (an interrupted replacement included: md counts every device
+    /// with a slot that is not in sync) resumes. Returns whether a recovery started.
     pub fn check_recovery(&mut self) -> bool {
-        let empty_slot =
-            (0..self.raid_disks).any(|s| config::slot_member(&self.members, s).is_none());
-        let spare = self.members.iter().any(|m| m.state == MemberState::Spare);
-        // mutants: `readonly || stopping` → `&&` and `== Spare` → `!=` are equivalent:
-        // start_sync refuses on read-only or stopping itself, and the engine has a spare or a
-        // recovering position only for a member in MemberState::Spare (config::engine_config),
-        // so with no such member (or with members all spares, no in-sync source) it refuses
-        // "nothing to recover" / "no in-sync mirror". Excluded in .cargo/mutants.toml.
-        if self.readonly || self.stopping || !empty_slot || !spare {
-            return false;
-        }
         if self.engine.sync_status().is_some() || !self.meta.is_idle() {
             return false;
         }
-        // Refused when nothing can be rebuilt from (no in-sync source): md leaves the spares.
+        // The engine decides what there is to recover (a spare for an empty slot, a position
+        // still Recovering); start_sync refuses on a read-only or stopping array, with nothing
+        // to recover or with no in-sync source (md then leaves the spares).
         self.start_sync(SyncAction::Recovery).is_ok()
     }
 
