@@ -436,3 +436,54 @@ fn each_region_of_a_layout_must_start_on_its_own_block() {
         assert!(t.validate_blocks(512).is_ok(), "{what} on 512-byte blocks");
     }
 }
+
+/// A device coming back to a 4 KiB array (re-add) keeps its own superblock's layout: it is
+/// held to the rule assembly applies (every region on a block of its own), so one whose bitmap
+/// sits inside its superblock's block is refused by name before anything is written to it.
+#[test]
+fn a_comeback_whose_own_layout_is_misaligned_is_refused() {
+    use mdraid::format::probe::{probe, Superblock};
+    let blank: Vec<Blocks> = (0..2).map(|_| Blocks::new(32 * MIB, 4096)).collect();
+    let mut a = create(&blank, &opts(MetadataVersion::V1_2, true, true));
+    a.write(0, &pattern(64 << 10, 4)).unwrap();
+    let mut devs: Vec<Blocks> = a.stop().unwrap().into_iter().map(|m| m.dev).collect();
+    let mut d1 = devs.pop().unwrap();
+    // d1's bitmap moved to 2 sectors past its superblock (written past the block checks).
+    let found = probe(&mut d1.mem, None).unwrap();
+    let Superblock::V1(mut s, v) = found.sb else {
+        panic!("1.2 expected")
+    };
+    let mut bm = vec![0u8; 8 << 10];
+    let from = (found.sector + s.bitmap_offset as u64) * 512;
+    d1.mem.read_at(from, &mut bm).unwrap();
+    d1.mem.write_at((found.sector + 2) * 512, &bm).unwrap();
+    s.bitmap_offset = 2;
+    let mut sb = Superblock::V1(s, v);
+    sb.update_checksum();
+    d1.mem.write_at(found.sector * 512, &sb.to_bytes()).unwrap();
+    // The array without it, then d1 added back: a comeback to its slot, refused.
+    let run = AssembleOptions {
+        run: true,
+        ..Default::default()
+    };
+    let (mut b, _) = Array::assemble(vec![("d0".to_string(), devs.pop().unwrap())], &run).unwrap();
+    let ios = d1.ios.clone();
+    let before = ios.load(Ordering::Relaxed);
+    let e = b
+        .add_member("d1".into(), d1, &AddOptions::default(), &mut |_, _| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not on blocks of its own"), "{e}");
+    // Only the probe's reads reached d1 (the superblock it was refused for).
+    let after = ios.load(Ordering::Relaxed);
+    assert!(
+        after - before <= 4,
+        "{} I/Os on the refused device",
+        after - before
+    );
+    // The array goes on degraded.
+    assert_eq!(b.members().len(), 1);
+    let mut got = vec![0u8; 64 << 10];
+    b.read(0, &mut got).unwrap();
+    assert_eq!(got, pattern(64 << 10, 4));
+}

@@ -119,6 +119,18 @@ impl Machine {
                 "the device's logical block size is larger than the array's",
             ));
         }
+        // A comeback keeps the device's own layout: held to assembly's rule (each region on a
+        // block of its own, Superblock::validate_blocks), or its superblock and bitmap writes
+        // would cover each other.
+        if member
+            .sb
+            .validate_blocks(member.sb_sector, member.dev.block_bytes())
+            .is_err()
+        {
+            return Err(MachineError::Refused(
+                "the device's metadata is not on blocks of its own for its logical block size",
+            ));
+        }
         let pos = self
             .emap
             .iter()
