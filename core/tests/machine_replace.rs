@@ -85,6 +85,26 @@ fn run(m: &mut Machine, devs: &mut [MemDevice], stop: &mut dyn FnMut(&Machine) -
     panic!("never idle");
 }
 
+/// Runs member 2's copy as member 0's replacement to its end and asserts the swap: notices,
+/// the replacement in sync in slot 0, the original faulty.
+fn run_to_swap(m: &mut Machine, devs: &mut [MemDevice], case: &str) {
+    run(m, devs, &mut |_| false);
+    let mut notices = Vec::new();
+    while let Some(n) = m.poll_event() {
+        notices.push(n);
+    }
+    assert!(
+        notices.contains(&Notice::SpareRebuilt { member: 2, slot: 0 }),
+        "{case}: {notices:?}"
+    );
+    assert!(
+        notices.contains(&Notice::MemberFailed { member: 0 }),
+        "{case}: {notices:?}"
+    );
+    assert_eq!(m.members()[2].state, MemberState::InSync(0), "{case}");
+    assert_eq!(m.members()[0].state, MemberState::Faulty, "{case}");
+}
+
 fn features(m: &Machine, i: usize) -> u32 {
     match &m.members()[i].sb {
         Superblock::V1(s, _) => s.feature_map,
@@ -136,18 +156,7 @@ fn replace_command_superblocks_swap_and_refusals() {
             assert_ne!(m.members()[2].sb.role(), Role::Active(0), "{v}");
         }
         // To the end: the replacement holds slot 0, the original is faulty.
-        run(&mut m, &mut devs, &mut |_| false);
-        let mut notices = Vec::new();
-        while let Some(n) = m.poll_event() {
-            notices.push(n);
-        }
-        assert!(
-            notices.contains(&Notice::SpareRebuilt { member: 2, slot: 0 }),
-            "{v}"
-        );
-        assert!(notices.contains(&Notice::MemberFailed { member: 0 }), "{v}");
-        assert_eq!(m.members()[2].state, MemberState::InSync(0), "{v}");
-        assert_eq!(m.members()[0].state, MemberState::Faulty, "{v}");
+        run_to_swap(&mut m, &mut devs, &v.to_string());
         assert!(!m.is_replacement(2));
         assert_eq!(features(&m, 2) & sb1::FEATURE_REPLACEMENT, 0, "{v}");
         assert_eq!(m.members()[2].sb.role(), Role::Active(0), "{v}");
@@ -225,17 +234,7 @@ fn the_recovery_check_resumes_a_stopped_replace() {
         whole - off,
         "not from its offset {off}: {st:?}"
     );
-    run(&mut m, &mut devs, &mut |_| false);
-    let mut notices = Vec::new();
-    while let Some(n) = m.poll_event() {
-        notices.push(n);
-    }
-    assert!(
-        notices.contains(&Notice::SpareRebuilt { member: 2, slot: 0 }),
-        "{notices:?}"
-    );
-    assert_eq!(m.members()[2].state, MemberState::InSync(0));
-    assert_eq!(m.members()[0].state, MemberState::Faulty);
+    run_to_swap(&mut m, &mut devs, "resumed");
     // Nothing left to recover: the check starts nothing.
     assert!(!m.check_recovery());
 }
