@@ -56,6 +56,12 @@ impl Raid1 {
             optional,
         );
         if let Some(t) = t {
+            // mutants: `<` → `<=` is equivalent: the table never fills. A position fails here
+            // only while working, so once per engine until it is removed, and never as the
+            // last in-sync one: at most `slots - 1` entries are outstanding against the
+            // `slots` reserved. (A removed position comes back only through
+            // `Machine::remove_member`, which runs idle — every failure recorded — and
+            // rebuilds the engine.) `<=` would differ only by growing past the reservation.
             if self.unrecorded_failures.len() < self.unrecorded_failures.capacity() {
                 self.unrecorded_failures.push((t, m));
             }
@@ -248,6 +254,8 @@ impl Raid1 {
                 .and_then(|b| b.chunks.get(c))
                 .is_some_and(&ready)
         };
+        // mutants: `c < n` → `c <= n` (both loops) is equivalent: both callers pass the
+        // chunk count as `n`, and `ok` is false for a chunk past the end (`get` → None).
         let mut c = 0;
         while c < n {
             if !ok(self, c) {
