@@ -125,10 +125,10 @@ mod raid1 {
         assert_eq!(s.engine.metadata_pending(), 0);
     }
 
-    /// Bitmap clears and repair outcomes (bad blocks recorded by a failed rewrite) share one
-    /// budget of 64 outstanding events. Here 63 clears are outstanding while a repair runs
-    /// (the repair holds the 64th place); its first failed rewrite takes the last place and
-    /// its second finds none: at no time are more than 64 of these events unacknowledged.
+    /// Bitmap clears and repair outcomes (a bad block recorded by a failed rewrite) share one
+    /// budget of 64 outstanding events. Here the daemon clears while a repair runs: the repair
+    /// holds one place, so only 63 clears go out, and its failed rewrite (which ends it) takes
+    /// the 64th; at no time are more than 64 of these events unacknowledged.
     #[test]
     fn clears_and_repair_outcomes_share_the_optional_budget() {
         let mut c = Raid1Config::new(2, 16384);

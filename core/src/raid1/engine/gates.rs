@@ -16,6 +16,12 @@ impl Raid1 {
         waiter: Waiter,
         optional: bool,
     ) -> Option<u64> {
+        // mutants: the optional-budget term (`|| (optional && …) ||` → `&&`, 2nd operator) is
+        // equivalent: no optional emit reaches it. Clears and repair spawns both need
+        // `optional_pending + live_fixes < OPTIONAL_EVENTS` (emit_clear, spawn_fix), and a
+        // repair emits its one optional event (BadBlocks or MemberFailed) when its rewrite
+        // fails, which also ends it; so `optional_pending` plus the repairs yet to emit never
+        // exceeds the budget, and a repair emits with `optional_pending` ≤ budget − 1.
         if self.pending_meta.len() >= self.meta_cap
             || (optional && self.optional_pending >= OPTIONAL_EVENTS)
             || self.events.len() >= self.events.capacity()
