@@ -85,6 +85,18 @@ run_group() {
 			crash_consistency array_sync machine_setup machine_replace v090_bitmap
 			badblock_feature assemble_edges)
 		;;
+	gates)
+		# The engine's metadata gates (engine/gates.rs): a write waits for MarkDirty and
+		# BitmapSet, failed members' writes are recorded (BadBlocks / MemberFailed) before
+		# they complete, the bitmap daemon's clears. The engine's unit tests (--lib, ~3 s),
+		# the engine's event-order tests (raid1_engine, raid1_model) and the machine tests
+		# that drive the gates through rounds, faults and cuts. gate_rules: written for what
+		# the first run missed.
+		files=(-f core/src/raid1/engine/gates.rs)
+		tests=(array_faults bitmap_badblocks crash_consistency gate_rules machine_inflight
+			metadata_rounds raid1_engine raid1_model)
+		lib=1
+		;;
 	*) die "unknown group $name (groups: $GROUPS)" ;;
 	esac
 	# The test targets go to every cargo call (-C): the build then compiles only these test
@@ -112,7 +124,7 @@ run_group() {
 		"$(cat "$OUT/$name/mutants.out/timeout.txt" | wc -l) timeout"
 }
 
-GROUPS="superblocks metadata checkpoint membership bitmap assembly"
+GROUPS="superblocks metadata checkpoint membership bitmap assembly gates"
 list=0
 if [[ ${1:-} == --list ]]; then
 	list=1

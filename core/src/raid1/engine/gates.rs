@@ -16,6 +16,12 @@ impl Raid1 {
         waiter: Waiter,
         optional: bool,
     ) -> Option<u64> {
+        // mutants: the optional-budget term (`|| (optional && …) ||` → `&&`, 2nd operator) is
+        // equivalent: no optional emit reaches it. Clears and repair spawns both need
+        // `optional_pending + live_fixes < OPTIONAL_EVENTS` (emit_clear, spawn_fix), and a
+        // repair emits its one optional event (BadBlocks or MemberFailed) when its rewrite
+        // fails, which also ends it; so `optional_pending` plus the repairs yet to emit never
+        // exceeds the budget, and a repair emits with `optional_pending` ≤ budget − 1.
         if self.pending_meta.len() >= self.meta_cap
             || (optional && self.optional_pending >= OPTIONAL_EVENTS)
             || self.events.len() >= self.events.capacity()
@@ -56,6 +62,12 @@ impl Raid1 {
             optional,
         );
         if let Some(t) = t {
+            // mutants: `<` → `<=` is equivalent: the table never fills. A position fails here
+            // only while working, so once per engine until it is removed, and never as the
+            // last in-sync one: at most `slots - 1` entries are outstanding against the
+            // `slots` reserved. (A removed position comes back only through
+            // `Machine::remove_member`, which runs idle — every failure recorded — and
+            // rebuilds the engine.) `<=` would differ only by growing past the reservation.
             if self.unrecorded_failures.len() < self.unrecorded_failures.capacity() {
                 self.unrecorded_failures.push((t, m));
             }
@@ -248,6 +260,8 @@ impl Raid1 {
                 .and_then(|b| b.chunks.get(c))
                 .is_some_and(&ready)
         };
+        // mutants: `c < n` → `c <= n` (both loops) is equivalent: both callers pass the
+        // chunk count as `n`, and `ok` is false for a chunk past the end (`get` → None).
         let mut c = 0;
         while c < n {
             if !ok(self, c) {

@@ -1,0 +1,371 @@
+//! The engine's metadata gates (engine/gates.rs) at their edges, on the deterministic
+//! simulator: the token table and the optional-event budget stay bounded when the owner holds
+//! acknowledgements back. Written for the mutants the `gates` group of scripts/mutants.sh
+//! missed (TESTING.md, "gates, intent, sb0 (mutants6)").
+//! (Wrapped in `mod raid1` so that `cargo test -p mdraid raid1` selects these tests.)
+
+mod raid1 {
+    use mdraid::raid1::sim::{Fault, FaultOp, Sim};
+    use mdraid::raid1::*;
+
+    const SECTOR: usize = 512;
+    const SECOND: u64 = 1_000_000_000;
+
+    fn sim(cfg: Raid1Config) -> Sim {
+        let n = cfg.array_sectors;
+        Sim::new(Raid1::new(cfg).expect("config"), n)
+    }
+
+    fn data(seed: u8, sectors: usize) -> Vec<u8> {
+        (0..sectors * SECTOR)
+            .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+            .collect()
+    }
+
+    /// Acknowledges every event polled since `*seen` that `keep` does not hold back; returns
+    /// the ones held back.
+    fn ack_new(s: &mut Sim, seen: &mut usize, keep: impl Fn(&Event) -> bool) -> Vec<MetaToken> {
+        let mut held = Vec::new();
+        while *seen < s.events.len() {
+            let ev = s.events[*seen].1.clone();
+            *seen += 1;
+            if keep(&ev) {
+                held.push(ev.token());
+            } else {
+                s.ack(ev.token()).expect("a fresh token");
+            }
+        }
+        held
+    }
+
+    /// Writes `d` at `sector` and runs until it completes, acknowledging every event but clean
+    /// marks (added to `held`).
+    fn write_acking(
+        s: &mut Sim,
+        seen: &mut usize,
+        held: &mut Vec<MetaToken>,
+        sector: u64,
+        d: &[u8],
+    ) -> Option<Result<(), ArrayIoError>> {
+        let id = s.write(sector, d).expect("a free request");
+        run_acking(s, seen, held, |s| s.result(id).is_some());
+        s.result(id)
+    }
+
+    /// Steps until `done` holds or nothing is left to happen, acknowledging every event but
+    /// clean marks (added to `held`).
+    fn run_acking(
+        s: &mut Sim,
+        seen: &mut usize,
+        held: &mut Vec<MetaToken>,
+        done: impl Fn(&Sim) -> bool,
+    ) {
+        for _ in 0..1000 {
+            held.extend(ack_new(s, seen, |e| matches!(e, Event::MarkClean { .. })));
+            if done(s) || !s.step() {
+                break;
+            }
+        }
+    }
+
+    /// An owner that acknowledges every dirty mark but never a clean mark: each idle period
+    /// leaves one more MarkClean outstanding. The token table is sized for the engine's
+    /// mandatory events plus a fixed budget (here (1 request + 0 sync) × 3 + 4 + 64 + 8 + 4 =
+    /// 83); once it is full the engine emits nothing more — the next dirty mark waits, and so
+    /// does the write behind it — rather than growing the table without bound. The late
+    /// acknowledgements free it and the write goes on.
+    #[test]
+    fn withheld_acknowledgements_never_grow_the_token_table() {
+        let mut c = Raid1Config::new(2, 4096);
+        c.max_requests = 1;
+        c.sync_buffers = 0;
+        let mut s = sim(c);
+        s.auto_ack = false;
+        let mut seen = 0;
+        let mut withheld = Vec::new();
+        let cycles = 300u64;
+        let mut stalled = None;
+        for i in 0..cycles {
+            let id = s.write(i % 64, &data(i as u8, 1)).expect("a free request");
+            run_acking(&mut s, &mut seen, &mut withheld, |s| s.result(id).is_some());
+            assert!(
+                s.engine.metadata_pending() <= 100,
+                "cycle {i}: {} tokens outstanding ({} clean marks held back): the table grew \
+                 past its size",
+                s.engine.metadata_pending(),
+                withheld.len()
+            );
+            if s.result(id).is_none() {
+                stalled = Some(id);
+                break;
+            }
+            assert_eq!(s.result(id), Some(Ok(())), "write {i}");
+            // Idle past the safe-mode delay: a MarkClean is emitted (and held back).
+            s.now += SECOND;
+            s.engine.handle_timeout(s.now);
+            s.pump();
+            withheld.extend(ack_new(&mut s, &mut seen, |e| {
+                matches!(e, Event::MarkClean { .. })
+            }));
+        }
+        let id = stalled.unwrap_or_else(|| {
+            panic!(
+                "{} clean marks held back over {cycles} cycles and no write ever waited: the \
+                 token table has no bound",
+                withheld.len()
+            )
+        });
+        assert!(withheld.len() < 100, "{} held back", withheld.len());
+        // The late acknowledgements are accepted and free the table: the write goes on.
+        for t in std::mem::take(&mut withheld) {
+            s.ack(t).expect("a held-back token is still known");
+        }
+        run_acking(&mut s, &mut seen, &mut withheld, |s| s.result(id).is_some());
+        assert_eq!(s.result(id), Some(Ok(())));
+        assert_eq!(s.engine.metadata_pending(), 0);
+    }
+
+    /// Bitmap clears and repair outcomes (a bad block recorded by a failed rewrite) share one
+    /// budget of 64 outstanding events. Here the daemon clears while a repair runs: the repair
+    /// holds one place, so only 63 clears go out, and its failed rewrite (which ends it) takes
+    /// the 64th; at no time are more than 64 of these events unacknowledged.
+    #[test]
+    fn clears_and_repair_outcomes_share_the_optional_budget() {
+        let mut c = Raid1Config::new(2, 16384);
+        c.bitmap = Some(BitmapConfig::new(64));
+        c.fix_buffers = 1;
+        c.fix_buffer_sectors = 8;
+        c.members[0].bad_blocks = Some(BadBlockTable {
+            ranges: vec![],
+            capacity: 512,
+        });
+        let mut s = sim(c);
+        // 64 separate dirty chunks (every other one): 64 runs for the daemon to clear.
+        for k in 0..64u64 {
+            assert_eq!(s.write_sync(k * 128, &data(k as u8, 1)), Some(Ok(())));
+        }
+        assert!(s.settle());
+        let base = s.events.len();
+        s.auto_ack = false;
+        // A read error on member 0 in chunk 201 (clean): the read is served by member 1 and a
+        // repair starts; its rewrites of member 0 fail (two pieces of 8 sectors).
+        s.members[0].faults.push(Fault::media(201 * 64, 16));
+        s.members[0].faults.push(Fault::write(201 * 64, 16));
+        let (r, _) = s.read(201 * 64, 16).expect("read");
+        assert!(s.run_until(|s| s.engine.repairs_in_flight() > 0));
+        // Member 0 is slow from now on: the repair's rewrites outlast two daemon periods.
+        s.members[0].latency = 30 * SECOND;
+        let optional = |s: &Sim| {
+            s.events[base..]
+                .iter()
+                .filter(|(_, e)| matches!(e, Event::BitmapClear { .. } | Event::BadBlocks { .. }))
+                .count()
+        };
+        let mut max = 0;
+        for _ in 0..100_000 {
+            max = max.max(optional(&s));
+            assert!(
+                max <= 64,
+                "{max} clears and repair outcomes outstanding: the budget is 64"
+            );
+            if (s.result(r).is_some() && s.engine.repairs_in_flight() == 0) || !s.step() {
+                break;
+            }
+        }
+        assert_eq!(s.result(r), Some(Ok(())));
+        assert_eq!(s.engine.repairs_in_flight(), 0, "the repair ended");
+        let clears = s.events[base..]
+            .iter()
+            .filter(|(_, e)| matches!(e, Event::BitmapClear { .. }))
+            .count();
+        assert_eq!(
+            clears, 63,
+            "the running repair holds one place of the budget"
+        );
+        assert_eq!(
+            optional(&s),
+            64,
+            "the first failed rewrite took the last place"
+        );
+        assert_eq!(s.engine.member_state(0), Some(PositionState::InSync));
+    }
+
+    /// A member failed by a read error (no write involved) is recorded by an event nobody
+    /// waits on. Until the owner acknowledges it, the superblocks still name that member in
+    /// sync: a write that now reaches only the survivor must not complete before the failure is
+    /// durable (a cut in between would let assembly trust the member that lacks the write).
+    #[test]
+    fn a_write_waits_for_an_unrecorded_failure_it_did_not_reach() {
+        let mut c = Raid1Config::new(2, 4096);
+        c.max_read_errors = 0;
+        c.fix_buffers = 0;
+        let mut s = sim(c);
+        s.auto_ack = false;
+        let mut seen = 0;
+        let mut held = Vec::new();
+        // Dirty first (its mark acknowledged), so only the failure can hold the next write.
+        let r = write_acking(&mut s, &mut seen, &mut held, 8, &data(1, 8));
+        assert_eq!(r, Some(Ok(())));
+        // Member 0's read fails: with no read errors tolerated it fails at once, the read is
+        // served by member 1.
+        s.members[0].faults.push(Fault::read_forever(100, 1));
+        let (rd, _) = s.read(100, 1).expect("read");
+        assert!(s.run_until(|s| s.result(rd).is_some()));
+        assert_eq!(s.result(rd), Some(Ok(())));
+        assert_eq!(s.engine.member_state(0), Some(PositionState::Faulty));
+        let failed = |s: &Sim| {
+            s.events
+                .iter()
+                .filter(|(_, e)| matches!(e, Event::MemberFailed { member: 0, .. }))
+                .map(|(_, e)| e.token())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(failed(&s).len(), 1, "the failure is recorded by an event");
+        seen = s.events.len();
+        // A write now goes to member 1 alone; the failure's record is held back.
+        let w = s.write(200, &data(2, 8)).expect("write");
+        for _ in 0..1000 {
+            held.extend(ack_new(&mut s, &mut seen, |e| {
+                matches!(e, Event::MemberFailed { .. })
+            }));
+            if !s.step() {
+                break;
+            }
+        }
+        assert!(
+            s.io_log.iter().any(|r| r.io.member == 1
+                && r.io.kind == MemberIoKind::Write
+                && r.io.sector == 200),
+            "the write reached member 1"
+        );
+        assert_eq!(
+            s.result(w),
+            None,
+            "the write completed while member 0's failure was not yet durable"
+        );
+        // Any record of the failure will do: acknowledging them lets the write complete.
+        for t in failed(&s) {
+            s.ack(t).expect("known token");
+        }
+        assert!(s.run_until(|s| s.result(w).is_some()));
+        assert_eq!(s.result(w), Some(Ok(())));
+        // Recorded now: later writes neither record it again nor wait for a round.
+        let before = failed(&s).len();
+        seen = s.events.len();
+        let mut more = Vec::new();
+        let r = write_acking(&mut s, &mut seen, &mut more, 300, &data(3, 8));
+        assert_eq!(r, Some(Ok(())));
+        assert_eq!(
+            failed(&s).len(),
+            before,
+            "a failure already recorded is recorded again for a later write"
+        );
+    }
+
+    /// A write sets the bits of exactly the chunks it touches: one that ends on a chunk
+    /// boundary does not reach into the next chunk (md's bitmap_startwrite over
+    /// `[sector, sector + sectors)`), and one that starts on a boundary not into the previous.
+    #[test]
+    fn a_write_sets_exactly_the_chunks_it_touches() {
+        let mut c = Raid1Config::new(2, 4096);
+        c.bitmap = Some(BitmapConfig::new(64));
+        let mut s = sim(c);
+        let sets = |s: &Sim, from: usize| {
+            s.events[from..]
+                .iter()
+                .filter_map(|(_, e)| match e {
+                    Event::BitmapSet {
+                        first_chunk,
+                        chunks,
+                        ..
+                    } => Some((*first_chunk, *chunks)),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        // Chunk 1 exactly (sectors 64..128).
+        assert_eq!(s.write_sync(64, &data(3, 64)), Some(Ok(())));
+        assert_eq!(sets(&s, 0), vec![(1, 1)]);
+        assert_eq!(s.engine.bitmap_chunk_set(0), Some(false));
+        assert_eq!(s.engine.bitmap_chunk_set(1), Some(true));
+        assert_eq!(s.engine.bitmap_chunk_set(2), Some(false));
+        // The last sector of chunk 3 and the first of chunk 4: both, nothing else.
+        let n = s.events.len();
+        assert_eq!(s.write_sync(255, &data(4, 2)), Some(Ok(())));
+        assert_eq!(sets(&s, n), vec![(3, 2)]);
+        assert_eq!(s.engine.bitmap_chunk_set(2), Some(false));
+        assert_eq!(s.engine.bitmap_chunk_set(5), Some(false));
+        // The array's last chunk, whole: no chunk past the end.
+        let n = s.events.len();
+        assert_eq!(s.write_sync(4096 - 64, &data(5, 64)), Some(Ok(())));
+        assert_eq!(sets(&s, n), vec![(63, 1)]);
+    }
+
+    /// A flush that failed on one member fails that member and completes only once the
+    /// failure is durable: until then the superblocks still name it in sync, and what the
+    /// caller was told is stable might be only in its volatile cache.
+    #[test]
+    fn a_failed_flush_completes_after_the_failure_is_recorded() {
+        let mut s = sim(Raid1Config::new(2, 4096));
+        s.auto_ack = false;
+        s.members[1].faults.push(Fault {
+            op: FaultOp::Flush,
+            sector: 0,
+            sectors: 0,
+            remaining: 1,
+            heal_on_write: false,
+        });
+        let f = s.submit(ArrayRequest::flush()).expect("flush");
+        while s.step() {}
+        assert_eq!(s.engine.member_state(1), Some(PositionState::Faulty));
+        let tokens: Vec<_> = s
+            .events
+            .iter()
+            .filter(|(_, e)| matches!(e, Event::MemberFailed { member: 1, .. }))
+            .map(|(_, e)| e.token())
+            .collect();
+        assert_eq!(tokens.len(), 1, "{:?}", s.events);
+        assert_eq!(
+            s.result(f),
+            None,
+            "the flush completed before member 1's failure was recorded"
+        );
+        s.ack(tokens[0]).expect("known token");
+        assert!(s.run_until(|s| s.result(f).is_some()));
+        assert_eq!(s.result(f), Some(Ok(())));
+    }
+
+    /// One daemon pass clears every idle run, not one run per pass (md's bitmap_daemon_work
+    /// walks the whole bitmap): two separate dirty chunks are cleared at the same instant.
+    #[test]
+    fn one_daemon_pass_clears_every_idle_run() {
+        let mut c = Raid1Config::new(2, 4096);
+        c.bitmap = Some(BitmapConfig::new(64));
+        let mut s = sim(c);
+        for k in [0u64, 2, 5] {
+            assert_eq!(s.write_sync(k * 64, &data(k as u8, 8)), Some(Ok(())));
+        }
+        s.drive();
+        let clears: Vec<_> = s
+            .events
+            .iter()
+            .filter_map(|(t, e)| match e {
+                Event::BitmapClear {
+                    first_chunk,
+                    chunks,
+                    ..
+                } => Some((*t, *first_chunk, *chunks)),
+                _ => None,
+            })
+            .collect();
+        let runs: Vec<_> = clears.iter().map(|&(_, f, n)| (f, n)).collect();
+        assert_eq!(runs, vec![(0, 1), (2, 1), (5, 1)]);
+        assert!(
+            clears.iter().all(|&(t, _, _)| t == clears[0].0),
+            "one pass clears all three runs: {clears:?}"
+        );
+        for k in 0..64 {
+            assert_eq!(s.engine.bitmap_chunk_set(k), Some(false), "chunk {k}");
+        }
+    }
+}
