@@ -158,8 +158,14 @@ fn a_refused_start_keeps_an_interrupted_resync_owed() {
     let mut s = sim(cfg);
     fill(&mut s, 0, 0x33);
     s.engine.start_sync(SyncAction::Resync, s.now).unwrap();
-    assert!(s.run_until(|s| s.engine.resync_offset() >= 16 * BLK));
+    assert!(s.run_until(
+        |s| s.engine.resync_offset() >= 16 * BLK && s.engine.member_ios_in_flight() > 0
+    ));
     s.engine.fail_member(2).unwrap();
+    assert!(
+        s.engine.sync_status().is_some_and(|st| st.aborting),
+        "the interrupted resync drains its blocks"
+    );
     for action in [SyncAction::Resync, SyncAction::Check] {
         assert!(
             matches!(
@@ -344,34 +350,73 @@ fn a_resync_block_ends_at_its_bitmap_chunk() {
 
 /// Two members rebuilt from different offsets: the block before the later one's offset ends
 /// there, so that member takes part from its very offset. Both end equal to the source.
-/// (Mutant: `later - s` → `+` in plan ran the first block past the later offset, and that
-/// member's sectors between its offset and the block's end were never copied.)
+/// (Mutant: `later - s` → `+` in plan ran the first block (from 32) past the later offset
+/// (96), and that member's sectors between its offset and the block's end were never copied.)
 #[test]
 fn a_recovery_block_ends_where_a_later_target_starts() {
     let size = 8 * BLK;
+    let (first, second) = (BLK / 4, BLK / 4 + BLK / 2);
     let mut cfg = Raid1Config::new(3, size);
-    cfg.members[1] = MemberConfig::recovering(0);
-    cfg.members[2] = MemberConfig::recovering(BLK / 2);
+    cfg.members[1] = MemberConfig::recovering(first);
+    cfg.members[2] = MemberConfig::recovering(second);
     let mut s = sim(cfg);
     let src: Vec<u8> = (0..size as usize * 512)
         .map(|i| (i / 512 % 251) as u8)
         .collect();
     s.members[0].data.copy_from_slice(&src);
-    // Member 2 holds the data below its offset already (it was in sync there).
-    let below = (BLK / 2) as usize * 512;
-    s.members[2].data[..below].copy_from_slice(&src[..below]);
+    // Each target holds the data below its offset already (it was in sync there).
+    for (m, off) in [(1, first), (2, second)] {
+        let below = off as usize * 512;
+        s.members[m].data[..below].copy_from_slice(&src[..below]);
+    }
     s.engine.start_sync(SyncAction::Recovery, s.now).unwrap();
     assert!(s.run_until(|s| s.engine.sync_status().is_none()));
     s.settle();
-    for m in 1..3 {
+    for (m, off) in [(1, first), (2, second)] {
         assert_eq!(s.engine.member_state(m), Some(PositionState::InSync));
         let bad = (0..size as usize)
             .find(|&k| s.members[m].data[k * 512..(k + 1) * 512] != src[k * 512..(k + 1) * 512]);
         assert_eq!(bad, None, "member {m}: first sector that differs");
+        assert_eq!(
+            s.engine.member_counters(m).unwrap().write_sectors,
+            size - off,
+            "member {m} copied from its offset on"
+        );
     }
-    assert_eq!(
-        s.engine.member_counters(2).unwrap().write_sectors,
-        size - BLK / 2,
-        "member 2 copied from its offset on"
-    );
+}
+
+/// A recovery cuts its blocks where a source's known bad range starts and ends (md's
+/// raid1_sync_request: sync what is good, stop at the bad): the target records as bad only
+/// the sectors no mirror has good, and copies the rest of the block. (Mutants in plan: the
+/// Recovery arm of `involved` deleted, and `set | in_sync_mask` → `&`, cut only at the
+/// targets' own bad ranges, so the whole 64 KiB block around the source's bad range had no
+/// source and went onto the target's bad-block list.)
+#[test]
+fn a_recovery_cuts_its_blocks_at_a_sources_bad_range() {
+    let size = 16 * BLK;
+    let mut cfg = Raid1Config::new(2, size);
+    cfg.members[0].bad_blocks = Some(BadBlockTable {
+        ranges: vec![(300, 2)],
+        capacity: 8,
+    });
+    cfg.members[1] = MemberConfig::recovering(0);
+    cfg.members[1].bad_blocks = Some(BadBlockTable {
+        ranges: vec![],
+        capacity: 8,
+    });
+    let mut s = sim(cfg);
+    fill(&mut s, 0, 0x5a);
+    s.engine.start_sync(SyncAction::Recovery, s.now).unwrap();
+    assert!(s.run_until(|s| s.engine.sync_status().is_none()));
+    s.settle();
+    assert_eq!(s.engine.member_state(1), Some(PositionState::InSync));
+    assert_eq!(s.engine.bad_blocks(1), Some(&[(300, 2)][..]));
+    for k in (0..size as usize).filter(|k| !(300..302).contains(k)) {
+        assert!(
+            s.members[1].data[k * 512..(k + 1) * 512]
+                .iter()
+                .all(|&b| b == 0x5a),
+            "sector {k} not copied"
+        );
+    }
 }
