@@ -440,6 +440,8 @@ impl Raid1 {
         };
         // Cut the block where any involved member's bad range starts or ends, so that each
         // member is either wholly good or wholly bad over it.
+        // mutants: `|` → `^` is equivalent: the targets are Recovering, never in sync, so
+        // the two masks are disjoint (excluded in .cargo/mutants.toml).
         let involved = match st.action {
             SyncAction::Recovery => set | self.in_sync_mask(),
             _ => set,
@@ -458,6 +460,8 @@ impl Raid1 {
         Plan::Block { len, set, excluded }
     }
 
+    // mutants: `|` → `^` in this fold and in_sync_mask's is equivalent: each index is folded
+    // in once, so the bits are distinct (excluded in .cargo/mutants.toml).
     fn working_mask(&self) -> u64 {
         self.mirrors
             .iter()
@@ -500,6 +504,8 @@ impl Raid1 {
             }
             let (len, set, excluded) = match self.plan(next) {
                 Plan::Skip(to) => {
+                    // mutants: `next + 1` → `next * 1` is equivalent: plan's Skip is always
+                    // past `next` (excluded in .cargo/mutants.toml).
                     if let Some(st) = self.sync.as_mut() {
                         st.next = to.min(end).max(next + 1);
                     }
@@ -568,6 +574,9 @@ impl Raid1 {
             r.reset(Op::Sync, next, len, false, BufRef(0), 0);
             r.sync = Some(blk);
             self.push_order(slot);
+            // mutants: `next + len` → `next * len` is equivalent: nothing reads an entry's end
+            // (sync_block_finished finds blocks by their start; excluded in
+            // .cargo/mutants.toml).
             self.sync_blocks.push_back((next, next + len, false));
             if let Some(st) = self.sync.as_mut() {
                 st.next = next + len;
