@@ -546,3 +546,23 @@ fn a_resync_block_takes_one_buffer_for_every_mirror() {
         assert_eq!(s.members[m].data, s.members[0].data, "member {m}");
     }
 }
+
+/// A long clean stretch is scanned in bounded steps: one call plans at most 4096 pieces a
+/// round, and the rest waits for an immediate timer. Here 2^21 clean bitmap chunks (8 GiB of
+/// 8-sector chunks, no I/O at all): starting the resync scans exactly 256 rounds (the engine's
+/// cap on the rounds of one progress call) × 4096 chunks, then arms the timer. (Mutants in schedule_sync: `scan += 1` → `*=` took the whole
+/// stretch in one call; `scan > 4096` → `==`, `>=` stopped one chunk early each round.)
+#[test]
+fn a_long_clean_stretch_is_scanned_4096_chunks_a_round() {
+    let chunks = 1u64 << 21;
+    let mut cfg = Raid1Config::new(2, chunks * 8);
+    cfg.bitmap = Some(BitmapConfig::new(8));
+    cfg.resync_offset = 0;
+    let mut s = Sim::new(Raid1::new(cfg).unwrap(), 8);
+    s.engine.start_sync(SyncAction::Resync, s.now).unwrap();
+    let st = s.engine.sync_status().expect("still scanning");
+    assert_eq!(st.done_sectors, 256 * 4096 * 8);
+    assert_eq!(s.engine.poll_timeout(), Some(s.engine.now()));
+    assert!(s.run_until(|s| s.engine.sync_status().is_none()));
+    assert_eq!(s.engine.resync_offset(), u64::MAX);
+}
