@@ -122,6 +122,12 @@ impl Raid1 {
     pub fn start_sync(&mut self, action: SyncAction, now: u64) -> Result<(), EngineError> {
         self.now = self.now.max(now);
         let r = self.start_sync_inner(action);
+        // mutants: `action == Resync` → `!=` is equivalent: a start succeeds only with no
+        // action running, and then `auto_resync` is already false (it is set only while a
+        // resync runs, and maybe_auto_sync clears it in the progress round after that action,
+        // or the recovery started before it, ends; progress loops while it is set), so
+        // clearing it after the other actions, or not after a resync, changes nothing
+        // (excluded in .cargo/mutants.toml).
         if r.is_ok() && action == SyncAction::Resync {
             self.auto_resync = false;
         }
@@ -191,6 +197,9 @@ impl Raid1 {
         if self.sync.is_some() {
             return Err(EngineError::Refused("a sync action is running"));
         }
+        // mutants: `||` → `&&` is equivalent: Raid1::new refuses a window of zero with buffers
+        // and makes the window zero without them, so the two are zero together (excluded in
+        // .cargo/mutants.toml).
         if self.sync_buffers == 0 || self.sync_window == 0 {
             return Err(EngineError::Refused("no sync buffers configured"));
         }
@@ -256,6 +265,13 @@ impl Raid1 {
     }
 
     /// Starts a recovery or a resync the engine owes (md_check_recovery).
+    // mutants (excluded in .cargo/mutants.toml), equivalent in outcome: the first test's `||`
+    // → `&&`: sync_tick calls this only with no action running, and with a window of zero
+    // start_sync_inner refuses every action (the mutant only clears `want_recovery`, which
+    // then no longer keeps the progress rounds full); `assign_spares() > 0` → `==`, `<`,
+    // `>=`: a spare it assigns is Recovering, so `can` is the `any` alone, and when that is
+    // false start_sync_inner refuses the recovery ("nothing to recover") with nothing changed
+    // (its own assign_spares finds nothing the first did not).
     fn maybe_auto_sync(&mut self) -> bool {
         if self.sync.is_some() || self.sync_window == 0 {
             return false;
@@ -286,6 +302,15 @@ impl Raid1 {
             return self.maybe_auto_sync();
         }
         let mut changed = self.sync_checkpoint();
+        // mutants: `|=` → `&=` is equivalent in outcome: schedule_sync still runs, only its
+        // "changed" is lost when no checkpoint was emitted. A block it started is visited by
+        // this round's full pass (every round is full while an action runs): issued there,
+        // or waiting for a request it overlaps, whose completion is an input. Otherwise it
+        // only skipped clean sectors and stopped where an input is bound to come (a block in
+        // flight, a user request holding the last request slot, the throttle's or the scan
+        // budget's timer, or the end, which sync_maybe_end takes in this same call). At worst
+        // a checkpoint the skip passed is emitted on that input instead of in a further
+        // round (excluded in .cargo/mutants.toml).
         changed |= self.schedule_sync();
         changed |= self.sync_maybe_end();
         changed
@@ -396,6 +421,10 @@ impl Raid1 {
                     } else {
                         later.min(chunk_end)
                     };
+                    // mutants: `s + 1` → `s * 1` is equivalent: `later` is an offset past `s`
+                    // or a `bitmap_below` past `s` (or `end`), and `chunk_end > s`, so
+                    // `to > s` already; schedule_sync guards `next + 1` too (excluded in
+                    // .cargo/mutants.toml).
                     return Plan::Skip(to.max(s + 1));
                 }
                 len = len.min(later - s);
@@ -411,6 +440,8 @@ impl Raid1 {
         };
         // Cut the block where any involved member's bad range starts or ends, so that each
         // member is either wholly good or wholly bad over it.
+        // mutants: `|` → `^` is equivalent: the targets are Recovering, never in sync, so
+        // the two masks are disjoint (excluded in .cargo/mutants.toml).
         let involved = match st.action {
             SyncAction::Recovery => set | self.in_sync_mask(),
             _ => set,
@@ -429,6 +460,8 @@ impl Raid1 {
         Plan::Block { len, set, excluded }
     }
 
+    // mutants: `|` → `^` in this fold and in_sync_mask's is equivalent: each index is folded
+    // in once, so the bits are distinct (excluded in .cargo/mutants.toml).
     fn working_mask(&self) -> u64 {
         self.mirrors
             .iter()
@@ -471,6 +504,8 @@ impl Raid1 {
             }
             let (len, set, excluded) = match self.plan(next) {
                 Plan::Skip(to) => {
+                    // mutants: `next + 1` → `next * 1` is equivalent: plan's Skip is always
+                    // past `next` (excluded in .cargo/mutants.toml).
                     if let Some(st) = self.sync.as_mut() {
                         st.next = to.min(end).max(next + 1);
                     }
@@ -539,6 +574,9 @@ impl Raid1 {
             r.reset(Op::Sync, next, len, false, BufRef(0), 0);
             r.sync = Some(blk);
             self.push_order(slot);
+            // mutants: `next + len` → `next * len` is equivalent: nothing reads an entry's end
+            // (sync_block_finished finds blocks by their start; excluded in
+            // .cargo/mutants.toml).
             self.sync_blocks.push_back((next, next + len, false));
             if let Some(st) = self.sync.as_mut() {
                 st.next = next + len;
