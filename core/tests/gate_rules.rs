@@ -368,4 +368,102 @@ mod raid1 {
             assert_eq!(s.engine.bitmap_chunk_set(k), Some(false), "chunk {k}");
         }
     }
+
+    /// A write that failed on a member completes only once that failure's record (a bad
+    /// block or the member's failure) is out, even when an owner holding acknowledgements back
+    /// has filled the token table: the write waits for room instead of completing unrecorded
+    /// (a cut would then leave a member assembly trusts without the write). Here the table is
+    /// filled with held clean marks down to one free place, two writes then fail on member 1
+    /// and the first one's record takes that place.
+    #[test]
+    fn a_failed_write_waits_for_room_for_its_record() {
+        let mut c = Raid1Config::new(2, 4096);
+        c.max_requests = 2;
+        c.sync_buffers = 0;
+        let mut s = sim(c);
+        s.auto_ack = false;
+        let mut seen = 0;
+        let mut held = Vec::new();
+        // Idle cycles, each leaving a clean mark held, until a write waits for its dirty mark.
+        let mut stalled = None;
+        for i in 0..400u64 {
+            let id = s.write(i % 64, &data(i as u8, 1)).expect("a free request");
+            run_acking(&mut s, &mut seen, &mut held, |s| s.result(id).is_some());
+            if s.result(id).is_none() {
+                stalled = Some(id);
+                break;
+            }
+            s.now += SECOND;
+            s.engine.handle_timeout(s.now);
+            s.pump();
+            held.extend(ack_new(&mut s, &mut seen, |e| {
+                matches!(e, Event::MarkClean { .. })
+            }));
+        }
+        let id = stalled.expect("the table never filled");
+        // One place freed: the dirty mark takes it, is acknowledged, and the write goes on.
+        s.ack(held.remove(0)).expect("a held token");
+        run_acking(&mut s, &mut seen, &mut held, |s| s.result(id).is_some());
+        assert_eq!(s.result(id), Some(Ok(())));
+        let full = s.engine.metadata_pending();
+        // Two writes fail on member 1; records are held back as well as clean marks.
+        s.members[1].faults.push(Fault::write(100, 16));
+        let a = s.write(100, &data(1, 4)).expect("a free request");
+        let b = s.write(108, &data(2, 4)).expect("a free request");
+        for _ in 0..1000 {
+            ack_new(&mut s, &mut seen, |e| {
+                matches!(
+                    e,
+                    Event::MarkClean { .. } | Event::BadBlocks { .. } | Event::MemberFailed { .. }
+                )
+            })
+            .into_iter()
+            .for_each(|t| held.push(t));
+            if !s.step() {
+                break;
+            }
+        }
+        let records = s
+            .events
+            .iter()
+            .filter(|(_, e)| {
+                matches!(
+                    e,
+                    Event::BadBlocks { member: 1, .. } | Event::MemberFailed { member: 1, .. }
+                )
+            })
+            .count();
+        assert!(
+            s.engine.metadata_pending() <= full + 1,
+            "{} tokens out, {full} before: the table grew",
+            s.engine.metadata_pending()
+        );
+        for (id, name) in [(a, "first"), (b, "second")] {
+            assert_eq!(
+                s.result(id),
+                None,
+                "the {name} write completed with {records} record(s) of member 1's failure \
+                 out and none acknowledged"
+            );
+        }
+        // Everything held is acknowledged: the records go out and both writes complete.
+        for t in std::mem::take(&mut held) {
+            s.ack(t).expect("a held token is still known");
+        }
+        run_acking(&mut s, &mut seen, &mut held, |s| {
+            s.result(a).is_some() && s.result(b).is_some()
+        });
+        for t in std::mem::take(&mut held) {
+            s.ack(t).expect("a held token is still known");
+        }
+        run_acking(&mut s, &mut seen, &mut held, |s| {
+            s.result(a).is_some() && s.result(b).is_some()
+        });
+        assert_eq!(s.result(a), Some(Ok(())), "first");
+        assert_eq!(s.result(b), Some(Ok(())), "second");
+        assert_eq!(s.engine.member_state(1), Some(PositionState::Faulty));
+        // The data is on member 0.
+        assert_eq!(s.read_sync(100, 4).unwrap(), data(1, 4));
+        assert_eq!(s.read_sync(108, 4).unwrap(), data(2, 4));
+    }
 }

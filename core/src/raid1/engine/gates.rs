@@ -145,11 +145,18 @@ impl Raid1 {
         false
     }
 
+    /// Whether `n` more events fit in the token table and the event queue.
+    fn event_room(&self, n: usize) -> bool {
+        self.pending_meta.len().saturating_add(n) <= self.meta_cap
+            && self.events.len().saturating_add(n) <= self.events.capacity()
+    }
+
     /// Records failed member writes: a bad block when the log has room, else a failed member.
-    pub(super) fn settle_write(&mut self, slot: usize) {
+    /// `false` (nothing done, the request stays unsettled and is visited again when event
+    /// space frees) when its records do not all fit: a write never completes without them.
+    pub(super) fn settle_write(&mut self, slot: usize) -> bool {
         let (sector, sectors, mask, gen) = {
-            let r = &mut self.reqs[slot];
-            r.settled = true;
+            let r = &self.reqs[slot];
             (r.sector, r.sectors, r.failed_mask, r.gen)
         };
         let waiter = Waiter::Req { slot, gen };
@@ -160,6 +167,21 @@ impl Raid1 {
         for &(_, m) in &self.unrecorded_failures {
             unrecorded |= bit(m);
         }
+        // One event per member at most (a failure to record, or a bad block / failure of its
+        // own). The table is sized for them with an owner that acknowledges in order; one that
+        // holds acknowledgements back can fill it, and then the write waits rather than
+        // completing unrecorded.
+        let owed = (0..self.mirrors.len())
+            .filter(|&m| {
+                (unrecorded & bit(m) != 0 && self.mirrors[m].state == PositionState::Faulty)
+                    || (mask & bit(m) != 0 && self.mirrors[m].state.is_working())
+            })
+            .count();
+        if !self.event_room(owed) {
+            self.emit_starved = true;
+            return false;
+        }
+        self.reqs[slot].settled = true;
         for m in 0..self.mirrors.len() {
             if unrecorded & bit(m) == 0 || self.mirrors[m].state != PositionState::Faulty {
                 continue;
@@ -177,7 +199,7 @@ impl Raid1 {
             }
         }
         if mask == 0 {
-            return;
+            return true;
         }
         self.reqs[slot].degraded = true;
         for m in 0..self.mirrors.len() {
@@ -206,22 +228,28 @@ impl Raid1 {
                 self.reqs[slot].meta_wait += 1;
             }
         }
+        true
     }
 
     /// Fails every member whose flush failed (never the last in-sync one); the flush completes
-    /// once the failures are recorded.
-    pub(super) fn settle_flush(&mut self, slot: usize) {
+    /// once the failures are recorded. `false` as for [`Self::settle_write`].
+    pub(super) fn settle_flush(&mut self, slot: usize) -> bool {
         let (mask, gen) = {
-            let r = &mut self.reqs[slot];
-            r.settled = true;
+            let r = &self.reqs[slot];
             (r.failed_mask, r.gen)
         };
+        if !self.event_room(mask.count_ones() as usize) {
+            self.emit_starved = true;
+            return false;
+        }
+        self.reqs[slot].settled = true;
         let waiter = Waiter::Req { slot, gen };
         for m in 0..self.mirrors.len() {
             if mask & bit(m) != 0 && self.fail_member_inner(m, waiter, false).is_some() {
                 self.reqs[slot].meta_wait += 1;
             }
         }
+        true
     }
 
     pub(super) fn daemon_pass(&mut self) {

@@ -327,10 +327,14 @@ impl Raid1 {
             return (changed, false);
         }
         if matches!(op, Op::Write | Op::Sync | Op::Flush) && !r.settled {
-            if op == Op::Flush {
-                self.settle_flush(slot);
+            let settled = if op == Op::Flush {
+                self.settle_flush(slot)
             } else {
-                self.settle_write(slot);
+                self.settle_write(slot)
+            };
+            if !settled {
+                // Its records do not fit yet: visited again when event space frees.
+                return (changed, false);
             }
             changed = true;
             if self.reqs[slot].meta_wait > 0 {
