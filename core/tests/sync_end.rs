@@ -6,26 +6,15 @@
 use mdraid::raid1::sim::{Fault, Sim};
 use mdraid::raid1::*;
 
+mod common;
+use common::sync_done;
+
 const BLK: u64 = SYNC_BLOCK_SECTORS;
 
 fn done(s: &Sim) -> u64 {
     s.engine
         .sync_status()
         .map_or(u64::MAX, |st| st.done_sectors)
-}
-
-fn sync_done(s: &Sim) -> Vec<(SyncAction, bool)> {
-    s.events
-        .iter()
-        .filter_map(|(_, e)| match *e {
-            Event::SyncDone {
-                action,
-                interrupted,
-                ..
-            } => Some((action, interrupted)),
-            _ => None,
-        })
-        .collect()
 }
 
 /// The resync's own progress moves `resync_offset` up only: an owner that moved it past the

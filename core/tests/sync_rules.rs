@@ -6,6 +6,9 @@
 use mdraid::raid1::sim::Sim;
 use mdraid::raid1::*;
 
+mod common;
+use common::sync_done;
+
 const BLK: u64 = SYNC_BLOCK_SECTORS;
 const SEC: u64 = 1_000_000_000;
 
@@ -129,19 +132,7 @@ fn a_check_interrupted_by_a_failure_owes_no_resync() {
     s.pump();
     assert!(s.run_until(|s| s.engine.sync_status().is_none()));
     s.drive();
-    let done: Vec<(SyncAction, bool)> = s
-        .events
-        .iter()
-        .filter_map(|(_, e)| match *e {
-            Event::SyncDone {
-                action,
-                interrupted,
-                ..
-            } => Some((action, interrupted)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(done, vec![(SyncAction::Check, true)]);
+    assert_eq!(sync_done(&s), vec![(SyncAction::Check, true)]);
     assert_eq!(s.engine.resync_offset(), 0);
 }
 
@@ -394,9 +385,24 @@ fn a_recovery_block_ends_where_a_later_target_starts() {
 #[test]
 fn a_recovery_cuts_its_blocks_at_a_sources_bad_range() {
     let size = 16 * BLK;
+    let s = recover_past_bad_source(size, &[(300, 2)]);
+    for k in (0..size as usize).filter(|k| !(300..302).contains(k)) {
+        assert!(
+            s.members[1].data[k * 512..(k + 1) * 512]
+                .iter()
+                .all(|&b| b == 0x5a),
+            "sector {k} not copied"
+        );
+    }
+}
+
+/// A 2-mirror array of `size` sectors (0x5a everywhere) whose member 0 has the bad ranges
+/// `bad`, recovered onto member 1: asserted in sync, with exactly those ranges recorded bad
+/// on it (no mirror has them good).
+fn recover_past_bad_source(size: u64, bad: &[(u64, u64)]) -> Sim {
     let mut cfg = Raid1Config::new(2, size);
     cfg.members[0].bad_blocks = Some(BadBlockTable {
-        ranges: vec![(300, 2)],
+        ranges: bad.to_vec(),
         capacity: 8,
     });
     cfg.members[1] = MemberConfig::recovering(0);
@@ -410,15 +416,8 @@ fn a_recovery_cuts_its_blocks_at_a_sources_bad_range() {
     assert!(s.run_until(|s| s.engine.sync_status().is_none()));
     s.settle();
     assert_eq!(s.engine.member_state(1), Some(PositionState::InSync));
-    assert_eq!(s.engine.bad_blocks(1), Some(&[(300, 2)][..]));
-    for k in (0..size as usize).filter(|k| !(300..302).contains(k)) {
-        assert!(
-            s.members[1].data[k * 512..(k + 1) * 512]
-                .iter()
-                .all(|&b| b == 0x5a),
-            "sector {k} not copied"
-        );
-    }
+    assert_eq!(s.engine.bad_blocks(1), Some(bad));
+    s
 }
 
 /// The source's reads of a recovery (`(sector, sectors)`, in issue order).
@@ -442,23 +441,7 @@ fn source_reads(s: &Sim, member: usize) -> Vec<(u64, u64)> {
 #[test]
 fn a_recovery_cuts_around_a_sources_bad_ranges_in_whole_pieces() {
     let size = 16 * BLK;
-    let mut cfg = Raid1Config::new(2, size);
-    cfg.members[0].bad_blocks = Some(BadBlockTable {
-        ranges: vec![(0, 4), (50, 2)],
-        capacity: 8,
-    });
-    cfg.members[1] = MemberConfig::recovering(0);
-    cfg.members[1].bad_blocks = Some(BadBlockTable {
-        ranges: vec![],
-        capacity: 8,
-    });
-    let mut s = sim(cfg);
-    fill(&mut s, 0, 0x5a);
-    s.engine.start_sync(SyncAction::Recovery, s.now).unwrap();
-    assert!(s.run_until(|s| s.engine.sync_status().is_none()));
-    s.settle();
-    assert_eq!(s.engine.member_state(1), Some(PositionState::InSync));
-    assert_eq!(s.engine.bad_blocks(1), Some(&[(0, 4), (50, 2)][..]));
+    let s = recover_past_bad_source(size, &[(0, 4), (50, 2)]);
     let mut want = vec![(4, 46)];
     let mut at = 52;
     while at < size {

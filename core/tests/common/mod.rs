@@ -1,5 +1,6 @@
-//! Helpers shared by the core's integration tests that edit members' superblocks in place
-//! (`mod common;` in a test file). Not every test file uses every helper.
+//! Helpers shared by the core's integration tests: members' superblocks edited in place, and
+//! what the engine's simulator reported (`mod common;` in a test file). Not every test file
+//! uses every helper.
 #![allow(dead_code)]
 
 use mdraid::array::{Array, CreateOptions, CreateSlot};
@@ -8,6 +9,8 @@ use mdraid::format::geometry::BitmapRequest;
 use mdraid::format::probe::{probe, Superblock};
 use mdraid::format::sb1;
 use mdraid::format::MetadataVersion;
+use mdraid::raid1::sim::Sim;
+use mdraid::raid1::{Event, SyncAction};
 
 /// When [`new_array`] creates its arrays (wall-clock seconds).
 pub const CREATED: u64 = 1_800_000_000;
@@ -67,4 +70,19 @@ pub fn utime_secs(sb: &Superblock) -> u64 {
         Superblock::V1(s, _) => sb1::Superblock1::time_secs(s.utime),
         Superblock::V0(s) => u64::from(s.utime),
     }
+}
+
+/// The sync actions' ends the simulated engine reported, in order: (action, interrupted).
+pub fn sync_done(s: &Sim) -> Vec<(SyncAction, bool)> {
+    s.events
+        .iter()
+        .filter_map(|(_, e)| match *e {
+            Event::SyncDone {
+                action,
+                interrupted,
+                ..
+            } => Some((action, interrupted)),
+            _ => None,
+        })
+        .collect()
 }
