@@ -145,10 +145,15 @@ impl Raid1 {
         false
     }
 
-    /// Whether `n` more events fit in the token table and the event queue.
-    fn event_room(&self, n: usize) -> bool {
-        self.pending_meta.len().saturating_add(n) <= self.meta_cap
-            && self.events.len().saturating_add(n) <= self.events.capacity()
+    /// Whether `n` more events fit in the token table and the event queue; when not, as for a
+    /// refused [`Self::emit`], whoever asked retries once space frees.
+    fn reserve_events(&mut self, n: usize) -> bool {
+        let fits = self.pending_meta.len().saturating_add(n) <= self.meta_cap
+            && self.events.len().saturating_add(n) <= self.events.capacity();
+        if !fits {
+            self.emit_starved = true;
+        }
+        fits
     }
 
     /// Records failed member writes: a bad block when the log has room, else a failed member.
@@ -167,46 +172,45 @@ impl Raid1 {
         for &(_, m) in &self.unrecorded_failures {
             unrecorded |= bit(m);
         }
-        // One event per member at most (a failure to record, or a bad block / failure of its
-        // own). The table is sized for them with an owner that acknowledges in order; one that
+        // Who owes a record: those failed unrecorded (Faulty), and the working members this
+        // write failed on (a bad block, or their failure). One event each, disjoint sets.
+        let mut record_failure = 0u64;
+        let mut record_write = 0u64;
+        for (m, mirror) in self.mirrors.iter().enumerate() {
+            if unrecorded & bit(m) != 0 && mirror.state == PositionState::Faulty {
+                record_failure |= bit(m);
+            }
+            if mask & bit(m) != 0 && mirror.state.is_working() {
+                record_write |= bit(m);
+            }
+        }
+        // The table is sized for these with an owner that acknowledges in order; one that
         // holds acknowledgements back can fill it, and then the write waits rather than
         // completing unrecorded.
-        let owed = (0..self.mirrors.len())
-            .filter(|&m| {
-                (unrecorded & bit(m) != 0 && self.mirrors[m].state == PositionState::Faulty)
-                    || (mask & bit(m) != 0 && self.mirrors[m].state.is_working())
-            })
-            .count();
-        if !self.event_room(owed) {
-            self.emit_starved = true;
+        if !self.reserve_events((record_failure | record_write).count_ones() as usize) {
             return false;
         }
         self.reqs[slot].settled = true;
+        if mask != 0 {
+            self.reqs[slot].degraded = true;
+        }
+        // The unrecorded failures first, then this write's own records.
         for m in 0..self.mirrors.len() {
-            if unrecorded & bit(m) == 0 || self.mirrors[m].state != PositionState::Faulty {
+            if record_failure & bit(m) == 0 {
                 continue;
             }
             self.full_next = true;
-            if self
-                .emit(
-                    |token| Event::MemberFailed { token, member: m },
-                    waiter,
-                    false,
-                )
-                .is_some()
-            {
+            let token = self.emit(
+                |token| Event::MemberFailed { token, member: m },
+                waiter,
+                false,
+            );
+            if token.is_some() {
                 self.reqs[slot].meta_wait += 1;
             }
         }
-        if mask == 0 {
-            return true;
-        }
-        self.reqs[slot].degraded = true;
         for m in 0..self.mirrors.len() {
-            if mask & bit(m) == 0 {
-                continue;
-            }
-            if !self.mirrors[m].state.is_working() {
+            if record_write & bit(m) == 0 {
                 continue;
             }
             self.full_next = true;
@@ -238,8 +242,7 @@ impl Raid1 {
             let r = &self.reqs[slot];
             (r.failed_mask, r.gen)
         };
-        if !self.event_room(mask.count_ones() as usize) {
-            self.emit_starved = true;
+        if !self.reserve_events(mask.count_ones() as usize) {
             return false;
         }
         self.reqs[slot].settled = true;
