@@ -5,7 +5,7 @@
 //! (Wrapped in `mod raid1` so that `cargo test -p mdraid raid1` selects these tests.)
 
 mod raid1 {
-    use mdraid::raid1::sim::{Fault, FaultOp, Sim};
+    use mdraid::raid1::sim::{Fault, Sim};
     use mdraid::raid1::*;
 
     const SECTOR: usize = 512;
@@ -308,13 +308,7 @@ mod raid1 {
     fn a_failed_flush_completes_after_the_failure_is_recorded() {
         let mut s = sim(Raid1Config::new(2, 4096));
         s.auto_ack = false;
-        s.members[1].faults.push(Fault {
-            op: FaultOp::Flush,
-            sector: 0,
-            sectors: 0,
-            remaining: 1,
-            heal_on_write: false,
-        });
+        s.members[1].faults.push(Fault::flush_once());
         let f = s.submit(ArrayRequest::flush()).expect("flush");
         while s.step() {}
         assert_eq!(s.engine.member_state(1), Some(PositionState::Faulty));

@@ -3,7 +3,7 @@
 
 mod raid1 {
 
-    use mdraid::raid1::sim::{Fault, FaultOp, Sim};
+    use mdraid::raid1::sim::{Fault, Sim};
     use mdraid::raid1::*;
 
     const SECTOR: usize = 512;
@@ -335,13 +335,7 @@ mod raid1 {
             .iter()
             .filter(|r| r.io.kind == MemberIoKind::Write)
             .all(|r| r.io.fua));
-        s.members[1].faults.push(Fault {
-            op: FaultOp::Flush,
-            sector: 0,
-            sectors: 0,
-            remaining: 1,
-            heal_on_write: false,
-        });
+        s.members[1].faults.push(Fault::flush_once());
         // As md: the member whose flush failed is failed, and the flush succeeds because an
         // in-sync member made its cache durable.
         let f = s.submit(ArrayRequest::flush()).unwrap();
@@ -349,13 +343,7 @@ mod raid1 {
         assert_eq!(s.result(f), Some(Ok(())));
         assert_eq!(s.engine.member_state(1), Some(PositionState::Faulty));
         // With no in-sync member left to flush, the error reaches the caller.
-        s.members[0].faults.push(Fault {
-            op: FaultOp::Flush,
-            sector: 0,
-            sectors: 0,
-            remaining: 1,
-            heal_on_write: false,
-        });
+        s.members[0].faults.push(Fault::flush_once());
         let f = s.submit(ArrayRequest::flush()).unwrap();
         s.settle();
         assert_eq!(

@@ -66,6 +66,16 @@ impl Fault {
             heal_on_write: false,
         }
     }
+    /// The next flush fails (once).
+    pub fn flush_once() -> Self {
+        Fault {
+            op: FaultOp::Flush,
+            sector: 0,
+            sectors: 0,
+            remaining: 1,
+            heal_on_write: false,
+        }
+    }
 }
 
 /// One simulated member.
