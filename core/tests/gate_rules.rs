@@ -68,11 +68,40 @@ mod raid1 {
         }
     }
 
+    /// Idle cycles, each leaving one more clean mark held back, until a write waits for its
+    /// dirty mark: the token table's share for mandatory events is full. Returns that write.
+    fn fill_with_clean_marks(s: &mut Sim, seen: &mut usize, held: &mut Vec<MetaToken>) -> ReqId {
+        for i in 0..400u64 {
+            let id = s.write(i % 64, &data(i as u8, 1)).expect("a free request");
+            run_acking(s, seen, held, |s| s.result(id).is_some());
+            if s.result(id).is_none() {
+                return id;
+            }
+            s.now += SECOND;
+            s.engine.handle_timeout(s.now);
+            s.pump();
+            held.extend(ack_new(s, seen, |e| matches!(e, Event::MarkClean { .. })));
+        }
+        panic!("400 clean marks held back and no write waited: the table never filled");
+    }
+
+    /// Events polled about member `m`'s failure or bad blocks.
+    fn records_of(s: &Sim, m: usize) -> Vec<Event> {
+        s.events
+            .iter()
+            .map(|(_, e)| e.clone())
+            .filter(|e| {
+                matches!(e, Event::BadBlocks { member, .. } | Event::MemberFailed { member, .. } if *member == m)
+            })
+            .collect()
+    }
+
     /// An owner that acknowledges every dirty mark but never a clean mark: each idle period
     /// leaves one more MarkClean outstanding. The token table is sized for the engine's
-    /// mandatory events plus a fixed budget (here (1 request + 0 sync) × 3 + 4 + 64 + 8 + 4 =
-    /// 83); once it is full the engine emits nothing more — the next dirty mark waits, and so
-    /// does the write behind it — rather than growing the table without bound. The late
+    /// mandatory events plus a fixed optional budget (here (1 request + 0 sync) × 3 + 4 + 8 + 4
+    /// = 19 mandatory places and 64 optional ones); once the mandatory share is full the
+    /// engine emits no mandatory event more — the next dirty mark waits, and so does the
+    /// write behind it — rather than growing the table without bound. The late
     /// acknowledgements free it and the write goes on.
     #[test]
     fn withheld_acknowledgements_never_grow_the_token_table() {
@@ -378,23 +407,7 @@ mod raid1 {
         s.auto_ack = false;
         let mut seen = 0;
         let mut held = Vec::new();
-        // Idle cycles, each leaving a clean mark held, until a write waits for its dirty mark.
-        let mut stalled = None;
-        for i in 0..400u64 {
-            let id = s.write(i % 64, &data(i as u8, 1)).expect("a free request");
-            run_acking(&mut s, &mut seen, &mut held, |s| s.result(id).is_some());
-            if s.result(id).is_none() {
-                stalled = Some(id);
-                break;
-            }
-            s.now += SECOND;
-            s.engine.handle_timeout(s.now);
-            s.pump();
-            held.extend(ack_new(&mut s, &mut seen, |e| {
-                matches!(e, Event::MarkClean { .. })
-            }));
-        }
-        let id = stalled.expect("the table never filled");
+        let id = fill_with_clean_marks(&mut s, &mut seen, &mut held);
         // One place freed: the dirty mark takes it, is acknowledged, and the write goes on.
         s.ack(held.remove(0)).expect("a held token");
         run_acking(&mut s, &mut seen, &mut held, |s| s.result(id).is_some());
@@ -459,5 +472,222 @@ mod raid1 {
         // The data is on member 0.
         assert_eq!(s.read_sync(100, 4).unwrap(), data(1, 4));
         assert_eq!(s.read_sync(108, 4).unwrap(), data(2, 4));
+    }
+
+    /// A read error whose repair cannot rewrite the bad member, while held clean marks fill the
+    /// table's mandatory share: the bad range is still recorded (BadBlocks), at once — the
+    /// optional budget has places of its own. Before the table was split a full table dropped
+    /// the record for good: the engine avoided the range, the on-disk log never had it, and a
+    /// cut left a member whose stale copy assembly trusts.
+    #[test]
+    fn a_failed_rewrite_is_recorded_though_held_marks_fill_the_table() {
+        let mut c = Raid1Config::new(2, 4096);
+        c.max_requests = 2;
+        c.sync_buffers = 0;
+        // Reads go to member 1 (member 0 is write-mostly).
+        c.members[0].write_mostly = true;
+        c.members[1].bad_blocks = Some(BadBlockTable {
+            ranges: vec![],
+            capacity: 512,
+        });
+        let mut s = sim(c);
+        let d = data(7, 8);
+        assert_eq!(s.write_sync(200, &d), Some(Ok(())));
+        s.auto_ack = false;
+        let mut seen = s.events.len();
+        let mut held = Vec::new();
+        let waiting = fill_with_clean_marks(&mut s, &mut seen, &mut held);
+        // Member 1 cannot read the range nor write it back.
+        s.members[1].faults.push(Fault::read_forever(200, 8));
+        s.members[1].faults.push(Fault::write(200, 8));
+        let (id, buf) = s.read(200, 8).expect("a free request");
+        run_acking(&mut s, &mut seen, &mut held, |s| {
+            s.result(id).is_some() && !records_of(s, 1).is_empty()
+        });
+        assert_eq!(s.result(id), Some(Ok(())), "the read is served by member 0");
+        assert_eq!(s.bufs[buf.0 as usize], d);
+        assert!(
+            s.io_log
+                .iter()
+                .any(|r| r.io.member == 1 && r.io.kind == MemberIoKind::Write && !r.ok),
+            "the repair never tried to rewrite member 1"
+        );
+        let records = records_of(&s, 1);
+        assert!(
+            matches!(
+                records.as_slice(),
+                [Event::BadBlocks {
+                    sector: 200,
+                    sectors: 8,
+                    ..
+                }]
+            ),
+            "member 1's failed rewrite left {records:?} (one BadBlocks of 200+8 expected) with \
+             {} clean marks held",
+            held.len()
+        );
+        assert_eq!(
+            s.result(waiting),
+            None,
+            "the write waiting for its dirty mark moved"
+        );
+        for t in std::mem::take(&mut held) {
+            s.ack(t).expect("a held token");
+        }
+        run_acking(&mut s, &mut seen, &mut held, |s| {
+            s.result(waiting).is_some()
+        });
+        assert_eq!(s.result(waiting), Some(Ok(())));
+    }
+
+    /// A member failed by a read error (its error limit is 0) while the table is full: its
+    /// MemberFailed has no room. The failure is owed, not dropped: a write that reaches only
+    /// the survivor does not complete until the failure is out and acknowledged, and the
+    /// record goes out as soon as a place frees. Before, the event was lost for good and the
+    /// write completed with member 1 still in sync on disk.
+    #[test]
+    fn a_failure_without_room_is_owed_and_writes_wait_for_it() {
+        let mut c = Raid1Config::new(2, 4096);
+        c.max_requests = 2;
+        c.sync_buffers = 0;
+        c.max_read_errors = 0;
+        c.members[0].write_mostly = true;
+        let mut s = sim(c);
+        s.auto_ack = false;
+        let mut seen = 0;
+        let mut held = Vec::new();
+        let waiting = fill_with_clean_marks(&mut s, &mut seen, &mut held);
+        s.members[1].faults.push(Fault::read_forever(300, 8));
+        let (id, _) = s.read(300, 8).expect("a free request");
+        run_acking(&mut s, &mut seen, &mut held, |s| s.result(id).is_some());
+        assert_eq!(s.result(id), Some(Ok(())), "the read is served by member 0");
+        assert_eq!(s.engine.member_state(1), Some(PositionState::Faulty));
+        assert!(
+            records_of(&s, 1).is_empty(),
+            "a record found room in a full table"
+        );
+        // One place frees: the owed failure takes it (before any dirty mark).
+        let before = s.events.len();
+        s.ack(held.remove(0)).expect("a held token");
+        let fresh: Vec<_> = s.events[before..].iter().map(|(_, e)| e.clone()).collect();
+        assert!(
+            matches!(fresh.first(), Some(Event::MemberFailed { member: 1, .. })),
+            "once a place freed the engine emitted {fresh:?}, not member 1's owed failure"
+        );
+        // The waiting write now reaches only member 0: it completes only after member 1's
+        // failure is acknowledged.
+        let failed_tokens: Vec<MetaToken> = fresh
+            .iter()
+            .filter(|e| matches!(e, Event::MemberFailed { member: 1, .. }))
+            .map(|e| e.token())
+            .collect();
+        seen = s.events.len();
+        for t in std::mem::take(&mut held) {
+            s.ack(t).expect("a held token");
+        }
+        for _ in 0..1000 {
+            ack_new(&mut s, &mut seen, |e| {
+                matches!(e, Event::MarkClean { .. } | Event::MemberFailed { .. })
+            })
+            .into_iter()
+            .for_each(|t| held.push(t));
+            if !s.step() {
+                break;
+            }
+        }
+        assert_eq!(
+            s.result(waiting),
+            None,
+            "the write completed while member 1's failure was unacknowledged"
+        );
+        for t in failed_tokens {
+            s.ack(t).expect("the owed failure's token");
+        }
+        for t in std::mem::take(&mut held) {
+            s.ack(t).expect("a held token");
+        }
+        run_acking(&mut s, &mut seen, &mut held, |s| {
+            s.result(waiting).is_some()
+        });
+        assert_eq!(s.result(waiting), Some(Ok(())));
+    }
+
+    /// As above, but the failure comes while the array is dirty and a write needs no gate:
+    /// the write issued after member 1 failed reaches only member 0 and must not complete
+    /// while the failure is owed (settle_write counts owed failures as unrecorded).
+    #[test]
+    fn a_write_after_an_owed_failure_waits_for_its_record() {
+        let mut c = Raid1Config::new(2, 4096);
+        c.max_requests = 3;
+        c.sync_buffers = 0;
+        c.max_read_errors = 0;
+        c.members[0].write_mostly = true;
+        c.members[0].bad_blocks = Some(BadBlockTable {
+            ranges: vec![],
+            capacity: 512,
+        });
+        let mut s = sim(c);
+        s.auto_ack = false;
+        let mut seen = 0;
+        let mut held = Vec::new();
+        let first = fill_with_clean_marks(&mut s, &mut seen, &mut held);
+        // One place: the dirty mark takes it and is acknowledged, the write completes.
+        s.ack(held.remove(0)).expect("a held token");
+        run_acking(&mut s, &mut seen, &mut held, |s| s.result(first).is_some());
+        assert_eq!(s.result(first), Some(Ok(())));
+        // A write failing on member 0 takes the last place with its BadBlocks (held back).
+        s.members[0].faults.push(Fault::write(500, 8));
+        let bad = s.write(500, &data(5, 8)).expect("a free request");
+        for _ in 0..100 {
+            held.extend(ack_new(&mut s, &mut seen, |e| {
+                matches!(e, Event::MarkClean { .. } | Event::BadBlocks { .. })
+            }));
+            if !s.step() {
+                break;
+            }
+        }
+        assert_eq!(s.result(bad), None, "the failed write completed unrecorded");
+        // Member 1 fails by a read error with no place left for its record.
+        s.members[1].faults.push(Fault::read_forever(300, 8));
+        let (read, _) = s.read(300, 8).expect("a free request");
+        run_acking(&mut s, &mut seen, &mut held, |s| s.result(read).is_some());
+        assert_eq!(s.result(read), Some(Ok(())));
+        assert_eq!(s.engine.member_state(1), Some(PositionState::Faulty));
+        assert!(
+            records_of(&s, 1).is_empty(),
+            "a record found room in a full table"
+        );
+        // This write reaches member 0 only.
+        let after = s.write(600, &data(6, 8)).expect("a free request");
+        run_acking(&mut s, &mut seen, &mut held, |s| s.result(after).is_some());
+        assert_eq!(
+            s.result(after),
+            None,
+            "a write that missed member 1 completed while its failure was owed"
+        );
+        assert!(
+            !s.io_log
+                .iter()
+                .any(|r| r.io.member == 1 && r.io.sector == 600),
+            "the write reached the failed member"
+        );
+        for t in std::mem::take(&mut held) {
+            s.ack(t).expect("a held token");
+        }
+        run_acking(&mut s, &mut seen, &mut held, |s| {
+            s.result(after).is_some() && s.result(bad).is_some()
+        });
+        assert_eq!(s.result(after), Some(Ok(())));
+        // Its one good copy was on member 1, and member 0 holds the range bad.
+        assert_eq!(
+            s.result(bad),
+            Some(Err(ArrayIoError::WriteFailed { sector: 500 }))
+        );
+        assert!(
+            records_of(&s, 1)
+                .iter()
+                .any(|e| matches!(e, Event::MemberFailed { member: 1, .. })),
+            "member 1's failure was never recorded"
+        );
     }
 }

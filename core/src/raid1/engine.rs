@@ -304,6 +304,10 @@ pub struct Raid1 {
     /// meanwhile wait for a round recording them (md holds write completions while a
     /// superblock change is pending).
     unrecorded_failures: Vec<(u64, usize)>,
+    /// Members failed whose `MemberFailed` found no room in the token table (an owner holding
+    /// acknowledgements back can fill it): emitted by the first progress call with room, and
+    /// until then counted as unrecorded by settling writes.
+    failures_owed: u64,
     meta_cap: usize,
     optional_pending: usize,
     next_token: u64,

@@ -86,6 +86,13 @@
 //! two daemon passes are cleared ([`Event::BitmapClear`]) when every mirror is in sync and the chunk
 //! saw no degraded write.
 //!
+//! Outstanding tokens are bounded, sized for an owner that acknowledges roughly in order: all
+//! but 64 places for the mandatory events above, 64 for the optional ones (clears and a read
+//! repair's record). An owner that holds acknowledgements back until the mandatory share is
+//! full stalls writes (they wait for room, never complete without their records); a member
+//! failure that finds no room is owed and emitted once a place frees, and writes that did not
+//! reach that member wait for it.
+//!
 //! # Sync actions ([`Raid1::start_sync`])
 //!
 //! [`SyncAction::Resync`] copies the first in-sync mirror over the others from `resync_offset`

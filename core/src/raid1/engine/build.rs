@@ -258,6 +258,7 @@ impl Raid1 {
             events,
             pending_meta,
             unrecorded_failures,
+            failures_owed: 0,
             meta_cap,
             optional_pending: 0,
             next_token: 1,

@@ -92,6 +92,7 @@ impl Raid1 {
             && self.live_fixes == 0
             && !self.emit_starved
             && self.unrecorded_failures.is_empty()
+            && self.failures_owed == 0
             && !self.free_ios.is_empty()
             && self.healthy()
     }

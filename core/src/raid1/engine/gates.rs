@@ -10,22 +10,31 @@ use super::*;
 
 impl Raid1 {
     /// Queues an event; `None` when the token table is full (or the optional budget spent).
+    ///
+    /// The table is split: mandatory events (dirty marks, bitmap sets, the records a write or
+    /// a sync owes, failures) use all but `OPTIONAL_EVENTS` places, optional ones (clears,
+    /// a repair's record) the rest. So an owner that holds mandatory acknowledgements back
+    /// cannot starve the optional records a repair must make once its rewrite failed.
     pub(super) fn emit(
         &mut self,
         make: impl FnOnce(MetaToken) -> Event,
         waiter: Waiter,
         optional: bool,
     ) -> Option<u64> {
-        // mutants: the optional-budget term (`|| (optional && …) ||` → `&&`, 2nd operator) is
-        // equivalent: no optional emit reaches it. Clears and repair spawns both need
-        // `optional_pending + live_fixes < OPTIONAL_EVENTS` (emit_clear, spawn_fix), and a
-        // repair emits its one optional event (BadBlocks or MemberFailed) when its rewrite
-        // fails, which also ends it; so `optional_pending` plus the repairs yet to emit never
-        // exceeds the budget, and a repair emits with `optional_pending` ≤ budget − 1.
-        if self.pending_meta.len() >= self.meta_cap
-            || (optional && self.optional_pending >= OPTIONAL_EVENTS)
-            || self.events.len() >= self.events.capacity()
-        {
+        // An optional emit within its budget always has a place (mandatory entries are
+        // capped at `meta_cap - OPTIONAL_EVENTS`); the queue's own bound is checked for
+        // both, as an owner may acknowledge a token before polling its event.
+        // mutants: the optional `||` → `&&` is equivalent: its budget term is never true.
+        // Clears and repair spawns both need `optional_pending + live_fixes <
+        // OPTIONAL_EVENTS` (emit_clear, spawn_fix), and a repair emits its one optional event
+        // (BadBlocks or MemberFailed) when its rewrite fails, which also ends it; so
+        // `optional_pending` plus the repairs yet to emit never exceeds the budget.
+        let refused = if optional {
+            self.optional_pending >= OPTIONAL_EVENTS || self.events.len() >= self.events.capacity()
+        } else {
+            self.mandatory_room() == 0
+        };
+        if refused {
             // Whoever wanted this event retries when space frees: recheck everything then.
             self.emit_starved = true;
             return None;
@@ -38,6 +47,70 @@ impl Raid1 {
             self.optional_pending += 1;
         }
         Some(t)
+    }
+
+    /// Places free for mandatory events: the token table's share outside the optional
+    /// budget, and the event queue.
+    pub(super) fn mandatory_room(&self) -> usize {
+        let mandatory = self
+            .pending_meta
+            .len()
+            .saturating_sub(self.optional_pending);
+        let table = self
+            .meta_cap
+            .saturating_sub(OPTIONAL_EVENTS)
+            .saturating_sub(mandatory);
+        table.min(self.events.capacity().saturating_sub(self.events.len()))
+    }
+
+    /// Emits `MemberFailed` for `m`, a member already faulty in memory. Without room the
+    /// failure is owed, never dropped: `emit_owed_failures` records it once space frees.
+    pub(super) fn emit_member_failed(
+        &mut self,
+        m: usize,
+        waiter: Waiter,
+        optional: bool,
+    ) -> Option<u64> {
+        let t = self.emit(
+            |token| Event::MemberFailed { token, member: m },
+            waiter,
+            optional,
+        );
+        if t.is_none() {
+            self.failures_owed |= bit(m);
+        }
+        t
+    }
+
+    /// Emits the failures owed for want of room (called when space may have freed), and
+    /// tracks each as unrecorded until its acknowledgement.
+    pub(super) fn emit_owed_failures(&mut self) {
+        for m in 0..self.mirrors.len() {
+            if self.failures_owed & bit(m) == 0 {
+                continue;
+            }
+            let Some(t) = self.emit(
+                |token| Event::MemberFailed { token, member: m },
+                Waiter::Nothing,
+                false,
+            ) else {
+                return;
+            };
+            self.failures_owed &= !bit(m);
+            self.track_unrecorded(t, m);
+        }
+    }
+
+    fn track_unrecorded(&mut self, t: u64, m: usize) {
+        // mutants: `<` → `<=` is equivalent: the table never fills. A position fails only
+        // while working or a spare, so once per engine until it is removed, and never as the
+        // last in-sync one: at most `positions - 1` entries are outstanding against the one
+        // place per position reserved. (A removed position comes back only through `Machine::remove_member`,
+        // which runs idle — every failure recorded — and rebuilds the engine.) `<=` would
+        // differ only by growing past the reservation.
+        if self.unrecorded_failures.len() < self.unrecorded_failures.capacity() {
+            self.unrecorded_failures.push((t, m));
+        }
     }
 
     /// Fails `m` unless it is the last in-sync member. Emits `MemberFailed` and returns its token.
@@ -56,21 +129,9 @@ impl Raid1 {
         mirror.slot = None;
         self.full_next = true;
         self.member_lost();
-        let t = self.emit(
-            |token| Event::MemberFailed { token, member: m },
-            waiter,
-            optional,
-        );
+        let t = self.emit_member_failed(m, waiter, optional);
         if let Some(t) = t {
-            // mutants: `<` → `<=` is equivalent: the table never fills. A position fails here
-            // only while working, so once per engine until it is removed, and never as the
-            // last in-sync one: at most `slots - 1` entries are outstanding against the
-            // `slots` reserved. (A removed position comes back only through
-            // `Machine::remove_member`, which runs idle — every failure recorded — and
-            // rebuilds the engine.) `<=` would differ only by growing past the reservation.
-            if self.unrecorded_failures.len() < self.unrecorded_failures.capacity() {
-                self.unrecorded_failures.push((t, m));
-            }
+            self.track_unrecorded(t, m);
         }
         t
     }
@@ -148,8 +209,7 @@ impl Raid1 {
     /// Whether `n` more events fit in the token table and the event queue; when not, as for a
     /// refused [`Self::emit`], whoever asked retries once space frees.
     fn reserve_events(&mut self, n: usize) -> bool {
-        let fits = self.pending_meta.len().saturating_add(n) <= self.meta_cap
-            && self.events.len().saturating_add(n) <= self.events.capacity();
+        let fits = n <= self.mandatory_room();
         if !fits {
             self.emit_starved = true;
         }
@@ -168,7 +228,7 @@ impl Raid1 {
         // Members failed but not yet recorded (by another I/O, a metadata write error): this
         // write did not reach them, so it completes only after a round records them; a cut
         // before that round would leave a member without the write that assembly still trusts.
-        let mut unrecorded = 0u64;
+        let mut unrecorded = self.failures_owed;
         for &(_, m) in &self.unrecorded_failures {
             unrecorded |= bit(m);
         }

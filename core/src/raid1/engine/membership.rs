@@ -40,11 +40,8 @@ impl Raid1 {
                 if let Some(m) = self.mirrors.get_mut(member) {
                     m.state = PositionState::Faulty;
                 }
-                let _ = self.emit(
-                    |token| Event::MemberFailed { token, member },
-                    Waiter::Nothing,
-                    false,
-                );
+                // A spare holds nothing writes depend on: not tracked as unrecorded.
+                let _ = self.emit_member_failed(member, Waiter::Nothing, false);
             }
             _ => {
                 if self

@@ -114,10 +114,8 @@ impl Raid1 {
         m.state = PositionState::Faulty;
         m.slot = None;
         self.full_next = true;
-        let _ = self.emit(
-            |token| Event::MemberFailed { token, member },
-            Waiter::Nothing,
-            false,
-        );
+        // Not tracked as unrecorded: the round that recorded the replacement in sync
+        // recorded its original faulty too (md's raid1_spare_active).
+        let _ = self.emit_member_failed(member, Waiter::Nothing, false);
     }
 }

@@ -33,6 +33,8 @@ impl Raid1 {
         }
         if core::mem::take(&mut self.emit_starved) {
             self.full_next = true;
+            // Failures owed for want of room first: writes settling meanwhile wait for them.
+            self.emit_owed_failures();
         }
         for _ in 0..MAX_PROGRESS_ROUNDS {
             self.round += 1;

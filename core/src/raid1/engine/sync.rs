@@ -942,15 +942,7 @@ impl Raid1 {
             return false;
         }
         let room = self.mirrors.len() + 3;
-        // mutants: the second test's `<` → `==` / `<=` is equivalent in outcome: events are
-        // queued only by `emit`, each with its pending token, and a token is acknowledged
-        // only after its event was polled, so the queue never holds more than `pending_meta`
-        // and its capacity is at least `meta_cap`. Once the first test passes the queue has
-        // room too; the mutants differ only when exactly `room` is free in both, and then end
-        // the action one acknowledgement later (excluded in .cargo/mutants.toml).
-        if self.meta_cap.saturating_sub(self.pending_meta.len()) < room
-            || self.events.capacity().saturating_sub(self.events.len()) < room
-        {
+        if self.mandatory_room() < room {
             return false;
         }
         let Some(st) = self.sync.take() else {
