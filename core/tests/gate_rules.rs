@@ -85,6 +85,29 @@ mod raid1 {
         panic!("400 clean marks held back and no write waited: the table never filled");
     }
 
+    /// Acknowledges every token held back, then runs as `run_acking` does.
+    fn release_held(
+        s: &mut Sim,
+        seen: &mut usize,
+        held: &mut Vec<MetaToken>,
+        done: impl Fn(&Sim) -> bool,
+    ) {
+        for t in std::mem::take(held) {
+            s.ack(t).expect("a held token is still known");
+        }
+        run_acking(s, seen, held, done);
+    }
+
+    /// Two mirrors, no sync pool, `max_requests` requests; reads go to member 1 (member 0 is
+    /// write-mostly).
+    fn reads_on_member_1(max_requests: usize) -> Raid1Config {
+        let mut c = Raid1Config::new(2, 4096);
+        c.max_requests = max_requests;
+        c.sync_buffers = 0;
+        c.members[0].write_mostly = true;
+        c
+    }
+
     /// Events polled about member `m`'s failure or bad blocks.
     fn records_of(s: &Sim, m: usize) -> Vec<Event> {
         s.events
@@ -454,16 +477,10 @@ mod raid1 {
             );
         }
         // Everything held is acknowledged: the records go out and both writes complete.
-        for t in std::mem::take(&mut held) {
-            s.ack(t).expect("a held token is still known");
-        }
-        run_acking(&mut s, &mut seen, &mut held, |s| {
+        release_held(&mut s, &mut seen, &mut held, |s| {
             s.result(a).is_some() && s.result(b).is_some()
         });
-        for t in std::mem::take(&mut held) {
-            s.ack(t).expect("a held token is still known");
-        }
-        run_acking(&mut s, &mut seen, &mut held, |s| {
+        release_held(&mut s, &mut seen, &mut held, |s| {
             s.result(a).is_some() && s.result(b).is_some()
         });
         assert_eq!(s.result(a), Some(Ok(())), "first");
@@ -481,11 +498,7 @@ mod raid1 {
     /// cut left a member whose stale copy assembly trusts.
     #[test]
     fn a_failed_rewrite_is_recorded_though_held_marks_fill_the_table() {
-        let mut c = Raid1Config::new(2, 4096);
-        c.max_requests = 2;
-        c.sync_buffers = 0;
-        // Reads go to member 1 (member 0 is write-mostly).
-        c.members[0].write_mostly = true;
+        let mut c = reads_on_member_1(2);
         c.members[1].bad_blocks = Some(BadBlockTable {
             ranges: vec![],
             capacity: 512,
@@ -531,10 +544,7 @@ mod raid1 {
             None,
             "the write waiting for its dirty mark moved"
         );
-        for t in std::mem::take(&mut held) {
-            s.ack(t).expect("a held token");
-        }
-        run_acking(&mut s, &mut seen, &mut held, |s| {
+        release_held(&mut s, &mut seen, &mut held, |s| {
             s.result(waiting).is_some()
         });
         assert_eq!(s.result(waiting), Some(Ok(())));
@@ -547,11 +557,8 @@ mod raid1 {
     /// write completed with member 1 still in sync on disk.
     #[test]
     fn a_failure_without_room_is_owed_and_writes_wait_for_it() {
-        let mut c = Raid1Config::new(2, 4096);
-        c.max_requests = 2;
-        c.sync_buffers = 0;
+        let mut c = reads_on_member_1(2);
         c.max_read_errors = 0;
-        c.members[0].write_mostly = true;
         let mut s = sim(c);
         s.auto_ack = false;
         let mut seen = 0;
@@ -603,10 +610,7 @@ mod raid1 {
         for t in failed_tokens {
             s.ack(t).expect("the owed failure's token");
         }
-        for t in std::mem::take(&mut held) {
-            s.ack(t).expect("a held token");
-        }
-        run_acking(&mut s, &mut seen, &mut held, |s| {
+        release_held(&mut s, &mut seen, &mut held, |s| {
             s.result(waiting).is_some()
         });
         assert_eq!(s.result(waiting), Some(Ok(())));
@@ -617,11 +621,8 @@ mod raid1 {
     /// while the failure is owed (settle_write counts owed failures as unrecorded).
     #[test]
     fn a_write_after_an_owed_failure_waits_for_its_record() {
-        let mut c = Raid1Config::new(2, 4096);
-        c.max_requests = 3;
-        c.sync_buffers = 0;
+        let mut c = reads_on_member_1(3);
         c.max_read_errors = 0;
-        c.members[0].write_mostly = true;
         c.members[0].bad_blocks = Some(BadBlockTable {
             ranges: vec![],
             capacity: 512,
@@ -671,10 +672,7 @@ mod raid1 {
                 .any(|r| r.io.member == 1 && r.io.sector == 600),
             "the write reached the failed member"
         );
-        for t in std::mem::take(&mut held) {
-            s.ack(t).expect("a held token");
-        }
-        run_acking(&mut s, &mut seen, &mut held, |s| {
+        release_held(&mut s, &mut seen, &mut held, |s| {
             s.result(after).is_some() && s.result(bad).is_some()
         });
         assert_eq!(s.result(after), Some(Ok(())));
