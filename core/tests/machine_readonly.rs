@@ -198,6 +198,14 @@ fn a_read_only_machine_never_hands_out_a_write() {
         ] {
             assert!(d.m.start_sync(action).is_err(), "{v}: {action:?} started");
         }
+        // md's `idle` starts nothing either (its recovery check leaves a read-only array
+        // alone), though the array owes a resync.
+        d.m.stop_sync(false);
+        d.run(&mut []);
+        assert!(
+            d.m.engine().sync_status().is_none(),
+            "{v}: idle started a sync action on a read-only array"
+        );
         assert!(!d.m.check_recovery(), "{v}: recovery started");
         assert!(d.m.fail_member(1).is_err(), "{v}: fail accepted");
         // Time passes (md's safe-mode and bitmap daemon passes), then the array stops.

@@ -1006,9 +1006,10 @@ enum mdraid_result mdraid_array_tick(struct mdraid_array *array, uint64_t *next_
 enum mdraid_result mdraid_array_sync_start(struct mdraid_array *array, uint32_t action);
 
 /*
- Interrupts the running sync action (md's "idle"); its end is then reported by
- `mdraid_array_sync_status` as interrupted. Errors: as `mdraid_array_sync_start`
- (`MDRAID_REFUSED`: none runs). Thread-safe.
+ Interrupts the running sync action; its end is then reported by
+ `mdraid_array_sync_status` as interrupted, and it does not start again on its own (md's
+ "idle" lets md's recovery check restart a resync or recovery). Errors: as
+ `mdraid_array_sync_start` (`MDRAID_REFUSED`: none runs). Thread-safe.
  */
 enum mdraid_result mdraid_array_sync_abort(struct mdraid_array *array);
 

@@ -997,9 +997,10 @@ pub extern "C" fn mdraid_array_sync_start(array: *mut mdraid_array, action: u32)
     }
 }
 
-/// Interrupts the running sync action (md's "idle"); its end is then reported by
-/// `mdraid_array_sync_status` as interrupted. Errors: as `mdraid_array_sync_start`
-/// (`MDRAID_REFUSED`: none runs). Thread-safe.
+/// Interrupts the running sync action; its end is then reported by
+/// `mdraid_array_sync_status` as interrupted, and it does not start again on its own (md's
+/// "idle" lets md's recovery check restart a resync or recovery). Errors: as
+/// `mdraid_array_sync_start` (`MDRAID_REFUSED`: none runs). Thread-safe.
 #[no_mangle]
 pub extern "C" fn mdraid_array_sync_abort(array: *mut mdraid_array) -> mdraid_result {
     ffi_boundary! {

@@ -330,8 +330,11 @@ pub struct Raid1 {
     sync: Option<SyncState>,
     /// A membership change may let a recovery start (md_check_recovery's spare scan).
     want_recovery: bool,
-    /// A resync was interrupted by a member failure: restart it when possible.
+    /// A resync was interrupted by a member failure (or stopped by `stop_sync` without a
+    /// freeze): restart it when possible.
     auto_resync: bool,
+    /// md's MD_RECOVERY_FROZEN (`sync_action` `frozen`): no action starts on its own.
+    frozen: bool,
     /// `mismatch_cnt` of the last check/repair.
     last_mismatch: u64,
     /// When the last user request was accepted (sync's idleness test).

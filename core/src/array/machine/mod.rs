@@ -582,6 +582,22 @@ impl Machine {
         Ok(())
     }
 
+    /// md's `sync_action` `idle` (`freeze` false) and `frozen`: stops the running action (its
+    /// end comes as [`Notice::SyncDone`]); never refused. Without `freeze` md's recovery
+    /// check follows: a recovery, or a resync still owed, starts again from its checkpoint
+    /// once the action has drained. With `freeze` nothing starts on its own until the next
+    /// [`Self::start_sync`] or a stop without `freeze`. A read-only or stopping array only
+    /// stops: md's recovery check leaves a read-only array alone (its engine has no sync
+    /// window either), and a stop's abort must not be undone by a restart.
+    pub fn stop_sync(&mut self, freeze: bool) {
+        if self.readonly || self.stopping {
+            let _ = self.engine.abort_sync();
+        } else {
+            self.engine.stop_sync(freeze);
+        }
+        self.pump();
+    }
+
     /// md's sync speed limits (KiB/s); only while no request or sync runs.
     pub fn set_speed_limits(&mut self, min_kib: u64, max_kib: u64) -> Result<(), MachineError> {
         if self.is_busy() {

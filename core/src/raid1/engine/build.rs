@@ -283,6 +283,7 @@ impl Raid1 {
             sync: None,
             want_recovery: false,
             auto_resync: false,
+            frozen: false,
             last_mismatch: 0,
             last_user_submit: None,
             next_seq: 1,

@@ -131,6 +131,10 @@ impl Raid1 {
         if r.is_ok() && action == SyncAction::Resync {
             self.auto_resync = false;
         }
+        if r.is_ok() {
+            // md: resync, recover, check and repair clear MD_RECOVERY_FROZEN.
+            self.frozen = false;
+        }
         self.full_next = true;
         self.progress();
         r
@@ -149,6 +153,35 @@ impl Raid1 {
         self.full_next = true;
         self.progress();
         Ok(())
+    }
+
+    /// md's `sync_action` `idle` (`freeze` false) and `frozen`. Both interrupt the running
+    /// action as [`Self::abort_sync`] does (a no-op when none runs). Without `freeze`, md's
+    /// recovery check follows once nothing runs: a recovery (a position still recovering, a
+    /// spare for an empty slot) or a resync the array still owes starts again from its
+    /// checkpoint; a check or repair does not. With `freeze`, no action starts on its own
+    /// (not even after a member failure) until the next successful [`Self::start_sync`] or a
+    /// stop without `freeze`.
+    pub fn stop_sync(&mut self, freeze: bool) {
+        if let Some(st) = self.sync.as_mut() {
+            if !st.aborting {
+                st.aborting = true;
+                st.interrupted = true;
+                st.wake = None;
+            }
+        }
+        self.frozen = freeze;
+        self.auto_resync = !freeze && self.resync_offset < self.array_sectors;
+        if !freeze {
+            self.want_recovery = true;
+        }
+        self.full_next = true;
+        self.progress();
+    }
+
+    /// Whether [`Self::stop_sync`] froze sync actions (md's `sync_action` reads `frozen`).
+    pub fn sync_frozen(&self) -> bool {
+        self.frozen
     }
 
     /// Progress of the running action (also while an abort drains).
@@ -273,7 +306,7 @@ impl Raid1 {
     // false start_sync_inner refuses the recovery ("nothing to recover") with nothing changed
     // (its own assign_spares finds nothing the first did not).
     fn maybe_auto_sync(&mut self) -> bool {
-        if self.sync.is_some() || self.sync_window == 0 {
+        if self.sync.is_some() || self.sync_window == 0 || self.frozen {
             return false;
         }
         if self.want_recovery {
