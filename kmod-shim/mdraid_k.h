@@ -163,5 +163,7 @@ s64 mdraid_k_show(const struct mdraid_k_machine *m, const struct mdraid_k_conf *
 		  int idx, u8 *buf, size_t len); /* bytes written */
 s64 mdraid_k_store(struct mdraid_k_machine *m, struct mdraid_k_conf *c, u32 id, int idx,
 		   const u8 *buf, size_t len); /* 0 done, MDRAID_K_DO_*, -errno */
+/* A machine that just started takes what was configured before (sync speed limits). */
+s64 mdraid_k_apply_conf(struct mdraid_k_machine *m, const struct mdraid_k_conf *c);
 
 #endif /* MDRAID_K_H */

@@ -550,6 +550,9 @@ static void mdr_adopt(struct mdr_array *a, struct mdraid_k_result *res, int ndes
 	a->m = res->machine;
 	mdraid_k_state(a->m, &sectors);
 	mdr_set_limits(a, sectors);
+	spin_lock_irq(&a->qlock);
+	mdraid_k_apply_conf(a->m, &a->conf);
+	spin_unlock_irq(&a->qlock);
 	WRITE_ONCE(a->running, true);
 	mdr_cmd(a, MDRAID_K_CMD_OWED_RESYNC);
 	mdr_kick(a);

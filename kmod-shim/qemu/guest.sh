@@ -44,6 +44,7 @@ mdr_create() { # mdr_create UNIT DEV...: a RAID1 over the devices through sysfs
 	wr $(md mdr$u)/raid_disks $# || return 1
 	wr $(md mdr$u)/metadata_version 1.2 || return 1
 	for d in "$@"; do wr $(md mdr$u)/new_dev $(devnum $d) || return 1; done
+	[ -z "$MDR_SPEED_MAX" ] || wr $(md mdr$u)/sync_speed_max $MDR_SPEED_MAX || return 1
 	wr $(md mdr$u)/array_state active || return 1
 }
 mdr_stop() { # mdr_stop DISK: full stop; the disk goes away
@@ -234,6 +235,62 @@ scn_blkdebug() { # QEMU injects EIO on vde's reads and writes: retries, data int
 	pass blkdebug
 }
 
+scn_sync_ctl() { # sync_action idle and frozen mid-resync, by md and by the shim on vda+vdb
+	local what sa seq
+	for what in md shim; do
+		wipe vda vdb
+		# a slow resync (1000 KiB/s of 64 MiB), so that it is still running at each step
+		if [ $what = md ]; then
+			echo 1000 >/proc/sys/dev/raid/speed_limit_max
+			mdadm --create /dev/md7 --run --level=1 --raid-devices=2 --metadata=1.2 \
+				/dev/vda /dev/vdb >/tmp/cr 2>&1 || { cat /tmp/cr; die_scn "md create"; return; }
+			sa=/sys/block/md7/md
+		else
+			MDR_SPEED_MAX=1000
+			mdr_create 7 vda vdb || die_scn "shim create" || return
+			MDR_SPEED_MAX=
+			sa=$(md mdr7)
+		fi
+		sleep 1
+		seq=$(cat $sa/sync_action)
+		# idle: the resync stops and md's recovery check starts it again from its checkpoint
+		wr $sa/sync_action idle || die_scn "$what: idle" || return
+		sleep 1
+		seq="$seq $(cat $sa/sync_action)"
+		# frozen: it stops and stays stopped
+		wr $sa/sync_action frozen || die_scn "$what: frozen" || return
+		sleep 1
+		local c1=$(cat $sa/sync_completed)
+		sleep 1
+		seq="$seq $(cat $sa/sync_action)"
+		[ "$(cat $sa/sync_completed)" = "$c1" ] || die_scn "$what: progress while frozen" || return
+		# full speed, then idle: the resync runs to its end
+		if [ $what = md ]; then
+			echo 200000 >/proc/sys/dev/raid/speed_limit_max
+		else
+			wr $sa/sync_speed_max system || die_scn "shim speed" || return
+		fi
+		wr $sa/sync_action idle || die_scn "$what: idle after frozen" || return
+		local i=0
+		while [ "$(cat $sa/sync_action)" != idle ]; do
+			i=$((i + 1))
+			[ $i -gt 3000 ] && { die_scn "$what: resync never ended"; return; }
+			sleep 0.1
+		done
+		echo "MDR: INFO sync_ctl $what: $seq"
+		[ "$seq" = "resync resync frozen" ] || die_scn "$what: sync_action read '$seq'" || return
+		if [ $what = md ]; then
+			mdadm --stop /dev/md7 >/dev/null 2>&1 || die_scn "md stop" || return
+		else
+			mdr_stop mdr7 || die_scn "shim stop" || return
+		fi
+		# mdadm's word on the members: the resync finished (no resync offset left)
+		mdadm --examine /dev/vda >/tmp/ex 2>&1 || { cat /tmp/ex; die_scn "$what: examine"; return; }
+		! grep -q "Resync Offset" /tmp/ex || { grep "Resync\|State" /tmp/ex; die_scn "$what: resync not done"; return; }
+	done
+	pass sync_ctl
+}
+
 scn_bench() { # fio head-to-head on vda+vdb: one md RAID1, run by md and by the shim in turn
 	local r what dev
 	wipe vda vdb
@@ -300,7 +357,7 @@ elif [ "$MDR_MODE" = bench ]; then
 	SCENARIOS="bench rmmod"
 else
 	SCENARIOS=$(echo "${MDR_SCENARIOS:-all}" | tr , " ")
-	[ "$SCENARIOS" = all ] && SCENARIOS="probe create to_md from_md faults blkdebug rmmod"
+	[ "$SCENARIOS" = all ] && SCENARIOS="probe create to_md from_md faults blkdebug sync_ctl rmmod"
 fi
 for SCN in $SCENARIOS; do
 	START=$(date +%s)

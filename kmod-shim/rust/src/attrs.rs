@@ -88,9 +88,10 @@ const ATTRS: &[(u32, &str, u32)] = &[
     (DEV, "errors\0", 0o444),
 ];
 
-const ACTIONS: [&str; 5] = ["idle", "resync", "recover", "check", "repair"];
+const ACTIONS: [&str; 6] = ["idle", "resync", "recover", "check", "repair", "frozen"];
 
-/// The name of sync action `a` (0 idle … 4 repair).
+/// The name of sync action `a` (0 idle … 4 repair, 5 frozen: what md's `sync_action` shows
+/// while MD_RECOVERY_FROZEN is set).
 pub(crate) fn action_name(a: u32) -> &'static str {
     ACTIONS.get(a as usize).copied().unwrap_or("?")
 }
@@ -285,6 +286,32 @@ pub unsafe extern "C" fn mdraid_k_store(
     store(k, c, id, idx, w)
 }
 
+/// Speed limits (KiB/s, 0: md's system default) as [`command`] 6 takes them.
+fn speed_arg(min: u64, max: u64) -> u64 {
+    let min = if min == 0 { 1000 } else { min };
+    let max = if max == 0 { 200_000 } else { max };
+    min << 32 | max
+}
+
+/// Gives a machine that just started what was configured before it ran: the sync speed
+/// limits written while the array was inactive (md applies them to the first resync too).
+/// 0 or a negative errno.
+///
+/// # Safety
+/// `m` is a live machine and `conf` a valid configuration, neither used by anyone else
+/// during the call.
+#[no_mangle]
+pub unsafe extern "C" fn mdraid_k_apply_conf(m: *mut KMachine, conf: *const KConf) -> i64 {
+    // SAFETY: by contract.
+    let (Some(k), Some(c)) = (unsafe { m.as_mut() }, unsafe { conf.as_ref() }) else {
+        return EINVAL;
+    };
+    if c.speed_min == 0 && c.speed_max == 0 {
+        return 0;
+    }
+    command(k, 6, speed_arg(c.speed_min, c.speed_max))
+}
+
 fn store(k: Option<&mut KMachine>, c: &mut KConf, id: u32, idx: i32, w: &str) -> i64 {
     let running = k.is_some();
     match id {
@@ -333,11 +360,10 @@ fn store(k: Option<&mut KMachine>, c: &mut KConf, id: u32, idx: i32, w: &str) ->
             _ => EINVAL,
         },
         5 => match (k, ACTIONS.iter().position(|a| *a == w)) {
-            (Some(k), _) if w == "idle" || w == "frozen" => match command(k, 2, 0) {
-                EBUSY => 0, // nothing running
-                r => r,
-            },
-            (Some(k), Some(a)) if a > 0 => command(k, 1, a as u64),
+            // md: both stop the running action; `frozen` keeps anything from starting on its
+            // own, `idle` lets md's recovery check start what is still owed.
+            (Some(k), _) if w == "idle" || w == "frozen" => command(k, 2, u64::from(w == "frozen")),
+            (Some(k), Some(a)) if (1..=4).contains(&a) => command(k, 1, a as u64),
             _ => EINVAL,
         },
         8 | 9 => {
@@ -353,12 +379,8 @@ fn store(k: Option<&mut KMachine>, c: &mut KConf, id: u32, idx: i32, w: &str) ->
             } else {
                 (c.speed_min, v)
             };
-            let (mn0, mx0) = (
-                if mn == 0 { 1000 } else { mn },
-                if mx == 0 { 200_000 } else { mx },
-            );
             if let Some(k) = k {
-                let r = command(k, 6, mn0 << 32 | mx0);
+                let r = command(k, 6, speed_arg(mn, mx));
                 if r < 0 {
                     return r;
                 }

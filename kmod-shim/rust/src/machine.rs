@@ -466,7 +466,8 @@ pub unsafe extern "C" fn mdraid_k_handle_timeout(m: *mut KMachine, mono_ns: u64,
     }
 }
 
-/// Commands: 1 start sync (`arg` 1 resync, 2 recover, 3 check, 4 repair), 2 abort sync,
+/// Commands: 1 start sync (`arg` 1 resync, 2 recover, 3 check, 4 repair), 2 stop sync
+/// (md's `idle`, or with `arg` 1 `frozen`: [`mdraid::array::machine::Machine::stop_sync`]),
 /// 3 fail member `arg`, 4 remove member `arg`, 5 stop, 6 speed limits (`arg` = min KiB/s
 /// << 32 | max KiB/s), 7 start the owed resync if any, 8 quiesce for a hot add (a running
 /// sync action is interrupted, as md's quiesce does; an interrupted resync stays owed). 0 or a negative errno (EBUSY refused
@@ -502,7 +503,10 @@ pub(crate) fn command(k: &mut KMachine, cmd: u32, arg: u64) -> i64 {
             }
             r
         }
-        2 => k.m.abort_sync(),
+        2 => {
+            k.m.stop_sync(arg == 1);
+            Ok(())
+        }
         3 => k.m.fail_member(idx),
         4 => k.m.remove_member(idx).map(|_| ()),
         5 => {
@@ -586,7 +590,11 @@ pub(crate) fn status(k: &KMachine) -> KStatus {
         degraded: raid_disks.saturating_sub(in_sync),
         version,
         sectors: mm.engine().array_sectors(),
-        sync_action: sync.map_or(0, |s| action_num(s.action)),
+        sync_action: if mm.engine().sync_frozen() {
+            5
+        } else {
+            sync.map_or(0, |s| action_num(s.action))
+        },
         sync_done: sync.map_or(0, |s| s.done_sectors),
         sync_total: sync.map_or(0, |s| s.total_sectors),
         sync_speed: sync.map_or(0, |s| s.rate_kib_s),
