@@ -124,6 +124,7 @@ struct mdraid_k_event {
 enum {
 	MDRAID_K_CMD_SYNC = 1, MDRAID_K_CMD_ABORT_SYNC, MDRAID_K_CMD_FAIL, MDRAID_K_CMD_REMOVE,
 	MDRAID_K_CMD_STOP, MDRAID_K_CMD_SPEED, MDRAID_K_CMD_OWED_RESYNC, MDRAID_K_CMD_QUIESCE,
+	MDRAID_K_CMD_SYNC_CHECK,
 };
 
 void mdraid_k_machine_free(struct mdraid_k_machine *m);

@@ -666,6 +666,7 @@ int mdr_hot_add(struct mdr_array *a, struct mdr_member *add)
 		err = mdr_big_call(&b);
 	}
 	a->quiesce = false;
+	mdr_cmd(a, MDRAID_K_CMD_SYNC_CHECK); /* the quiesce's interrupted resync goes on */
 	mdr_kick(a);
 	if (err >= 0 && err != a->nmem) /* the machine appends its members */
 		err = -EIO;

@@ -286,3 +286,43 @@ fn idle_on_a_stopping_machine_restarts_nothing() {
     assert!(m.engine().sync_status().is_none());
     assert!(m.is_stopped(), "the stop did not finish");
 }
+
+/// A driver that paused a resync with a plain abort (the kernel shim's hot add) asks for md's
+/// recovery check afterwards: the resync goes on from its checkpoint; a frozen array stays
+/// stopped.
+#[test]
+fn a_sync_check_resumes_an_aborted_resync_unless_frozen() {
+    for frozen in [false, true] {
+        let mut s = resyncing();
+        part_way(&mut s, 12);
+        if frozen {
+            s.engine.stop_sync(true);
+        } else {
+            s.engine.abort_sync().unwrap();
+        }
+        s.pump();
+        assert!(s.run_until(|s| s.engine.sync_status().is_none()));
+        s.settle();
+        assert_eq!(
+            sync_done(&s),
+            vec![(SyncAction::Resync, true)],
+            "frozen {frozen}"
+        );
+        s.engine.request_sync_check();
+        s.pump();
+        assert!(s.run_until(|s| s.engine.sync_status().is_none()));
+        s.settle();
+        let cp = first_stop_checkpoint(&s);
+        if frozen {
+            assert_eq!(sync_done(&s).len(), 1, "a frozen array resumed its resync");
+            assert_eq!(s.engine.resync_offset(), cp);
+        } else {
+            assert_eq!(
+                sync_done(&s),
+                vec![(SyncAction::Resync, true), (SyncAction::Resync, false)]
+            );
+            assert_eq!(copied(&s)[1], (SyncAction::Resync, SIZE - cp));
+            assert_eq!(s.members[0].data, s.members[1].data, "mirrors differ");
+        }
+    }
+}

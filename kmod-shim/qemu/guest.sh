@@ -235,10 +235,10 @@ scn_blkdebug() { # QEMU injects EIO on vde's reads and writes: retries, data int
 	pass blkdebug
 }
 
-scn_sync_ctl() { # sync_action idle and frozen mid-resync, by md and by the shim on vda+vdb
+scn_sync_ctl() { # sync_action idle, a hot add, frozen mid-resync: md and the shim on vda+vdb
 	local what sa seq
 	for what in md shim; do
-		wipe vda vdb
+		wipe vda vdb vdc
 		# a slow resync (1000 KiB/s of 64 MiB), so that it is still running at each step
 		if [ $what = md ]; then
 			echo 1000 >/proc/sys/dev/raid/speed_limit_max
@@ -255,6 +255,15 @@ scn_sync_ctl() { # sync_action idle and frozen mid-resync, by md and by the shim
 		seq=$(cat $sa/sync_action)
 		# idle: the resync stops and md's recovery check starts it again from its checkpoint
 		wr $sa/sync_action idle || die_scn "$what: idle" || return
+		sleep 1
+		seq="$seq $(cat $sa/sync_action)"
+		# a hot add (a spare: both slots are full) leaves the resync running (the shim pauses
+		# it for the add and resumes it)
+		if [ $what = md ]; then
+			mdadm /dev/md7 --add /dev/vdc >/tmp/add 2>&1 || { cat /tmp/add; die_scn "md add"; return; }
+		else
+			wr $sa/new_dev $(devnum vdc) || die_scn "shim add" || return
+		fi
 		sleep 1
 		seq="$seq $(cat $sa/sync_action)"
 		# frozen: it stops and stays stopped
@@ -278,7 +287,7 @@ scn_sync_ctl() { # sync_action idle and frozen mid-resync, by md and by the shim
 			sleep 0.1
 		done
 		echo "MDR: INFO sync_ctl $what: $seq"
-		[ "$seq" = "resync resync frozen" ] || die_scn "$what: sync_action read '$seq'" || return
+		[ "$seq" = "resync resync resync frozen" ] || die_scn "$what: sync_action read '$seq'" || return
 		if [ $what = md ]; then
 			mdadm --stop /dev/md7 >/dev/null 2>&1 || die_scn "md stop" || return
 		else

@@ -470,7 +470,9 @@ pub unsafe extern "C" fn mdraid_k_handle_timeout(m: *mut KMachine, mono_ns: u64,
 /// (md's `idle`, or with `arg` 1 `frozen`: [`mdraid::array::machine::Machine::stop_sync`]),
 /// 3 fail member `arg`, 4 remove member `arg`, 5 stop, 6 speed limits (`arg` = min KiB/s
 /// << 32 | max KiB/s), 7 start the owed resync if any, 8 quiesce for a hot add (a running
-/// sync action is interrupted, as md's quiesce does; an interrupted resync stays owed). 0 or a negative errno (EBUSY refused
+/// sync action is interrupted, as md's quiesce does; an interrupted resync stays owed), 9
+/// md's recovery check once the hot add is done (an interrupted resync resumes; a recovery
+/// the new device allows starts first). 0 or a negative errno (EBUSY refused
 /// now, EINVAL bad argument, ENODEV no such member).
 ///
 /// # Safety
@@ -531,6 +533,10 @@ pub(crate) fn command(k: &mut KMachine, cmd: u32, arg: u64) -> i64 {
                 // Refused only when no sync runs.
                 let _ = k.m.abort_sync();
             }
+            Ok(())
+        }
+        9 => {
+            k.m.request_sync_check();
             Ok(())
         }
         _ => return -22,

@@ -598,6 +598,16 @@ impl Machine {
         self.pump();
     }
 
+    /// md's recovery check without stopping anything (a driver's hot add that paused a
+    /// resync, say): once no action runs, a recovery or a resync still owed starts. Nothing
+    /// on a frozen, read-only or stopping array.
+    pub fn request_sync_check(&mut self) {
+        if !(self.readonly || self.stopping) {
+            self.engine.request_sync_check();
+        }
+        self.pump();
+    }
+
     /// md's sync speed limits (KiB/s); only while no request or sync runs.
     pub fn set_speed_limits(&mut self, min_kib: u64, max_kib: u64) -> Result<(), MachineError> {
         if self.is_busy() {

@@ -171,9 +171,17 @@ impl Raid1 {
             }
         }
         self.frozen = freeze;
-        self.auto_resync = !freeze && self.resync_offset < self.array_sectors;
-        if !freeze {
+        self.auto_resync = false;
+        self.request_sync_check();
+    }
+
+    /// md's recovery check (MD_RECOVERY_NEEDED) without stopping anything: once no action
+    /// runs, a recovery (a position still recovering, a spare for an empty slot) or a resync
+    /// the array still owes starts, from its checkpoint. Nothing while frozen.
+    pub fn request_sync_check(&mut self) {
+        if !self.frozen {
             self.want_recovery = true;
+            self.auto_resync |= self.resync_offset < self.array_sectors;
         }
         self.full_next = true;
         self.progress();
