@@ -74,9 +74,10 @@ run_group() {
 		# engine's sync suites (raid1_sync, sync_end, raid1_replace), and through the machine
 		# recovery, resync, check and repair of the fixtures (array_sync), interrupted ones
 		# (interrupted_recovery, crash_consistency) and replace (machine_replace).
-		# sync_rules: written for what the first run missed.
+		# sync_rules: written for what the first run missed. sync_stop: stop_sync and
+		# request_sync_check (md's idle / frozen and recovery check), added 2 December.
 		tests=(array_sync crash_consistency interrupted_recovery machine_replace raid1_replace
-			raid1_sync sync_end sync_rules)
+			raid1_sync sync_end sync_rules sync_stop)
 		;;
 	bitmap)
 		# The bitmap format: its unit tests (--lib, which also runs the lib's other unit
