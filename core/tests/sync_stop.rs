@@ -7,6 +7,11 @@
 mod common;
 
 use common::sync_done;
+use mdraid::array::machine::{Machine, Notice};
+use mdraid::array::setup::{self, DeviceInfo};
+use mdraid::array::{CreateOptions, CreateSlot, Now};
+use mdraid::format::geometry::BitmapRequest;
+use mdraid::format::MetadataVersion;
 use mdraid::raid1::sim::Sim;
 use mdraid::raid1::*;
 
@@ -200,15 +205,9 @@ fn frozen_holds_a_spare_back_until_idle() {
     assert_eq!(s.members[2].data, d, "the spare was not rebuilt");
 }
 
-/// The machine: `idle` on a stopping array only stops (the stop's own abort must not turn
-/// into md's recovery check restarting the resync it is ending).
-#[test]
-fn idle_on_a_stopping_machine_restarts_nothing() {
-    use mdraid::array::machine::{Machine, Notice};
-    use mdraid::array::setup::{self, DeviceInfo};
-    use mdraid::array::{CreateOptions, CreateSlot, Now};
-    use mdraid::format::geometry::BitmapRequest;
-    use mdraid::format::MetadataVersion;
+/// A machine made by `setup::create` over two 16 MiB devices that owe a resync, the resync
+/// started.
+fn resyncing_machine() -> (Machine, Now) {
     let slots = (0..2)
         .map(|i| CreateSlot::Device {
             name: format!("m{i}"),
@@ -235,56 +234,112 @@ fn idle_on_a_stopping_machine_restarts_nothing() {
         seed: 9,
         md_minor: 0,
     };
-    let mut now = Now {
+    let now = Now {
         mono_ns: 0,
         wall_secs: 1_900_000_000,
     };
-    let mut m: Machine = setup::create(slots, &opts, now).unwrap().0;
+    let mut m = setup::create(slots, &opts, now).unwrap().0;
     m.start_sync(SyncAction::Resync).unwrap();
-    // Every I/O succeeds (contents do not matter here); time moves when nothing is out.
-    let mut run = |m: &mut Machine, ios: usize| -> Vec<Notice> {
-        let mut notices = Vec::new();
-        let mut done = 0;
-        for _ in 0..200_000 {
-            while let Some(n) = m.poll_event() {
-                notices.push(n);
-            }
-            if done >= ios {
-                break;
-            }
-            match m.poll_io() {
-                Some(io) => {
-                    m.handle_io_completion(io.id, Ok(())).unwrap();
-                    done += 1;
-                }
-                None if m.is_busy() => {
-                    now.mono_ns += 100_000_000;
-                    m.handle_timeout(now);
-                }
-                None => break,
-            }
+    (m, now)
+}
+
+/// Completes `ios` of the machine's I/Os (every one succeeds: contents do not matter here),
+/// or all of them until it is idle; time moves when nothing is out. The notices seen.
+fn run_machine(m: &mut Machine, now: &mut Now, ios: usize) -> Vec<Notice> {
+    let mut notices = Vec::new();
+    let mut done = 0;
+    for _ in 0..200_000 {
+        while let Some(n) = m.poll_event() {
+            notices.push(n);
         }
-        notices
-    };
-    run(&mut m, 20);
-    assert!(m.engine().sync_status().is_some(), "the resync ended early");
-    m.stop();
-    m.stop_sync(false);
-    let notices = run(&mut m, usize::MAX);
-    let ends: Vec<bool> = notices
+        if done >= ios {
+            break;
+        }
+        match m.poll_io() {
+            Some(io) => {
+                m.handle_io_completion(io.id, Ok(())).unwrap();
+                done += 1;
+            }
+            None if m.is_busy() => {
+                now.mono_ns += 100_000_000;
+                m.handle_timeout(*now);
+            }
+            None => break,
+        }
+    }
+    notices
+}
+
+/// The ends of sync actions among `notices`: whether each was interrupted.
+fn ends(notices: &[Notice]) -> Vec<bool> {
+    notices
         .iter()
         .filter_map(|n| match n {
             Notice::SyncDone(r) => Some(r.interrupted),
             _ => None,
         })
-        .collect();
+        .collect()
+}
+
+/// The machine: `idle` on a stopping array only stops (the stop's own abort must not turn
+/// into md's recovery check restarting the resync it is ending).
+#[test]
+fn idle_on_a_stopping_machine_restarts_nothing() {
+    let (mut m, mut now) = resyncing_machine();
+    run_machine(&mut m, &mut now, 20);
+    assert!(m.engine().sync_status().is_some(), "the resync ended early");
+    m.stop();
+    m.stop_sync(false);
+    m.request_sync_check();
+    let notices = run_machine(&mut m, &mut now, usize::MAX);
     assert_eq!(
-        ends,
+        ends(&notices),
         vec![true],
         "the stop's resync end, and nothing restarted after it"
     );
     assert!(m.engine().sync_status().is_none());
     assert!(m.is_stopped(), "the stop did not finish");
+}
+
+/// The machine: after a plain abort, a recovery check resumes the resync to its end.
+#[test]
+fn a_machine_sync_check_resumes_an_aborted_resync() {
+    let (mut m, mut now) = resyncing_machine();
+    run_machine(&mut m, &mut now, 20);
+    m.abort_sync().unwrap();
+    let notices = run_machine(&mut m, &mut now, usize::MAX);
+    assert_eq!(ends(&notices), vec![true]);
+    m.request_sync_check();
+    let notices = run_machine(&mut m, &mut now, usize::MAX);
+    assert_eq!(ends(&notices), vec![false], "the check did not resume the resync");
+    assert!(!m.needs_resync());
+}
+
+/// The machine's own calls: `frozen` stops the resync and a recovery check starts nothing;
+/// `idle` then resumes it to its end, and the array owes no resync.
+#[test]
+fn the_machine_freezes_and_resumes_a_resync() {
+    let (mut m, mut now) = resyncing_machine();
+    run_machine(&mut m, &mut now, 20);
+    m.stop_sync(true);
+    let notices = run_machine(&mut m, &mut now, usize::MAX);
+    assert_eq!(ends(&notices), vec![true], "frozen: the resync stops");
+    assert!(m.engine().sync_frozen());
+    m.request_sync_check();
+    let notices = run_machine(&mut m, &mut now, usize::MAX);
+    assert!(
+        ends(&notices).is_empty(),
+        "a frozen machine resumed its resync"
+    );
+    assert!(m.needs_resync());
+    m.stop_sync(false);
+    let notices = run_machine(&mut m, &mut now, usize::MAX);
+    assert_eq!(
+        ends(&notices),
+        vec![false],
+        "idle: the resync resumes to its end"
+    );
+    assert!(!m.needs_resync(), "the resync's debt is still owed");
 }
 
 /// A driver that paused a resync with a plain abort (the kernel shim's hot add) asks for md's
