@@ -179,6 +179,9 @@ impl Raid1 {
     /// runs, a recovery (a position still recovering, a spare for an empty slot) or a resync
     /// the array still owes starts, from its checkpoint. Nothing while frozen.
     pub fn request_sync_check(&mut self) {
+        // mutants: `<` → `<=` is equivalent in outcome: at `resync_offset == array_sectors`
+        // the flag only makes maybe_auto_sync ask for a resync that start_sync_inner refuses
+        // ("in sync") with nothing changed, in the next round (excluded in .cargo/mutants.toml).
         if !self.frozen {
             self.want_recovery = true;
             self.auto_resync |= self.resync_offset < self.array_sectors;
@@ -353,8 +356,7 @@ impl Raid1 {
         // a checkpoint the skip passed is emitted on that input instead of in a further
         // round (excluded in .cargo/mutants.toml).
         changed |= self.schedule_sync();
-        changed |= self.sync_maybe_end();
-        changed
+        self.sync_maybe_end() || changed
     }
 
     /// Current speed in KiB/s over the measurement window (md adds a second to the elapsed
