@@ -82,6 +82,8 @@ impl IntentBitmap {
     /// and bits into the whole sectors that hold them, which come back.
     pub(crate) fn encode(&mut self, events: u64) -> Result<&[u8]> {
         self.bitmap.header.events = events;
+        // mutants: `>` → `>=` is equivalent: at equality the assignment stores the value
+        // already there (excluded).
         if self.bitmap.header.events_cleared > events {
             self.bitmap.header.events_cleared = events;
         }
@@ -109,6 +111,10 @@ impl IntentBitmap {
         const PAGE: u64 = 4096;
         let header = crate::format::bitmap::BITMAP_HEADER_BYTES as u64;
         let lo = (header + first / 8) / PAGE * PAGE;
+        // mutants: `first + 1` → `first * 1` is equivalent: every caller asks for end > first
+        // (a set/clear step only for a chunk in range, the superblock round's 0..1, the grow's
+        // 0..chunks), where the max is `end` either way; for 0..0 the 256-byte header puts
+        // both in page 0 (excluded).
         let hi = (header + end.max(first + 1).div_ceil(8)).div_ceil(PAGE) * PAGE;
         let len = self.raw.len() as u64;
         (lo.min(len) as usize)..(hi.min(len) as usize)

@@ -73,6 +73,9 @@ impl Sb0Table {
             match m.state {
                 MemberState::Faulty => d.state = DISK_FAULTY,
                 _ if active_slot.is_some() => {
+                    // mutants: `|` → `^` here and below is equivalent: the bits are disjoint
+                    // (active 1 and sync 2, write-mostly 9 and failfast 10, removed 3 and
+                    // faulty 0; excluded).
                     d.state = DISK_ACTIVE | DISK_SYNC;
                     t.active += 1;
                     t.working += 1;
@@ -133,5 +136,6 @@ fn own_record(sb: &Superblock) -> Disk0 {
 /// the bitmap-present bit is kept.
 pub(super) fn state_word(old: u32, dirty: bool, resync_cp: u64) -> u32 {
     let clean = !dirty && resync_cp == crate::format::sb1::RESYNC_CLEAN;
+    // mutants: `|` → `^` is equivalent: bitmap-present is bit 8, clean bit 0 (excluded).
     (old & sb0::STATE_BITMAP_PRESENT) | if clean { sb0::STATE_CLEAN } else { 0 }
 }

@@ -290,6 +290,8 @@ fn whole_blocks(im: &Image, member: usize, offset: u64, data: &[u8], unit: u64) 
     let mut block = alloc::vec![0u8; (hi - lo) as usize];
     for (at, d) in im.chunks.iter() {
         let (a, b) = ((*at).max(lo), (at + d.len() as u64).min(hi));
+        // mutants: `<` → `<=` is equivalent: at a == b both slices are empty (a ≥ lo and
+        // a ≥ at, so neither index underflows) and nothing is copied (excluded).
         if a < b {
             block[(a - lo) as usize..(b - lo) as usize]
                 .copy_from_slice(&d[(a - at) as usize..(b - at) as usize]);
