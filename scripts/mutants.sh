@@ -110,6 +110,15 @@ run_group() {
 			metadata_rounds raid1_engine raid1_model)
 		lib=1
 		;;
+	report)
+		# The `--examine-bitmap` / `--examine-badblocks` text (report/bitmap.rs): its unit
+		# tests (--lib), bitmap_badblocks (every fixture member's bitmap and bad-block log
+		# against mdadm's text) and examine_bitmap_rules (headers the fixtures do not hold,
+		# by mdadm's rules: written for what the first run missed).
+		files=(-f core/src/report/bitmap.rs)
+		tests=(bitmap_badblocks examine_bitmap_rules)
+		lib=1
+		;;
 	*) die "unknown group $name (groups: $GROUPS)" ;;
 	esac
 	# The test targets go to every cargo call (-C): the build then compiles only these test
@@ -137,7 +146,7 @@ run_group() {
 		"$(cat "$OUT/$name/mutants.out/timeout.txt" | wc -l) timeout"
 }
 
-GROUPS="superblocks metadata checkpoint sync membership bitmap assembly gates"
+GROUPS="superblocks metadata checkpoint sync membership bitmap assembly gates report"
 list=0
 if [[ ${1:-} == --list ]]; then
 	list=1
