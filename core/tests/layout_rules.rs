@@ -49,11 +49,13 @@ fn region_at(s: &Superblock1, bitmap: bool, off: i32) -> Result<(), String> {
 /// The superblock at sector 8 in one 4 KiB block (8 sectors: up to 1920 roles, 4096 bytes):
 /// a bitmap or log starting at the superblock itself is inside its block and refused; one
 /// starting 8 sectors on, where the next block begins, is accepted, also when the superblock
-/// fills its block exactly. (Mutants in the block-end sum `(sb_start + ceil(len / 512) + unit
-/// - 1) / unit * unit`: `* unit` → `/`, `/ unit` → `%`, `+ unit` → `-`, `sb_start +` → `-`
-/// put the end at or before the superblock's start; `- 1` → `+ 1`, `/ 1`, `+ unit` → `*`,
-/// `sb_start +` → `*` put it a block or more later when the superblock fills its block;
-/// `sb_start / unit * unit` → `* unit` moved the block's start far past it.)
+/// fills its block exactly. (Mutants in the block-end sum
+/// `(sb_start + ceil(len / 512) + unit - 1) / unit * unit`: `* unit` → `/`, `/ unit` → `%`,
+/// `+ unit` → `-`, `sb_start +` → `-` put the end at or before the superblock's start;
+/// `- 1` → `+ 1`, `/ 1`, `+ unit` → `*`, `sb_start +` → `*` put it a block or more later
+/// when the superblock fills its block; `len + 511` → `len - 511` left a one-sector
+/// superblock no sectors; `sb_start / unit * unit` → `* unit` moved the block's start far
+/// past it.)
 #[test]
 fn the_bitmap_and_log_start_past_the_superblocks_block() {
     for max_dev in [128, 384, 1920] {
