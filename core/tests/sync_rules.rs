@@ -3,7 +3,7 @@
 //! surviving the sync suites (the `sync` group of scripts/mutants.sh, see TESTING.md). Each
 //! names the mutant it exists for.
 
-use mdraid::raid1::sim::Sim;
+use mdraid::raid1::sim::{Fault, Sim};
 use mdraid::raid1::*;
 
 mod common;
@@ -548,4 +548,223 @@ fn a_long_clean_stretch_is_scanned_4096_chunks_a_round() {
     assert_eq!(s.engine.poll_timeout(), Some(s.engine.now()));
     assert!(s.run_until(|s| s.engine.sync_status().is_none()));
     assert_eq!(s.engine.resync_offset(), u64::MAX);
+}
+
+/// A sync write still waiting for a member I/O slot is not issued to a target that failed
+/// meanwhile (md writes no failed member). Here one member I/O at a time: the recovery block's
+/// write to member 1 holds the only slot, member 2 (the other target) fails, and when the slot
+/// frees the block passes over member 2. (Mutant: `working && buf != NO_BUF` → `||` in
+/// issue_sync wrote to the failed member.)
+#[test]
+fn a_sync_write_waiting_for_a_slot_skips_a_target_that_failed() {
+    let size = 4 * BLK;
+    let mut cfg = Raid1Config::new(3, size);
+    cfg.members[1] = MemberConfig::recovering(0);
+    cfg.members[2] = MemberConfig::recovering(0);
+    cfg.max_member_ios = 1;
+    cfg.sync_window = 1;
+    let mut s = sim(cfg);
+    fill(&mut s, 0, 0x5a);
+    s.engine.start_sync(SyncAction::Recovery, s.now).unwrap();
+    s.pump();
+    let writing = |s: &Sim, m: usize| {
+        s.io_log
+            .iter()
+            .any(|r| r.io.member == m && r.io.kind == MemberIoKind::Write && r.done > s.now)
+    };
+    assert!(s.run_until(|s| writing(s, 1)));
+    assert!(!writing(&s, 2), "one member I/O at a time");
+    let failed_at = s.now;
+    s.engine.fail_member(2).unwrap();
+    s.pump();
+    assert!(s.run_until(|s| s.engine.sync_status().is_none()));
+    s.settle();
+    let late: Vec<_> = s
+        .io_log
+        .iter()
+        .filter(|r| r.io.member == 2 && r.issued >= failed_at)
+        .map(|r| (r.io.kind, r.io.sector))
+        .collect();
+    assert_eq!(late, vec![], "I/O to member 2 after it failed");
+    assert_eq!(s.engine.member_state(2), Some(PositionState::Faulty));
+}
+
+/// md's `raid1_sync_request` reads from the first in-sync mirror that is not write-mostly,
+/// and from a write-mostly one only when no other can supply the block. Here member 0 is
+/// write-mostly: the recovery reads member 1, except for the block member 1 cannot read.
+/// (Mutant: `!m.write_mostly` → `m.write_mostly` in pick_source preferred member 0.)
+#[test]
+fn a_recovery_reads_a_write_mostly_mirror_last() {
+    let size = 8 * BLK;
+    let mut cfg = Raid1Config::new(3, size);
+    cfg.members[0].write_mostly = true;
+    cfg.members[2] = MemberConfig::recovering(0);
+    let mut s = sim(cfg);
+    fill(&mut s, 0, 0x5a);
+    fill(&mut s, 1, 0x5a);
+    s.members[1]
+        .faults
+        .push(Fault::read_forever(3 * BLK + 5, 1));
+    s.engine.start_sync(SyncAction::Recovery, s.now).unwrap();
+    assert!(s.run_until(|s| s.engine.sync_status().is_none()));
+    s.settle();
+    assert_eq!(s.engine.member_state(2), Some(PositionState::InSync));
+    assert_eq!(s.members[2].data, s.members[0].data);
+    let ok_reads = |m: usize| -> Vec<u64> {
+        s.io_log
+            .iter()
+            .filter(|r| {
+                r.io.member == m
+                    && r.ok
+                    && r.io.kind == MemberIoKind::Read
+                    && matches!(r.io.buf, IoBuf::Scratch { .. })
+            })
+            .map(|r| r.io.sector)
+            .collect()
+    };
+    let mut want: Vec<u64> = (0..8).map(|b| b * BLK).collect();
+    want.retain(|&b| b != 3 * BLK);
+    assert_eq!(
+        ok_reads(1),
+        want,
+        "member 1 supplies every block it can read"
+    );
+    assert_eq!(
+        ok_reads(0),
+        vec![3 * BLK],
+        "member 0 only the one member 1 cannot"
+    );
+}
+
+/// A recovery block no mirror can read waits for its bad-block record on the target before
+/// it is done: the recovery's progress does not pass the block until the owner has
+/// acknowledged the BadBlocks event (else a cut before the record would leave the target
+/// claiming the lost sectors as rebuilt). (Mutant: `meta_wait += 1` → `*=` in sync_unreadable
+/// let the block finish at once.)
+#[test]
+fn an_unreadable_recovery_block_waits_for_its_bad_block_record() {
+    let size = 16 * BLK;
+    let mut cfg = Raid1Config::new(2, size);
+    cfg.members[1] = MemberConfig::recovering(0);
+    cfg.members[1].bad_blocks = Some(BadBlockTable {
+        ranges: vec![],
+        capacity: 8,
+    });
+    let mut s = sim(cfg);
+    s.meta_latency = 50_000_000;
+    fill(&mut s, 0, 0x5a);
+    s.members[0]
+        .faults
+        .push(Fault::read_forever(4 * BLK + 2, 1));
+    s.engine.start_sync(SyncAction::Recovery, s.now).unwrap();
+    let mut passed_unrecorded = None;
+    let mut acked_at = None;
+    assert!(s.run_until(|s| {
+        let token = s.events.iter().find_map(|(_, e)| match *e {
+            Event::BadBlocks {
+                token, member: 1, ..
+            } => Some(token),
+            _ => None,
+        });
+        let acked = token.is_some_and(|t| s.acks.iter().any(|&(_, a)| a == t));
+        if acked && acked_at.is_none() {
+            acked_at = Some(s.now);
+        }
+        if let Some(st) = s.engine.sync_status() {
+            if !acked && st.done_sectors > 4 * BLK && passed_unrecorded.is_none() {
+                passed_unrecorded = Some((s.now, st.done_sectors));
+            }
+        }
+        s.engine.sync_status().is_none()
+    }));
+    s.settle();
+    assert_eq!(
+        passed_unrecorded, None,
+        "progress past the block before its record"
+    );
+    assert!(
+        acked_at.is_some_and(|t| t >= 50_000_000),
+        "the record took the owner's 50 ms"
+    );
+    assert_eq!(s.engine.bad_blocks(1), Some(&[(4 * BLK, BLK)][..]));
+    assert_eq!(s.engine.member_state(1), Some(PositionState::InSync));
+}
+
+/// md's fix_sync_read_error: a block no mirror can read is recorded bad on the target; when
+/// that cannot be recorded (no bad-block log here) the recovery is interrupted, and the target
+/// does not come in sync over sectors it never received. (Mutant: `stop && !st.aborting` →
+/// `stop && st.aborting` in sync_unreadable went on and finished the recovery.)
+#[test]
+fn an_unreadable_block_without_a_bad_block_log_interrupts_the_recovery() {
+    let size = 16 * BLK;
+    let mut cfg = Raid1Config::new(2, size);
+    cfg.members[1] = MemberConfig::recovering(0);
+    let mut s = sim(cfg);
+    fill(&mut s, 0, 0x5a);
+    s.members[0]
+        .faults
+        .push(Fault::read_forever(4 * BLK + 2, 1));
+    s.engine.start_sync(SyncAction::Recovery, s.now).unwrap();
+    assert!(s.run_until(|s| s.engine.sync_status().is_none()));
+    s.settle();
+    assert_eq!(sync_done(&s).first(), Some(&(SyncAction::Recovery, true)));
+    // (Its recovery offset may pass the lost block, as md's curr_resync does on an
+    // interrupted recovery; the member stays out of sync.)
+    assert!(
+        matches!(
+            s.engine.member_state(1),
+            Some(PositionState::Recovering { .. })
+        ),
+        "member 1 is {:?}",
+        s.engine.member_state(1)
+    );
+    assert!(!s
+        .events
+        .iter()
+        .any(|(_, e)| matches!(e, Event::MemberInSync { .. })));
+}
+
+/// Failed sync reads (count by the io log) on member `m`.
+fn failed_sync_reads(s: &Sim, m: usize) -> u32 {
+    s.io_log
+        .iter()
+        .filter(|r| {
+            r.io.member == m
+                && !r.ok
+                && r.io.kind == MemberIoKind::Read
+                && matches!(r.io.buf, IoBuf::Scratch { .. })
+        })
+        .count() as u32
+}
+
+/// A sync read that fails counts as a read error of its member (toward `max_read_errors`),
+/// for a recovery's source as for a check's reader: the member's count is the number of its
+/// failed sync reads. (Mutants: `!stale` → `stale` in sync_io_done, both the resync/recovery
+/// and the check/repair arm, stopped counting them.)
+#[test]
+fn a_failed_sync_read_counts_as_a_read_error() {
+    let size = 8 * BLK;
+    // Recovery: member 0 fails one read, member 1 supplies that block.
+    let mut cfg = Raid1Config::new(3, size);
+    cfg.members[2] = MemberConfig::recovering(0);
+    let mut s = sim(cfg);
+    fill(&mut s, 0, 0x5a);
+    fill(&mut s, 1, 0x5a);
+    s.members[0].faults.push(Fault::read_forever(2 * BLK, 1));
+    s.engine.start_sync(SyncAction::Recovery, s.now).unwrap();
+    assert!(s.run_until(|s| s.engine.sync_status().is_none()));
+    s.settle();
+    assert_eq!(s.engine.member_state(2), Some(PositionState::InSync));
+    assert_eq!(s.members[2].data, s.members[1].data);
+    assert_eq!(failed_sync_reads(&s, 0), 1);
+    assert_eq!(s.engine.member_counters(0).unwrap().read_errors, 1);
+    // Check: member 1 fails one read (rewritten from member 0).
+    let mut s = sim(Raid1Config::new(2, size));
+    s.members[1].faults.push(Fault::media(3 * BLK, 2));
+    s.engine.start_sync(SyncAction::Check, s.now).unwrap();
+    assert!(s.run_until(|s| s.engine.sync_status().is_none()));
+    s.settle();
+    assert_eq!(failed_sync_reads(&s, 1), 1);
+    assert_eq!(s.engine.member_counters(1).unwrap().read_errors, 1);
+    assert_eq!(s.engine.member_counters(0).unwrap().read_errors, 0);
 }

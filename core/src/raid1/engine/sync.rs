@@ -824,6 +824,9 @@ impl Raid1 {
                             self.note_read_error(member, false);
                         }
                     }
+                    // mutants: `read_ok | read_err` → `^` is equivalent: each reader's read
+                    // is handed out once a block (read_issued) and sets one of the two masks
+                    // when it completes, so they are disjoint (excluded in .cargo/mutants.toml).
                     if (b.read_ok | b.read_err) & b.readers == b.readers {
                         self.sync_compare(&mut b, n);
                     }
