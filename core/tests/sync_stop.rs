@@ -311,7 +311,11 @@ fn a_machine_sync_check_resumes_an_aborted_resync() {
     assert_eq!(ends(&notices), vec![true]);
     m.request_sync_check();
     let notices = run_machine(&mut m, &mut now, usize::MAX);
-    assert_eq!(ends(&notices), vec![false], "the check did not resume the resync");
+    assert_eq!(
+        ends(&notices),
+        vec![false],
+        "the check did not resume the resync"
+    );
     assert!(!m.needs_resync());
 }
 
