@@ -159,40 +159,24 @@ fn each_call_returns_with_its_rounds_on_disk() {
 /// A machine made by `setup::create` over two 64 MiB devices (nothing read back: every I/O
 /// this test completes is a write or a flush).
 fn machine() -> mdraid::array::machine::Machine {
-    use mdraid::array::setup::{self, DeviceInfo};
-    let slots = (0..2)
-        .map(|i| CreateSlot::Device {
-            name: format!("m{i}"),
-            dev: DeviceInfo {
-                name: format!("m{i}"),
-                size: 64 * MIB as u64,
-                device_number: None,
-                block_size: 512,
-            },
-            write_mostly: false,
-            failfast: false,
-        })
-        .collect();
+    use mdraid::array::setup;
     let opts = CreateOptions {
-        version: MetadataVersion::V1_2,
-        raid_disks: 2,
         bitmap: BitmapRequest::Internal {
             chunk_bytes: Some(1 << 20),
         },
         name: "direct".into(),
-        homehost: None,
-        assume_clean: true,
-        size_kib: None,
         now: WALL,
         uuid: [5; 16],
         seed: 5,
-        md_minor: 0,
+        ..common::create_options(MetadataVersion::V1_2, 2)
     };
     let now = mdraid::array::Now {
         mono_ns: 0,
         wall_secs: WALL,
     };
-    setup::create(slots, &opts, now).unwrap().0
+    setup::create(common::info_slots(2, 64 * MIB as u64), &opts, now)
+        .unwrap()
+        .0
 }
 
 /// For `Metadata::is_idle` (mutants: `true`; the first `&&` → `||`): a superblock round in

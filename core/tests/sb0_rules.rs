@@ -8,6 +8,8 @@
 //! its own; a clean stop runs the superblock round. Written for what the sb0 group of
 //! `scripts/mutants.sh` missed (TESTING.md).
 
+mod common;
+
 use mdraid::array::machine::{Detached, Machine, Now, State};
 use mdraid::array::{Array, CreateOptions, CreateSlot, IntentBitmap, Member, MemberState};
 use mdraid::device::MemDevice;
@@ -40,8 +42,6 @@ fn with_bitmap(bitmap: bool) -> (Vec<Member<Detached>>, Option<IntentBitmap>) {
         })
         .collect();
     let opts = CreateOptions {
-        version: MetadataVersion::V0_90,
-        raid_disks: 2,
         bitmap: if bitmap {
             BitmapRequest::Internal {
                 chunk_bytes: Some(64 << 10),
@@ -50,13 +50,9 @@ fn with_bitmap(bitmap: bool) -> (Vec<Member<Detached>>, Option<IntentBitmap>) {
             BitmapRequest::None
         },
         name: String::new(),
-        homehost: None,
-        assume_clean: true,
-        size_kib: None,
-        now: 1_800_000_000,
         uuid: [4; 16],
         seed: 4,
-        md_minor: 0,
+        ..common::create_options(MetadataVersion::V0_90, 2)
     };
     let a = Array::create(slots, &opts).unwrap();
     let (m, _) = a.into_machine(NOW).unwrap();

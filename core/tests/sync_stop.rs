@@ -8,9 +8,8 @@ mod common;
 
 use common::sync_done;
 use mdraid::array::machine::{Machine, Notice};
-use mdraid::array::setup::{self, DeviceInfo};
-use mdraid::array::{CreateOptions, CreateSlot, Now};
-use mdraid::format::geometry::BitmapRequest;
+use mdraid::array::setup;
+use mdraid::array::{CreateOptions, Now};
 use mdraid::format::MetadataVersion;
 use mdraid::raid1::sim::Sim;
 use mdraid::raid1::*;
@@ -36,6 +35,23 @@ fn part_way(s: &mut Sim, steps: usize) {
         s.step();
     }
     assert!(s.engine.sync_status().is_some(), "the action ended early");
+}
+
+/// `idle` on the running action, then runs until the action it restarts has ended too.
+fn idle_through_the_restart(s: &mut Sim) {
+    s.engine.stop_sync(false);
+    s.pump();
+    assert!(s.run_until(|s| sync_done(s).len() == 2 && s.engine.sync_status().is_none()));
+    s.settle();
+}
+
+/// Lets `secs` seconds pass, a timeout and a settle each.
+fn idle_for(s: &mut Sim, secs: u32) {
+    for _ in 0..secs {
+        s.now += 1_000_000_000;
+        s.engine.handle_timeout(s.now);
+        s.settle();
+    }
 }
 
 /// The checkpoint of the first interrupted action: the last SyncCheckpoint before its SyncDone.
@@ -82,10 +98,7 @@ fn resyncing() -> Sim {
 fn idle_restarts_a_stopped_resync_from_its_checkpoint() {
     let mut s = resyncing();
     part_way(&mut s, 12);
-    s.engine.stop_sync(false);
-    s.pump();
-    assert!(s.run_until(|s| sync_done(s).len() == 2 && s.engine.sync_status().is_none()));
-    s.settle();
+    idle_through_the_restart(&mut s);
     assert_eq!(
         sync_done(&s),
         vec![(SyncAction::Resync, true), (SyncAction::Resync, false)],
@@ -107,11 +120,7 @@ fn frozen_keeps_a_stopped_resync_stopped_until_a_start() {
     s.engine.stop_sync(true);
     s.pump();
     assert!(s.run_until(|s| s.engine.sync_status().is_none()));
-    for _ in 0..20 {
-        s.now += 1_000_000_000;
-        s.engine.handle_timeout(s.now);
-        s.settle();
-    }
+    idle_for(&mut s, 20);
     assert_eq!(sync_done(&s), vec![(SyncAction::Resync, true)]);
     assert!(
         s.engine.sync_status().is_none(),
@@ -139,11 +148,7 @@ fn idle_does_not_restart_a_check() {
     s.engine.stop_sync(false);
     s.pump();
     assert!(s.run_until(|s| s.engine.sync_status().is_none()));
-    for _ in 0..5 {
-        s.now += 1_000_000_000;
-        s.engine.handle_timeout(s.now);
-        s.settle();
-    }
+    idle_for(&mut s, 5);
     assert_eq!(sync_done(&s), vec![(SyncAction::Check, true)]);
     assert!(s.engine.sync_status().is_none(), "idle restarted the check");
 }
@@ -157,10 +162,7 @@ fn idle_resumes_a_stopped_recovery() {
     s.engine.start_sync(SyncAction::Recovery, s.now).unwrap();
     s.pump();
     part_way(&mut s, 12);
-    s.engine.stop_sync(false);
-    s.pump();
-    assert!(s.run_until(|s| sync_done(s).len() == 2 && s.engine.sync_status().is_none()));
-    s.settle();
+    idle_through_the_restart(&mut s);
     assert_eq!(
         sync_done(&s),
         vec![(SyncAction::Recovery, true), (SyncAction::Recovery, false)]
@@ -186,11 +188,7 @@ fn frozen_holds_a_spare_back_until_idle() {
     assert!(s.engine.sync_frozen());
     s.engine.fail_member(1).unwrap();
     s.settle();
-    for _ in 0..5 {
-        s.now += 1_000_000_000;
-        s.engine.handle_timeout(s.now);
-        s.settle();
-    }
+    idle_for(&mut s, 5);
     assert_eq!(s.engine.member_state(2), Some(PositionState::Spare));
     assert!(
         s.engine.sync_status().is_none(),
@@ -208,37 +206,18 @@ fn frozen_holds_a_spare_back_until_idle() {
 /// A machine made by `setup::create` over two 16 MiB devices that owe a resync, the resync
 /// started.
 fn resyncing_machine() -> (Machine, Now) {
-    let slots = (0..2)
-        .map(|i| CreateSlot::Device {
-            name: format!("m{i}"),
-            dev: DeviceInfo {
-                name: format!("m{i}"),
-                size: 16 << 20,
-                device_number: None,
-                block_size: 512,
-            },
-            write_mostly: false,
-            failfast: false,
-        })
-        .collect();
     let opts = CreateOptions {
-        version: MetadataVersion::V1_2,
-        raid_disks: 2,
-        bitmap: BitmapRequest::None,
-        name: "stop".into(),
-        homehost: None,
         assume_clean: false,
-        size_kib: None,
         now: 1_900_000_000,
-        uuid: [9; 16],
-        seed: 9,
-        md_minor: 0,
+        ..common::create_options(MetadataVersion::V1_2, 2)
     };
     let now = Now {
         mono_ns: 0,
         wall_secs: 1_900_000_000,
     };
-    let mut m = setup::create(slots, &opts, now).unwrap().0;
+    let mut m = setup::create(common::info_slots(2, 16 << 20), &opts, now)
+        .unwrap()
+        .0;
     m.start_sync(SyncAction::Resync).unwrap();
     (m, now)
 }

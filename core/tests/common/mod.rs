@@ -3,6 +3,7 @@
 //! uses every helper.
 #![allow(dead_code)]
 
+use mdraid::array::setup::DeviceInfo;
 use mdraid::array::{Array, CreateOptions, CreateSlot};
 use mdraid::device::MemDevice;
 use mdraid::format::geometry::BitmapRequest;
@@ -15,6 +16,42 @@ use mdraid::raid1::{Event, SyncAction};
 /// When [`new_array`] creates its arrays (wall-clock seconds).
 pub const CREATED: u64 = 1_800_000_000;
 
+/// Options for a clean `raid_disks`-way array of `version` without a bitmap, created at
+/// [`CREATED`]; tests change the fields they care about (`CreateOptions { .., ..opts }`).
+pub fn create_options(version: MetadataVersion, raid_disks: u32) -> CreateOptions {
+    CreateOptions {
+        version,
+        raid_disks,
+        bitmap: BitmapRequest::None,
+        name: "rules".into(),
+        homehost: None,
+        assume_clean: true,
+        size_kib: None,
+        now: CREATED,
+        uuid: [7; 16],
+        seed: 1,
+        md_minor: 0,
+    }
+}
+
+/// `n` devices "m0".. of `size` bytes (512-byte blocks, no device number) as a caller-driven
+/// front describes them to `setup::create`.
+pub fn info_slots(n: usize, size: u64) -> Vec<CreateSlot<DeviceInfo>> {
+    (0..n)
+        .map(|i| CreateSlot::Device {
+            name: format!("m{i}"),
+            dev: DeviceInfo {
+                name: format!("m{i}"),
+                size,
+                device_number: None,
+                block_size: 512,
+            },
+            write_mostly: false,
+            failfast: false,
+        })
+        .collect()
+}
+
 /// The members of a clean `n`-way array of `version` without a bitmap, made and stopped here
 /// (8 MiB memory devices).
 pub fn new_array(n: usize, version: MetadataVersion) -> Vec<MemDevice> {
@@ -26,20 +63,7 @@ pub fn new_array(n: usize, version: MetadataVersion) -> Vec<MemDevice> {
             failfast: false,
         })
         .collect();
-    let opts = CreateOptions {
-        version,
-        raid_disks: n as u32,
-        bitmap: BitmapRequest::None,
-        name: "rules".into(),
-        homehost: None,
-        assume_clean: true,
-        size_kib: None,
-        now: CREATED,
-        uuid: [7; 16],
-        seed: 1,
-        md_minor: 0,
-    };
-    let a = Array::create(slots, &opts).unwrap();
+    let a = Array::create(slots, &create_options(version, n as u32)).unwrap();
     a.stop().unwrap().into_iter().map(|m| m.dev).collect()
 }
 
