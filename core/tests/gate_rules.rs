@@ -113,8 +113,11 @@ mod raid1 {
         s.events
             .iter()
             .map(|(_, e)| e.clone())
-            .filter(|e| {
-                matches!(e, Event::BadBlocks { member, .. } | Event::MemberFailed { member, .. } if *member == m)
+            .filter(|e| match e {
+                Event::BadBlocks { member, .. } | Event::MemberFailed { member, .. } => {
+                    *member == m
+                }
+                _ => false,
             })
             .collect()
     }

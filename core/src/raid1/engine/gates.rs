@@ -105,9 +105,9 @@ impl Raid1 {
         // mutants: `<` → `<=` is equivalent: the table never fills. A position fails only
         // while working or a spare, so once per engine until it is removed, and never as the
         // last in-sync one: at most `positions - 1` entries are outstanding against the one
-        // place per position reserved. (A removed position comes back only through `Machine::remove_member`,
-        // which runs idle — every failure recorded — and rebuilds the engine.) `<=` would
-        // differ only by growing past the reservation.
+        // place per position reserved. (A removed position comes back only through
+        // `Machine::remove_member`, which runs idle — every failure recorded — and rebuilds
+        // the engine.) `<=` would differ only by growing past the reservation.
         if self.unrecorded_failures.len() < self.unrecorded_failures.capacity() {
             self.unrecorded_failures.push((t, m));
         }
