@@ -5,6 +5,8 @@
 //! rule is met on its own. Written for the mutants the membership group of
 //! `scripts/mutants.sh` missed (TESTING.md).
 
+mod common;
+
 use mdraid::array::machine::{Comeback, Detached, IoBuffer, IoKind, Machine, Now, State};
 use mdraid::array::{AddOptions, Array, CreateOptions, CreateSlot, Member, MemberState};
 use mdraid::device::{BlockDevice, MemDevice};
@@ -28,8 +30,6 @@ fn create(v: MetadataVersion, slots: u32, bitmap: bool) -> Array<MemDevice> {
         })
         .collect();
     let opts = CreateOptions {
-        version: v,
-        raid_disks: slots,
         bitmap: if bitmap {
             BitmapRequest::Internal {
                 chunk_bytes: Some(64 << 10),
@@ -38,13 +38,10 @@ fn create(v: MetadataVersion, slots: u32, bitmap: bool) -> Array<MemDevice> {
             BitmapRequest::None
         },
         name: "add".into(),
-        homehost: None,
-        assume_clean: true,
-        size_kib: None,
         now: 1_900_000_000,
         uuid: [5; 16],
         seed: 5,
-        md_minor: 0,
+        ..common::create_options(v, slots)
     };
     Array::create(devs, &opts).unwrap()
 }

@@ -3,6 +3,8 @@
 //! stream costing one dirty marking, not one per second. Each claim is read back from the
 //! members' own superblocks and bitmaps, not from the array's memory.
 
+mod common;
+
 use mdraid::array::{Array, CreateOptions, CreateSlot, VirtualClock};
 use mdraid::device::MemDevice;
 use mdraid::format::bitmap::Bitmap;
@@ -23,8 +25,6 @@ fn array(bitmap: bool) -> (Array<MemDevice>, VirtualClock) {
         })
         .collect();
     let opts = CreateOptions {
-        version: MetadataVersion::V1_2,
-        raid_disks: 2,
         bitmap: if bitmap {
             BitmapRequest::Internal {
                 chunk_bytes: Some(1 << 20),
@@ -33,13 +33,9 @@ fn array(bitmap: bool) -> (Array<MemDevice>, VirtualClock) {
             BitmapRequest::None
         },
         name: "clock".into(),
-        homehost: None,
-        assume_clean: true,
-        size_kib: None,
         now: 1_900_000_000,
-        uuid: [7; 16],
         seed: 7,
-        md_minor: 0,
+        ..common::create_options(MetadataVersion::V1_2, 2)
     };
     let mut a = Array::create(slots, &opts).unwrap();
     let clock = VirtualClock::new(1_900_000_000);

@@ -4,6 +4,8 @@
 //! the superblocks end up as md would leave them (bad blocks recorded where the log has room,
 //! the member marked faulty where it has not, the failure recorded in the survivors).
 
+mod common;
+
 use mdraid::array::{Array, AssembleOptions, CreateOptions, CreateSlot, MemberState};
 use mdraid::device::{FaultControl, FaultRule, FaultyDevice, MemDevice};
 use mdraid::format::geometry::BitmapRequest;
@@ -29,8 +31,6 @@ fn make(n: usize, v: MetadataVersion) -> (Array<FaultyDevice<MemDevice>>, Vec<Fa
         })
         .collect();
     let opts = CreateOptions {
-        version: v,
-        raid_disks: n as u32,
         bitmap: if v == MetadataVersion::V0_90 {
             BitmapRequest::None
         } else {
@@ -39,13 +39,9 @@ fn make(n: usize, v: MetadataVersion) -> (Array<FaultyDevice<MemDevice>>, Vec<Fa
             }
         },
         name: "faults".into(),
-        homehost: None,
-        assume_clean: true,
-        size_kib: None,
-        now: 1_800_000_000,
         uuid: [3; 16],
         seed: 9,
-        md_minor: 0,
+        ..common::create_options(v, n as u32)
     };
     (Array::create(slots, &opts).unwrap(), ctls)
 }

@@ -1,6 +1,8 @@
 //! Sync actions on the fixtures, end to end (Array → engine → image files): md's own unclean
 //! and stale arrays brought back in sync with the least copying md would do.
 
+mod common;
+
 use mdraid::array::{AddOptions, AddOutcome, Array, AssembleOptions, SyncAction};
 use mdraid::device::{BlockDevice, MemDevice};
 use mdraid::format::probe::Superblock;
@@ -384,17 +386,11 @@ fn spares_present_at_assembly_are_rebuilt_into_empty_slots_before_the_action() {
             dev("d2"),
         ];
         let opts = CreateOptions {
-            version: v,
-            raid_disks: 3,
             bitmap,
             name: "spares".into(),
-            homehost: None,
-            assume_clean: true,
-            size_kib: None,
-            now: 1_800_000_000,
             uuid: [9; 16],
             seed: 3,
-            md_minor: 0,
+            ..common::create_options(v, 3)
         };
         let a = Array::create(slots, &opts).unwrap();
         let devs: Vec<_> = a

@@ -3,9 +3,8 @@
 
 mod common;
 use common::{edit_sb1, named, new_array};
-use mdraid::array::{Array, AssembleOptions, CreateOptions, CreateSlot, KickReason, MemberState};
+use mdraid::array::{Array, AssembleOptions, CreateSlot, KickReason, MemberState};
 use mdraid::device::MemDevice;
-use mdraid::format::geometry::BitmapRequest;
 use mdraid::format::probe::{probe, Superblock};
 use mdraid::format::sb1;
 use mdraid::format::MetadataVersion;
@@ -110,19 +109,7 @@ fn created_with_missing(version: MetadataVersion) -> Vec<MemDevice> {
         },
         CreateSlot::Missing,
     ];
-    let opts = CreateOptions {
-        version,
-        raid_disks: 2,
-        bitmap: BitmapRequest::None,
-        name: "rules".into(),
-        homehost: None,
-        assume_clean: true,
-        size_kib: None,
-        now: 1_800_000_000,
-        uuid: [7; 16],
-        seed: 1,
-        md_minor: 0,
-    };
+    let opts = common::create_options(version, 2);
     let a = Array::create(slots, &opts).unwrap();
     a.stop().unwrap().into_iter().map(|m| m.dev).collect()
 }

@@ -4,6 +4,8 @@
 //! where each superblock puts its bitmap. Written for the bitmap group of cargo-mutants (see
 //! TESTING.md); each test names what it holds.
 
+mod common;
+
 use mdraid::array::{Array, CreateOptions, CreateSlot};
 use mdraid::device::MemDevice;
 use mdraid::format::bitmap::{
@@ -187,8 +189,6 @@ fn created(version: MetadataVersion, bitmap: bool) -> Vec<MemDevice> {
         })
         .collect();
     let opts = CreateOptions {
-        version,
-        raid_disks: 2,
         bitmap: if bitmap {
             BitmapRequest::Internal {
                 chunk_bytes: Some(1 << 20),
@@ -197,13 +197,10 @@ fn created(version: MetadataVersion, bitmap: bool) -> Vec<MemDevice> {
             BitmapRequest::None
         },
         name: "loc".into(),
-        homehost: None,
-        assume_clean: true,
-        size_kib: None,
         now: 1_900_000_000,
         uuid: [4; 16],
         seed: 4,
-        md_minor: 0,
+        ..common::create_options(version, 2)
     };
     let a = Array::create(slots, &opts).unwrap();
     a.devices().to_vec()

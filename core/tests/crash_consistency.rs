@@ -10,6 +10,8 @@
 //! `MDRAID_CRASH_CASES` sets the number of cases (default 10,000, each seeded by its index and
 //! reproducible: `MDRAID_CRASH_FIRST` starts elsewhere); `MDRAID_CRASH_LONG=1` runs 200,000.
 
+mod common;
+
 use mdraid::array::{Array, AssembleOptions, CreateOptions, CreateSlot, MemberState, SyncAction};
 use mdraid::device::{BlockDevice, CrashDevice, FaultControl, FaultyDevice, SparseDevice};
 use mdraid::format::geometry::BitmapRequest;
@@ -73,17 +75,11 @@ fn run_case(case: u64) -> Result<(), String> {
         })
         .collect();
     let opts = CreateOptions {
-        version: v,
-        raid_disks: n as u32,
         bitmap,
         name: "crash".into(),
-        homehost: None,
-        assume_clean: true,
-        size_kib: None,
-        now: 1_800_000_000,
         uuid: [case as u8; 16],
         seed: case,
-        md_minor: 0,
+        ..common::create_options(v, n as u32)
     };
     let what = format!("case {case}: {v} n={n} {bitmap:?}");
     let mut a: Array<Member> =

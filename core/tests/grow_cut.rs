@@ -19,6 +19,8 @@
 //! `MDRAID_GROW_CASES` sets the number of seeds (default 400), `MDRAID_GROW_FIRST` the first
 //! (replay one with `MDRAID_GROW_CASES=1`).
 
+mod common;
+
 use mdraid::array::machine::{BitmapGrow, GrowRequest, GrowSize};
 use mdraid::array::{
     AddOptions, Array, AssembleOptions, CreateOptions, CreateSlot, MemberState, SyncAction,
@@ -205,8 +207,6 @@ fn run(case: u64, budget: u64) -> Result<u64, String> {
         }
     }
     let opts = CreateOptions {
-        version: p.version,
-        raid_disks: p.slots,
         bitmap: if p.bitmap {
             BitmapRequest::Internal {
                 chunk_bytes: Some(64 << 10),
@@ -215,13 +215,11 @@ fn run(case: u64, budget: u64) -> Result<u64, String> {
             BitmapRequest::None
         },
         name: "grow".into(),
-        homehost: None,
         assume_clean: false,
         size_kib: Some(START_KIB),
-        now: 1_800_000_000,
         uuid: [case as u8 | 1; 16],
         seed: case,
-        md_minor: 0,
+        ..common::create_options(p.version, p.slots)
     };
     let mut a: Array<Cut> = Array::create(slots, &opts).map_err(|e| format!("{what}: {e}"))?;
     let clock = mdraid::array::VirtualClock::new(1_800_000_000);

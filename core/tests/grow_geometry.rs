@@ -8,6 +8,8 @@
 //! - the bits: none dirty on a clean complete array, all on a degraded one, from the resync
 //!   checkpoint on when a resync is owed.
 
+mod common;
+
 use mdraid::array::machine::{BitmapGrow, Machine};
 use mdraid::array::setup::{create, DeviceInfo};
 use mdraid::array::{CreateOptions, CreateSlot, Now};
@@ -52,17 +54,11 @@ fn machine(
         }
     });
     let opts = CreateOptions {
-        version: v,
-        raid_disks: 2,
         bitmap,
         name: "g".into(),
-        homehost: None,
         assume_clean: clean,
-        size_kib: None,
-        now: 1_800_000_000,
         uuid: [3; 16],
-        seed: 1,
-        md_minor: 0,
+        ..common::create_options(v, 2)
     };
     create(slots, &opts, Now::default()).unwrap().0
 }

@@ -2,10 +2,11 @@
 //! leave it loose: a bitmap made in memory (grow --bitmap=internal) is written as md writes
 //! one, header and bits in whole logical blocks of the member and nothing past them.
 
+mod common;
+
 use mdraid::array::machine::{BitmapGrow, IoKind, Machine};
 use mdraid::array::setup::{create, DeviceInfo};
 use mdraid::array::{CreateOptions, CreateSlot, Now};
-use mdraid::format::geometry::BitmapRequest;
 use mdraid::format::probe::Superblock;
 use mdraid::format::MetadataVersion;
 
@@ -24,17 +25,10 @@ fn machine(block: u32) -> Machine {
         failfast: false,
     };
     let opts = CreateOptions {
-        version: MetadataVersion::V1_2,
-        raid_disks: 2,
-        bitmap: BitmapRequest::None,
         name: "intent".into(),
-        homehost: None,
-        assume_clean: true,
-        size_kib: None,
-        now: 1_800_000_000,
         uuid: [5; 16],
         seed: 2,
-        md_minor: 0,
+        ..common::create_options(MetadataVersion::V1_2, 2)
     };
     create(vec![slot("a"), slot("b")], &opts, Now::default())
         .unwrap()

@@ -11,6 +11,8 @@
 //! `MDRAID_INTERRUPT_CASES` sets the number of cases (default 1,000, seeded by index);
 //! `MDRAID_INTERRUPT_FIRST` starts elsewhere (replay a failing case by its number).
 
+mod common;
+
 use mdraid::array::SyncAction;
 use mdraid::array::{
     AddOptions, Array, AssembleOptions, CreateOptions, CreateSlot, MemberState, VirtualClock,
@@ -188,8 +190,6 @@ fn run_case(case: u64) -> Result<(), String> {
         })
         .collect();
     let opts = CreateOptions {
-        version: v,
-        raid_disks: 2,
         bitmap: if bitmap {
             BitmapRequest::Internal {
                 chunk_bytes: Some(64 << 10),
@@ -198,13 +198,9 @@ fn run_case(case: u64) -> Result<(), String> {
             BitmapRequest::None
         },
         name: "intr".into(),
-        homehost: None,
-        assume_clean: true,
-        size_kib: None,
-        now: 1_800_000_000,
         uuid: [case as u8 | 1; 16],
         seed: case,
-        md_minor: 0,
+        ..common::create_options(v, 2)
     };
     let mut a: Array<Cut> =
         Array::create(slots, &opts).map_err(|e| format!("{what}: create: {e}"))?;
@@ -358,8 +354,6 @@ fn array_of_two(budget: &Rc<Cell<u64>>, bitmap: bool) -> (Array<Cut>, Vec<Cut>) 
         })
         .collect();
     let opts = CreateOptions {
-        version: MetadataVersion::V1_2,
-        raid_disks: 2,
         bitmap: if bitmap {
             BitmapRequest::Internal {
                 chunk_bytes: Some(64 << 10),
@@ -368,13 +362,9 @@ fn array_of_two(budget: &Rc<Cell<u64>>, bitmap: bool) -> (Array<Cut>, Vec<Cut>) 
             BitmapRequest::None
         },
         name: "t".into(),
-        homehost: None,
-        assume_clean: true,
-        size_kib: None,
-        now: 1_800_000_000,
         uuid: [3; 16],
         seed: 3,
-        md_minor: 0,
+        ..common::create_options(MetadataVersion::V1_2, 2)
     };
     (Array::create(slots, &opts).unwrap(), devs)
 }

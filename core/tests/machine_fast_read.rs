@@ -5,6 +5,8 @@
 //! and counted exactly as the general path counts it, and fail, remove, stop and a sync start
 //! while fast reads are in flight wait for them or order after them.
 
+mod common;
+
 use mdraid::array::machine::{Io, IoBuffer, IoKind, Machine, Notice, Now};
 use mdraid::array::{Array, CreateOptions, CreateSlot};
 use mdraid::device::{BlockDevice, MemDevice};
@@ -81,19 +83,15 @@ impl Driver {
             })
             .collect();
         let opts = CreateOptions {
-            version: MetadataVersion::V1_2,
-            raid_disks: s.active as u32,
             bitmap: BitmapRequest::Internal {
                 chunk_bytes: Some(64 << 10),
             },
             name: "fast".into(),
-            homehost: None,
             assume_clean: s.assume_clean,
-            size_kib: None,
             now: 1_900_000_000,
             uuid: [9; 16],
             seed: 3,
-            md_minor: 0,
+            ..common::create_options(MetadataVersion::V1_2, s.active as u32)
         };
         let mut a: Array<MemDevice> = Array::create(slots, &opts).unwrap();
         let data = expected(0, WRITTEN);

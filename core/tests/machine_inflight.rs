@@ -17,6 +17,8 @@
 //! `MDRAID_MACHINE_CASES` sets the number of seeds (default 10,000; `MDRAID_MACHINE_LONG=1`:
 //! 200,000), `MDRAID_MACHINE_FIRST` the first (replay one with `MDRAID_MACHINE_CASES=1`).
 
+mod common;
+
 use mdraid::array::machine::{Io, IoBuffer, IoKind, Machine, Notice, Now};
 use mdraid::array::{
     AddOptions, Array, AssembleOptions, CreateOptions, CreateSlot, Member, MemberState,
@@ -286,17 +288,13 @@ fn run_case(case: u64) -> Result<(), String> {
         (0..n).map(dev).collect()
     };
     let opts = CreateOptions {
-        version: v,
-        raid_disks: n as u32,
         bitmap,
         name: "machine".into(),
-        homehost: None,
         assume_clean: sync != 1,
-        size_kib: None,
         now: WALL,
         uuid: [case as u8 | 1; 16],
         seed: case,
-        md_minor: 0,
+        ..common::create_options(v, n as u32)
     };
     let what = format!("case {case}: {v} n={n} {bitmap:?} sync={sync} replace={replace:?}");
     let mut a: Array<CrashDevice> =

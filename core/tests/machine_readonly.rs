@@ -6,6 +6,8 @@
 //! bitmap bits and dirty superblocks (a power cut after writes), so that a writable array
 //! would write at once on stop or on its first idle pass.
 
+mod common;
+
 use mdraid::array::machine::{Io, IoBuffer, IoKind, Machine, Now};
 use mdraid::array::{Array, AssembleOptions, CreateOptions, CreateSlot};
 use mdraid::device::{BlockDevice, MemDevice};
@@ -35,19 +37,13 @@ fn crashed_array(v: MetadataVersion) -> Vec<Vec<u8>> {
         })
         .collect();
     let opts = CreateOptions {
-        version: v,
-        raid_disks: 2,
         bitmap: BitmapRequest::Internal {
             chunk_bytes: Some(64 << 10),
         },
         name: "ro".into(),
-        homehost: None,
         assume_clean: false,
-        size_kib: None,
         now: 1_900_000_000,
-        uuid: [7; 16],
-        seed: 1,
-        md_minor: 0,
+        ..common::create_options(v, 2)
     };
     let mut a: Array<MemDevice> = Array::create(slots, &opts).unwrap();
     for s in 0..64u64 {

@@ -3,10 +3,11 @@
 //! recovery offset; 0.90: a spare, as md writes it), the swap at the end, and a 1.x array
 //! stopped mid-copy assembling with the replace resumed.
 
+mod common;
+
 use mdraid::array::machine::{Machine, Notice};
 use mdraid::array::{Array, AssembleOptions, CreateOptions, CreateSlot, MemberState};
 use mdraid::device::MemDevice;
-use mdraid::format::geometry::BitmapRequest;
 use mdraid::format::probe::{Role, Superblock};
 use mdraid::format::{sb1, MetadataVersion};
 
@@ -22,17 +23,8 @@ fn create(v: MetadataVersion) -> Array<MemDevice> {
         })
         .collect();
     let opts = CreateOptions {
-        version: v,
-        raid_disks: 2,
-        bitmap: BitmapRequest::None,
         name: "replace".into(),
-        homehost: None,
-        assume_clean: true,
-        size_kib: None,
-        now: 1_800_000_000,
-        uuid: [7; 16],
-        seed: 1,
-        md_minor: 0,
+        ..common::create_options(v, 2)
     };
     Array::create(slots, &opts).unwrap()
 }

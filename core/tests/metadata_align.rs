@@ -5,6 +5,8 @@
 //! of the image offset: the tests written for the mutants cargo-mutants found surviving there
 //! (see TESTING.md).
 
+mod common;
+
 use mdraid::array::machine::{IoBuffer, IoKind, Machine, State};
 use mdraid::array::setup::{self, DeviceInfo};
 use mdraid::array::{CreateOptions, CreateSlot, Now};
@@ -41,19 +43,14 @@ fn unaligned_bitmap_machine() -> (Machine, u64) {
         failfast: false,
     };
     let opts = CreateOptions {
-        version: MetadataVersion::V1_2,
-        raid_disks: 2,
         bitmap: BitmapRequest::Internal {
             chunk_bytes: Some(CHUNK),
         },
         name: "align".into(),
-        homehost: None,
-        assume_clean: true,
-        size_kib: None,
         now: NOW.wall_secs - 100,
         uuid: [5; 16],
         seed: 5,
-        md_minor: 0,
+        ..common::create_options(MetadataVersion::V1_2, 2)
     };
     let (created, _writes) = setup::create(vec![slot(0), slot(1)], &opts, NOW).unwrap();
     let (raid_disks, component_sectors, events) = (

@@ -25,8 +25,6 @@ fn array(version: MetadataVersion, bitmap: bool) -> (Array<MemDevice>, VirtualCl
         })
         .collect();
     let opts = CreateOptions {
-        version,
-        raid_disks: 2,
         bitmap: if bitmap {
             BitmapRequest::Internal {
                 chunk_bytes: Some(1 << 20),
@@ -35,13 +33,10 @@ fn array(version: MetadataVersion, bitmap: bool) -> (Array<MemDevice>, VirtualCl
             BitmapRequest::None
         },
         name: "rounds".into(),
-        homehost: None,
-        assume_clean: true,
-        size_kib: None,
         now: WALL - 1000,
         uuid: [9; 16],
         seed: 9,
-        md_minor: 0,
+        ..common::create_options(version, 2)
     };
     let mut a = Array::create(slots, &opts).unwrap();
     let clock = VirtualClock::new(WALL);
@@ -392,17 +387,11 @@ fn a_replacement_and_its_original_swap_in_one_round() {
             })
             .collect();
         let opts = CreateOptions {
-            version,
-            raid_disks: 2,
-            bitmap: BitmapRequest::None,
             name: "swap".into(),
-            homehost: None,
-            assume_clean: true,
-            size_kib: None,
             now: WALL,
             uuid: [4; 16],
             seed: 4,
-            md_minor: 0,
+            ..common::create_options(version, 2)
         };
         let a = Array::create(slots, &opts).unwrap();
         let (mut m, _devs) = a.into_machine(Now::default()).unwrap();
@@ -451,19 +440,14 @@ fn a_bit_past_the_bitmaps_first_page_reaches_its_page() {
         })
         .collect();
     let opts = CreateOptions {
-        version: MetadataVersion::V0_90,
-        raid_disks: 2,
         bitmap: BitmapRequest::Internal {
             chunk_bytes: Some(4096),
         },
         name: "pages".into(),
-        homehost: None,
-        assume_clean: true,
-        size_kib: None,
         now: WALL,
         uuid: [3; 16],
         seed: 3,
-        md_minor: 0,
+        ..common::create_options(MetadataVersion::V0_90, 2)
     };
     let mut a = Array::create(slots, &opts).unwrap();
     let clock = VirtualClock::new(WALL);

@@ -6,11 +6,12 @@
 //! These were the tests of the engine-only `BlockingDriver` + `MetadataSink`; each check now
 //! runs where that behaviour lives: the machine's metadata on real member bytes.
 
+mod common;
+
 mod raid1_drivers {
 
     use mdraid::array::{Array, AssembleOptions, CreateOptions, CreateSlot, MemberState};
     use mdraid::device::{FaultRule, FaultyDevice, MemDevice};
-    use mdraid::format::geometry::BitmapRequest;
     use mdraid::format::probe::{probe, Superblock};
     use mdraid::format::MetadataVersion;
 
@@ -49,17 +50,11 @@ mod raid1_drivers {
             })
             .collect();
         let opts = CreateOptions {
-            version: MetadataVersion::V1_2,
-            raid_disks: 2,
-            bitmap: BitmapRequest::None,
             name: "drv".into(),
-            homehost: None,
-            assume_clean: true,
-            size_kib: None,
             now: NOW,
             uuid: [3; 16],
             seed: 3,
-            md_minor: 0,
+            ..crate::common::create_options(MetadataVersion::V1_2, 2)
         };
         (Array::create(slots, &opts).unwrap(), ctls)
     }

@@ -2,6 +2,8 @@
 //! bitmap header), the array assembles with the change, a mix of arrays or an update the
 //! metadata does not understand writes nothing, and zeroing leaves no superblock.
 
+mod common;
+
 use mdraid::array::update::{update_members, zero_superblocks, Update};
 use mdraid::array::{Array, AssembleOptions, CreateOptions, CreateSlot};
 use mdraid::device::{BlockDevice, MemDevice};
@@ -19,17 +21,13 @@ fn array(v: MetadataVersion, uuid: u8, tag: &str) -> Vec<(String, MemDevice)> {
         })
         .collect();
     let opts = CreateOptions {
-        version: v,
-        raid_disks: 2,
         bitmap: BitmapRequest::Internal { chunk_bytes: None },
         name: "data".into(),
         homehost: Some("box".into()),
-        assume_clean: true,
-        size_kib: None,
         now: 1_900_000_000,
         uuid: [uuid; 16],
         seed: 3,
-        md_minor: 0,
+        ..common::create_options(v, 2)
     };
     let a: Array<MemDevice> = Array::create(slots, &opts).unwrap();
     a.stop()

@@ -7,6 +7,8 @@
 
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use mdraid::array::machine::Notice;
 use mdraid::array::{Array, AssembleOptions, CreateOptions, CreateSlot, MemberState};
 use mdraid::device::{BlockDevice, FileDevice, OpenOptions};
@@ -68,8 +70,6 @@ fn create_wm(paths: &[PathBuf], bitmap: bool, wm0: bool) {
         })
         .collect();
     let opts = CreateOptions {
-        version: MetadataVersion::V1_2,
-        raid_disks: paths.len() as u32,
         bitmap: if bitmap {
             BitmapRequest::Internal {
                 chunk_bytes: Some(64 << 10),
@@ -78,13 +78,8 @@ fn create_wm(paths: &[PathBuf], bitmap: bool, wm0: bool) {
             BitmapRequest::None
         },
         name: "uring".into(),
-        homehost: None,
-        assume_clean: true,
-        size_kib: None,
-        now: 1_800_000_000,
-        uuid: [7; 16],
         seed: 7,
-        md_minor: 0,
+        ..common::create_options(MetadataVersion::V1_2, paths.len() as u32)
     };
     let a = Array::create(slots, &opts).unwrap();
     a.stop().unwrap();

@@ -2,6 +2,8 @@
 //! add_internal_bitmap0, write_bitmap0, load_super0) and md (super_90_load, md_bitmap_read_sb),
 //! recomputed here from raw bytes rather than through the crate's own decoders.
 
+mod common;
+
 use mdraid::array::{Array, AssembleOptions, CreateOptions, CreateSlot};
 use mdraid::device::MemDevice;
 use mdraid::format::geometry::BitmapRequest;
@@ -33,19 +35,16 @@ fn create(dev_bytes: usize, chunk: Option<u64>, homehost: Option<&str>) -> Vec<M
         })
         .collect();
     let opts = CreateOptions {
-        version: MetadataVersion::V0_90,
-        raid_disks: 2,
         bitmap: BitmapRequest::Internal { chunk_bytes: chunk },
         name: String::new(),
         homehost: homehost.map(String::from),
         assume_clean: false,
-        size_kib: None,
         now: NOW,
         uuid: [
             0x10, 0x32, 0x54, 0x76, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
         ],
         seed: 3,
-        md_minor: 0,
+        ..common::create_options(MetadataVersion::V0_90, 2)
     };
     Array::create(slots, &opts)
         .unwrap()
