@@ -8,7 +8,7 @@
 mod common;
 
 use mdraid::array::machine::{Comeback, Detached, IoBuffer, IoKind, Machine, Now, State};
-use mdraid::array::{AddOptions, Array, CreateOptions, CreateSlot, Member, MemberState};
+use mdraid::array::{AddOptions, Array, CreateOptions, Member, MemberState};
 use mdraid::device::{BlockDevice, MemDevice};
 use mdraid::format::geometry::BitmapRequest;
 use mdraid::format::probe::{probe, Superblock};
@@ -21,14 +21,7 @@ const NOW: Now = Now {
 };
 
 fn create(v: MetadataVersion, slots: u32, bitmap: bool) -> Array<MemDevice> {
-    let devs = (0..slots)
-        .map(|i| CreateSlot::Device {
-            name: format!("m{i}"),
-            dev: MemDevice::new(DEV_BYTES),
-            write_mostly: false,
-            failfast: false,
-        })
-        .collect();
+    let devs = common::mem_slots(slots as usize, DEV_BYTES);
     let opts = CreateOptions {
         bitmap: if bitmap {
             BitmapRequest::Internal {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use mdraid::array::{Array, CreateOptions, CreateSlot, VirtualClock};
+use mdraid::array::{Array, CreateOptions, VirtualClock};
 use mdraid::device::MemDevice;
 use mdraid::format::bitmap::Bitmap;
 use mdraid::format::geometry::BitmapRequest;
@@ -16,14 +16,7 @@ const MIB: usize = 1 << 20;
 const MS: u64 = 1_000_000;
 
 fn array(bitmap: bool) -> (Array<MemDevice>, VirtualClock) {
-    let slots = (0..2)
-        .map(|i| CreateSlot::Device {
-            name: format!("m{i}"),
-            dev: MemDevice::new(64 * MIB),
-            write_mostly: false,
-            failfast: false,
-        })
-        .collect();
+    let slots = common::mem_slots(2, 64 * MIB);
     let opts = CreateOptions {
         bitmap: if bitmap {
             BitmapRequest::Internal {

@@ -6,7 +6,7 @@
 
 mod common;
 
-use mdraid::array::{Array, CreateOptions, CreateSlot};
+use mdraid::array::{Array, CreateOptions};
 use mdraid::device::MemDevice;
 use mdraid::format::bitmap::{
     count_bits, location_sb0, location_sb1, offset_sb0, Bitmap, BitmapError, BitmapSuper,
@@ -180,14 +180,7 @@ fn a_clustered_bitmap_is_not_stale_for_older_events_but_its_flag_still_counts() 
 }
 
 fn created(version: MetadataVersion, bitmap: bool) -> Vec<MemDevice> {
-    let slots = (0..2)
-        .map(|i| CreateSlot::Device {
-            name: format!("m{i}"),
-            dev: MemDevice::new(24 << 20),
-            write_mostly: false,
-            failfast: false,
-        })
-        .collect();
+    let slots = common::mem_slots(2, 24 << 20);
     let opts = CreateOptions {
         bitmap: if bitmap {
             BitmapRequest::Internal {

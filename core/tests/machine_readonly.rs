@@ -9,7 +9,7 @@
 mod common;
 
 use mdraid::array::machine::{Io, IoBuffer, IoKind, Machine, Now};
-use mdraid::array::{Array, AssembleOptions, CreateOptions, CreateSlot};
+use mdraid::array::{Array, AssembleOptions, CreateOptions};
 use mdraid::device::{BlockDevice, MemDevice};
 use mdraid::format::geometry::BitmapRequest;
 use mdraid::format::MetadataVersion;
@@ -28,14 +28,7 @@ fn pattern(sector: u64) -> [u8; 512] {
 /// A 2-way array of `v` with an internal bitmap, written to and then cut off (dirty
 /// superblocks, dirty bits, resync owed): the members' bytes.
 fn crashed_array(v: MetadataVersion) -> Vec<Vec<u8>> {
-    let slots = (0..2)
-        .map(|i| CreateSlot::Device {
-            name: format!("m{i}"),
-            dev: MemDevice::new(DEV_BYTES),
-            write_mostly: false,
-            failfast: false,
-        })
-        .collect();
+    let slots = common::mem_slots(2, DEV_BYTES);
     let opts = CreateOptions {
         bitmap: BitmapRequest::Internal {
             chunk_bytes: Some(64 << 10),

@@ -6,7 +6,7 @@
 mod common;
 
 use mdraid::array::machine::{Machine, Notice};
-use mdraid::array::{Array, AssembleOptions, CreateOptions, CreateSlot, MemberState};
+use mdraid::array::{Array, AssembleOptions, CreateOptions, MemberState};
 use mdraid::device::MemDevice;
 use mdraid::format::probe::{Role, Superblock};
 use mdraid::format::{sb1, MetadataVersion};
@@ -14,14 +14,7 @@ use mdraid::format::{sb1, MetadataVersion};
 const DEV: usize = 4 << 20;
 
 fn create(v: MetadataVersion) -> Array<MemDevice> {
-    let slots = (0..3)
-        .map(|i| CreateSlot::Device {
-            name: format!("m{i}"),
-            dev: MemDevice::new(DEV),
-            write_mostly: false,
-            failfast: false,
-        })
-        .collect();
+    let slots = common::mem_slots(3, DEV);
     let opts = CreateOptions {
         name: "replace".into(),
         ..common::create_options(v, 2)

@@ -4,7 +4,7 @@
 
 mod common;
 use common::utime_secs;
-use mdraid::array::{Array, CreateOptions, CreateSlot, VirtualClock};
+use mdraid::array::{Array, CreateOptions, VirtualClock};
 use mdraid::device::MemDevice;
 use mdraid::format::geometry::BitmapRequest;
 use mdraid::format::probe::{probe, Superblock};
@@ -16,14 +16,7 @@ const MS: u64 = 1_000_000;
 const WALL: u64 = 1_900_000_000;
 
 fn array(version: MetadataVersion, bitmap: bool) -> (Array<MemDevice>, VirtualClock) {
-    let slots = (0..2)
-        .map(|i| CreateSlot::Device {
-            name: format!("m{i}"),
-            dev: MemDevice::new(64 * MIB),
-            write_mostly: false,
-            failfast: false,
-        })
-        .collect();
+    let slots = common::mem_slots(2, 64 * MIB);
     let opts = CreateOptions {
         bitmap: if bitmap {
             BitmapRequest::Internal {
@@ -378,14 +371,7 @@ fn a_replacement_and_its_original_swap_in_one_round() {
     use mdraid::array::machine::Now;
     use mdraid::array::MemberState;
     for version in [MetadataVersion::V1_2, MetadataVersion::V0_90] {
-        let slots = (0..3)
-            .map(|i| CreateSlot::Device {
-                name: format!("m{i}"),
-                dev: MemDevice::new(4 * MIB),
-                write_mostly: false,
-                failfast: false,
-            })
-            .collect();
+        let slots = common::mem_slots(3, 4 * MIB);
         let opts = CreateOptions {
             name: "swap".into(),
             now: WALL,
@@ -431,14 +417,7 @@ fn a_replacement_and_its_original_swap_in_one_round() {
 #[test]
 fn a_bit_past_the_bitmaps_first_page_reaches_its_page() {
     let dev_bytes = 128 * MIB;
-    let slots = (0..2)
-        .map(|i| CreateSlot::Device {
-            name: format!("m{i}"),
-            dev: MemDevice::new(dev_bytes),
-            write_mostly: false,
-            failfast: false,
-        })
-        .collect();
+    let slots = common::mem_slots(2, dev_bytes);
     let opts = CreateOptions {
         bitmap: BitmapRequest::Internal {
             chunk_bytes: Some(4096),

@@ -11,8 +11,7 @@
 mod common;
 
 use mdraid::array::machine::{Detached, Machine, Now, State};
-use mdraid::array::{Array, CreateOptions, CreateSlot, IntentBitmap, Member, MemberState};
-use mdraid::device::MemDevice;
+use mdraid::array::{Array, CreateOptions, IntentBitmap, Member, MemberState};
 use mdraid::format::geometry::BitmapRequest;
 use mdraid::format::probe::Superblock;
 use mdraid::format::sb0::{
@@ -33,14 +32,7 @@ fn template() -> Member<Detached> {
 
 /// The members of a clean 2-way 0.90 array made here, and its bitmap if asked for one.
 fn with_bitmap(bitmap: bool) -> (Vec<Member<Detached>>, Option<IntentBitmap>) {
-    let slots = (0..2)
-        .map(|i| CreateSlot::Device {
-            name: format!("m{i}"),
-            dev: MemDevice::new(8 << 20),
-            write_mostly: false,
-            failfast: false,
-        })
-        .collect();
+    let slots = common::mem_slots(2, 8 << 20);
     let opts = CreateOptions {
         bitmap: if bitmap {
             BitmapRequest::Internal {

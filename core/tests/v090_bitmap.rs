@@ -4,7 +4,7 @@
 
 mod common;
 
-use mdraid::array::{Array, AssembleOptions, CreateOptions, CreateSlot};
+use mdraid::array::{Array, AssembleOptions, CreateOptions};
 use mdraid::device::MemDevice;
 use mdraid::format::geometry::BitmapRequest;
 use mdraid::format::MetadataVersion;
@@ -26,14 +26,7 @@ fn independent_csum(sb: &[u8]) -> u32 {
 }
 
 fn create(dev_bytes: usize, chunk: Option<u64>, homehost: Option<&str>) -> Vec<MemDevice> {
-    let slots = (0..2)
-        .map(|i| CreateSlot::Device {
-            name: format!("m{i}"),
-            dev: MemDevice::new(dev_bytes),
-            write_mostly: false,
-            failfast: false,
-        })
-        .collect();
+    let slots = common::mem_slots(2, dev_bytes);
     let opts = CreateOptions {
         bitmap: BitmapRequest::Internal { chunk_bytes: chunk },
         name: String::new(),

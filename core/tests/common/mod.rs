@@ -34,6 +34,18 @@ pub fn create_options(version: MetadataVersion, raid_disks: u32) -> CreateOption
     }
 }
 
+/// `n` memory devices "m0".. of `bytes` each, as `Array::create` takes them.
+pub fn mem_slots(n: usize, bytes: usize) -> Vec<CreateSlot<MemDevice>> {
+    (0..n)
+        .map(|i| CreateSlot::Device {
+            name: format!("m{i}"),
+            dev: MemDevice::new(bytes),
+            write_mostly: false,
+            failfast: false,
+        })
+        .collect()
+}
+
 /// `n` devices "m0".. of `size` bytes (512-byte blocks, no device number) as a caller-driven
 /// front describes them to `setup::create`.
 pub fn info_slots(n: usize, size: u64) -> Vec<CreateSlot<DeviceInfo>> {
@@ -55,15 +67,7 @@ pub fn info_slots(n: usize, size: u64) -> Vec<CreateSlot<DeviceInfo>> {
 /// The members of a clean `n`-way array of `version` without a bitmap, made and stopped here
 /// (8 MiB memory devices).
 pub fn new_array(n: usize, version: MetadataVersion) -> Vec<MemDevice> {
-    let slots = (0..n)
-        .map(|i| CreateSlot::Device {
-            name: format!("m{i}"),
-            dev: MemDevice::new(8 << 20),
-            write_mostly: false,
-            failfast: false,
-        })
-        .collect();
-    let a = Array::create(slots, &create_options(version, n as u32)).unwrap();
+    let a = Array::create(mem_slots(n, 8 << 20), &create_options(version, n as u32)).unwrap();
     a.stop().unwrap().into_iter().map(|m| m.dev).collect()
 }
 
