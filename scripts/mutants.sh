@@ -157,6 +157,15 @@ run_group() {
 		# layout_rules: written for what the first run missed.
 		tests=(block_size metadata_align assemble_rules layout_rules)
 		;;
+	config)
+		# The machine's engine configuration from what assembly or creation decided
+		# (array/machine/config.rs: slots, per-member state and recovery offsets, bad-block
+		# tables, the resync checkpoint, the bitmap's dirty runs, a read-only array's empty
+		# sync pool): the tests that build machines from fixtures, cuts and hand-made states.
+		files=(-f core/src/array/machine/config.rs)
+		tests=(assemble_rules assemble_fixtures machine_setup interrupted_recovery
+			machine_readonly array_sync v090_bitmap badblock_feature block_size)
+		;;
 	*) die "unknown group $name (groups: $GROUPS)" ;;
 	esac
 	# The test targets go to every cargo call (-C): the build then compiles only these test
@@ -184,7 +193,7 @@ run_group() {
 		"$(cat "$OUT/$name/mutants.out/timeout.txt" | wc -l) timeout"
 }
 
-GROUPS="superblocks metadata checkpoint sync membership bitmap assembly gates intent sb0 setup report validate"
+GROUPS="superblocks metadata checkpoint sync membership bitmap assembly gates intent sb0 setup report validate config"
 list=0
 if [[ ${1:-} == --list ]]; then
 	list=1
