@@ -127,6 +127,28 @@ fn a_failfast_member_fails_at_its_first_read_error() {
     }
 }
 
+/// A machine over `members` (a clean 2-way array owing nothing, no bitmap).
+fn clean_machine(
+    members: Vec<mdraid::array::Member<mdraid::array::machine::Detached>>,
+    component_sectors: u64,
+) -> Result<Machine, mdraid::array::machine::MachineError> {
+    let events = members[0].sb.events();
+    Machine::new(
+        mdraid::array::machine::State {
+            members,
+            raid_disks: 2,
+            component_sectors,
+            events,
+            dirty: false,
+            needs_resync: false,
+            readonly: false,
+            bitmap: None,
+            resync_done: u64::MAX,
+        },
+        NOW,
+    )
+}
+
 /// A member's bad-block log (device sectors) reaches the engine in array sectors: an entry
 /// ending at or before the data area is dropped, one straddling its start is clipped to it,
 /// the others move down by data_offset. (Mutants: the filter's `+` → `-` / `*` and `>` →
@@ -134,7 +156,6 @@ fn a_failfast_member_fails_at_its_first_read_error() {
 /// gets no table: a write error fails it instead of recording a bad block.
 #[test]
 fn a_members_bad_block_log_reaches_the_engine_in_array_sectors() {
-    use mdraid::array::machine::State;
     use mdraid::format::badblocks::{BadBlock, BadBlockLog};
     use mdraid::format::probe::Superblock;
     let slots = common::mem_slots(2, DEV_BYTES);
@@ -166,22 +187,7 @@ fn a_members_bad_block_log_reaches_the_engine_in_array_sectors() {
     if let Superblock::V1(s, _) = &mut members[0].sb {
         s.bblog_size = 0;
     }
-    let events = members[0].sb.events();
-    let m = Machine::new(
-        State {
-            members,
-            raid_disks: 2,
-            component_sectors,
-            events,
-            dirty: false,
-            needs_resync: false,
-            readonly: false,
-            bitmap: None,
-            resync_done: u64::MAX,
-        },
-        NOW,
-    )
-    .unwrap();
+    let m = clean_machine(members, component_sectors).unwrap();
     assert_eq!(m.engine().bad_blocks(1), Some(&[(0, 8), (100, 5)][..]));
     assert_eq!(
         m.engine().bad_blocks(0),
@@ -197,7 +203,6 @@ fn a_members_bad_block_log_reaches_the_engine_in_array_sectors() {
 /// member past raid_disks: the engine refuses such a configuration.)
 #[test]
 fn a_rebuild_into_a_held_slot_resumes_as_its_replacement() {
-    use mdraid::array::machine::State;
     use mdraid::array::MemberState;
     let slots = common::mem_slots(3, DEV_BYTES);
     let a = Array::create(slots, &common::create_options(MetadataVersion::V1_2, 2)).unwrap();
@@ -206,22 +211,8 @@ fn a_rebuild_into_a_held_slot_resumes_as_its_replacement() {
     let (mut members, _) = m.into_members();
     assert_eq!(members[2].state, MemberState::Spare);
     members[2].rebuild = Some((1, 1000));
-    let events = members[0].sb.events();
-    let m = Machine::new(
-        State {
-            members,
-            raid_disks: 2,
-            component_sectors,
-            events,
-            dirty: false,
-            needs_resync: false,
-            readonly: false,
-            bitmap: None,
-            resync_done: u64::MAX,
-        },
-        NOW,
-    )
-    .expect("a rebuild into a held slot is a replacement");
+    let m = clean_machine(members, component_sectors)
+        .expect("a rebuild into a held slot is a replacement");
     assert_eq!(
         m.engine().member_state(2),
         Some(PositionState::Recovering {
