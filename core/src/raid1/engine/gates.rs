@@ -89,11 +89,8 @@ impl Raid1 {
             if self.failures_owed & bit(m) == 0 {
                 continue;
             }
-            let Some(t) = self.emit(
-                |token| Event::MemberFailed { token, member: m },
-                Waiter::Nothing,
-                false,
-            ) else {
+            // Still no room: it stays owed (emit_member_failed keeps its bit).
+            let Some(t) = self.emit_member_failed(m, Waiter::Nothing, false) else {
                 return;
             };
             self.failures_owed &= !bit(m);

@@ -99,6 +99,16 @@ pub(super) struct SyncState {
     pub(super) wake: Option<u64>,
 }
 
+impl SyncState {
+    /// md's MD_RECOVERY_INTR: no new blocks start, the ones in flight finish, then the action
+    /// ends interrupted.
+    fn interrupt(&mut self) {
+        self.aborting = true;
+        self.interrupted = true;
+        self.wake = None;
+    }
+}
+
 /// A planned piece of the range.
 enum Plan {
     /// Nothing to do up to this sector.
@@ -146,9 +156,7 @@ impl Raid1 {
         let Some(st) = self.sync.as_mut() else {
             return Err(EngineError::Refused("no sync action running"));
         };
-        st.aborting = true;
-        st.interrupted = true;
-        st.wake = None;
+        st.interrupt();
         self.auto_resync = false;
         self.full_next = true;
         self.progress();
@@ -163,12 +171,8 @@ impl Raid1 {
     /// (not even after a member failure) until the next successful [`Self::start_sync`] or a
     /// stop without `freeze`.
     pub fn stop_sync(&mut self, freeze: bool) {
-        if let Some(st) = self.sync.as_mut() {
-            if !st.aborting {
-                st.aborting = true;
-                st.interrupted = true;
-                st.wake = None;
-            }
+        if let Some(st) = self.sync.as_mut().filter(|st| !st.aborting) {
+            st.interrupt();
         }
         self.frozen = freeze;
         self.auto_resync = false;
@@ -227,9 +231,7 @@ impl Raid1 {
         if let Some(st) = self.sync.as_mut() {
             st.clean_ok = false;
             if !st.aborting {
-                st.aborting = true;
-                st.interrupted = true;
-                st.wake = None;
+                st.interrupt();
                 if st.action == SyncAction::Resync {
                     self.auto_resync = true;
                 }
@@ -769,9 +771,7 @@ impl Raid1 {
             st.clean_ok = false;
             if stop && !st.aborting {
                 // md: "unrecoverable I/O read error", the recovery is interrupted.
-                st.aborting = true;
-                st.interrupted = true;
-                st.wake = None;
+                st.interrupt();
             }
         }
     }
