@@ -6,8 +6,8 @@
 
 mod common;
 
-use mdraid::array::machine::{IoBuffer, IoKind, Machine, Now};
-use mdraid::array::{Array, AssembleOptions, CreateSlot};
+use mdraid::array::machine::{Detached, IoBuffer, IoKind, Machine, Now};
+use mdraid::array::{Array, AssembleOptions, CreateSlot, Member};
 use mdraid::device::{BlockDevice, MemDevice};
 use mdraid::format::MetadataVersion;
 use mdraid::raid1::{ArrayRequest, BufRef, MemberError, PositionState};
@@ -127,9 +127,19 @@ fn a_failfast_member_fails_at_its_first_read_error() {
     }
 }
 
+/// The members of a new clean 2-way 1.2 array over `devices` (a third one is a spare), taken
+/// out of their machine, and its component size.
+fn created_members(devices: usize) -> (Vec<Member<Detached>>, u64) {
+    let slots = common::mem_slots(devices, DEV_BYTES);
+    let a = Array::create(slots, &common::create_options(MetadataVersion::V1_2, 2)).unwrap();
+    let component_sectors = a.component_sectors();
+    let (m, _) = a.into_machine(NOW).unwrap();
+    (m.into_members().0, component_sectors)
+}
+
 /// A machine over `members` (a clean 2-way array owing nothing, no bitmap).
 fn clean_machine(
-    members: Vec<mdraid::array::Member<mdraid::array::machine::Detached>>,
+    members: Vec<Member<Detached>>,
     component_sectors: u64,
 ) -> Result<Machine, mdraid::array::machine::MachineError> {
     let events = members[0].sb.events();
@@ -158,11 +168,7 @@ fn clean_machine(
 fn a_members_bad_block_log_reaches_the_engine_in_array_sectors() {
     use mdraid::format::badblocks::{BadBlock, BadBlockLog};
     use mdraid::format::probe::Superblock;
-    let slots = common::mem_slots(2, DEV_BYTES);
-    let a = Array::create(slots, &common::create_options(MetadataVersion::V1_2, 2)).unwrap();
-    let component_sectors = a.component_sectors();
-    let (m, _) = a.into_machine(NOW).unwrap();
-    let (mut members, _) = m.into_members();
+    let (mut members, component_sectors) = created_members(2);
     let Superblock::V1(s, _) = &members[1].sb else {
         panic!("1.2 expected")
     };
@@ -204,11 +210,7 @@ fn a_members_bad_block_log_reaches_the_engine_in_array_sectors() {
 #[test]
 fn a_rebuild_into_a_held_slot_resumes_as_its_replacement() {
     use mdraid::array::MemberState;
-    let slots = common::mem_slots(3, DEV_BYTES);
-    let a = Array::create(slots, &common::create_options(MetadataVersion::V1_2, 2)).unwrap();
-    let component_sectors = a.component_sectors();
-    let (m, _) = a.into_machine(NOW).unwrap();
-    let (mut members, _) = m.into_members();
+    let (mut members, component_sectors) = created_members(3);
     assert_eq!(members[2].state, MemberState::Spare);
     members[2].rebuild = Some((1, 1000));
     let m = clean_machine(members, component_sectors)
