@@ -341,6 +341,36 @@ scn_bench() { # fio head-to-head on vda+vdb: one md RAID1, run by md and by the 
 	pass bench
 }
 
+scn_prof() { # run.sh --profile: fio randread on md, then on the shim, while the host samples
+	(cat /proc/kallsyms; echo MDR-KALLSYMS-END) >/dev/vdf || die_scn "kallsyms" || return
+	sync
+	wipe vda vdb
+	mdadm --create /dev/md2 --run --level=1 --raid-devices=2 --assume-clean --metadata=1.2 \
+		/dev/vda /dev/vdb >/dev/null 2>&1 || die_scn "md create" || return
+	mdadm --stop /dev/md2 >/dev/null 2>&1 || die_scn "md stop" || return
+	local what dev
+	for what in md shim; do
+		if [ $what = shim ]; then
+			mdr_create 6 vda vdb || die_scn "shim assemble" || return
+			dev=/dev/mdr6
+		else
+			mdadm --assemble /dev/md2 /dev/vda /dev/vdb >/dev/null 2>&1 || die_scn "md assemble" || return
+			dev=/dev/md2
+		fi
+		echo "MDR-PROF-START $what"
+		fio --name=rr --filename=$dev --rw=${MDR_PROF_RW:-randread} --bs=${MDR_PROF_BS:-4k} \
+			--iodepth=32 --ioengine=libaio --direct=1 --size=32m --runtime=${MDR_PROF_SECS:-20} \
+			--time_based --output-format=terse --terse-version=3 >/tmp/rr 2>&1 || die_scn "fio" || return
+		echo "MDR-PROF-END $what iops=$(cut -d';' -f8 /tmp/rr) wkib=$(cut -d';' -f48 /tmp/rr)"
+		if [ $what = shim ]; then
+			mdr_stop mdr6 || die_scn "shim stop" || return
+		else
+			mdadm --stop /dev/md2 >/dev/null 2>&1 || die_scn "md stop" || return
+		fi
+	done
+	pass prof
+}
+
 scn_rmmod() {
 	rmmod mdraid_k || die_scn "rmmod" || return
 	pass rmmod

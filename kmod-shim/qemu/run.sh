@@ -8,6 +8,8 @@
 #   kmod-shim/qemu/run.sh --bench         also the fio head-to-head (shim vs md), one kernel
 #   kmod-shim/qemu/run.sh --gdb           boot with QEMU's gdb stub and leave gdb interactive
 #   kmod-shim/qemu/run.sh --gdb-test      the scripted gdb session (CI): breaks in the probe
+#   kmod-shim/qemu/run.sh --profile       sampled vCPU profile of fio on md, then on the shim
+#                                         (MDR_PROF_RW, MDR_PROF_BS, MDR_PROF_SECS; one kernel)
 #
 # Environment: MDR_QEMU_CACHE (default <repo>/.cache/qemu), MDR_ACCEL=kvm|tcg (default: KVM
 # when a probe boot works, else TCG), MDR_SCENARIOS=probe,create,... (default all).
@@ -20,6 +22,7 @@ ROOT=$(repo_root)
 CACHE=${MDR_QEMU_CACHE:-$ROOT/.cache/qemu}
 KERNELS=(6.1 6.12)
 BENCH=0
+PROFILE=0
 GDB=
 while [[ $# -gt 0 ]]; do
 	case $1 in
@@ -27,6 +30,7 @@ while [[ $# -gt 0 ]]; do
 	--bench) BENCH=1 ;;
 	--gdb) GDB=interactive ;;
 	--gdb-test) GDB=test ;;
+	--profile) PROFILE=1 ;;
 	*) die "unknown argument $1 (see the header of $0)" ;;
 	esac
 	shift
@@ -322,6 +326,16 @@ for k in "${KERNELS[@]}"; do
 		continue
 	fi
 	disks
+	if [[ $PROFILE == 1 ]]; then
+		boot "$k" -monitor "unix:$WORK/monitor.sock,server,nowait" -append "console=ttyS0 \
+panic=-1 nokaslr MDR_MODE=test MDR_SCENARIOS=prof MDR_PROF_RW=${MDR_PROF_RW:-randread} \
+MDR_PROF_BS=${MDR_PROF_BS:-4k} MDR_PROF_SECS=${MDR_PROF_SECS:-20}" &
+		python3 "$HERE/profile.py" "$WORK/monitor.sock" "$WORK/console-$k.log" "$WORK/vdf.img" \
+			| tee "$WORK/profile-$k.txt"
+		wait
+		grep -a 'MDR-PROF-END\|^MDR: ' "$WORK/console-$k.log"
+		continue
+	fi
 	start=$SECONDS
 	mode=test
 	[[ $BENCH == 1 ]] && mode=bench
