@@ -333,7 +333,8 @@ MDR_PROF_BS=${MDR_PROF_BS:-4k} MDR_PROF_SECS=${MDR_PROF_SECS:-20}" &
 		python3 "$HERE/profile.py" "$WORK/monitor.sock" "$WORK/console-$k.log" "$WORK/vdf.img" \
 			| tee "$WORK/profile-$k.txt"
 		wait
-		grep -a 'MDR-PROF-END\|^MDR: ' "$WORK/console-$k.log"
+		grep -a 'MDR-PROF-END' "$WORK/console-$k.log" || true
+		check_log "$k" || rc=1
 		continue
 	fi
 	start=$SECONDS
