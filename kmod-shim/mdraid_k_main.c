@@ -128,7 +128,7 @@ struct mdr_big {
 static void mdr_big_fn(struct mdr_big *b)
 {
 	if (b->create)
-		b->ret = mdraid_k_activate(b->devs, b->n, b->flags, b->create, ktime_get_ns(),
+		b->ret = mdraid_k_activate(b->devs, b->n, b->flags, b->create, ktime_get_coarse_ns(),
 					   ktime_get_real_seconds(), b->res);
 	else
 		b->ret = mdraid_k_add(b->m, b->devs, b->uuid, b->msg, 256);
@@ -196,17 +196,70 @@ struct mdr_mio {
 	struct mdr_array *a;
 	struct mdraid_k_io io;
 	void *copy; /* copy of a metadata image */
+	struct mdr_mio *next; /* on the array's free list */
 };
 
-static void mdr_run(struct mdr_array *a);
+static void mdr_run(struct mdr_array *a, struct request *rq);
 
-/* Runs the machine; with try only if the mutex is free (else the worker runs it again). */
-static void mdr_run_locked(struct mdr_array *a, bool try)
+/* A request's driver data. */
+struct mdr_cmd {
+	struct list_head node; /* in the array's queue; first: the pdu is the node */
+	unsigned long acct_start; /* jiffies, when acct */
+	bool acct; /* counted in the disk's statistics by the shim */
+};
+
+/* Adds rq (if any) to the array's queue (qlock held). */
+static void mdr_enqueue(struct mdr_array *a, struct request *rq)
+{
+	if (rq)
+		list_add_tail(&((struct mdr_cmd *)blk_mq_rq_to_pdu(rq))->node, &a->queue);
+}
+
+/* Disk statistics as md keeps them for its bios: counted at start and end in jiffies, no
+ * clock read per request. The block layer's own per-request accounting (queue/iostats) is
+ * off by default (mdr_quiet_queue); a user who turns it on gets it instead of this. */
+static void mdr_acct_start(struct mdr_array *a, struct request *rq)
+{
+	struct mdr_cmd *cmd = blk_mq_rq_to_pdu(rq);
+	enum req_op op = req_op(rq);
+
+	cmd->acct = blk_rq_bytes(rq) && !blk_queue_io_stat(rq->q) &&
+		    (op == REQ_OP_READ || op == REQ_OP_WRITE || op == REQ_OP_DISCARD);
+	if (!cmd->acct)
+		return;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+	cmd->acct_start = bdev_start_io_acct(a->disk->part0, op, jiffies);
+#else
+	cmd->acct_start = bdev_start_io_acct(a->disk->part0, blk_rq_sectors(rq), op, jiffies);
+#endif
+}
+
+/* Ends a request the machine took or refused. */
+static void mdr_end_rq(struct mdr_array *a, struct request *rq, blk_status_t status)
+{
+	struct mdr_cmd *cmd = blk_mq_rq_to_pdu(rq);
+
+	if (cmd->acct) {
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+		bdev_end_io_acct(a->disk->part0, req_op(rq), blk_rq_sectors(rq), cmd->acct_start);
+#else
+		bdev_end_io_acct(a->disk->part0, req_op(rq), cmd->acct_start);
+#endif
+	}
+	blk_mq_end_request(rq, status);
+}
+
+/* Queues rq (if any) and runs the machine; with try only if the mutex is free (else the
+ * worker runs it). */
+static void mdr_run_locked(struct mdr_array *a, bool try, struct request *rq)
 {
 	struct blk_plug *plug = NULL, inner;
 	unsigned int noio;
 
 	if (try && !mutex_trylock(&a->lock)) {
+		spin_lock_irq(&a->qlock);
+		mdr_enqueue(a, rq);
+		spin_unlock_irq(&a->qlock);
 		mdr_kick(a);
 		return;
 	}
@@ -221,7 +274,7 @@ static void mdr_run_locked(struct mdr_array *a, bool try)
 		blk_start_plug(&inner);
 	}
 	noio = memalloc_noio_save();
-	mdr_run(a);
+	mdr_run(a, rq);
 	memalloc_noio_restore(noio);
 	if (plug) {
 		blk_finish_plug(&inner);
@@ -238,10 +291,8 @@ static blk_status_t mdr_queue_rq(struct blk_mq_hw_ctx *hctx, const struct blk_mq
 	blk_mq_start_request(bd->rq);
 	if (!READ_ONCE(a->running))
 		return BLK_STS_IOERR;
-	spin_lock_irq(&a->qlock);
-	list_add_tail(blk_mq_rq_to_pdu(bd->rq), &a->queue); /* the pdu is a list_head */
-	spin_unlock_irq(&a->qlock);
-	mdr_run_locked(a, true);
+	mdr_acct_start(a, bd->rq);
+	mdr_run_locked(a, true, bd->rq);
 	return BLK_STS_OK;
 }
 
@@ -263,7 +314,7 @@ static void mdr_arm(struct mdr_array *a)
 	if (mdraid_k_poll_timeout(a->m, &at) != 1 ||
 	    (at >= a->timer_at && delayed_work_pending(&a->timer)))
 		return; /* armed already for then or earlier */
-	now = ktime_get_ns();
+	now = ktime_get_coarse_ns();
 	a->timer_at = at;
 	mod_delayed_work(mdr_wq, &a->timer, at > now ? max(1UL, nsecs_to_jiffies(at - now)) : 0);
 }
@@ -274,6 +325,7 @@ static void mdr_end_io(struct bio *bio)
 {
 	struct mdr_mio *mio = bio->bi_private;
 	struct mdr_array *a = mio->a;
+	void *copy = mio->copy;
 	unsigned long flags;
 	bool more;
 	u64 tok;
@@ -282,14 +334,20 @@ static void mdr_end_io(struct bio *bio)
 	spin_lock_irqsave(&a->qlock, flags);
 	mdraid_k_io_complete(a->m, mio->io.id, blk_status_to_errno(bio->bi_status));
 	while (mdraid_k_poll_completion(a->m, &tok, &err) == 1)
-		blk_mq_end_request((struct request *)(uintptr_t)tok, err ? BLK_STS_IOERR : 0);
+		mdr_end_rq(a, (struct request *)(uintptr_t)tok, err ? BLK_STS_IOERR : 0);
 	more = a->starved || mdraid_k_pending(a->m);
 	if (!more)
 		mdr_arm(a);
 	a->runs++;
+	if (a->nmio_free < 2 * MDR_DEPTH) { /* kept: no allocation per I/O once warm */
+		mio->next = a->mio_free;
+		a->mio_free = mio;
+		a->nmio_free++;
+		mio = NULL;
+	}
 	spin_unlock_irqrestore(&a->qlock, flags);
 	bio_put(bio);
-	kfree(mio->copy);
+	kfree(copy);
 	kfree(mio);
 	if (more)
 		mdr_kick(a);
@@ -349,8 +407,17 @@ static struct mdr_mio *mdr_take(struct mdr_array *a, struct mdraid_k_io *io)
 {
 	struct mdr_mio *mio = NULL;
 
-	if (io->member < a->nmem && io->kind <= MDRAID_K_FLUSH) /* discard: nothing on a mirror */
-		mio = kzalloc(sizeof(*mio), GFP_ATOMIC);
+	if (io->member < a->nmem && io->kind <= MDRAID_K_FLUSH) { /* discard: nothing on a mirror */
+		mio = a->mio_free;
+		if (mio) {
+			a->mio_free = mio->next;
+			a->nmio_free--;
+		} else {
+			mio = kmalloc(sizeof(*mio), GFP_ATOMIC);
+		}
+	}
+	if (mio)
+		mio->copy = NULL;
 	if (mio && io->buf_kind == MDRAID_K_BUF_COPY) { /* the machine rewrites it: a copy */
 		mio->copy = kmalloc(io->len, GFP_ATOMIC);
 		if (mio->copy)
@@ -401,25 +468,35 @@ static void mdr_issue(struct mdr_array *a, struct mdr_mio *mio)
 	submit_bio(bio);
 }
 
-/* Feeds everything queued to the machine and drains its outputs; the array's mutex is held,
- * the machine is used under qlock, which is dropped to submit member bios. */
-static void mdr_run(struct mdr_array *a)
+/* Feeds everything queued (and rq, if any) to the machine and drains its outputs; the
+ * array's mutex is held, the machine is used under qlock, which is dropped to submit member
+ * bios. One pass drains what the inputs of the pass produced (handing out outputs takes no
+ * input); it repeats only for requests queued meanwhile and for member I/Os ended at once.
+ * Completions in between are end_io's, which kicks the worker for anything they leave. */
+static void mdr_run(struct mdr_array *a, struct request *rq)
 {
 	struct list_head *p, *pn;
 	struct mdraid_k_io io;
 	struct mdraid_k_event ev;
 	struct mdr_mio *mio;
 	u64 id;
-	int err, progress = 1;
+	int err;
+	bool again = true;
 
 	spin_lock_irq(&a->qlock);
+	mdr_enqueue(a, rq);
 	a->starved = false;
-	if (a->m) /* once per run: the clock is coarse, a second pass finds no new deadline */
-		mdraid_k_handle_timeout(a->m, ktime_get_ns(), ktime_get_real_seconds());
-	while (a->m && progress) {
-		progress = 0;
+	/* The machine's clock is the tick's (coarse: no clock-source read, which on some
+	 * machines costs more than a 4 KiB read) and moves once per jiffy; deadlines are the
+	 * timer's, which forces an update. */
+	if (a->m && a->ticked != jiffies) {
+		a->ticked = jiffies;
+		mdraid_k_handle_timeout(a->m, ktime_get_coarse_ns(), ktime_get_real_seconds());
+	}
+	while (a->m && again) {
+		again = false;
 		list_for_each_safe(p, pn, &a->queue) {
-			struct request *rq = blk_mq_rq_from_pdu(p);
+			struct request *rq = blk_mq_rq_from_pdu(list_entry(p, struct mdr_cmd, node));
 			int kind = req_op(rq) == REQ_OP_READ ? MDRAID_K_READ :
 				req_op(rq) == REQ_OP_WRITE ? MDRAID_K_WRITE :
 				req_op(rq) == REQ_OP_FLUSH ? MDRAID_K_FLUSH :
@@ -436,9 +513,8 @@ static void mdr_run(struct mdr_array *a)
 			}
 			list_del(p);
 			if (err)
-				blk_mq_end_request(rq, err == -EROFS ? BLK_STS_PROTECTION :
-						   err == -EOPNOTSUPP ? BLK_STS_NOTSUPP : BLK_STS_IOERR);
-			progress = 1;
+				mdr_end_rq(a, rq, err == -EROFS ? BLK_STS_PROTECTION :
+					   err == -EOPNOTSUPP ? BLK_STS_NOTSUPP : BLK_STS_IOERR);
 		}
 		while (mdraid_k_poll_io(a->m, &io) == 1) {
 			mio = mdr_take(a, &io);
@@ -446,18 +522,18 @@ static void mdr_run(struct mdr_array *a)
 				spin_unlock_irq(&a->qlock);
 				mdr_issue(a, mio);
 				spin_lock_irq(&a->qlock);
+			} else {
+				again = true; /* ended at once: an input */
 			}
-			progress = 1;
 		}
-		while (mdraid_k_poll_completion(a->m, &id, &err) == 1) {
-			blk_mq_end_request((struct request *)(uintptr_t)id, err ? BLK_STS_IOERR : 0);
-			progress = 1;
-		}
+		while (mdraid_k_poll_completion(a->m, &id, &err) == 1)
+			mdr_end_rq(a, (struct request *)(uintptr_t)id, err ? BLK_STS_IOERR : 0);
 		while (mdraid_k_poll_event(a->m, &ev) == 1) {
 			if (ev.text[0])
 				pr_info("mdraid_k: %s: %s\n", a->disk->disk_name, ev.text);
-			progress = 1;
 		}
+		if (!a->starved && !a->quiesce && !list_empty(&a->queue))
+			again = true;
 	}
 	if (a->m)
 		mdr_arm(a);
@@ -469,12 +545,15 @@ static void mdr_run(struct mdr_array *a)
 
 static void mdr_work(struct work_struct *w)
 {
-	mdr_run_locked(container_of(w, struct mdr_array, work), false);
+	mdr_run_locked(container_of(w, struct mdr_array, work), false, NULL);
 }
 
 static void mdr_timer(struct work_struct *w)
 {
-	mdr_run_locked(container_of(to_delayed_work(w), struct mdr_array, timer), false);
+	struct mdr_array *a = container_of(to_delayed_work(w), struct mdr_array, timer);
+
+	WRITE_ONCE(a->ticked, jiffies - 1); /* a deadline passed: the clock moves now */
+	mdr_run_locked(a, false, NULL);
 }
 
 void mdr_kick(struct mdr_array *a)
@@ -702,6 +781,12 @@ static void mdr_delete_work(struct work_struct *w)
 	mutex_unlock(&a->lock);
 	cancel_delayed_work_sync(&a->timer);
 	cancel_work_sync(&a->work);
+	while (a->mio_free) { /* no member I/O is in flight: deactivated */
+		struct mdr_mio *mio = a->mio_free;
+
+		a->mio_free = mio->next;
+		kfree(mio);
+	}
 	flush_workqueue(mdr_wq); /* member kobjects go first */
 	mdr_sysfs_del(a);
 	pr_info("mdraid_k: %s: gone\n", a->disk->disk_name);
@@ -755,6 +840,44 @@ static const struct block_device_operations mdr_fops = {
 	.release = mdr_release,
 };
 
+/* Writeback throttling belongs to the members' queues, which see every member write; on
+ * the array's queue (md, bio-based, has none) it would only throttle and count each write a
+ * second time. add_disk turned it on; the exported call bfq uses turns it off (its
+ * declaration is in block/, not include/). */
+#ifdef CONFIG_BLK_WBT
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+void wbt_disable_default(struct gendisk *disk);
+#define mdr_no_wbt(disk) wbt_disable_default(disk)
+#else
+void wbt_disable_default(struct request_queue *q);
+#define mdr_no_wbt(disk) wbt_disable_default((disk)->queue)
+#endif
+#else
+#define mdr_no_wbt(disk) do {} while (0)
+#endif
+
+/* The array's queue without what md's (bio-based) has not: writeback throttling and its
+ * latency statistics, and the block layer's per-request accounting (a clock read at each
+ * start and end; mdr_acct_start counts instead, as md does). */
+static void mdr_quiet_queue(struct gendisk *disk)
+{
+	mdr_no_wbt(disk);
+	/* With throttling off nothing reads the statistics wbt asked for (its callback
+	 * stays registered); without the flag no request takes their time stamps. */
+	blk_queue_flag_clear(QUEUE_FLAG_STATS, disk->queue);
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
+	{
+		struct queue_limits lim = queue_limits_start_update(disk->queue);
+
+		lim.features &= ~BLK_FEAT_IO_STAT;
+		if (queue_limits_commit_update(disk->queue, &lim))
+			pr_warn("mdraid_k: %s: block-layer accounting stays on\n", disk->disk_name);
+	}
+#else
+	blk_queue_flag_clear(QUEUE_FLAG_IO_STAT, disk->queue);
+#endif
+}
+
 /* md_alloc: the gendisk of a unit the registry just created (registry mutex held). */
 static int mdr_alloc(u32 unit)
 {
@@ -783,7 +906,7 @@ static int mdr_alloc(u32 unit)
 	a->tag_set.nr_hw_queues = 1;
 	a->tag_set.queue_depth = MDR_DEPTH;
 	a->tag_set.numa_node = NUMA_NO_NODE;
-	a->tag_set.cmd_size = sizeof(struct list_head);
+	a->tag_set.cmd_size = sizeof(struct mdr_cmd);
 	/* no elevator by default (md has none): mq-deadline would dispatch from kblockd */
 	a->tag_set.flags = BLK_MQ_F_SHOULD_MERGE | BLK_MQ_F_BLOCKING | BLK_MQ_F_NO_SCHED_BY_DEFAULT;
 	a->tag_set.timeout = 120 * HZ;
@@ -813,6 +936,7 @@ static int mdr_alloc(u32 unit)
 	err = add_disk(a->disk);
 	if (err)
 		goto out_disk;
+	mdr_quiet_queue(a->disk);
 	err = mdr_sysfs_add(a);
 	if (err)
 		goto out_del;

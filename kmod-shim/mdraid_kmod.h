@@ -37,6 +37,7 @@
 #endif
 
 struct mdr_array;
+struct mdr_mio;
 
 struct mdr_member {
 	struct mdr_array *a;
@@ -86,6 +87,9 @@ struct mdr_array {
 	u64 timer_at; /* when it is armed for (ns) */
 	wait_queue_head_t wait;
 	unsigned long runs;
+	unsigned long ticked; /* jiffies of the machine's last clock update */
+	struct mdr_mio *mio_free; /* member-I/O records kept for reuse (qlock) */
+	unsigned int nmio_free;
 
 	struct mdraid_k_handle *opens[MDR_MAX_OPENS]; /* registry references of the openers */
 	unsigned int nopens;

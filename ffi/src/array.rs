@@ -181,6 +181,19 @@ impl ArrayObj {
             ));
         }
         if let Form::Resting(_) = st.form {
+            Self::start_machine(st)?;
+        }
+        match &mut st.form {
+            Form::Running { m, .. } => Ok(m),
+            _ => Err(Fail::new(MDRAID_STOPPED, "the array is stopped")),
+        }
+    }
+
+    /// A resting array becomes its machine (once; out of line, off the I/O path).
+    #[cold]
+    #[inline(never)]
+    fn start_machine(st: &mut St) -> FfiResult {
+        if let Form::Resting(_) = st.form {
             let Form::Resting(a) = std::mem::replace(&mut st.form, Form::Stopped) else {
                 unreachable!()
             };
@@ -190,10 +203,7 @@ impl ArrayObj {
                 devs,
             };
         }
-        match &mut st.form {
-            Form::Running { m, .. } => Ok(m),
-            _ => Err(Fail::new(MDRAID_STOPPED, "the array is stopped")),
-        }
+        Ok(())
     }
 
     /// Stops the machine and waits until it has (driving the work meanwhile). The devices

@@ -452,7 +452,9 @@ impl ArrayObj {
                 return;
             }
             l.depth.set(depth + 1);
-            self.run_now(w);
+            if !self.run_one(w) {
+                self.run_now(w);
+            }
             if depth == 0 {
                 loop {
                     let next = l.deferred.borrow_mut().pop();
@@ -468,6 +470,41 @@ impl ArrayObj {
         // (Thread teardown: no thread-local state left; run it here.)
         if ran.is_err() {
             self.run_now(w);
+        }
+    }
+
+    /// The I/O path's common pass without [`Self::run_now`]'s loop: one asynchronous member
+    /// I/O to start and nothing else, or one completion callback and nothing else. `true`
+    /// when that was all; `false` leaves `w` (with the outcome of a member I/O that did not
+    /// start already fed back) to `run_now`.
+    #[inline]
+    fn run_one(&self, w: &mut Work) -> bool {
+        if !w.ios.rest.is_empty() || !w.done.rest.is_empty() || !w.results.is_empty() {
+            return false;
+        }
+        match (&w.ios.first, &w.done.first) {
+            (Some(c), None) if c.dev.is_async() => {
+                let Some(c) = w.ios.first.take() else {
+                    return false;
+                };
+                let rc = match c.start_async(self.owner()) {
+                    0 => return true,
+                    i32::MIN => 0,
+                    rc => rc,
+                };
+                let mut st = self.lock();
+                let _ = complete_locked(&mut st, c.id, rc);
+                let notify = pump(&mut st, w);
+                self.notify(&st, notify);
+                false
+            }
+            (None, Some(_)) => {
+                if let Some((Some(f), user, code)) = w.done.first.take() {
+                    f(user as *mut c_void, code);
+                }
+                true
+            }
+            _ => false,
         }
     }
 

@@ -142,6 +142,20 @@ scn_create() {
 	wr $(md mdr2)/new_dev $(devnum vdb) && wr $(md mdr2)/new_dev $(devnum vda) &&
 		wr $(md mdr2)/array_state active || die_scn "re-assembly" || return
 	[ "$(cat $(md mdr2)/degraded)" = 0 ] || die_scn "degraded after re-assembly" || return
+	# disk statistics count each request once, kept by the shim (queue/iostats 0, the
+	# default: md's jiffies accounting) or by the block layer (1)
+	[ "$(cat /sys/block/mdr2/queue/iostats)" = 0 ] || die_scn "iostats default" || return
+	for ios in 1 0; do
+		wr /sys/block/mdr2/queue/iostats $ios || die_scn "iostats $ios" || return
+		set -- $(cat /sys/block/mdr2/stat)
+		r0=$1 s0=$3
+		dd if=/dev/mdr2 of=/dev/null bs=4k count=16 iflag=direct 2>/dev/null ||
+			die_scn "direct reads" || return
+		set -- $(cat /sys/block/mdr2/stat)
+		[ $(($1 - r0)) = 16 ] && [ $(($3 - s0)) = 128 ] ||
+			die_scn "iostats=$ios: 16 reads of 8 sectors counted as $(($1 - r0)) of $(($3 - s0))" ||
+			return
+	done
 	mount -t ext4 /dev/mdr2 /mnt/a || die_scn "mount after re-assembly" || return
 	check_files /mnt/a || die_scn "checksums after re-assembly" || return
 	umount /mnt/a
