@@ -130,8 +130,15 @@ enum {
 void mdraid_k_machine_free(struct mdraid_k_machine *m);
 s64 mdraid_k_submit(struct mdraid_k_machine *m, u32 kind, u64 sector, u64 sectors, u32 fua,
 		    u64 token, u64 *id);
+/* md's read fast path: 1 the read's one member I/O in *out, nothing else to drain; 0 submitted,
+ * drain; <0 as mdraid_k_submit. */
+s64 mdraid_k_submit_read(struct mdraid_k_machine *m, u64 sector, u64 sectors, u64 token, u64 *id,
+			 struct mdraid_k_io *out);
 s64 mdraid_k_poll_io(struct mdraid_k_machine *m, struct mdraid_k_io *out);
 s64 mdraid_k_io_complete(struct mdraid_k_machine *m, u64 id, int err);
+/* io_complete + the request it finished: 0 none (drain); 1 *token ended with *rerr, nothing else
+ * to do; 2 the same, then drain; -ENOENT unknown id. */
+s64 mdraid_k_io_complete_one(struct mdraid_k_machine *m, u64 id, int err, u64 *token, int *rerr);
 s64 mdraid_k_poll_completion(struct mdraid_k_machine *m, u64 *token, int *err);
 s64 mdraid_k_poll_event(struct mdraid_k_machine *m, struct mdraid_k_event *out);
 s64 mdraid_k_pending(struct mdraid_k_machine *m); /* 1: an I/O or event to poll */

@@ -194,6 +194,7 @@ static void mdr_desc(struct mdr_member *mem, struct mdraid_k_dev_desc *d)
 
 struct mdr_mio {
 	struct mdr_array *a;
+	struct block_device *bdev; /* the member's, found under qlock (a->mem moves on a remove) */
 	struct mdraid_k_io io;
 	void *copy; /* copy of a metadata image */
 	struct mdr_mio *next; /* on the array's free list */
@@ -249,8 +250,32 @@ static void mdr_end_rq(struct mdr_array *a, struct request *rq, blk_status_t sta
 	blk_mq_end_request(rq, status);
 }
 
-/* Queues rq (if any) and runs the machine; with try only if the mutex is free (else the
- * worker runs it). */
+/* queue_rq from a flush of the submitter's plug, outside submit_bio (every fio read, and 6.1
+ * plugs every block-device write): member bios would join the plug being flushed, so they go
+ * to a plug of ours, flushed before the outer one is put back (mdr_plug_end). Never no plug:
+ * 6.12's context switch clears the plug's time stamp when PF_BLOCK_TS is set, without a NULL
+ * check. Returns the outer plug, or NULL. */
+static struct blk_plug *mdr_plug_begin(struct blk_plug *inner)
+{
+	struct blk_plug *outer = NULL;
+
+	if (current->plug && !current->bio_list) {
+		swap(outer, current->plug);
+		blk_start_plug(inner);
+	}
+	return outer;
+}
+
+static void mdr_plug_end(struct blk_plug *outer, struct blk_plug *inner)
+{
+	if (outer) {
+		blk_finish_plug(inner);
+		current->plug = outer;
+	}
+}
+
+/* Queues rq (if any) and runs the machine; with try (queue_rq) only if the mutex is free (else
+ * the worker runs it). */
 static void mdr_run_locked(struct mdr_array *a, bool try, struct request *rq)
 {
 	struct blk_plug *plug = NULL, inner;
@@ -265,22 +290,49 @@ static void mdr_run_locked(struct mdr_array *a, bool try, struct request *rq)
 	}
 	if (!try)
 		mutex_lock(&a->lock);
-	/* queue_rq from a flush of the submitter's plug, outside submit_bio (6.1 plugs every
-	 * block-device write): member bios would join the plug being flushed, so they go to a
-	 * plug of ours, flushed before the outer one is put back. Never no plug: 6.12's context
-	 * switch clears the plug's time stamp when PF_BLOCK_TS is set, without a NULL check. */
-	if (try && current->plug && !current->bio_list) {
-		swap(plug, current->plug);
-		blk_start_plug(&inner);
-	}
+	if (try)
+		plug = mdr_plug_begin(&inner);
 	noio = memalloc_noio_save();
 	mdr_run(a, rq);
 	memalloc_noio_restore(noio);
-	if (plug) {
-		blk_finish_plug(&inner);
-		current->plug = plug;
-	}
+	mdr_plug_end(plug, &inner);
 	mutex_unlock(&a->lock);
+}
+
+static struct mdr_mio *mdr_take(struct mdr_array *a, struct mdraid_k_io *io);
+static void mdr_issue(struct mdr_array *a, struct mdr_mio *mio);
+
+/* md's read fast path: a read with nothing queued before it, on a machine whose clock is
+ * current, is submitted and its one member read taken out under one qlock round trip, without
+ * the mutex or a drain (mdraid_k_submit_read). false: rq was not submitted (mdr_run does). */
+static bool mdr_fast_read(struct mdr_array *a, struct request *rq)
+{
+	struct blk_plug *plug, inner;
+	struct mdraid_k_io io;
+	struct mdr_mio *mio = NULL;
+	u64 id;
+	s64 r;
+
+	spin_lock_irq(&a->qlock);
+	if (!a->m || a->quiesce || a->starved || READ_ONCE(a->ticked) != jiffies ||
+	    !list_empty(&a->queue)) {
+		spin_unlock_irq(&a->qlock);
+		return false;
+	}
+	r = mdraid_k_submit_read(a->m, blk_rq_pos(rq), blk_rq_sectors(rq), (uintptr_t)rq, &id, &io);
+	if (r == 1)
+		mio = mdr_take(a, &io);
+	spin_unlock_irq(&a->qlock);
+	if (r < 0)
+		return false; /* mdr_run submits it again and handles the refusal */
+	if (!mio) { /* outputs to drain, or the I/O ended at once */
+		mdr_run_locked(a, true, NULL);
+		return true;
+	}
+	plug = mdr_plug_begin(&inner);
+	mdr_issue(a, mio);
+	mdr_plug_end(plug, &inner);
+	return true;
 }
 
 /* BLK_MQ_F_BLOCKING: the submitter's context feeds the machine and issues the member bios. */
@@ -292,7 +344,8 @@ static blk_status_t mdr_queue_rq(struct blk_mq_hw_ctx *hctx, const struct blk_mq
 	if (!READ_ONCE(a->running))
 		return BLK_STS_IOERR;
 	mdr_acct_start(a, bd->rq);
-	mdr_run_locked(a, true, bd->rq);
+	if (req_op(bd->rq) != REQ_OP_READ || !mdr_fast_read(a, bd->rq))
+		mdr_run_locked(a, true, bd->rq);
 	return BLK_STS_OK;
 }
 
@@ -330,14 +383,22 @@ static void mdr_end_io(struct bio *bio)
 	bool more;
 	u64 tok;
 	int err;
+	s64 r;
 
 	spin_lock_irqsave(&a->qlock, flags);
-	mdraid_k_io_complete(a->m, mio->io.id, blk_status_to_errno(bio->bi_status));
-	while (mdraid_k_poll_completion(a->m, &tok, &err) == 1)
+	r = mdraid_k_io_complete_one(a->m, mio->io.id, blk_status_to_errno(bio->bi_status), &tok,
+				     &err);
+	if (r > 0)
 		mdr_end_rq(a, (struct request *)(uintptr_t)tok, err ? BLK_STS_IOERR : 0);
-	more = a->starved || mdraid_k_pending(a->m);
-	if (!more)
-		mdr_arm(a);
+	if (r == 1) { /* md's read fast path: that was all */
+		more = a->starved;
+	} else {
+		while (mdraid_k_poll_completion(a->m, &tok, &err) == 1)
+			mdr_end_rq(a, (struct request *)(uintptr_t)tok, err ? BLK_STS_IOERR : 0);
+		more = a->starved || mdraid_k_pending(a->m);
+		if (!more)
+			mdr_arm(a);
+	}
 	a->runs++;
 	if (a->nmio_free < 2 * MDR_DEPTH) { /* kept: no allocation per I/O once warm */
 		mio->next = a->mio_free;
@@ -430,6 +491,7 @@ static struct mdr_mio *mdr_take(struct mdr_array *a, struct mdraid_k_io *io)
 		return NULL;
 	}
 	mio->a = a;
+	mio->bdev = mdr_bdev(a->mem[io->member]);
 	mio->io = *io;
 	return mio;
 }
@@ -440,7 +502,7 @@ static void mdr_issue(struct mdr_array *a, struct mdr_mio *mio)
 	static const blk_opf_t ops[] = { REQ_OP_READ, REQ_OP_WRITE, REQ_OP_WRITE | REQ_PREFLUSH };
 	struct mdraid_k_io *io = &mio->io;
 	blk_opf_t opf = ops[io->kind] | (io->fua ? REQ_FUA : 0) | (io->preflush ? REQ_PREFLUSH : 0);
-	struct block_device *bdev = mdr_bdev(a->mem[io->member]);
+	struct block_device *bdev = mio->bdev;
 	struct bio *bio;
 
 	bio = io->kind != MDRAID_K_FLUSH && io->buf_kind == MDRAID_K_BUF_CALLER ?
@@ -626,12 +688,12 @@ static void mdr_adopt(struct mdr_array *a, struct mdraid_k_result *res, int ndes
 	for (j = 0; j < res->nmembers; j++)
 		a->mem[j] = res->ctx_out[j];
 	a->nmem = res->nmembers;
+	spin_lock_irq(&a->qlock); /* mdr_fast_read looks at a->m under qlock alone */
 	a->m = res->machine;
-	mdraid_k_state(a->m, &sectors);
-	mdr_set_limits(a, sectors);
-	spin_lock_irq(&a->qlock);
 	mdraid_k_apply_conf(a->m, &a->conf);
 	spin_unlock_irq(&a->qlock);
+	mdraid_k_state(a->m, &sectors);
+	mdr_set_limits(a, sectors);
 	WRITE_ONCE(a->running, true);
 	mdr_cmd(a, MDRAID_K_CMD_OWED_RESYNC);
 	mdr_kick(a);
@@ -707,6 +769,7 @@ static int mdr_wait(struct mdr_array *a, bool stopped)
 /* Stops the machine (superblocks clean) and frees it; member devices stay with the array. */
 int mdr_deactivate(struct mdr_array *a)
 {
+	struct mdraid_k_machine *m;
 	int i;
 
 	if (!a->m)
@@ -716,8 +779,11 @@ int mdr_deactivate(struct mdr_array *a)
 		return 0;
 	WRITE_ONCE(a->running, false);
 	set_capacity_and_notify(a->disk, 0);
-	mdraid_k_machine_free(a->m);
+	spin_lock_irq(&a->qlock); /* mdr_fast_read looks at a->m under qlock alone */
+	m = a->m;
 	a->m = NULL;
+	spin_unlock_irq(&a->qlock);
+	mdraid_k_machine_free(m);
 	for (i = 0; i < a->nmem; i++)
 		a->cand[i] = a->mem[i];
 	a->ncand = a->nmem;
@@ -735,7 +801,9 @@ int mdr_hot_add(struct mdr_array *a, struct mdr_member *add)
 	struct mdr_big b = { .devs = &d, .uuid = uuid, .msg = msg };
 	s64 err;
 
+	spin_lock_irq(&a->qlock);
 	a->quiesce = true;
+	spin_unlock_irq(&a->qlock);
 	mdr_cmd(a, MDRAID_K_CMD_QUIESCE);
 	err = mdr_wait(a, false);
 	if (!err) {
@@ -744,16 +812,22 @@ int mdr_hot_add(struct mdr_array *a, struct mdr_member *add)
 		b.m = a->m;
 		err = mdr_big_call(&b);
 	}
-	a->quiesce = false;
-	mdr_cmd(a, MDRAID_K_CMD_SYNC_CHECK); /* the quiesce's interrupted resync goes on */
-	mdr_kick(a);
 	if (err >= 0 && err != a->nmem) /* the machine appends its members */
 		err = -EIO;
+	if (err >= 0) { /* before the quiesce ends: mdr_fast_read may pick it at once */
+		spin_lock_irq(&a->qlock);
+		a->mem[a->nmem++] = add;
+		spin_unlock_irq(&a->qlock);
+	}
+	spin_lock_irq(&a->qlock);
+	a->quiesce = false;
+	spin_unlock_irq(&a->qlock);
+	mdr_cmd(a, MDRAID_K_CMD_SYNC_CHECK); /* the quiesce's interrupted resync goes on */
+	mdr_kick(a);
 	if (err < 0) {
 		pr_warn("mdraid_k: %s: cannot add %s: %s\n", a->disk->disk_name, add->name, msg);
 		return err;
 	}
-	a->mem[a->nmem++] = add;
 	pr_info("mdraid_k: %s: added %s\n", a->disk->disk_name, add->name);
 	return 0;
 }

@@ -200,6 +200,10 @@ static ssize_t mdr_store(struct kobject *k, struct attribute *at, const char *bu
 	idx = mdr_dev_index(a, mem);
 	spin_lock_irq(&a->qlock);
 	r = mdraid_k_store(a->m, &a->conf, id, idx, buf, len);
+	if (r == MDRAID_K_DO_REMOVE_MEMBER) { /* the machine let it go: its indexes moved now */
+		memmove(&a->mem[idx], &a->mem[idx + 1], (a->nmem - idx - 1) * sizeof(mem));
+		a->nmem--;
+	}
 	spin_unlock_irq(&a->qlock);
 	switch (r) {
 	case MDRAID_K_DO_NEW_DEV:
@@ -220,10 +224,7 @@ static ssize_t mdr_store(struct kobject *k, struct attribute *at, const char *bu
 	case MDRAID_K_DO_CLEAR:
 		r = mdr_clear(a);
 		break;
-	case MDRAID_K_DO_REMOVE_MEMBER: /* the machine let it go */
-		memmove(&a->mem[idx], &a->mem[idx + 1], (a->nmem - idx - 1) * sizeof(mem));
-		a->nmem--;
-		fallthrough;
+	case MDRAID_K_DO_REMOVE_MEMBER: /* out of a->mem above */
 	case MDRAID_K_DO_REMOVE_CANDIDATE:
 		if (mem)
 			mdr_member_release(a, mem);

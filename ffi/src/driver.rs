@@ -234,8 +234,10 @@ pub(crate) fn pump(st: &mut St, w: &mut Work) -> bool {
             }
         }
     }
-    // One pass suffices: polling completions and events hands out no new I/O.
-    {
+    // One pass suffices: polling completions and events hands out no new I/O. The common
+    // pass has one output (a read's member I/O, or its completion): once the machine is
+    // drained, the remaining polls are skipped.
+    'pass: {
         while let Some(io) = m.poll_io() {
             let Some(dev) = devs.get(io.member).map(|d| d.inner.clone()) else {
                 let _ = m.handle_io_completion(io.id, Err(MemberError::Io(19)));
@@ -302,6 +304,9 @@ pub(crate) fn pump(st: &mut St, w: &mut Work) -> bool {
                 ptr,
                 flags,
             });
+            if m.is_drained() {
+                break 'pass;
+            }
         }
         while let Some((rid, res)) = m.poll_completion() {
             let Some(slot) = by_id
@@ -324,6 +329,9 @@ pub(crate) fn pump(st: &mut St, w: &mut Work) -> bool {
             } else if let Some(r) = reqs[slot].take() {
                 free.push(slot);
                 w.push_done((r.cb, r.user, code));
+            }
+            if m.is_drained() {
+                break 'pass;
             }
         }
         while let Some(n) = m.poll_event() {

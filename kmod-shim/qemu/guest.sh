@@ -317,13 +317,16 @@ scn_sync_ctl() { # sync_action idle, a hot add, frozen mid-resync: md and the sh
 scn_bench() { # fio head-to-head on vda+vdb: one md RAID1, run by md and by the shim in turn
 	local r what dev
 	wipe vda vdb
-	# mdadm makes the array; each round md assembles it, then the shim does (same disks, same
+	# mdadm makes the array; each round md assembles it and the shim does (same disks, same
 	# superblock and layout), so load swings on the host hit both alike
 	mdadm --create /dev/md2 --run --level=1 --raid-devices=2 --assume-clean --metadata=1.2 \
 		/dev/vda /dev/vdb >/dev/null 2>&1 || die_scn "md create" || return
 	mdadm --stop /dev/md2 >/dev/null 2>&1 || die_scn "md stop" || return
-	for r in 1 2 3; do
-		for what in md shim; do
+	for r in 1 2 3 4 5; do
+		# who goes first alternates, so a drift within a round favours neither
+		local order="md shim"
+		[ $((r % 2)) = 0 ] && order="shim md"
+		for what in $order; do
 			if [ $what = shim ]; then
 				mdr_create 6 vda vdb || die_scn "shim assemble" || return
 				dev=/dev/mdr6
@@ -333,18 +336,24 @@ scn_bench() { # fio head-to-head on vda+vdb: one md RAID1, run by md and by the 
 				dev=/dev/md2
 			fi
 			[ "$(cat $(md ${dev#/dev/})/sync_action)" = idle ] || die_scn "$what not idle" || return
+			# system-wide interrupts and context switches around the random reads
+			local s0=$(awk '$1 == "intr" || $1 == "ctxt" { printf "%s ", $2 }' /proc/stat)
 			fio --name=rr --filename=$dev --rw=randread --bs=4k --iodepth=32 --ioengine=libaio \
-				--direct=1 --size=32m --runtime=5 --time_based --output-format=terse \
+				--direct=1 --size=32m --runtime=4 --time_based --output-format=terse \
 				--terse-version=3 >/tmp/rr 2>&1 || die_scn "fio randread" || return
+			local s1=$(awk '$1 == "intr" || $1 == "ctxt" { printf "%s ", $2 }' /proc/stat)
+			local per_io=$(echo "$s0 $s1 $(cut -d';' -f6 /tmp/rr)" |
+				awk '{ n = $5 / 4; if (n < 1) n = 1
+				       printf "intr_per_read=%.2f ctxt_per_read=%.2f", ($3 - $1) / n, ($4 - $2) / n }')
 			fio --name=sw --filename=$dev --rw=write --bs=1m --iodepth=4 --ioengine=libaio \
-				--direct=1 --size=32m --runtime=5 --time_based --output-format=terse \
+				--direct=1 --size=32m --runtime=4 --time_based --output-format=terse \
 				--terse-version=3 >/tmp/sw 2>&1 || die_scn "fio seqwrite" || return
 			# terse v3: field 8 read iops, 48 write bandwidth KiB/s, 89 system CPU %, 90 context switches
 			echo "MDR-BENCH round=$r $what randread4k_qd32_iops=$(cut -d';' -f8 /tmp/rr)" \
 				"seqwrite1m_kib_s=$(cut -d';' -f48 /tmp/sw)" \
 				"randread_sys_cpu=$(cut -d';' -f89 /tmp/rr) randread_ctx=$(cut -d';' -f90 /tmp/rr)" \
 				"seqwrite_sys_cpu=$(cut -d';' -f89 /tmp/sw) seqwrite_ctx=$(cut -d';' -f90 /tmp/sw)" \
-				"scheduler=$(sed 's/.*\[\(.*\)\].*/\1/' /sys/block/${dev#/dev/}/queue/scheduler)"
+				"$per_io scheduler=$(sed 's/.*\[\(.*\)\].*/\1/' /sys/block/${dev#/dev/}/queue/scheduler)"
 			if [ $what = shim ]; then
 				mdr_stop mdr6 || die_scn "shim stop" || return
 			else
@@ -353,6 +362,49 @@ scn_bench() { # fio head-to-head on vda+vdb: one md RAID1, run by md and by the 
 		done
 	done
 	pass bench
+}
+
+scn_trace() { # diagnostics (MDR_SCENARIOS=trace): kernel calls per random read, md and the shim
+	# (ftrace's function tracer on the block layer, md, virtio, timekeeping and allocators)
+	local T=/sys/kernel/tracing what dev n
+	local fn="blk_* __blk_* bio_* __bio_* submit_bio* *mdr* *mdraid* raid1* md_* *virt* *apic* *hpet* ktime_get* *plug* *queue_rq* *kmem_cache* *kmalloc* kfree mempool* *spin_lock* *spin_unlock* mutex_* *io_acct* *sbitmap* *srcu*"
+	mount -t tracefs nodev $T 2>/dev/null
+	wipe vda vdb
+	mdadm --create /dev/md2 --run --level=1 --raid-devices=2 --assume-clean --metadata=1.2 \
+		/dev/vda /dev/vdb >/dev/null 2>&1 || die_scn "md create" || return
+	mdadm --stop /dev/md2 >/dev/null 2>&1
+	echo "MDR-FN clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+	echo 60000 >$T/buffer_size_kb
+	for f in $fn; do echo "$f" >>$T/set_ftrace_filter; done
+	echo "MDR-FN filtered $(wc -l <$T/set_ftrace_filter)"
+	echo 0 >$T/options/func_stack_trace
+	for what in md shim; do
+		if [ $what = shim ]; then
+			mdr_create 6 vda vdb || die_scn "shim assemble" || return
+			dev=/dev/mdr6
+		else
+			mdadm --assemble /dev/md2 /dev/vda /dev/vdb >/dev/null 2>&1 || die_scn "md assemble" || return
+			dev=/dev/md2
+		fi
+		echo 0 >$T/tracing_on
+		echo function >$T/current_tracer
+		echo >$T/trace
+		echo 1 >$T/tracing_on
+		fio --name=rr --filename=$dev --rw=randread --bs=4k --iodepth=32 --ioengine=libaio \
+			--direct=1 --size=32m --runtime=1 --time_based --output-format=terse \
+			--terse-version=3 >/tmp/rr 2>&1 || die_scn "fio randread" || return
+		echo 0 >$T/tracing_on
+		# (events lost to a full buffer would make the counts low)
+		echo "MDR-FN $what lost $(cat $T/per_cpu/cpu*/stats | awk '$1 == "overrun:" { s += $2 } END { print s }')"
+		n=$(( $(cut -d';' -f6 /tmp/rr) / 4 + 1 ))
+		awk -v w=$what -v n=$n '
+			/ <-/ { f = $0; sub(/ <-.*/, "", f); sub(/.* /, "", f); c[f]++ }
+			END { for (x in c) if (c[x] / n >= 0.1) printf "MDR-FN %s %s %.2f\n", w, x, c[x] / n }' $T/trace | sort
+		echo "MDR-FN $what reads $n"
+		echo nop >$T/current_tracer
+		if [ $what = shim ]; then mdr_stop mdr6; else mdadm --stop /dev/md2 >/dev/null 2>&1; fi
+	done
+	pass trace
 }
 
 scn_prof() { # run.sh --profile: fio randread on md, then on the shim, while the host samples

@@ -181,18 +181,88 @@ pub unsafe extern "C" fn mdraid_k_submit(
     if id.is_null() {
         return -22;
     }
+    match submit(k, kind, sector, sectors, fua != 0, token) {
+        Ok(r) => {
+            // SAFETY: checked non-NULL.
+            unsafe { *id = r };
+            0
+        }
+        Err(e) => e,
+    }
+}
+
+/// md's read fast path in one call: submits a read as [`mdraid_k_submit`] does and, when the
+/// machine then holds exactly one output (the read's own member I/O, md's read fast path) and
+/// its timer did not move, hands that I/O to `*out` and returns 1: the caller issues it and
+/// has nothing to drain. 0: submitted, the caller drains the machine as after
+/// `mdraid_k_submit`. Negative: as `mdraid_k_submit` (not submitted).
+///
+/// # Safety
+/// `m` is a live machine; `id` and `out` are valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn mdraid_k_submit_read(
+    m: *mut KMachine,
+    sector: u64,
+    sectors: u64,
+    token: u64,
+    id: *mut u64,
+    out: *mut KIo,
+) -> i64 {
+    // SAFETY: by contract.
+    let Some(k) = (unsafe { km(m) }) else {
+        return -22;
+    };
+    if id.is_null() || out.is_null() {
+        return -22;
+    }
+    let timer = k.m.poll_timeout();
+    let r = match submit(k, 0, sector, sectors, false, token) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    // SAFETY: checked non-NULL.
+    unsafe { *id = r };
+    if k.next_io.is_some() || k.next_event.is_some() {
+        return 0;
+    }
+    let Some(io) = k.m.poll_io() else {
+        return 0;
+    };
+    if !k.m.is_drained() || k.m.poll_timeout() != timer {
+        k.next_io = Some(io); // handed out by the caller's drain, first
+        return 0;
+    }
+    match kio(k, io) {
+        Some(v) => {
+            // SAFETY: checked non-NULL.
+            unsafe { out.write(v) };
+            1
+        }
+        None => 0, // failed at once: an input for the drain
+    }
+}
+
+/// Submits to the machine; the request id, or a negative errno.
+fn submit(
+    k: &mut KMachine,
+    kind: u32,
+    sector: u64,
+    sectors: u64,
+    fua: bool,
+    token: u64,
+) -> Result<u64, i64> {
     let kind = match kind {
         0 => RequestKind::Read,
         1 => RequestKind::Write,
         2 => RequestKind::Flush,
         3 => RequestKind::Discard,
-        _ => return -22,
+        _ => return Err(-22),
     };
     let req = ArrayRequest {
         kind,
         sector,
         sectors,
-        fua: fua != 0,
+        fua,
         buf: BufRef(token),
         buf_offset: 0,
     };
@@ -203,12 +273,10 @@ pub unsafe extern "C" fn mdraid_k_submit(
                 k.tokens.resize(i + 1, None);
             }
             k.tokens[i] = Some((r.raw(), token));
-            // SAFETY: checked non-NULL.
-            unsafe { *id = r.raw() };
-            0
+            Ok(r.raw())
         }
-        Err(SubmitError::Busy { .. }) => -16,
-        Err(_) => -22,
+        Err(SubmitError::Busy { .. }) => Err(-16),
+        Err(_) => Err(-22),
     }
 }
 
@@ -225,9 +293,21 @@ pub unsafe extern "C" fn mdraid_k_poll_io(m: *mut KMachine, out: *mut KIo) -> i6
     if out.is_null() {
         return -22;
     }
-    let Some(io): Option<Io> = k.next_io.take().or_else(|| k.m.poll_io()) else {
-        return 0;
-    };
+    loop {
+        let Some(io): Option<Io> = k.next_io.take().or_else(|| k.m.poll_io()) else {
+            return 0;
+        };
+        // (An I/O that failed at once is an input: the machine may have more to hand out.)
+        if let Some(v) = kio(k, io) {
+            // SAFETY: checked non-NULL.
+            unsafe { out.write(v) };
+            return 1;
+        }
+    }
+}
+
+/// A member I/O for C; `None` (the I/O failed at once) when its machine memory is missing.
+fn kio(k: &mut KMachine, io: Io) -> Option<KIo> {
     let mut v = KIo {
         id: io.id.raw(),
         member: io.member as u32,
@@ -269,16 +349,14 @@ pub unsafe extern "C" fn mdraid_k_poll_io(m: *mut KMachine, out: *mut KIo) -> i6
             if kind == 0 || offset.checked_add(len).is_none_or(|e| e > blen) {
                 // A machine I/O without its memory is a core bug: fail it, never touch memory.
                 let _ = k.m.handle_io_completion(io.id, Err(MemberError::Io(5)));
-                return 0;
+                return None;
             }
             v.buf_kind = kind;
             // SAFETY: `offset + len <= blen`, within the buffer.
             v.ptr = unsafe { ptr.add(offset) };
         }
     }
-    // SAFETY: checked non-NULL.
-    unsafe { out.write(v) };
-    1
+    Some(v)
 }
 
 /// Reports member I/O `id` done: `err` 0 or a negative errno. 0, or -ENOENT for an unknown id.
@@ -305,6 +383,60 @@ pub unsafe extern "C" fn mdraid_k_io_complete(m: *mut KMachine, id: u64, err: i3
     }
 }
 
+/// [`mdraid_k_io_complete`] and the request it finished, in one call (md's read fast path:
+/// a read's one member I/O succeeded). -ENOENT for an unknown id; 0: nothing finished, the
+/// caller drains the machine; 1: the request of token `*tok` finished with `*err` (0 or
+/// -EIO) and the machine has nothing else to hand out and its timer did not move: the caller
+/// ends it and is done; 2: the same, and the caller drains the machine too.
+///
+/// # Safety
+/// `m` is a live machine; `tok`, `err` valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn mdraid_k_io_complete_one(
+    m: *mut KMachine,
+    id: u64,
+    err: i32,
+    tok: *mut u64,
+    rerr: *mut i32,
+) -> i64 {
+    // SAFETY: by contract.
+    let Some(k) = (unsafe { km(m) }) else {
+        return -22;
+    };
+    if tok.is_null() || rerr.is_null() {
+        return -22;
+    }
+    let timer = k.m.poll_timeout();
+    let r = if err == 0 {
+        Ok(())
+    } else {
+        Err(MemberError::Io(err.saturating_neg()))
+    };
+    if k.m
+        .handle_io_completion(mdraid::array::machine::IoId::from_raw(id), r)
+        .is_err()
+    {
+        return -2;
+    }
+    let Some((t, e)) = next_completion(k) else {
+        return 0;
+    };
+    // SAFETY: checked non-NULL.
+    unsafe {
+        *tok = t;
+        *rerr = e;
+    }
+    let quiet = k.next_io.is_none()
+        && k.next_event.is_none()
+        && k.m.is_drained()
+        && k.m.poll_timeout() == timer;
+    if quiet {
+        1
+    } else {
+        2
+    }
+}
+
 /// The next finished array request: its token (as given to [`mdraid_k_submit`]) to `*id`,
 /// 0 or -EIO to `*err`; returns 1, or 0.
 ///
@@ -323,6 +455,21 @@ pub unsafe extern "C" fn mdraid_k_poll_completion(
     if id.is_null() || err.is_null() {
         return -22;
     }
+    match next_completion(k) {
+        Some((token, e)) => {
+            // SAFETY: checked non-NULL.
+            unsafe {
+                *id = token;
+                *err = e;
+            }
+            1
+        }
+        None => 0,
+    }
+}
+
+/// The next finished request we submitted: (token, 0 or -EIO).
+fn next_completion(k: &mut KMachine) -> Option<(u64, i32)> {
     while let Some((r, res)) = k.m.poll_completion() {
         // A request we never submitted has no token: nothing for the C side to end.
         let token = k.tokens.get_mut(r.index()).and_then(|t| match *t {
@@ -332,17 +479,11 @@ pub unsafe extern "C" fn mdraid_k_poll_completion(
             }
             _ => None,
         });
-        let Some(token) = token else {
-            continue;
-        };
-        // SAFETY: checked non-NULL.
-        unsafe {
-            *id = token;
-            *err = if res.is_ok() { 0 } else { -5 };
+        if let Some(token) = token {
+            return Some((token, if res.is_ok() { 0 } else { -5 }));
         }
-        return 1;
     }
-    0
+    None
 }
 
 /// Whether the machine has a member I/O or a notice to hand out (for a completion path that

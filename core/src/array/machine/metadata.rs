@@ -202,6 +202,12 @@ impl Metadata {
         !self.writes.is_empty()
     }
 
+    /// No metadata I/O waiting to be handed out.
+    #[inline]
+    pub(super) fn all_handed(&self) -> bool {
+        self.handed >= self.writes.len()
+    }
+
     /// The next write of the round in flight.
     pub(super) fn poll_io(&mut self) -> Option<Io> {
         let w = *self.writes.get(self.handed)?;

@@ -696,6 +696,17 @@ impl Machine {
         }
     }
 
+    /// Whether the machine has nothing to hand out: no I/O for [`Self::poll_io`], no finished
+    /// request for [`Self::poll_completion`], no notice for [`Self::poll_event`]. A driver
+    /// that took the one output it expected (a fast read's member I/O after its submission,
+    /// the read's completion after that I/O's success) and finds this `true` (and
+    /// [`Self::poll_timeout`] unchanged) has nothing else to do for that input.
+    #[must_use]
+    #[inline]
+    pub fn is_drained(&self) -> bool {
+        self.meta.all_handed() && self.engine.has_no_outputs() && self.notices.is_empty()
+    }
+
     /// The next finished array request.
     #[must_use]
     #[inline]

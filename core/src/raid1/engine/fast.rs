@@ -120,6 +120,12 @@ impl Raid1 {
         !self.events.is_empty()
     }
 
+    /// Nothing queued for the owner: no member I/O, no finished request, no event.
+    #[inline]
+    pub(crate) fn has_no_outputs(&self) -> bool {
+        self.out_ios.is_empty() && self.completions.is_empty() && self.events.is_empty()
+    }
+
     /// Issues the freshly enlisted read in `slot` on the fast path, if it may be; `false`
     /// leaves it untouched for the general path.
     #[inline(never)]
