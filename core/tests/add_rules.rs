@@ -641,3 +641,42 @@ fn the_recovery_check_waits_for_a_metadata_round_in_flight() {
         2
     );
 }
+
+/// md's MD_RECOVERY_FROZEN belongs to the array: removing a failed member (which rebuilds the
+/// engine) keeps it, and a spare added into the empty slot while frozen waits; `idle` ends the
+/// freeze and its recovery runs to the end.
+#[test]
+fn a_spare_added_while_frozen_waits_for_the_freeze_to_end() {
+    let mut a = create(MetadataVersion::V1_2, 2, true);
+    a.write(0, &[7u8; 4096]).unwrap();
+    a.fail_member("m1").unwrap();
+    let (m, devs) = a.into_machine(NOW).unwrap();
+    let mut d = Driver { m, devs };
+    d.settle();
+    d.m.stop_sync(true);
+    d.settle();
+    assert!(d.m.engine().sync_frozen());
+    d.m.remove_member(1).unwrap();
+    d.settle();
+    assert!(d.m.engine().sync_frozen(), "the remove lost the freeze");
+    let fresh =
+        d.m.plan_add(None, (DEV_BYTES / 512) as u64, &AddOptions::default())
+            .unwrap();
+    d.devs.push(MemDevice::new(DEV_BYTES));
+    let i =
+        d.m.add_member(detached("new", fresh.sb.clone(), fresh.sb_sector), None)
+            .unwrap();
+    d.settle();
+    assert!(
+        d.m.engine().sync_status().is_none(),
+        "a recovery started while frozen"
+    );
+    assert_eq!(d.m.members()[i].state, MemberState::Spare);
+    d.m.stop_sync(false);
+    d.settle();
+    assert_eq!(
+        d.m.members()[i].state,
+        MemberState::InSync(1),
+        "idle: the spare was rebuilt"
+    );
+}

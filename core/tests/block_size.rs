@@ -487,3 +487,40 @@ fn a_comeback_whose_own_layout_is_misaligned_is_refused() {
     b.read(0, &mut got).unwrap();
     assert_eq!(got, pattern(64 << 10, 4));
 }
+
+/// Blocks larger than the metadata's 4 KiB alignment (8 KiB and 64 KiB, as a callback member
+/// may declare): md's layouts put regions 4 KiB apart, so creation refuses such a member by
+/// name before any I/O (it used to write a 1.2 superblock at 4 KiB into an 8 KiB block).
+#[test]
+fn creation_on_blocks_larger_than_4k_is_refused_before_any_io() {
+    for block in [8192u32, 65536] {
+        for v in VERSIONS {
+            let devs = [Blocks::new(32 * MIB, 4096), Blocks::new(32 * MIB, block)];
+            let slots = devs
+                .iter()
+                .enumerate()
+                .map(|(i, d)| CreateSlot::Device {
+                    name: format!("d{i}"),
+                    dev: d.clone(),
+                    write_mostly: false,
+                    failfast: false,
+                })
+                .collect();
+            match Array::create(slots, &opts(v, true, true)) {
+                Ok(_) => panic!("{block} {v:?}: created"),
+                Err(e) => assert!(
+                    e.to_string()
+                        .contains(&format!("d1 has {block}-byte logical blocks")),
+                    "{block} {v:?}: {e}"
+                ),
+            }
+            for d in &devs {
+                assert_eq!(
+                    d.ios.load(Ordering::Relaxed),
+                    0,
+                    "{block} {v:?}: I/O before refusing"
+                );
+            }
+        }
+    }
+}

@@ -264,3 +264,43 @@ fn the_bitmaps_dirty_chunks_reach_the_engine() {
         );
     }
 }
+
+/// md's assembly (analyze_sbs) takes a member whose role is past raid_disks as a spare, and
+/// raid1's setup refuses two members in one slot: so does `Machine::new`. The demoted member
+/// is a spare the engine rebuilds onto when a mirror fails.
+#[test]
+fn a_slot_past_raid_disks_is_a_spare_and_a_slot_held_twice_is_refused() {
+    use mdraid::array::MemberState;
+    let (mut members, component_sectors) = created_members(3);
+    assert_eq!(members[2].state, MemberState::Spare);
+    members[2].state = MemberState::InSync(2);
+    let mut m = clean_machine(members, component_sectors).unwrap();
+    assert_eq!(m.members()[2].state, MemberState::Spare, "taken as a spare");
+    m.fail_member(0).unwrap();
+    let mut rebuilt = false;
+    for _ in 0..100_000 {
+        let Some(io) = m.poll_io() else {
+            if !m.is_busy() {
+                break;
+            }
+            m.handle_timeout(Now {
+                mono_ns: NOW.mono_ns + 1_000_000_000,
+                wall_secs: NOW.wall_secs + 1,
+            });
+            continue;
+        };
+        rebuilt |= io.member == 2 && io.kind == IoKind::Write && io.offset >= 1 << 20;
+        m.handle_io_completion(io.id, Ok(())).unwrap();
+        while m.poll_completion().is_some() {}
+        while m.poll_event().is_some() {}
+    }
+    assert!(rebuilt, "the spare received the rebuild's data writes");
+    assert_eq!(m.members()[2].state, MemberState::InSync(0));
+
+    let (mut members, component_sectors) = created_members(2);
+    members[1].state = MemberState::InSync(0);
+    match clean_machine(members, component_sectors) {
+        Ok(_) => panic!("a slot held twice was accepted"),
+        Err(e) => assert!(e.to_string().contains("one slot"), "{e}"),
+    }
+}

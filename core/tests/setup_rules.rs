@@ -140,23 +140,21 @@ fn create_opts(version: MetadataVersion) -> CreateOptions {
     }
 }
 
-// Catches setup.rs 281:22 (`offset + len` → `*`), 282:28 (`/` → `%`), 283:30 (`==` → `!=`),
-// 283:47 (`||` → `&&`), 283:53 (`>` → `==`, `<`, `>=`) and 292:42 (`at + len` → `-`) in
-// `whole_blocks`.
+/// Creation for a caller-driven front hands back whole-block writes whose bytes are what the
+/// blocking create leaves on the same devices (4 KiB and 512-byte blocks, every version, a
+/// 1.0 array on a size that is no whole number of 64 KiB); both refuse a device with larger
+/// blocks than the 4 KiB md's layouts are aligned to, by name and before any write.
 #[test]
-fn creation_writes_whole_blocks_within_the_device_with_the_blocking_creates_bytes() {
-    // Blocks larger than the 4 KiB the layouts align to, so that creation's pieces (a 1.2
-    // superblock at 4 KiB, a bitmap after it, 0.90's bitmap ending at the device's 64 KiB
-    // boundary) share blocks; and a 1.0 array on a size that is no whole number of its
-    // blocks, whose last piece's block would run past the device's end.
-    for (v, block, size, aligned) in [
-        (MetadataVersion::V1_2, 16384, 32 << 20, true),
-        (MetadataVersion::V1_1, 16384, 32 << 20, true),
-        (MetadataVersion::V0_90, 16384, 32 << 20, true),
-        (MetadataVersion::V1_0, 8192, (32 << 20) + 4096, false),
+fn creation_writes_whole_blocks_with_the_blocking_creates_bytes() {
+    for (v, block, size) in [
+        (MetadataVersion::V1_2, 4096, 32 << 20),
+        (MetadataVersion::V1_1, 4096, 32 << 20),
+        (MetadataVersion::V0_90, 4096, 32 << 20),
+        (MetadataVersion::V1_0, 4096, (32 << 20) + 12288),
+        (MetadataVersion::V1_2, 512, (32 << 20) + 1536),
     ] {
         let opts = create_opts(v);
-        let slot = |i: usize| CreateSlot::Device {
+        let slot = |i: usize, block: u32| CreateSlot::Device {
             name: format!("d{i}"),
             dev: Lenient {
                 mem: MemDevice::new(size),
@@ -165,13 +163,13 @@ fn creation_writes_whole_blocks_within_the_device_with_the_blocking_creates_byte
             write_mostly: false,
             failfast: false,
         };
-        let blocking = Array::create(vec![slot(0), slot(1)], &opts).unwrap();
+        let blocking = Array::create(vec![slot(0, block), slot(1, block)], &opts).unwrap();
         let want: Vec<Vec<u8>> = blocking
             .devices()
             .iter()
             .map(|d| d.mem.as_slice().to_vec())
             .collect();
-        let info = |i: usize| CreateSlot::Device {
+        let info = |i: usize, block: u32| CreateSlot::Device {
             name: format!("d{i}"),
             dev: DeviceInfo {
                 name: format!("d{i}"),
@@ -182,7 +180,7 @@ fn creation_writes_whole_blocks_within_the_device_with_the_blocking_creates_byte
             write_mostly: false,
             failfast: false,
         };
-        let (_, writes) = setup::create(vec![info(0), info(1)], &opts, NOW).unwrap();
+        let (_, writes) = setup::create(vec![info(0, block), info(1, block)], &opts, NOW).unwrap();
         let mut devs = [MemDevice::new(size), MemDevice::new(size)];
         let b = u64::from(block);
         for w in &writes {
@@ -195,12 +193,10 @@ fn creation_writes_whole_blocks_within_the_device_with_the_blocking_creates_byte
                 w.offset + w.data.len() as u64 <= size as u64,
                 "{what}: past the device's end"
             );
-            if aligned {
-                assert!(
-                    w.offset % b == 0 && w.data.len() as u64 % b == 0,
-                    "{what}: not whole blocks"
-                );
-            }
+            assert!(
+                w.offset % b == 0 && w.data.len() as u64 % b == 0,
+                "{what}: not whole blocks"
+            );
             devs[w.member].write_at(w.offset, &w.data).unwrap();
         }
         for (i, d) in devs.iter().enumerate() {
@@ -209,5 +205,16 @@ fn creation_writes_whole_blocks_within_the_device_with_the_blocking_creates_byte
                 "{v} ({block}-byte blocks): device {i} differs from the blocking create's"
             );
         }
+        // 8 KiB blocks on the second device: refused by both, naming it.
+        let e = match Array::create(vec![slot(0, block), slot(1, 8192)], &opts) {
+            Ok(_) => panic!("{v}: created on 8 KiB blocks"),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains("d1 has 8192-byte logical blocks"), "{v}: {e}");
+        let e = match setup::create(vec![info(0, block), info(1, 8192)], &opts, NOW) {
+            Ok(_) => panic!("{v}: setup created on 8 KiB blocks"),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains("d1 has 8192-byte logical blocks"), "{v}: {e}");
     }
 }

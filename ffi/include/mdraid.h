@@ -735,7 +735,9 @@ typedef struct mdraid_member_callbacks {
    */
   uint64_t size;
   /*
-   Logical block size in bytes: 0 means 512; otherwise a power of two >= 512.
+   Logical block size in bytes: 0 means 512; otherwise a power of two >= 512. Arrays are
+   created only on members of at most 4096 (md's metadata layout is 4 KiB-aligned:
+   `mdraid_array_create` refuses larger blocks with `MDRAID_REFUSED`).
    */
   uint32_t logical_block_size;
   /*

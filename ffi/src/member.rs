@@ -96,7 +96,9 @@ pub struct mdraid_member_callbacks {
     pub ctx: *mut c_void,
     /// Device size in bytes (at least 1 MiB for an array member in practice).
     pub size: u64,
-    /// Logical block size in bytes: 0 means 512; otherwise a power of two >= 512.
+    /// Logical block size in bytes: 0 means 512; otherwise a power of two >= 512. Arrays are
+    /// created only on members of at most 4096 (md's metadata layout is 4 KiB-aligned:
+    /// `mdraid_array_create` refuses larger blocks with `MDRAID_REFUSED`).
     pub logical_block_size: u32,
     /// `MDRAID_CALLBACK_SYNC` or `MDRAID_CALLBACK_ASYNC`.
     pub mode: u32,

@@ -131,6 +131,24 @@ impl<D: BlockDevice> Array<D> {
         {
             return Err(ArrayError::Invalid("every raid device is 'missing'".into()).into());
         }
+        // md's metadata is laid out in 4 KiB units (the 1.2 superblock 4 KiB in, the bitmap
+        // 4 KiB after a 1.x or 0.90 superblock): on larger logical blocks those regions share
+        // a block, which neither whole-block writes nor assembly's block rule allow (md could
+        // not write them either).
+        let large = slots.iter().find_map(|s| match s {
+            CreateSlot::Device { name, dev, .. }
+                if crate::device::block_bytes(dev.logical_block_size()) > 4096 =>
+            {
+                Some((name, dev.logical_block_size()))
+            }
+            _ => None,
+        });
+        if let Some((name, block)) = large {
+            return Err(ArrayError::Invalid(alloc::format!(
+                "{name} has {block}-byte logical blocks: md's metadata needs blocks of at most 4096 bytes"
+            ))
+            .into());
+        }
         let total = slots.len() as u32;
         let name = set_name(opts)?;
 

@@ -264,44 +264,17 @@ pub fn create(
         .collect();
     let array = Array::create(slots, opts)?;
     let mut writes = Vec::new();
+    // (Whole blocks already: creation refuses blocks larger than the 4 KiB its layouts are
+    // aligned to, and pads each write's length to the device's block.)
     for (member, im) in array.devices().iter().enumerate() {
-        let unit = crate::device::block_bytes(im.block_size);
         for (offset, data) in im.chunks.iter() {
-            writes.push(whole_blocks(im, member, *offset, data, unit));
+            writes.push(MetadataWrite {
+                member,
+                offset: *offset,
+                data: data.clone(),
+            });
         }
     }
     let (machine, _) = array.into_machine(now)?;
     Ok((machine, writes))
-}
-
-/// Creation's write of `data` at `offset`, widened to whole `unit`-byte blocks: the bytes
-/// around it are what creation wrote there (later writes over earlier ones) or zeros, as
-/// mdadm's block-aligned metadata writes carry.
-fn whole_blocks(im: &Image, member: usize, offset: u64, data: &[u8], unit: u64) -> MetadataWrite {
-    let end = offset + data.len() as u64;
-    let (lo, hi) = (offset / unit * unit, end.div_ceil(unit) * unit);
-    if (lo, hi.min(im.size)) == (offset, end) || hi > im.size {
-        return MetadataWrite {
-            member,
-            offset,
-            data: data.to_vec(),
-        };
-    }
-    let mut block = alloc::vec![0u8; (hi - lo) as usize];
-    for (at, d) in im.chunks.iter() {
-        let (a, b) = ((*at).max(lo), (at + d.len() as u64).min(hi));
-        // mutants: `<` → `<=` is equivalent: at a == b both slices are empty (a ≥ lo and
-        // a ≥ at, so neither index underflows) and nothing is copied (excluded).
-        if a < b {
-            block[(a - lo) as usize..(b - lo) as usize]
-                .copy_from_slice(&d[(a - at) as usize..(b - at) as usize]);
-        }
-    }
-    // This write last: it is the newest at its own bytes.
-    block[(offset - lo) as usize..(end - lo) as usize].copy_from_slice(data);
-    MetadataWrite {
-        member,
-        offset: lo,
-        data: block,
-    }
 }

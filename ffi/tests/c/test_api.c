@@ -148,6 +148,23 @@ static void test_create_misuse(void) {
     EXPECT(mdraid_array_create(&o, &m, 1, &a), MDRAID_REFUSED);
     o.name = NULL;
     EXPECT(mdraid_array_create(&o, &t, 1, &a), MDRAID_REFUSED); /* too small */
+    /* Blocks larger than md's 4 KiB metadata alignment: refused, naming the member. */
+    memdev *big = memdev_new(DEV);
+    mdraid_member_callbacks cb = {0};
+    cb.ctx = big;
+    cb.size = big->size;
+    cb.logical_block_size = 8192;
+    cb.mode = MDRAID_CALLBACK_SYNC;
+    cb.read = sync_read;
+    cb.write = sync_write;
+    cb.flush = sync_flush;
+    mdraid_member *lb = NULL;
+    OK(mdraid_member_new(&cb, "big-blocks", &lb));
+    mdraid_member *two[2] = {m, lb};
+    EXPECT(mdraid_array_create(&o, two, 2, &a), MDRAID_REFUSED);
+    CHECK(strstr(mdraid_last_error(), "big-blocks has 8192-byte logical blocks") != NULL);
+    mdraid_member_free(lb);
+    memdev_free(big);
     mdraid_member *bad[2] = {m, (mdraid_member *)0x77};
     EXPECT(mdraid_array_create(&o, bad, 2, &a), MDRAID_INVALID_HANDLE);
     CHECK(a == NULL);

@@ -321,7 +321,12 @@ pub struct State {
 
 impl Machine {
     /// Builds the machine (engine, pools, metadata buffers: everything it will use) at `now`.
-    pub fn new(state: State, now: Now) -> Result<Machine, MachineError> {
+    ///
+    /// As md's assembly does (analyze_sbs), a member in sync in, or being rebuilt into, a slot
+    /// past `raid_disks` is taken as a spare. Refused (`MachineError::Refused`): no slots, or
+    /// two members in sync in one slot (md's raid1 setup aborts on that).
+    pub fn new(mut state: State, now: Now) -> Result<Machine, MachineError> {
+        check_slots(&mut state.members, state.raid_disks)?;
         let mut machine = Machine {
             engine: Raid1::new(crate::raid1::Raid1Config::new(1, 1))?,
             meta: metadata::Metadata::new(&state.members),
@@ -359,6 +364,30 @@ impl Machine {
     pub fn into_members(self) -> (Vec<Member<Detached>>, Option<IntentBitmap>) {
         (self.members, self.bitmap)
     }
+}
+
+/// [`Machine::new`]'s slot rules.
+fn check_slots<X>(members: &mut [Member<X>], raid_disks: u32) -> Result<(), MachineError> {
+    if raid_disks == 0 {
+        return Err(MachineError::Refused("an array needs at least one slot"));
+    }
+    let mut held = alloc::vec![false; raid_disks as usize];
+    for m in members {
+        if m.rebuild.is_some_and(|(slot, _)| slot >= raid_disks) {
+            m.rebuild = None;
+            m.rebuild_bitmap = false;
+        }
+        if let MemberState::InSync(slot) = m.state {
+            match held.get_mut(slot as usize) {
+                None => m.state = MemberState::Spare,
+                Some(true) => {
+                    return Err(MachineError::Refused("two members are in sync in one slot"))
+                }
+                Some(h) => *h = true,
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Machine {
@@ -750,6 +779,11 @@ impl Machine {
         let (cfg, emap) = config::engine_config(&self.members, &facts);
         let mut engine = Raid1::new(cfg)?;
         engine.handle_timeout(self.now.mono_ns);
+        if self.engine.sync_frozen() {
+            // md's MD_RECOVERY_FROZEN is the array's, not the personality's: a remove, a
+            // grow or a limit change keeps it (nothing runs here: rebuilt only while idle).
+            engine.stop_sync(true);
+        }
         self.keep_fast_stats();
         self.engine = engine;
         self.emap = emap;
