@@ -299,7 +299,8 @@ static void mdr_run_locked(struct mdr_array *a, bool try, struct request *rq)
 	mutex_unlock(&a->lock);
 }
 
-static struct mdr_mio *mdr_take(struct mdr_array *a, struct mdraid_k_io *io);
+static struct mdr_mio *mdr_take(struct mdr_array *a, struct mdraid_k_io *io, struct mdr_mio *pre,
+				void *precopy);
 static void mdr_issue(struct mdr_array *a, struct mdr_mio *mio);
 
 /* md's read fast path: a read with nothing queued before it, on a machine whose clock is
@@ -314,18 +315,18 @@ static bool mdr_fast_read(struct mdr_array *a, struct request *rq)
 	s64 r;
 
 	spin_lock_irq(&a->qlock);
-	if (!a->m || a->quiesce || a->starved || READ_ONCE(a->ticked) != jiffies ||
+	if (!a->m || a->quiesce || a->starved || a->has_held || READ_ONCE(a->ticked) != jiffies ||
 	    !list_empty(&a->queue)) {
 		spin_unlock_irq(&a->qlock);
 		return false;
 	}
 	r = mdraid_k_submit_read(a->m, blk_rq_pos(rq), blk_rq_sectors(rq), (uintptr_t)rq, &id, &io);
 	if (r == 1)
-		mio = mdr_take(a, &io);
+		mio = mdr_take(a, &io, NULL, NULL);
 	spin_unlock_irq(&a->qlock);
 	if (r < 0)
 		return false; /* mdr_run submits it again and handles the refusal */
-	if (!mio) { /* outputs to drain, or the I/O ended at once */
+	if (!mio) { /* outputs to drain, the I/O ended at once or is held */
 		mdr_run_locked(a, true, NULL);
 		return true;
 	}
@@ -463,37 +464,92 @@ static struct bio *mdr_clone_caller(struct mdraid_k_io *io, struct block_device 
 	return last;
 }
 
-/* Takes a member I/O the machine handed out (qlock held): NULL when it ended at once. */
-static struct mdr_mio *mdr_take(struct mdr_array *a, struct mdraid_k_io *io)
-{
-	struct mdr_mio *mio = NULL;
+static int mdr_fail_atomic; /* tests: every Nth atomic allocation of mdr_take fails */
+module_param_named(fail_atomic, mdr_fail_atomic, int, 0644);
+static unsigned long mdr_held; /* member I/Os held for want of atomic memory */
+module_param_named(held, mdr_held, ulong, 0444);
 
-	if (io->member < a->nmem && io->kind <= MDRAID_K_FLUSH) { /* discard: nothing on a mirror */
+static void *mdr_take_alloc(size_t n)
+{
+	static atomic_t k;
+	int every = READ_ONCE(mdr_fail_atomic);
+
+	if (every > 0 && atomic_inc_return(&k) % every == 0)
+		return NULL;
+	return kmalloc(n, GFP_ATOMIC);
+}
+
+/* Takes a member I/O the machine handed out (qlock held), with the record and copy given
+ * (pre, precopy) or allocated atomically: NULL when it ended at once, or when that allocation
+ * failed and it is held (a->held) for mdr_run, which never makes that a member error. */
+static struct mdr_mio *mdr_take(struct mdr_array *a, struct mdraid_k_io *io, struct mdr_mio *pre,
+				void *precopy)
+{
+	bool copy = io->buf_kind == MDRAID_K_BUF_COPY; /* the machine rewrites it: a copy */
+	struct mdr_mio *mio = pre;
+
+	if (io->member >= a->nmem || io->kind > MDRAID_K_FLUSH) { /* discard: nothing on a mirror */
+		mdraid_k_io_complete(a->m, io->id, io->member >= a->nmem ? -ENODEV : 0);
+		kfree(pre);
+		kfree(precopy);
+		return NULL;
+	}
+	if (!mio && a->mio_free) {
 		mio = a->mio_free;
-		if (mio) {
-			a->mio_free = mio->next;
-			a->nmio_free--;
-		} else {
-			mio = kmalloc(sizeof(*mio), GFP_ATOMIC);
-		}
+		a->mio_free = mio->next;
+		a->nmio_free--;
 	}
-	if (mio)
-		mio->copy = NULL;
-	if (mio && io->buf_kind == MDRAID_K_BUF_COPY) { /* the machine rewrites it: a copy */
-		mio->copy = kmalloc(io->len, GFP_ATOMIC);
-		if (mio->copy)
-			io->ptr = memcpy(mio->copy, io->ptr, io->len);
-	}
-	if (!mio || (io->buf_kind == MDRAID_K_BUF_COPY && !mio->copy)) {
-		mdraid_k_io_complete(a->m, io->id, io->member >= a->nmem ? -ENODEV :
-				     io->kind > MDRAID_K_FLUSH ? 0 : -ENOMEM);
+	if (!mio)
+		mio = mdr_take_alloc(sizeof(*mio));
+	if (copy && !precopy && mio)
+		precopy = mdr_take_alloc(io->len);
+	if (!mio || (copy && !precopy)) {
+		a->held = *io;
+		a->has_held = true;
+		mdr_held++;
 		kfree(mio);
 		return NULL;
 	}
+	mio->copy = NULL;
+	if (copy)
+		io->ptr = mio->copy = memcpy(precopy, io->ptr, io->len);
+	else
+		kfree(precopy);
 	mio->a = a;
 	mio->bdev = mdr_bdev(a->mem[io->member]);
 	mio->io = *io;
 	return mio;
+}
+
+/* The held member I/O with memory allocated while qlock is dropped (mdr_run: process context,
+ * the array's mutex held, so nobody else takes it meanwhile); qlock held again on return.
+ * false: even that failed, retried from the timer. */
+static bool mdr_take_held(struct mdr_array *a)
+{
+	struct mdraid_k_io io = a->held;
+	struct mdr_mio *pre, *mio;
+	void *copy = NULL;
+
+	spin_unlock_irq(&a->qlock);
+	pre = kmalloc(sizeof(*pre), GFP_NOIO);
+	if (pre && io.buf_kind == MDRAID_K_BUF_COPY)
+		copy = kmalloc(io.len, GFP_NOIO);
+	spin_lock_irq(&a->qlock);
+	if (!pre || (io.buf_kind == MDRAID_K_BUF_COPY && !copy)) {
+		kfree(pre);
+		kfree(copy);
+		a->timer_at = 0; /* mdr_arm leaves this retry armed */
+		mod_delayed_work(mdr_wq, &a->timer, 1);
+		return false;
+	}
+	a->has_held = false;
+	mio = mdr_take(a, &io, pre, copy);
+	if (mio) {
+		spin_unlock_irq(&a->qlock);
+		mdr_issue(a, mio);
+		spin_lock_irq(&a->qlock);
+	}
+	return true;
 }
 
 /* The member bio of a taken I/O (process context, no lock). */
@@ -557,6 +613,8 @@ static void mdr_run(struct mdr_array *a, struct request *rq)
 	}
 	while (a->m && again) {
 		again = false;
+		if (a->has_held && !mdr_take_held(a))
+			break;
 		list_for_each_safe(p, pn, &a->queue) {
 			struct request *rq = blk_mq_rq_from_pdu(list_entry(p, struct mdr_cmd, node));
 			int kind = req_op(rq) == REQ_OP_READ ? MDRAID_K_READ :
@@ -578,14 +636,14 @@ static void mdr_run(struct mdr_array *a, struct request *rq)
 				mdr_end_rq(a, rq, err == -EROFS ? BLK_STS_PROTECTION :
 					   err == -EOPNOTSUPP ? BLK_STS_NOTSUPP : BLK_STS_IOERR);
 		}
-		while (mdraid_k_poll_io(a->m, &io) == 1) {
-			mio = mdr_take(a, &io);
+		while (!a->has_held && mdraid_k_poll_io(a->m, &io) == 1) {
+			mio = mdr_take(a, &io, NULL, NULL);
 			if (mio) {
 				spin_unlock_irq(&a->qlock);
 				mdr_issue(a, mio);
 				spin_lock_irq(&a->qlock);
 			} else {
-				again = true; /* ended at once: an input */
+				again = true; /* ended at once (an input), or held */
 			}
 		}
 		while (mdraid_k_poll_completion(a->m, &id, &err) == 1)
@@ -782,6 +840,7 @@ int mdr_deactivate(struct mdr_array *a)
 	spin_lock_irq(&a->qlock); /* mdr_fast_read looks at a->m under qlock alone */
 	m = a->m;
 	a->m = NULL;
+	a->has_held = false; /* (none: the machine was idle) */
 	spin_unlock_irq(&a->qlock);
 	mdraid_k_machine_free(m);
 	for (i = 0; i < a->nmem; i++)

@@ -90,6 +90,10 @@ struct mdr_array {
 	unsigned long ticked; /* jiffies of the machine's last clock update */
 	struct mdr_mio *mio_free; /* member-I/O records kept for reuse (qlock) */
 	unsigned int nmio_free;
+	/* A member I/O taken out of the machine whose record or copy an atomic allocation could
+	 * not give (qlock): mdr_run issues it with memory allocated unlocked. */
+	struct mdraid_k_io held;
+	bool has_held;
 
 	struct mdraid_k_handle *opens[MDR_MAX_OPENS]; /* registry references of the openers */
 	unsigned int nopens;

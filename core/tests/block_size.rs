@@ -98,8 +98,12 @@ fn opts(version: MetadataVersion, bitmap: bool, assume_clean: bool) -> CreateOpt
 
 /// An array created over `devs` (each member a handle on the same blocks as its `devs` entry).
 fn create(devs: &[Blocks], opts: &CreateOptions) -> Array<Blocks> {
-    let slots = devs
-        .iter()
+    Array::create(slots(devs), opts).unwrap()
+}
+
+/// Creation's slots over `devs`, named d0, d1, ...
+fn slots(devs: &[Blocks]) -> Vec<CreateSlot<Blocks>> {
+    devs.iter()
         .enumerate()
         .map(|(i, d)| CreateSlot::Device {
             name: format!("d{i}"),
@@ -107,8 +111,7 @@ fn create(devs: &[Blocks], opts: &CreateOptions) -> Array<Blocks> {
             write_mostly: false,
             failfast: false,
         })
-        .collect();
-    Array::create(slots, opts).unwrap()
+        .collect()
 }
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
@@ -496,17 +499,7 @@ fn creation_on_blocks_larger_than_4k_is_refused_before_any_io() {
     for block in [8192u32, 65536] {
         for v in VERSIONS {
             let devs = [Blocks::new(32 * MIB, 4096), Blocks::new(32 * MIB, block)];
-            let slots = devs
-                .iter()
-                .enumerate()
-                .map(|(i, d)| CreateSlot::Device {
-                    name: format!("d{i}"),
-                    dev: d.clone(),
-                    write_mostly: false,
-                    failfast: false,
-                })
-                .collect();
-            match Array::create(slots, &opts(v, true, true)) {
+            match Array::create(slots(&devs), &opts(v, true, true)) {
                 Ok(_) => panic!("{block} {v:?}: created"),
                 Err(e) => assert!(
                     e.to_string()

@@ -227,6 +227,27 @@ scn_faults() { # fail a member under fio verify, degraded; add a third disk; rec
 	pass faults
 }
 
+scn_nomem() { # every 3rd atomic allocation of a member-I/O record or copy fails: held, no error
+	local p=/sys/module/mdraid_k/parameters held0=$(cat /sys/module/mdraid_k/parameters/held)
+	wipe vda vdb
+	mdr_create 8 vda vdb || die_scn "create" || return
+	wait_idle mdr8
+	echo 3 >$p/fail_atomic
+	fio --name=v --filename=/dev/mdr8 --rw=randwrite --bs=4k --size=16m --direct=1 \
+		--ioengine=libaio --iodepth=16 --verify=crc32c --do_verify=1 --output=/tmp/fio.out \
+		>/dev/null 2>&1
+	local frc=$?
+	echo 0 >$p/fail_atomic
+	[ $frc = 0 ] && ! grep -q "err=[^ 0]" /tmp/fio.out ||
+		{ tail -20 /tmp/fio.out; die_scn "fio saw an error (rc $frc)"; return; }
+	echo "MDR: INFO nomem: $(($(cat $p/held) - held0)) member I/Os held"
+	[ "$(cat $p/held)" -gt "$held0" ] || die_scn "no member I/O was held" || return
+	[ "$(cat $(md mdr8)/degraded)" = 0 ] || die_scn "a member failed" || return
+	check_zero $(md mdr8) || die_scn "check" || return
+	mdr_stop mdr8 || die_scn "stop" || return
+	pass nomem
+}
+
 scn_blkdebug() { # QEMU injects EIO on vde's reads and writes: retries, data intact
 	wipe vde vdf
 	mdr_create 5 vde vdf || die_scn "create" || return
@@ -314,6 +335,14 @@ scn_sync_ctl() { # sync_action idle, a hot add, frozen mid-resync: md and the sh
 	pass sync_ctl
 }
 
+bench_assemble() { # bench_assemble md|shim: vda+vdb's array by md or by the shim; its device
+	if [ $1 = shim ]; then
+		mdr_create 6 vda vdb >&2 && echo /dev/mdr6
+	else
+		mdadm --assemble /dev/md2 /dev/vda /dev/vdb >/dev/null 2>&1 && echo /dev/md2
+	fi
+}
+
 scn_bench() { # fio head-to-head on vda+vdb: one md RAID1, run by md and by the shim in turn
 	local r what dev
 	wipe vda vdb
@@ -327,14 +356,7 @@ scn_bench() { # fio head-to-head on vda+vdb: one md RAID1, run by md and by the 
 		local order="md shim"
 		[ $((r % 2)) = 0 ] && order="shim md"
 		for what in $order; do
-			if [ $what = shim ]; then
-				mdr_create 6 vda vdb || die_scn "shim assemble" || return
-				dev=/dev/mdr6
-			else
-				mdadm --assemble /dev/md2 /dev/vda /dev/vdb >/dev/null 2>&1 ||
-					die_scn "md assemble" || return
-				dev=/dev/md2
-			fi
+			dev=$(bench_assemble $what) || { die_scn "$what assemble"; return; }
 			[ "$(cat $(md ${dev#/dev/})/sync_action)" = idle ] || die_scn "$what not idle" || return
 			# system-wide interrupts and context switches around the random reads
 			local s0=$(awk '$1 == "intr" || $1 == "ctxt" { printf "%s ", $2 }' /proc/stat)
@@ -379,13 +401,7 @@ scn_trace() { # diagnostics (MDR_SCENARIOS=trace): kernel calls per random read,
 	echo "MDR-FN filtered $(wc -l <$T/set_ftrace_filter)"
 	echo 0 >$T/options/func_stack_trace
 	for what in md shim; do
-		if [ $what = shim ]; then
-			mdr_create 6 vda vdb || die_scn "shim assemble" || return
-			dev=/dev/mdr6
-		else
-			mdadm --assemble /dev/md2 /dev/vda /dev/vdb >/dev/null 2>&1 || die_scn "md assemble" || return
-			dev=/dev/md2
-		fi
+		dev=$(bench_assemble $what) || { die_scn "$what assemble"; return; }
 		echo 0 >$T/tracing_on
 		echo function >$T/current_tracer
 		echo >$T/trace
@@ -416,13 +432,7 @@ scn_prof() { # run.sh --profile: fio randread on md, then on the shim, while the
 	mdadm --stop /dev/md2 >/dev/null 2>&1 || die_scn "md stop" || return
 	local what dev
 	for what in md shim; do
-		if [ $what = shim ]; then
-			mdr_create 6 vda vdb || die_scn "shim assemble" || return
-			dev=/dev/mdr6
-		else
-			mdadm --assemble /dev/md2 /dev/vda /dev/vdb >/dev/null 2>&1 || die_scn "md assemble" || return
-			dev=/dev/md2
-		fi
+		dev=$(bench_assemble $what) || { die_scn "$what assemble"; return; }
 		echo "MDR-PROF-START $what"
 		fio --name=rr --filename=$dev --rw=${MDR_PROF_RW:-randread} --bs=${MDR_PROF_BS:-4k} \
 			--iodepth=32 --ioengine=libaio --direct=1 --size=32m --runtime=${MDR_PROF_SECS:-20} \
@@ -462,7 +472,7 @@ elif [ "$MDR_MODE" = bench ]; then
 	SCENARIOS="bench rmmod"
 else
 	SCENARIOS=$(echo "${MDR_SCENARIOS:-all}" | tr , " ")
-	[ "$SCENARIOS" = all ] && SCENARIOS="probe create to_md from_md faults blkdebug sync_ctl rmmod"
+	[ "$SCENARIOS" = all ] && SCENARIOS="probe create to_md from_md faults nomem blkdebug sync_ctl rmmod"
 fi
 for SCN in $SCENARIOS; do
 	START=$(date +%s)

@@ -242,6 +242,15 @@ pub unsafe extern "C" fn mdraid_k_submit_read(
     }
 }
 
+/// A member I/O's outcome from C's 0 or negative errno.
+fn member_result(err: i32) -> Result<(), MemberError> {
+    if err == 0 {
+        Ok(())
+    } else {
+        Err(MemberError::Io(err.saturating_neg()))
+    }
+}
+
 /// Submits to the machine; the request id, or a negative errno.
 fn submit(
     k: &mut KMachine,
@@ -369,11 +378,7 @@ pub unsafe extern "C" fn mdraid_k_io_complete(m: *mut KMachine, id: u64, err: i3
     let Some(k) = (unsafe { km(m) }) else {
         return -22;
     };
-    let r = if err == 0 {
-        Ok(())
-    } else {
-        Err(MemberError::Io(err.saturating_neg()))
-    };
+    let r = member_result(err);
     match k
         .m
         .handle_io_completion(mdraid::array::machine::IoId::from_raw(id), r)
@@ -407,11 +412,7 @@ pub unsafe extern "C" fn mdraid_k_io_complete_one(
         return -22;
     }
     let timer = k.m.poll_timeout();
-    let r = if err == 0 {
-        Ok(())
-    } else {
-        Err(MemberError::Io(err.saturating_neg()))
-    };
+    let r = member_result(err);
     if k.m
         .handle_io_completion(mdraid::array::machine::IoId::from_raw(id), r)
         .is_err()
