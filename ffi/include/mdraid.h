@@ -191,6 +191,11 @@
 #define MDRAID_SYNC_REPAIR 3
 
 /*
+ `mdraid_array_sync_stop` flag: md's `frozen` (without it, md's `idle`).
+ */
+#define MDRAID_SYNC_STOP_FREEZE 1
+
+/*
  What `mdraid_array_add` did.
  */
 #define MDRAID_ADDED_SPARE 0
@@ -1010,10 +1015,23 @@ enum mdraid_result mdraid_array_sync_start(struct mdraid_array *array, uint32_t 
 /*
  Interrupts the running sync action; its end is then reported by
  `mdraid_array_sync_status` as interrupted, and it does not start again on its own (md's
- "idle" lets md's recovery check restart a resync or recovery). Errors: as
- `mdraid_array_sync_start` (`MDRAID_REFUSED`: none runs). Thread-safe.
+ "idle", `mdraid_array_sync_stop`, lets md's recovery check restart a resync or recovery).
+ Errors: as `mdraid_array_sync_start` (`MDRAID_REFUSED`: none runs). Thread-safe.
  */
 enum mdraid_result mdraid_array_sync_abort(struct mdraid_array *array);
+
+/*
+ md's `sync_action` `idle` and `frozen`: interrupts the running sync action, if any (its end
+ is then reported by `mdraid_array_sync_status` as interrupted). Without flags (`idle`)
+ md's recovery check follows once it has drained: a recovery (a spare for an empty slot, a
+ member still recovering) or a resync the array still owes starts again from its checkpoint;
+ a check or repair does not. With `MDRAID_SYNC_STOP_FREEZE` (`frozen`) nothing starts on
+ its own, not even after a member failure, until the next `mdraid_array_sync_start` or a
+ stop without the flag. Never refused for want of a running action. On a read-only array
+ it only interrupts. Errors: `MDRAID_NULL_PARAMETER`, `MDRAID_INVALID_HANDLE`,
+ `MDRAID_INVALID_ARGUMENT` (unknown flags), `MDRAID_STOPPED`, `MDRAID_BUSY`. Thread-safe.
+ */
+enum mdraid_result mdraid_array_sync_stop(struct mdraid_array *array, uint32_t flags);
 
 /*
  Blocks until no sync action runs and the last one's end is recorded (its report is then

@@ -1009,13 +1009,39 @@ pub extern "C" fn mdraid_array_sync_start(array: *mut mdraid_array, action: u32)
 
 /// Interrupts the running sync action; its end is then reported by
 /// `mdraid_array_sync_status` as interrupted, and it does not start again on its own (md's
-/// "idle" lets md's recovery check restart a resync or recovery). Errors: as
-/// `mdraid_array_sync_start` (`MDRAID_REFUSED`: none runs). Thread-safe.
+/// "idle", `mdraid_array_sync_stop`, lets md's recovery check restart a resync or recovery).
+/// Errors: as `mdraid_array_sync_start` (`MDRAID_REFUSED`: none runs). Thread-safe.
 #[no_mangle]
 pub extern "C" fn mdraid_array_sync_abort(array: *mut mdraid_array) -> mdraid_result {
     ffi_boundary! {
         let a = handle::array(array)?;
         a.machine_cmd(|m| m.abort_sync().map_err(refused))
+    }
+}
+
+/// `mdraid_array_sync_stop` flag: md's `frozen` (without it, md's `idle`).
+pub const MDRAID_SYNC_STOP_FREEZE: u32 = 1;
+
+/// md's `sync_action` `idle` and `frozen`: interrupts the running sync action, if any (its end
+/// is then reported by `mdraid_array_sync_status` as interrupted). Without flags (`idle`)
+/// md's recovery check follows once it has drained: a recovery (a spare for an empty slot, a
+/// member still recovering) or a resync the array still owes starts again from its checkpoint;
+/// a check or repair does not. With `MDRAID_SYNC_STOP_FREEZE` (`frozen`) nothing starts on
+/// its own, not even after a member failure, until the next `mdraid_array_sync_start` or a
+/// stop without the flag. Never refused for want of a running action. On a read-only array
+/// it only interrupts. Errors: `MDRAID_NULL_PARAMETER`, `MDRAID_INVALID_HANDLE`,
+/// `MDRAID_INVALID_ARGUMENT` (unknown flags), `MDRAID_STOPPED`, `MDRAID_BUSY`. Thread-safe.
+#[no_mangle]
+pub extern "C" fn mdraid_array_sync_stop(array: *mut mdraid_array, flags: u32) -> mdraid_result {
+    ffi_boundary! {
+        let a = handle::array(array)?;
+        if flags & !MDRAID_SYNC_STOP_FREEZE != 0 {
+            return Err(Fail::new(MDRAID_INVALID_ARGUMENT, format!("unknown flags {flags:#x}")));
+        }
+        a.machine_cmd(|m| {
+            m.stop_sync(flags & MDRAID_SYNC_STOP_FREEZE != 0);
+            Ok(())
+        })
     }
 }
 

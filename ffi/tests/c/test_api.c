@@ -360,6 +360,28 @@ static void test_membership_and_sync(void) {
     CHECK(strstr(text, "Raid Level : raid1") != NULL);
     CHECK(strstr(text, "spare") != NULL);
     free(text);
+    /* md's frozen: a failed mirror's spare waits; idle: md's recovery check rebuilds it */
+    EXPECT(mdraid_array_sync_stop(a, 0x10), MDRAID_INVALID_ARGUMENT);
+    EXPECT(mdraid_array_sync_stop(NULL, 0), MDRAID_NULL_PARAMETER);
+    OK(mdraid_array_sync_stop(a, MDRAID_SYNC_STOP_FREEZE)); /* none runs: not refused */
+    OK(mdraid_array_fail(a, 1));
+    OK(mdraid_array_sync_wait(a));
+    OK(mdraid_array_sync_status(a, &s));
+    OK(mdraid_array_member_info(a, 2, &mi));
+    CHECK(!s.running && mi.state == MDRAID_MEMBER_SPARE);
+    OK(mdraid_array_get_info(a, &info));
+    CHECK(info.in_sync == 1);
+    OK(mdraid_array_sync_stop(a, 0));
+    OK(mdraid_array_sync_wait(a));
+    OK(mdraid_array_member_info(a, 2, &mi));
+    CHECK(mi.state == MDRAID_MEMBER_IN_SYNC);
+    OK(mdraid_array_get_info(a, &info));
+    CHECK(info.in_sync == 2);
+    /* the mirrors are now members 0 and 2: the assemblies below take those */
+    mdraid_member *mm = p.m[1];
+    memdev *md = p.d[1];
+    p.m[1] = p.m[2], p.d[1] = p.d[2];
+    p.m[2] = mm, p.d[2] = md;
     /* stop: later I/O is refused, stop again is fine */
     OK(mdraid_array_stop(a));
     OK(mdraid_array_stop(a));
