@@ -873,12 +873,9 @@ int mdr_hot_add(struct mdr_array *a, struct mdr_member *add)
 	}
 	if (err >= 0 && err != a->nmem) /* the machine appends its members */
 		err = -EIO;
-	if (err >= 0) { /* before the quiesce ends: mdr_fast_read may pick it at once */
-		spin_lock_irq(&a->qlock);
-		a->mem[a->nmem++] = add;
-		spin_unlock_irq(&a->qlock);
-	}
 	spin_lock_irq(&a->qlock);
+	if (err >= 0) /* with the quiesce's end: mdr_fast_read may pick it at once */
+		a->mem[a->nmem++] = add;
 	a->quiesce = false;
 	spin_unlock_irq(&a->qlock);
 	mdr_cmd(a, MDRAID_K_CMD_SYNC_CHECK); /* the quiesce's interrupted resync goes on */

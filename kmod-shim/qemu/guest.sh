@@ -335,6 +335,21 @@ scn_sync_ctl() { # sync_action idle, a hot add, frozen mid-resync: md and the sh
 	pass sync_ctl
 }
 
+bench_array() { # the head-to-heads' array: one mdadm-made RAID1 on vda+vdb, stopped
+	wipe vda vdb
+	mdadm --create /dev/md2 --run --level=1 --raid-devices=2 --assume-clean --metadata=1.2 \
+		/dev/vda /dev/vdb >/dev/null 2>&1 || die_scn "md create" || return
+	mdadm --stop /dev/md2 >/dev/null 2>&1 || die_scn "md stop" || return
+}
+
+bench_stop() { # bench_stop md|shim: stops what bench_assemble started
+	if [ $1 = shim ]; then
+		mdr_stop mdr6
+	else
+		mdadm --stop /dev/md2 >/dev/null 2>&1
+	fi
+}
+
 bench_assemble() { # bench_assemble md|shim: vda+vdb's array by md or by the shim; its device
 	if [ $1 = shim ]; then
 		mdr_create 6 vda vdb >&2 && echo /dev/mdr6
@@ -345,12 +360,9 @@ bench_assemble() { # bench_assemble md|shim: vda+vdb's array by md or by the shi
 
 scn_bench() { # fio head-to-head on vda+vdb: one md RAID1, run by md and by the shim in turn
 	local r what dev
-	wipe vda vdb
-	# mdadm makes the array; each round md assembles it and the shim does (same disks, same
-	# superblock and layout), so load swings on the host hit both alike
-	mdadm --create /dev/md2 --run --level=1 --raid-devices=2 --assume-clean --metadata=1.2 \
-		/dev/vda /dev/vdb >/dev/null 2>&1 || die_scn "md create" || return
-	mdadm --stop /dev/md2 >/dev/null 2>&1 || die_scn "md stop" || return
+	# each round md assembles it and the shim does (same disks, same superblock and layout),
+	# so load swings on the host hit both alike
+	bench_array || return
 	for r in 1 2 3 4 5; do
 		# who goes first alternates, so a drift within a round favours neither
 		local order="md shim"
@@ -376,11 +388,7 @@ scn_bench() { # fio head-to-head on vda+vdb: one md RAID1, run by md and by the 
 				"randread_sys_cpu=$(cut -d';' -f89 /tmp/rr) randread_ctx=$(cut -d';' -f90 /tmp/rr)" \
 				"seqwrite_sys_cpu=$(cut -d';' -f89 /tmp/sw) seqwrite_ctx=$(cut -d';' -f90 /tmp/sw)" \
 				"$per_io scheduler=$(sed 's/.*\[\(.*\)\].*/\1/' /sys/block/${dev#/dev/}/queue/scheduler)"
-			if [ $what = shim ]; then
-				mdr_stop mdr6 || die_scn "shim stop" || return
-			else
-				mdadm --stop /dev/md2 >/dev/null 2>&1 || die_scn "md stop" || return
-			fi
+			bench_stop $what || { die_scn "$what stop"; return; }
 		done
 	done
 	pass bench
@@ -391,10 +399,7 @@ scn_trace() { # diagnostics (MDR_SCENARIOS=trace): kernel calls per random read,
 	local T=/sys/kernel/tracing what dev n
 	local fn="blk_* __blk_* bio_* __bio_* submit_bio* *mdr* *mdraid* raid1* md_* *virt* *apic* *hpet* ktime_get* *plug* *queue_rq* *kmem_cache* *kmalloc* kfree mempool* *spin_lock* *spin_unlock* mutex_* *io_acct* *sbitmap* *srcu*"
 	mount -t tracefs nodev $T 2>/dev/null
-	wipe vda vdb
-	mdadm --create /dev/md2 --run --level=1 --raid-devices=2 --assume-clean --metadata=1.2 \
-		/dev/vda /dev/vdb >/dev/null 2>&1 || die_scn "md create" || return
-	mdadm --stop /dev/md2 >/dev/null 2>&1
+	bench_array || return
 	echo "MDR-FN clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 	echo 60000 >$T/buffer_size_kb
 	for f in $fn; do echo "$f" >>$T/set_ftrace_filter; done
@@ -418,7 +423,7 @@ scn_trace() { # diagnostics (MDR_SCENARIOS=trace): kernel calls per random read,
 			END { for (x in c) if (c[x] / n >= 0.1) printf "MDR-FN %s %s %.2f\n", w, x, c[x] / n }' $T/trace | sort
 		echo "MDR-FN $what reads $n"
 		echo nop >$T/current_tracer
-		if [ $what = shim ]; then mdr_stop mdr6; else mdadm --stop /dev/md2 >/dev/null 2>&1; fi
+		bench_stop $what || { die_scn "$what stop"; return; }
 	done
 	pass trace
 }
@@ -426,10 +431,7 @@ scn_trace() { # diagnostics (MDR_SCENARIOS=trace): kernel calls per random read,
 scn_prof() { # run.sh --profile: fio randread on md, then on the shim, while the host samples
 	(cat /proc/kallsyms; echo MDR-KALLSYMS-END) >/dev/vdf || die_scn "kallsyms" || return
 	sync
-	wipe vda vdb
-	mdadm --create /dev/md2 --run --level=1 --raid-devices=2 --assume-clean --metadata=1.2 \
-		/dev/vda /dev/vdb >/dev/null 2>&1 || die_scn "md create" || return
-	mdadm --stop /dev/md2 >/dev/null 2>&1 || die_scn "md stop" || return
+	bench_array || return
 	local what dev
 	for what in md shim; do
 		dev=$(bench_assemble $what) || { die_scn "$what assemble"; return; }
@@ -438,11 +440,7 @@ scn_prof() { # run.sh --profile: fio randread on md, then on the shim, while the
 			--iodepth=32 --ioengine=libaio --direct=1 --size=32m --runtime=${MDR_PROF_SECS:-20} \
 			--time_based --output-format=terse --terse-version=3 >/tmp/rr 2>&1 || die_scn "fio" || return
 		echo "MDR-PROF-END $what iops=$(cut -d';' -f8 /tmp/rr) wkib=$(cut -d';' -f48 /tmp/rr)"
-		if [ $what = shim ]; then
-			mdr_stop mdr6 || die_scn "shim stop" || return
-		else
-			mdadm --stop /dev/md2 >/dev/null 2>&1 || die_scn "md stop" || return
-		fi
+		bench_stop $what || { die_scn "$what stop"; return; }
 	done
 	pass prof
 }

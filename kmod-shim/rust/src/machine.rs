@@ -228,7 +228,7 @@ pub unsafe extern "C" fn mdraid_k_submit_read(
     let Some(io) = k.m.poll_io() else {
         return 0;
     };
-    if !k.m.is_drained() || k.m.poll_timeout() != timer {
+    if !nothing_else(k, timer) {
         k.next_io = Some(io); // handed out by the caller's drain, first
         return 0;
     }
@@ -239,15 +239,6 @@ pub unsafe extern "C" fn mdraid_k_submit_read(
             1
         }
         None => 0, // failed at once: an input for the drain
-    }
-}
-
-/// A member I/O's outcome from C's 0 or negative errno.
-fn member_result(err: i32) -> Result<(), MemberError> {
-    if err == 0 {
-        Ok(())
-    } else {
-        Err(MemberError::Io(err.saturating_neg()))
     }
 }
 
@@ -378,14 +369,23 @@ pub unsafe extern "C" fn mdraid_k_io_complete(m: *mut KMachine, id: u64, err: i3
     let Some(k) = (unsafe { km(m) }) else {
         return -22;
     };
-    let r = member_result(err);
-    match k
-        .m
-        .handle_io_completion(mdraid::array::machine::IoId::from_raw(id), r)
-    {
-        Ok(()) => 0,
-        Err(_) => -2,
+    if complete(k, id, err) {
+        0
+    } else {
+        -2
     }
+}
+
+/// Feeds member I/O `id`'s outcome (C's 0 or negative errno) to the machine; `false` for an
+/// unknown id.
+fn complete(k: &mut KMachine, id: u64, err: i32) -> bool {
+    let r = if err == 0 {
+        Ok(())
+    } else {
+        Err(MemberError::Io(err.saturating_neg()))
+    };
+    k.m.handle_io_completion(mdraid::array::machine::IoId::from_raw(id), r)
+        .is_ok()
 }
 
 /// [`mdraid_k_io_complete`] and the request it finished, in one call (md's read fast path:
@@ -412,11 +412,7 @@ pub unsafe extern "C" fn mdraid_k_io_complete_one(
         return -22;
     }
     let timer = k.m.poll_timeout();
-    let r = member_result(err);
-    if k.m
-        .handle_io_completion(mdraid::array::machine::IoId::from_raw(id), r)
-        .is_err()
-    {
+    if !complete(k, id, err) {
         return -2;
     }
     let Some((t, e)) = next_completion(k) else {
@@ -427,15 +423,17 @@ pub unsafe extern "C" fn mdraid_k_io_complete_one(
         *tok = t;
         *rerr = e;
     }
-    let quiet = k.next_io.is_none()
-        && k.next_event.is_none()
-        && k.m.is_drained()
-        && k.m.poll_timeout() == timer;
-    if quiet {
+    if nothing_else(k, timer) {
         1
     } else {
         2
     }
+}
+
+/// The fast path's test after taking its one output: nothing else to hand out (here or in the
+/// machine) and the timer where it was (`timer`, read before the input).
+fn nothing_else(k: &KMachine, timer: Option<u64>) -> bool {
+    k.next_io.is_none() && k.next_event.is_none() && k.m.is_drained() && k.m.poll_timeout() == timer
 }
 
 /// The next finished array request: its token (as given to [`mdraid_k_submit`]) to `*id`,
