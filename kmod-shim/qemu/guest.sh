@@ -394,8 +394,18 @@ scn_bench() { # fio head-to-head on vda+vdb: one md RAID1, run by md and by the 
 	pass bench
 }
 
-scn_trace() { # diagnostics (MDR_SCENARIOS=trace): kernel calls per random read, md and the shim
-	# (ftrace's function tracer on the block layer, md, virtio, timekeeping and allocators)
+scn_trace() { # diagnostics (MDR_SCENARIOS=trace): kernel calls per 4 KiB random read, md and the shim
+	trace_calls trace randread 4k 32 6 4
+}
+
+scn_tracew() { # diagnostics (MDR_SCENARIOS=tracew): kernel calls per 1 MiB sequential write
+	trace_calls tracew write 1m 4 47 1024
+}
+
+trace_calls() { # trace_calls NAME RW BS QD KIB_FIELD KIB_PER_IO: ftrace's calls per I/O of one fio
+	# job (its terse field KIB_FIELD: KiB moved) on md and on the shim (the function tracer on
+	# the block layer, md, virtio, timekeeping and allocators)
+	local name=$1 rw=$2 bs=$3 qd=$4 field=$5 per=$6
 	local T=/sys/kernel/tracing what dev n
 	local fn="blk_* __blk_* bio_* __bio_* submit_bio* *mdr* *mdraid* raid1* md_* *virt* *apic* *hpet* ktime_get* *plug* *queue_rq* *kmem_cache* *kmalloc* kfree mempool* *spin_lock* *spin_unlock* mutex_* *io_acct* *sbitmap* *srcu*"
 	mount -t tracefs nodev $T 2>/dev/null
@@ -411,21 +421,24 @@ scn_trace() { # diagnostics (MDR_SCENARIOS=trace): kernel calls per random read,
 		echo function >$T/current_tracer
 		echo >$T/trace
 		echo 1 >$T/tracing_on
-		fio --name=rr --filename=$dev --rw=randread --bs=4k --iodepth=32 --ioengine=libaio \
+		fio --name=tr --filename=$dev --rw=$rw --bs=$bs --iodepth=$qd --ioengine=libaio \
 			--direct=1 --size=32m --runtime=1 --time_based --output-format=terse \
-			--terse-version=3 >/tmp/rr 2>&1 || die_scn "fio randread" || return
+			--terse-version=3 >/tmp/rr 2>&1 || die_scn "fio $rw" || return
 		echo 0 >$T/tracing_on
 		# (events lost to a full buffer would make the counts low)
 		echo "MDR-FN $what lost $(cat $T/per_cpu/cpu*/stats | awk '$1 == "overrun:" { s += $2 } END { print s }')"
-		n=$(( $(cut -d';' -f6 /tmp/rr) / 4 + 1 ))
+		n=$(( $(cut -d';' -f$field /tmp/rr) / per + 1 ))
 		awk -v w=$what -v n=$n '
-			/ <-/ { f = $0; sub(/ <-.*/, "", f); sub(/.* /, "", f); c[f]++ }
+			/ <-/ { f = $0; sub(/ <-.*/, "", f); sub(/.* /, "", f); c[f]++
+			        # clock readers by caller (a clock source read is an emulated
+			        # device access under TCG)
+			        if (f ~ /^(ktime_get|read_hpet)/) { p = $0; sub(/.* <-/, "", p); c[f "<-" p]++ } }
 			END { for (x in c) if (c[x] / n >= 0.1) printf "MDR-FN %s %s %.2f\n", w, x, c[x] / n }' $T/trace | sort
-		echo "MDR-FN $what reads $n"
+		echo "MDR-FN $what ios $n"
 		echo nop >$T/current_tracer
 		bench_stop $what || { die_scn "$what stop"; return; }
 	done
-	pass trace
+	pass $name
 }
 
 scn_prof() { # run.sh --profile: fio randread on md, then on the shim, while the host samples

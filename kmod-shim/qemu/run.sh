@@ -12,8 +12,9 @@
 #                                         (MDR_PROF_RW, MDR_PROF_BS, MDR_PROF_SECS; one kernel)
 #
 # Environment: MDR_QEMU_CACHE (default <repo>/.cache/qemu), MDR_ACCEL=kvm|tcg (default: KVM
-# when a probe boot works, else TCG), MDR_SCENARIOS=probe,create,... (default all; `trace`,
-# not in all, prints ftrace's calls per random read for md and the shim as MDR-FN lines in
+# when a probe boot works, else TCG), MDR_SCENARIOS=probe,create,... (default all; `trace` and
+# `tracew`, not in all, print ftrace's calls per 4 KiB random read, per 1 MiB write, for md and
+# the shim as MDR-FN lines in
 # $MDR_QEMU_CACHE/work/console-<kernel>.log).
 # Everything comes from kmod-shim/qemu/fetch.sh (apt-get download + dpkg -x, no install).
 set -euo pipefail

@@ -12,7 +12,7 @@ use crate::drive::{self, Arr};
 use crate::error::{no_panic, BindError, BindResult};
 use mdraid::array::{
     AddOptions, AddOutcome, AssembleOptions, CreateOptions, CreateSlot, MemberState,
-    SyncAction as SyncKind, SyncReport,
+    SyncAction as SyncKind, SyncReport, SyncStop,
 };
 use mdraid::format::geometry::BitmapRequest;
 use mdraid::format::MetadataVersion;
@@ -86,9 +86,10 @@ pub struct SyncResult {
     pub mismatch_sectors: u64,
     /// Sectors written to members by the action.
     pub sectors_copied: u64,
-    /// Sectors of the array the action covered.
+    /// Member sectors below which the action is done: all of them when it ran to its end,
+    /// its last checkpoint when interrupted.
     pub sectors_done: u64,
-    /// It stopped before the end (a member failed).
+    /// It stopped before the end (a member failed, or :meth:`SyncJob.stop`).
     pub interrupted: bool,
 }
 
@@ -851,8 +852,8 @@ impl PyArray {
     }
 
     /// Starts a sync action ("resync", "check", "repair", "recover") in a background thread
-    /// and returns its :class:`SyncJob` (poll ``progress()``, ``wait()``). The job holds the
-    /// array until it ends: other calls on this array wait for it.
+    /// and returns its :class:`SyncJob` (poll ``progress()``, ``wait()``, ``stop()``). The
+    /// job holds the array until it ends: other calls on this array wait for it.
     fn start_sync(&self, py: Python<'_>, action: &str) -> BindResult<SyncJob> {
         let kind = sync_kind(action)?;
         self.shared.check_reentry()?;
@@ -868,10 +869,11 @@ impl PyArray {
                         let _ = tx.send(());
                     },
                     |a| {
-                        Ok(drive::run_sync(a, kind, &mut |d, t| {
+                        let progress = &mut |d, t| {
                             job.total.store(t, Ordering::Relaxed);
                             job.done.store(d, Ordering::Relaxed);
-                        })?)
+                        };
+                        Ok(drive::run_sync_stoppable(a, kind, progress, &job.stop)?)
                     },
                 );
                 let mut g = job.result.lock().unwrap_or_else(|e| e.into_inner());
@@ -905,6 +907,34 @@ impl PyArray {
     /// passes). Every other call does this too; call it when the array sits idle.
     fn tick(&self, py: Python<'_>) -> BindResult<()> {
         self.with(py, |a| Ok(drive::tick(a)?))
+    }
+
+    /// md's ``sync_action`` ``idle`` (``freeze=False``) or ``frozen`` while no action runs
+    /// (to stop a running :class:`SyncJob`, call its ``stop``; this call waits for it, as every
+    /// call does). Frozen: no sync action starts on its own (a spare stays a spare, an added
+    /// device too, an owed resync waits) until ``sync_stop()`` or an explicit action. Idle
+    /// ends a freeze and runs md's recovery check at once: a recovery onto a waiting spare or
+    /// an owed resync runs to its end here; returns the last such action's
+    /// :class:`SyncResult`, or ``None``.
+    #[pyo3(signature = (freeze=false, progress=None))]
+    fn sync_stop(
+        &self,
+        py: Python<'_>,
+        freeze: bool,
+        progress: Option<Py<PyAny>>,
+    ) -> BindResult<Option<SyncResult>> {
+        let mut p = Progress::new(progress);
+        let r = self.with(py, |a| {
+            Ok(drive::stop_sync(a, freeze, &mut |d, t| p.call(d, t))?)
+        });
+        p.finish(r).map(|r| r.map(SyncResult::from))
+    }
+
+    /// Whether sync actions are frozen (:meth:`sync_stop` or :meth:`SyncJob.stop` with
+    /// ``freeze=True``; md's ``sync_action`` reads ``frozen``).
+    #[getter]
+    fn sync_frozen(&self, py: Python<'_>) -> BindResult<bool> {
+        self.with(py, |a| Ok(a.sync_frozen()))
     }
 
     /// Sets md's sync speed limits in KiB/s (``sync_speed_min`` / ``sync_speed_max``) for later
@@ -1103,6 +1133,8 @@ impl PyArray {
 struct JobState {
     done: AtomicU64,
     total: AtomicU64,
+    /// `SyncJob.stop`'s request, taken by the job's thread between member I/Os.
+    stop: SyncStop,
     /// The outcome once the job ended; the error is taken by the first `wait`.
     result: Mutex<Option<Result<SyncReport, Option<BindError>>>>,
     cv: Condvar,
@@ -1126,6 +1158,17 @@ impl SyncJob {
             self.st.done.load(Ordering::Relaxed),
             self.st.total.load(Ordering::Relaxed),
         )
+    }
+
+    /// Stops the action (md's ``sync_action`` written while it runs; returns at once, ``wait``
+    /// for the outcome). ``freeze=False`` is md's ``idle``: a check or repair ends
+    /// (``interrupted``); a resync or recovery starts again at once from its checkpoint (md's
+    /// recovery check) and the job runs it to its end. ``freeze=True`` is md's ``frozen``: the
+    /// action ends at its checkpoint and nothing starts on its own until
+    /// :meth:`Array.sync_stop` or an explicit action. No effect once the job has ended.
+    #[pyo3(signature = (freeze=false))]
+    fn stop(&self, freeze: bool) {
+        self.st.stop.request(freeze);
     }
 
     /// Whether the action has ended.

@@ -7,7 +7,7 @@
 use crate::device::Dev;
 use mdraid::array::{
     AddOptions, AddOutcome, Array, AssembleOptions, AssembleReport, CreateOptions, CreateSlot,
-    Member, SyncAction, SyncReport, SystemClock,
+    Member, SyncAction, SyncReport, SyncStop, SystemClock,
 };
 use mdraid::Result;
 
@@ -71,6 +71,25 @@ pub fn run_sync(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<SyncReport> {
     a.run_sync(action, progress)
+}
+
+/// [`run_sync`] that `stop` can stop from another thread (md's `idle` / `frozen`).
+pub fn run_sync_stoppable(
+    a: &mut Arr,
+    action: SyncAction,
+    progress: &mut dyn FnMut(u64, u64),
+    stop: &SyncStop,
+) -> Result<SyncReport> {
+    a.run_sync_stoppable(action, progress, stop)
+}
+
+/// md's `sync_action` `idle` / `frozen` between calls.
+pub fn stop_sync(
+    a: &mut Arr,
+    freeze: bool,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Option<SyncReport>> {
+    a.stop_sync(freeze, progress)
 }
 
 pub fn fail(a: &mut Arr, name: &str) -> Result<()> {

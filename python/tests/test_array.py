@@ -121,6 +121,54 @@ def test_progress_callback_and_non_blocking_sync():
     array.stop()
 
 
+def started(job: mdraid.SyncJob) -> int:
+    """Waits for a paced job's first progress report; returns its total."""
+    deadline = time.monotonic() + 30
+    while job.progress()[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    done, total = job.progress()
+    assert not job.done and 0 < done < total
+    return total
+
+
+def test_sync_stop_idle_and_frozen_as_mds_sync_action():
+    a, b = mdraid.MemDevice(16 << 20), mdraid.MemDevice(16 << 20)
+    array = mdraid.Array.create([a, b], assume_clean=True)
+    array.set_speed_limits(1000, 4000)  # paced: a check takes about 4 s
+    # idle on a running check: it ends at its checkpoint and nothing restarts it.
+    job = array.start_sync("check")
+    total = started(job)
+    job.stop()
+    r = job.wait(timeout=30)
+    assert r.action == "check" and r.interrupted and 0 < r.sectors_done < total, r
+    assert not array.sync_frozen
+    # frozen on a running check: it ends, and no action starts on its own afterwards.
+    job = array.start_sync("check")
+    started(job)
+    job.stop(freeze=True)
+    assert job.wait(timeout=30).interrupted
+    assert array.sync_frozen
+    array.set_speed_limits(1000, 10**7)
+    spare = mdraid.MemDevice(16 << 20)
+    assert array.add(spare).outcome == "spare"
+    array.fail(0)
+    assert array.degraded
+    assert [m.state for m in array.members] == ["faulty", "in_sync", "spare"]
+    # idle ends the freeze and md's recovery check rebuilds the spare into the empty slot.
+    r = array.sync_stop()
+    assert r is not None and r.action == "recover" and not r.interrupted, r
+    assert not array.degraded and not array.sync_frozen
+    assert array.check().mismatch_sectors == 0
+    # Between calls nothing runs: frozen and idle just set the state.
+    assert array.sync_stop(freeze=True) is None and array.sync_frozen
+    assert array.sync_stop() is None and not array.sync_frozen
+    job = array.start_sync("check")
+    r = job.wait(timeout=30)
+    job.stop()  # no effect once ended
+    assert not r.interrupted and job.wait().sectors_done == r.sectors_done
+    array.stop()
+
+
 def test_progress_callback_error_is_raised_after_the_action():
     a, b = mdraid.MemDevice(8 << 20), mdraid.MemDevice(8 << 20)
     with mdraid.Array.create([a, b], assume_clean=True) as array:

@@ -11,7 +11,9 @@
 
 use super::machine::{GrowReport, GrowRequest};
 use super::machine::{Io, IoBuffer, IoKind, Notice};
-use super::{AddOptions, AddOutcome, Array, ArrayError, Member, MemberState, Progress, SyncReport};
+use super::{
+    AddOptions, AddOutcome, Array, ArrayError, Member, MemberState, Progress, SyncReport, SyncStop,
+};
 use crate::device::BlockDevice;
 use crate::format::probe::probe;
 use crate::raid1::{ArrayIoError, ArrayRequest, BufRef, MemberError, ReqId, SyncAction};
@@ -116,12 +118,31 @@ impl<D: BlockDevice> Array<D> {
         until: Until,
         progress: Progress<'_>,
     ) -> Result<Seen> {
+        self.drive_stoppable(buf, until, progress, None)
+    }
+
+    /// [`Self::drive`], taking `stop`'s request (md's `idle`/`frozen`) to the machine
+    /// between member I/Os.
+    fn drive_stoppable(
+        &mut self,
+        buf: &mut CallerBuf<'_>,
+        until: Until,
+        progress: Progress<'_>,
+        stop: Option<&SyncStop>,
+    ) -> Result<Seen> {
         let mut seen = Seen::default();
         let mut stalls = 0u32;
         let mut ios = 0u32;
         loop {
             let mut moved = false;
+            if let Some(freeze) = stop.and_then(SyncStop::take) {
+                self.machine.stop_sync(freeze);
+            }
             while let Some(io) = self.machine.poll_io() {
+                if let Some(freeze) = stop.and_then(SyncStop::take) {
+                    // (The I/O already handed out is carried out: the machine counts on it.)
+                    self.machine.stop_sync(freeze);
+                }
                 moved = true;
                 ios = ios.wrapping_add(1);
                 let result = match self.devs.get_mut(io.member) {
@@ -319,11 +340,27 @@ impl<D: BlockDevice> Array<D> {
     /// md's recovery check: spares take the empty slots (and are rebuilt) before any
     /// requested action. Returns that recovery's report when one ran.
     fn recover_spares(&mut self, progress: Progress<'_>) -> Result<Option<SyncReport>> {
-        self.settle()?;
+        self.recover_spares_stoppable(progress, None)
+    }
+
+    /// [`Self::recover_spares`] that `stop` can stop.
+    fn recover_spares_stoppable(
+        &mut self,
+        progress: Progress<'_>,
+        stop: Option<&SyncStop>,
+    ) -> Result<Option<SyncReport>> {
+        // Settling may run an action the machine starts on its own (an owed resync): a frozen
+        // stop of it ends the call's sync work there.
+        self.catch_up();
+        let settled =
+            self.drive_stoppable(&mut CallerBuf::None, Until::Idle, &mut |_, _| {}, stop)?;
+        if stop.is_some() && self.machine.engine().sync_frozen() {
+            return Ok(settled.syncs.last().copied());
+        }
         if !self.machine.check_recovery() {
             return Ok(None);
         }
-        let seen = self.drive(&mut CallerBuf::None, Until::Idle, progress)?;
+        let seen = self.drive_stoppable(&mut CallerBuf::None, Until::Idle, progress, stop)?;
         Ok(seen
             .syncs
             .into_iter()
@@ -334,12 +371,28 @@ impl<D: BlockDevice> Array<D> {
     /// paces it (md's speed limits): a [`VirtualClock`](super::VirtualClock) jumps, a
     /// [`SystemClock`](super::SystemClock) sleeps.
     pub fn run_sync(&mut self, action: SyncAction, progress: Progress<'_>) -> Result<SyncReport> {
+        self.run_sync_stoppable(action, progress, &SyncStop::new())
+    }
+
+    /// [`Self::run_sync`] that another thread can stop through `stop` (md's `sync_action`
+    /// `idle` or `frozen` written while the action runs; see [`SyncStop::request`]). The
+    /// report is the action's last: an `idle` stop of a check or repair ends it
+    /// (`interrupted`); a resync or recovery stopped by `idle` starts again at once from its
+    /// checkpoint (md's recovery check) and is driven to its end here, so only `frozen`
+    /// stops those.
+    pub fn run_sync_stoppable(
+        &mut self,
+        action: SyncAction,
+        progress: Progress<'_>,
+        stop: &SyncStop,
+    ) -> Result<SyncReport> {
         if self.machine.is_readonly() {
             return Err(ArrayError::ReadOnly.into());
         }
-        if let Some(r) = self.recover_spares(progress)? {
-            if action == SyncAction::Recovery {
-                // The recovery asked for is the one md's recovery check just ran.
+        if let Some(r) = self.recover_spares_stoppable(progress, Some(stop))? {
+            if action == SyncAction::Recovery || self.machine.engine().sync_frozen() {
+                // The recovery asked for is the one md's recovery check just ran (or a
+                // frozen stop ended it before the action asked for could start).
                 return Ok(r);
             }
         }
@@ -357,11 +410,34 @@ impl<D: BlockDevice> Array<D> {
         self.machine
             .start_sync(action)
             .map_err(|e| ArrayError::Invalid(alloc::format!("{} refused: {e}", action.as_str())))?;
-        let seen = self.drive(&mut CallerBuf::None, Until::Idle, progress)?;
+        let seen = self.drive_stoppable(&mut CallerBuf::None, Until::Idle, progress, Some(stop))?;
         seen.syncs
             .into_iter()
-            .find(|r| r.action == action)
+            .rfind(|r| r.action == action)
             .ok_or_else(|| ArrayError::Invalid("sync action vanished".into()).into())
+    }
+
+    /// md's `sync_action` `idle` (`freeze` false) or `frozen` written while no action runs
+    /// (between calls nothing runs here). `frozen`: no sync action starts on its own — a spare
+    /// stays a spare (an added one too, [`AddOutcome::Spare`]), an owed resync waits — until
+    /// `stop_sync(false)` or an explicit [`Self::run_sync`]. `idle` ends a freeze and runs
+    /// md's recovery check at once: a recovery onto a waiting spare, or a resync the array
+    /// owes, is driven to its end here (`progress` as `run_sync`'s); the last such action's
+    /// report is returned. On a read-only array nothing starts either way.
+    pub fn stop_sync(
+        &mut self,
+        freeze: bool,
+        progress: Progress<'_>,
+    ) -> Result<Option<SyncReport>> {
+        self.machine.stop_sync(freeze);
+        let mut seen = self.drive(&mut CallerBuf::None, Until::Idle, progress)?;
+        Ok(seen.syncs.pop())
+    }
+
+    /// Whether sync actions are frozen ([`Self::stop_sync`]; md's `sync_action` reads
+    /// `frozen`).
+    pub fn sync_frozen(&self) -> bool {
+        self.machine.engine().sync_frozen()
     }
 
     /// A resync if one is owed (after an unclean shutdown or creation without assume-clean).

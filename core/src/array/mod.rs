@@ -29,7 +29,7 @@ pub use create::{CreateOptions, CreateSlot};
 pub use intent::IntentBitmap;
 pub use machine::{Machine, Now};
 pub use member::{recovery_point, Member, MemberState};
-pub use sync::{AddOptions, AddOutcome, Progress, SyncReport};
+pub use sync::{AddOptions, AddOutcome, Progress, SyncReport, SyncStop};
 
 use crate::device::BlockDevice;
 use crate::format::probe::Superblock;

@@ -37,9 +37,13 @@ impl Machine {
     /// md's recovery check (md_check_recovery → remove_and_add_spares): on an array running
     /// read-write with no sync action, spares move into empty slots and are rebuilt, and a
     /// rebuild that was stopped (an interrupted replacement included: md counts every device
-    /// with a slot that is not in sync) resumes. Returns whether a recovery started.
+    /// with a slot that is not in sync) resumes; nothing while sync actions are frozen
+    /// ([`Machine::stop_sync`]). Returns whether a recovery started.
     pub fn check_recovery(&mut self) -> bool {
-        if self.engine.sync_status().is_some() || !self.meta.is_idle() {
+        // md's check starts nothing while MD_RECOVERY_FROZEN is set (start_sync would clear it:
+        // an explicit action ends a freeze, the check does not).
+        if self.engine.sync_status().is_some() || !self.meta.is_idle() || self.engine.sync_frozen()
+        {
             return false;
         }
         // The engine decides what there is to recover (a spare for an empty slot, a position

@@ -500,6 +500,7 @@ impl Machine {
                 cur.steps.push_back(sb);
             }
             Event::SyncCheckpoint { action, sector, .. } => {
+                self.sync_reached = sector;
                 // md persists resync progress as resync_offset, recovery progress as the
                 // rebuilt members' recovery_offset.
                 if action == SyncAction::Resync && self.needs_resync {
@@ -565,11 +566,16 @@ impl Machine {
             self.needs_resync = false;
             self.resync_done = u64::MAX;
         }
+        let reached = core::mem::take(&mut self.sync_reached);
         let report = SyncReport {
             action,
             mismatch_cnt,
             sectors_copied,
-            sectors_done: self.component_sectors,
+            sectors_done: if interrupted {
+                reached.min(self.component_sectors)
+            } else {
+                self.component_sectors
+            },
             interrupted,
         };
         self.last_sync = Some(report);

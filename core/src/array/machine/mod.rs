@@ -282,6 +282,8 @@ pub struct Machine {
     bitmap: Option<IntentBitmap>,
     /// While a resync is owed: sectors below this are known in sync (md's checkpoint).
     resync_done: u64,
+    /// The running action's last checkpoint (what an interrupted one reports done).
+    sync_reached: u64,
     speed_limits: (u64, u64),
     last_sync: Option<SyncReport>,
     now: Now,
@@ -340,6 +342,7 @@ impl Machine {
             readonly: state.readonly,
             bitmap: state.bitmap,
             resync_done: state.resync_done,
+            sync_reached: 0,
             speed_limits: (
                 crate::raid1::DEFAULT_SYNC_SPEED_MIN_KIB,
                 crate::raid1::DEFAULT_SYNC_SPEED_MAX_KIB,

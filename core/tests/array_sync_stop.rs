@@ -1,0 +1,197 @@
+//! md's `sync_action` `idle` and `frozen` through the blocking [`Array`]: between calls
+//! ([`Array::stop_sync`]) and while an action runs ([`Array::run_sync_stoppable`], asked from
+//! the progress callback here as another thread would). The engine's rules are
+//! `sync_stop.rs`'s; these hold the driver to them: a frozen array starts nothing on its own
+//! in any call, `idle` runs md's recovery check, a stopped check stays stopped, a stopped
+//! resync resumes from its checkpoint.
+
+mod common;
+
+use common::{create_options, mem_slots};
+use mdraid::array::{
+    AddOptions, AddOutcome, Array, CreateOptions, CreateSlot, MemberState, SyncAction, SyncStop,
+};
+use mdraid::device::MemDevice;
+use mdraid::format::MetadataVersion;
+
+const BIG: usize = 64 << 20;
+
+fn state(a: &Array<MemDevice>, name: &str) -> MemberState {
+    a.members()
+        .iter()
+        .find(|m| m.name == name)
+        .map(|m| m.state)
+        .unwrap()
+}
+
+fn in_sync(a: &Array<MemDevice>, name: &str) -> bool {
+    matches!(state(a, name), MemberState::InSync(_))
+}
+
+#[test]
+fn frozen_between_calls_keeps_spares_spare_until_idle_runs_the_recovery_check() {
+    let mut a = Array::create(
+        mem_slots(2, 8 << 20),
+        &create_options(MetadataVersion::V1_2, 2),
+    )
+    .unwrap();
+    let out = a
+        .add_member(
+            "m2".into(),
+            MemDevice::new(8 << 20),
+            &AddOptions::default(),
+            &mut |_, _| {},
+        )
+        .unwrap();
+    assert_eq!(out, AddOutcome::Spare);
+    assert_eq!(a.stop_sync(true, &mut |_, _| {}).unwrap(), None);
+    assert!(a.sync_frozen());
+    // md's recovery check starts nothing while frozen: the failed slot stays empty.
+    a.fail_member("m0").unwrap();
+    assert_eq!(state(&a, "m2"), MemberState::Spare, "rebuilt while frozen");
+    a.remove_member("m0", None).unwrap();
+    let out = a
+        .add_member(
+            "m3".into(),
+            MemDevice::new(8 << 20),
+            &AddOptions::default(),
+            &mut |_, _| {},
+        )
+        .unwrap();
+    assert_eq!(
+        out,
+        AddOutcome::Spare,
+        "an added device rebuilt while frozen"
+    );
+    assert!(a.sync_frozen() && a.is_degraded());
+    // idle: the freeze ends and the recovery check rebuilds a spare into the empty slot.
+    let r = a
+        .stop_sync(false, &mut |_, _| {})
+        .unwrap()
+        .expect("no recovery ran");
+    assert_eq!(r.action, SyncAction::Recovery);
+    assert!(!r.interrupted);
+    assert!(!a.sync_frozen() && !a.is_degraded());
+    assert!(in_sync(&a, "m2") || in_sync(&a, "m3"));
+}
+
+#[test]
+fn a_check_stopped_by_idle_ends_interrupted_and_nothing_restarts_it() {
+    let mut a =
+        Array::create(mem_slots(2, BIG), &create_options(MetadataVersion::V1_2, 2)).unwrap();
+    let total = a.component_sectors();
+    let stop = SyncStop::new();
+    let mut reports = 0;
+    let r = a
+        .run_sync_stoppable(
+            SyncAction::Check,
+            &mut |done, all| {
+                reports += 1;
+                if done > 0 && done < all {
+                    stop.request(false);
+                }
+            },
+            &stop,
+        )
+        .unwrap();
+    assert!(reports > 1, "no progress report before the end");
+    assert_eq!(r.action, SyncAction::Check);
+    assert!(r.interrupted, "the check ran to its end: {r:?}");
+    assert!(r.sectors_done < total, "{r:?}");
+    assert!(!a.sync_frozen());
+    // The next check runs whole.
+    let r = a.run_sync(SyncAction::Check, &mut |_, _| {}).unwrap();
+    assert!(
+        !r.interrupted && r.sectors_done == total && r.mismatch_cnt == 0,
+        "{r:?}"
+    );
+}
+
+fn unclean() -> Array<MemDevice> {
+    let opts = CreateOptions {
+        assume_clean: false,
+        ..create_options(MetadataVersion::V1_2, 2)
+    };
+    // Different contents, so the resync has something to copy and the end result shows it.
+    let slots = [0u8, 0x5a]
+        .into_iter()
+        .enumerate()
+        .map(|(i, fill)| CreateSlot::Device {
+            name: format!("m{i}"),
+            dev: MemDevice::from_vec(vec![fill; BIG]),
+            write_mostly: false,
+            failfast: false,
+        })
+        .collect();
+    Array::create(slots, &opts).unwrap()
+}
+
+#[test]
+fn a_resync_frozen_part_way_waits_and_resumes_from_its_checkpoint() {
+    let mut a = unclean();
+    assert!(a.needs_resync());
+    let total = a.component_sectors();
+    let stop = SyncStop::new();
+    let r = a
+        .run_sync_stoppable(
+            SyncAction::Resync,
+            &mut |done, all| {
+                if done > 0 && done < all {
+                    stop.request(true);
+                }
+            },
+            &stop,
+        )
+        .unwrap();
+    assert_eq!(r.action, SyncAction::Resync);
+    assert!(r.interrupted && r.sectors_done < total, "{r:?}");
+    assert!(a.sync_frozen() && a.needs_resync());
+    // Frozen: other calls do not restart the resync md still owes.
+    a.write(0, &[1u8; 4096]).unwrap();
+    a.tick().unwrap();
+    assert!(a.needs_resync(), "the resync ran while frozen");
+    // An explicit resync ends the freeze and copies only what is left past the checkpoint.
+    let r2 = a.run_sync(SyncAction::Resync, &mut |_, _| {}).unwrap();
+    assert!(!r2.interrupted && r2.sectors_done == total, "{r2:?}");
+    // (The mirrors differed everywhere: a resync copies every block it covers.)
+    assert_eq!(
+        r2.sectors_copied,
+        total - r.sectors_done,
+        "not resumed from the checkpoint: {r:?} then {r2:?}"
+    );
+    assert!(!a.needs_resync() && !a.sync_frozen());
+    let r3 = a.run_sync(SyncAction::Check, &mut |_, _| {}).unwrap();
+    assert_eq!(
+        r3.mismatch_cnt, 0,
+        "mirrors differ after the resumed resync"
+    );
+}
+
+#[test]
+fn a_resync_stopped_by_idle_restarts_at_once_and_the_report_is_the_last() {
+    let mut a = unclean();
+    let stop = SyncStop::new();
+    let mut asked = false;
+    let r = a
+        .run_sync_stoppable(
+            SyncAction::Resync,
+            &mut |done, all| {
+                if !asked && done > 0 && done < all {
+                    asked = true;
+                    stop.request(false);
+                }
+            },
+            &stop,
+        )
+        .unwrap();
+    assert!(asked);
+    // md restarts an owed resync after idle: the call drives it to its end.
+    assert!(!r.interrupted, "{r:?}");
+    assert!(!a.needs_resync());
+    assert_eq!(
+        a.run_sync(SyncAction::Check, &mut |_, _| {})
+            .unwrap()
+            .mismatch_cnt,
+        0
+    );
+}
