@@ -117,6 +117,17 @@ def test_members_and_sync_misuse(array):
         array.set_speed_limits(0, 10)
     with pytest.raises(mdraid.InvalidArgument):
         array.re_add(mdraid.MemDevice(8 << 20))  # never a member: no re-add
+    with pytest.raises(TypeError):
+        array.sync_stop(freeze="yes")
+
+
+def test_sync_job_stop_misuse():
+    devs = [mdraid.MemDevice(8 << 20), mdraid.MemDevice(8 << 20)]
+    with mdraid.Array.create(devs, assume_clean=True) as array:
+        job = array.start_sync("check")
+        with pytest.raises(TypeError):
+            job.stop(freeze=1.5)
+        assert not job.wait(timeout=30).interrupted
 
 
 def test_closed_arrays(array):
@@ -134,6 +145,8 @@ def test_closed_arrays(array):
         lambda: array.add(mdraid.MemDevice(8 << 20)),
         lambda: array.size,
         lambda: array.start_sync("check"),
+        array.sync_stop,
+        lambda: array.sync_frozen,
     ):
         with pytest.raises(mdraid.ArrayClosedError):
             call()
