@@ -1034,6 +1034,17 @@ enum mdraid_result mdraid_array_sync_abort(struct mdraid_array *array);
 enum mdraid_result mdraid_array_sync_stop(struct mdraid_array *array, uint32_t flags);
 
 /*
+ Whether sync actions are frozen (`mdraid_array_sync_stop` with `MDRAID_SYNC_STOP_FREEZE`;
+ md's `sync_action` reads `frozen`): `*frozen` gets 1 or 0. A freeze ends with a stop
+ without the flag or the next `mdraid_array_sync_start`. Errors: `MDRAID_NULL_PARAMETER`,
+ `MDRAID_INVALID_HANDLE`, `MDRAID_STOPPED`. Thread-safe.
+
+ # Safety
+ `frozen` is writable.
+ */
+enum mdraid_result mdraid_array_sync_frozen(struct mdraid_array *array, uint32_t *frozen);
+
+/*
  Blocks until no sync action runs and the last one's end is recorded (its report is then
  in `mdraid_array_sync_status`; driving timers meanwhile; with async members the reactor
  must run on another thread). Errors: `MDRAID_NULL_PARAMETER`,

@@ -1045,6 +1045,33 @@ pub extern "C" fn mdraid_array_sync_stop(array: *mut mdraid_array, flags: u32) -
     }
 }
 
+/// Whether sync actions are frozen (`mdraid_array_sync_stop` with `MDRAID_SYNC_STOP_FREEZE`;
+/// md's `sync_action` reads `frozen`): `*frozen` gets 1 or 0. A freeze ends with a stop
+/// without the flag or the next `mdraid_array_sync_start`. Errors: `MDRAID_NULL_PARAMETER`,
+/// `MDRAID_INVALID_HANDLE`, `MDRAID_STOPPED`. Thread-safe.
+///
+/// # Safety
+/// `frozen` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn mdraid_array_sync_frozen(
+    array: *mut mdraid_array,
+    frozen: *mut u32,
+) -> mdraid_result {
+    ffi_boundary! {
+        let a = handle::array(array)?;
+        non_null(frozen, "frozen")?;
+        let st = a.lock();
+        let f = match &st.form {
+            Form::Resting(arr) => arr.sync_frozen(),
+            Form::Running { m, .. } => m.engine().sync_frozen(),
+            Form::Stopped => return Err(Fail::new(MDRAID_STOPPED, "the array is stopped")),
+        };
+        // SAFETY: non-NULL and writable (caller's promise).
+        unsafe { *frozen = u32::from(f) };
+        Ok(())
+    }
+}
+
 /// Blocks until no sync action runs and the last one's end is recorded (its report is then
 /// in `mdraid_array_sync_status`; driving timers meanwhile; with async members the reactor
 /// must run on another thread). Errors: `MDRAID_NULL_PARAMETER`,

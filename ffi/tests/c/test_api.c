@@ -363,7 +363,14 @@ static void test_membership_and_sync(void) {
     /* md's frozen: a failed mirror's spare waits; idle: md's recovery check rebuilds it */
     EXPECT(mdraid_array_sync_stop(a, 0x10), MDRAID_INVALID_ARGUMENT);
     EXPECT(mdraid_array_sync_stop(NULL, 0), MDRAID_NULL_PARAMETER);
+    uint32_t frozen = 7;
+    OK(mdraid_array_sync_frozen(a, &frozen));
+    CHECK(frozen == 0);
+    EXPECT(mdraid_array_sync_frozen(a, NULL), MDRAID_NULL_PARAMETER);
+    EXPECT(mdraid_array_sync_frozen(NULL, &frozen), MDRAID_NULL_PARAMETER);
     OK(mdraid_array_sync_stop(a, MDRAID_SYNC_STOP_FREEZE)); /* none runs: not refused */
+    OK(mdraid_array_sync_frozen(a, &frozen));
+    CHECK(frozen == 1);
     OK(mdraid_array_fail(a, 1));
     OK(mdraid_array_sync_wait(a));
     OK(mdraid_array_sync_status(a, &s));
@@ -371,7 +378,11 @@ static void test_membership_and_sync(void) {
     CHECK(!s.running && mi.state == MDRAID_MEMBER_SPARE);
     OK(mdraid_array_get_info(a, &info));
     CHECK(info.in_sync == 1);
+    OK(mdraid_array_sync_frozen(a, &frozen));
+    CHECK(frozen == 1); /* a failure does not end a freeze */
     OK(mdraid_array_sync_stop(a, 0));
+    OK(mdraid_array_sync_frozen(a, &frozen));
+    CHECK(frozen == 0);
     OK(mdraid_array_sync_wait(a));
     OK(mdraid_array_member_info(a, 2, &mi));
     CHECK(mi.state == MDRAID_MEMBER_IN_SYNC);
