@@ -256,3 +256,83 @@ fn spares_present_at_assembly_are_rebuilt_by_any_running_verb() {
     );
     assert!(err.contains("check done"), "{err}");
 }
+
+/// A 1.2 member's resync_offset (its superblock at 4 KiB).
+fn resync_offset(img: &str) -> u64 {
+    let raw = std::fs::read(img).unwrap();
+    mdraid::format::sb1::Superblock1::parse(&raw[4096..8192])
+        .unwrap()
+        .resync_offset
+}
+
+/// The stop a signal asks for: SIGINT or SIGTERM ends the running action at its checkpoint,
+/// the array is stopped cleanly with it recorded (md's resync offset), the command fails
+/// saying so, and the same verb resumes from the checkpoint.
+#[test]
+fn a_signal_stops_a_resync_at_its_checkpoint_and_the_next_resync_resumes_there() {
+    let tmp = TempDir::new("cli-resync-signal");
+    let img = |n: &str| tmp.path().join(n).to_str().unwrap().to_string();
+    let (a, b) = (img("a.img"), img("b.img"));
+    for (p, fill) in [(&a, 0u8), (&b, 0x5a)] {
+        std::fs::write(p, vec![fill; 64 << 20]).unwrap();
+    }
+    let o = mdraid(&[
+        "create",
+        "--level=1",
+        "--raid-devices=2",
+        "--metadata=1.2",
+        "--bitmap=none",
+        &a,
+        &b,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (sig, name) in [("-INT", "SIGINT"), ("-TERM", "SIGTERM")] {
+        // Paced at 2 MiB/s: the 64 MiB resync would take half a minute.
+        let child = Command::new(env!("CARGO_BIN_EXE_mdraid"))
+            .args([
+                "resync",
+                "--json",
+                "--speed-min=1000",
+                "--speed-max=2000",
+                &a,
+                &b,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let k = Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(k.success());
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        assert!(
+            err.contains("resync interrupted at sector"),
+            "{name}: {err}"
+        );
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["interrupted"], true, "{name}: {v}");
+        let done = v["sectors_done"].as_u64().unwrap();
+        assert!(done > 0, "{name}: nothing done before the signal: {v}");
+        for m in [&a, &b] {
+            // md's stop with a resync owed: the checkpoint as resync_offset, which mdadm's
+            // examine shows only as "active" (clean is a resync_offset of MaxSector).
+            assert_eq!(resync_offset(m), done, "{name}");
+            let ex = String::from_utf8_lossy(&mdraid(&["examine", m]).stdout).into_owned();
+            assert!(ex.contains("          State : active"), "{name}: {ex}");
+        }
+    }
+    // Unpaced, the resync resumes at the last checkpoint and ends there.
+    let v = json(&mdraid(&["resync", "--json", &a, &b]));
+    assert_eq!(v["interrupted"], false);
+    assert_eq!(resync_offset(&a), u64::MAX);
+    let ex = String::from_utf8_lossy(&mdraid(&["examine", &a]).stdout).into_owned();
+    assert!(ex.contains("          State : clean"), "{ex}");
+    let v = json(&mdraid(&["check", "--json", &a, &b]));
+    assert_eq!(v["mismatch_cnt"], 0);
+}

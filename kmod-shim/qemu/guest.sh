@@ -328,9 +328,10 @@ scn_sync_ctl() { # sync_action idle, a hot add, frozen mid-resync: md and the sh
 		else
 			mdr_stop mdr7 || die_scn "shim stop" || return
 		fi
-		# mdadm's word on the members: the resync finished (no resync offset left)
+		# mdadm's word on the members: the resync finished (1.x says it by State alone: clean
+		# is a resync offset of MaxSector, active anything short of it)
 		mdadm --examine /dev/vda >/tmp/ex 2>&1 || { cat /tmp/ex; die_scn "$what: examine"; return; }
-		! grep -q "Resync Offset" /tmp/ex || { grep "Resync\|State" /tmp/ex; die_scn "$what: resync not done"; return; }
+		grep -q "^ *State : clean$" /tmp/ex || { grep "State" /tmp/ex; die_scn "$what: resync not done"; return; }
 	done
 	pass sync_ctl
 }

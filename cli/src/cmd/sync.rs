@@ -1,10 +1,12 @@
-//! `resync`, `check`, `repair`: run a sync action to completion.
+//! `resync`, `check`, `repair`: run a sync action to completion, or until SIGINT / SIGTERM
+//! stops it at its checkpoint (md's `frozen`): the array is then stopped cleanly with the
+//! checkpoint recorded, and the same verb resumes a resync from it.
 
 use super::AssembleArgs;
-use crate::common::{assemble, CliResult};
+use crate::common::{assemble, CliError, CliResult};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use mdraid::array::{SyncAction, SyncReport};
+use mdraid::array::{SyncAction, SyncReport, SyncStop};
 use serde_json::json;
 use std::io::IsTerminal;
 
@@ -82,6 +84,7 @@ pub fn report_json(r: &SyncReport) -> serde_json::Value {
         "sectors_copied": r.sectors_copied,
         "mismatch_cnt": r.mismatch_cnt,
         "sectors_done": r.sectors_done,
+        "interrupted": r.interrupted,
     })
 }
 
@@ -100,20 +103,66 @@ pub fn print_rebuilt(rebuilt: &[(String, u32)]) {
     }
 }
 
+/// What SIGINT or SIGTERM asks of a running sync action: md's `frozen` (it ends at its
+/// checkpoint and nothing restarts it), taken by the driver between member I/Os.
+static SIGNAL_STOP: SyncStop = SyncStop::new();
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    // One atomic store: async-signal-safe.
+    SIGNAL_STOP.request(true);
+}
+
+/// Lets SIGINT and SIGTERM stop the sync action instead of killing the process mid-action
+/// (which the members survive too, but with the array left dirty): once; a second signal
+/// kills at once.
+fn stop_on_signals() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: sigaction with a zeroed struct, an empty mask and a handler that only does
+        // an atomic store; SA_RESETHAND puts the default action back after one delivery.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_stop_signal as extern "C" fn(libc::c_int) as usize;
+            sa.sa_flags = libc::SA_RESETHAND | libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
 pub fn run(kind: SyncAction, a: &SyncArgs) -> CliResult {
     let (mut array, _) = assemble(&a.asm.members, &a.asm.options(false))?;
     array.set_speed_limits(a.speed_min, a.speed_max)?;
     let mut bar = SyncBar::new(kind.as_str());
-    let report = array.run_sync(kind, &mut |done, total| bar.update(done, total))?;
+    stop_on_signals();
+    let report = array.run_sync_stoppable(
+        kind,
+        &mut |done, total| bar.update(done, total),
+        &SIGNAL_STOP,
+    )?;
     bar.finish();
     let rebuilt = rebuilt_json(array.rebuilt_spares());
     print_rebuilt(array.rebuilt_spares());
+    let total = array.component_sectors();
     array.stop()?;
     if a.json {
         let mut v = report_json(&report);
         v["rebuilt"] = rebuilt;
         println!("{v}");
-    } else {
+    }
+    if report.interrupted {
+        return Err(CliError(format!(
+            "{} interrupted at sector {} of {}: the array was stopped with it recorded{}",
+            report.action.as_str(),
+            report.sectors_done,
+            total,
+            if report.action == SyncAction::Resync {
+                "; `mdraid resync` resumes it there"
+            } else {
+                ""
+            }
+        )));
+    }
+    if !a.json {
         eprint!(
             "mdraid: {} done: {} sectors copied",
             report.action.as_str(),
