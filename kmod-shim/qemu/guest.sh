@@ -315,8 +315,12 @@ scn_sync_ctl() { # sync_action idle, a hot add, frozen mid-resync: md and the sh
 			wr $sa/sync_speed_max system || die_scn "shim speed" || return
 		fi
 		wr $sa/sync_action idle || die_scn "$what: idle after frozen" || return
+		# md restarts the resync from its thread a moment after the write: until then
+		# sync_action reads idle with the resync still owed, which md's resync_start shows
+		# (its checkpoint, "none" once done); the shim restarts it before the write returns
 		local i=0
-		while [ "$(cat $sa/sync_action)" != idle ]; do
+		while [ "$(cat $sa/sync_action)" != idle ] ||
+			{ [ $what = md ] && [ "$(cat $sa/resync_start)" != none ]; }; do
 			i=$((i + 1))
 			[ $i -gt 3000 ] && { die_scn "$what: resync never ended"; return; }
 			sleep 0.1
