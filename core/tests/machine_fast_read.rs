@@ -893,3 +893,43 @@ fn drained_agrees(d: &mut Driver) -> usize {
     );
     ios + done + notices
 }
+
+/// A read that met a read error and was served by the other mirror finishes before its repair
+/// (md's fix_read_error rewrites the bad copy afterwards, as an internal request): while that
+/// repair's I/Os are all that is in flight, the machine is still busy (a speed-limit change,
+/// which rebuilds the engine, waits for it).
+#[test]
+fn busy_while_only_a_read_repair_is_in_flight() {
+    let mut d = Driver::new(Setup::default());
+    d.transient = true;
+    let data0 = d.m.members()[0].sb.data_offset() * 512;
+    d.bad_reads = vec![(0, data0, data0 + 1024 * 512)];
+    let mut seen = 0;
+    for k in 0..32u64 {
+        let (s, t) = (k * 8, d.next_token);
+        let id = d.read(s, 8);
+        for _ in 0..1000 {
+            if d.done.contains_key(&id) || d.pending.is_empty() {
+                break;
+            }
+            d.complete(0);
+        }
+        assert!(d.done.contains_key(&id), "the read never completed");
+        if d.m.engine().repairs_in_flight() > 0 {
+            assert_eq!(d.m.engine().requests_in_flight(), 0);
+            assert!(d.m.engine().member_ios_in_flight() > 0);
+            assert!(
+                d.m.is_busy(),
+                "a repair in flight, and the machine says idle"
+            );
+            assert!(
+                d.m.set_speed_limits(1000, 2000).is_err(),
+                "the engine rebuilt under a repair"
+            );
+            seen += 1;
+        }
+        d.settle();
+        d.check_read(id, t, s, 8);
+    }
+    assert!(seen > 0, "no read left a repair running");
+}
