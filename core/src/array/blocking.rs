@@ -135,14 +135,15 @@ impl<D: BlockDevice> Array<D> {
         let mut ios = 0u32;
         loop {
             let mut moved = false;
-            if let Some(freeze) = stop.and_then(SyncStop::take) {
-                self.machine.stop_sync(freeze);
-            }
-            while let Some(io) = self.machine.poll_io() {
+            loop {
+                // A stop is taken before each poll: between member I/Os, and after a wait
+                // for a timer.
                 if let Some(freeze) = stop.and_then(SyncStop::take) {
-                    // (The I/O already handed out is carried out: the machine counts on it.)
                     self.machine.stop_sync(freeze);
                 }
+                let Some(io) = self.machine.poll_io() else {
+                    break;
+                };
                 moved = true;
                 ios = ios.wrapping_add(1);
                 let result = match self.devs.get_mut(io.member) {
