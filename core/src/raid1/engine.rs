@@ -37,6 +37,9 @@ const CHUNK_CLEAR: u8 = 0;
 const CHUNK_SETTING: u8 = 1;
 const CHUNK_SET: u8 = 2;
 
+/// Member-I/O generations wrap within these bits (the id's two top bits stay free).
+const IO_GEN_MASK: u32 = 0x3fff_ffff;
+
 /// Waiter lists a request can sit on (bits of [`Req::listed`]).
 const LIST_CONFLICT: u8 = 1;
 const LIST_GATE: u8 = 2;

@@ -173,7 +173,9 @@ pub struct BufRef(pub u64);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ReqId(pub(crate) u64);
 
-/// Handle of a member I/O handed out by [`Raid1::poll_member_io`].
+/// Handle of a member I/O handed out by [`Raid1::poll_member_io`]. Its two top bits are
+/// never set: an owner may tag ids with them (the array machine marks its metadata I/Os with
+/// bit 63).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct MemberIoId(pub(crate) u64);
 

@@ -30,7 +30,9 @@ impl Raid1 {
             return false;
         };
         io.live = true;
-        io.gen = io.gen.wrapping_add(1);
+        // The generation wraps below bit 30, keeping the id's two top bits free (see
+        // `MemberIoId`): a slot reused 2^31 times must not hand out an id with bit 63.
+        io.gen = io.gen.wrapping_add(1) & IO_GEN_MASK;
         io.req = req;
         io.member = member;
         io.kind = kind;
