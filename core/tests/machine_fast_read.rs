@@ -7,12 +7,14 @@
 
 mod common;
 
-use mdraid::array::machine::{Io, IoBuffer, IoKind, Machine, Notice, Now};
+use mdraid::array::machine::{Io, IoBuffer, IoKind, Machine, Notice, Now, ReadSubmit};
 use mdraid::array::{Array, CreateOptions, CreateSlot};
 use mdraid::device::{BlockDevice, MemDevice};
 use mdraid::format::geometry::BitmapRequest;
 use mdraid::format::MetadataVersion;
-use mdraid::raid1::{ArrayIoError, ArrayRequest, BufRef, MemberError, ReqId, SyncAction};
+use mdraid::raid1::{
+    ArrayIoError, ArrayRequest, BufRef, DirectDone, MemberError, ReqId, SyncAction,
+};
 use std::collections::HashMap;
 
 const DEV_BYTES: usize = 4 << 20;
@@ -59,6 +61,10 @@ struct Driver {
     bufs: HashMap<u64, Vec<u8>>,
     next_token: u64,
     done: HashMap<ReqId, Result<(), ArrayIoError>>,
+    /// Direct reads (`submit_read`) finished at their completion, by buffer token.
+    direct_done: HashMap<u64, Result<(), ArrayIoError>>,
+    /// Direct reads whose member read failed and that went on as ordinary requests.
+    continued: HashMap<u64, ReqId>,
     /// (member, first byte, end byte): reads there fail with EIO.
     bad_reads: Vec<(usize, u64, u64)>,
     /// (member, first byte, end byte): writes there fail with EIO.
@@ -112,6 +118,8 @@ impl Driver {
             bufs: HashMap::new(),
             next_token: 1,
             done: HashMap::new(),
+            direct_done: HashMap::new(),
+            continued: HashMap::new(),
             bad_reads: Vec::new(),
             bad_writes: Vec::new(),
             transient: false,
@@ -177,8 +185,75 @@ impl Driver {
     fn complete(&mut self, k: usize) {
         let io = self.pending.remove(k);
         let res = self.perform(&io);
-        self.m.handle_io_completion(io.id, res).expect("known I/O");
+        self.report(&io, res);
+    }
+
+    /// Reports an I/O's outcome, a direct read's as the C driver does.
+    fn report(&mut self, io: &Io, res: Result<(), MemberError>) {
+        if io.id.is_direct_read() {
+            match self.m.complete_direct_read(io.id, res).expect("known I/O") {
+                DirectDone::Finished(buf, r) => {
+                    assert!(
+                        self.direct_done.insert(buf.0, r).is_none(),
+                        "finished twice"
+                    );
+                }
+                DirectDone::Continues(id, buf) => {
+                    assert!(self.continued.insert(buf.0, id).is_none());
+                }
+            }
+        } else {
+            self.m.handle_io_completion(io.id, res).expect("known I/O");
+        }
         self.drain();
+    }
+
+    /// A read through `submit_read` (the C driver's way): `true` when it was a direct read
+    /// (its one member I/O is pending and nothing else was handed out).
+    fn direct_read(&mut self, sector: u64, sectors: u64) -> (u64, bool) {
+        let token = self.next_token;
+        self.next_token += 1;
+        self.bufs.insert(token, vec![0u8; (sectors * 512) as usize]);
+        let before = self.pending.len();
+        let r = self
+            .m
+            .submit_read(ArrayRequest::read(sector, sectors, BufRef(token)))
+            .expect("submitted");
+        match r {
+            ReadSubmit::Direct(io) => {
+                assert!(io.id.is_direct_read());
+                assert!(self.m.is_drained(), "a direct read queued something");
+                self.log.push(io);
+                self.pending.push(io);
+                self.drain();
+                assert_eq!(self.pending.len(), before + 1);
+                (token, true)
+            }
+            ReadSubmit::Queued(id) => {
+                self.continued.insert(token, id);
+                self.drain();
+                (token, false)
+            }
+        }
+    }
+
+    /// The read with buffer `token` (direct or not) finished well with the pattern.
+    fn check_direct(&mut self, token: u64, sector: u64, sectors: u64) {
+        let r = match self.direct_done.remove(&token) {
+            Some(r) => r,
+            None => {
+                let id = self
+                    .continued
+                    .remove(&token)
+                    .expect("the read was submitted");
+                self.done.remove(&id).expect("the read completed")
+            }
+        };
+        r.expect("the read succeeded");
+        assert!(
+            self.bufs[&token] == expected(sector, sectors),
+            "read at {sector} returned wrong data"
+        );
     }
 
     /// Completes the pending I/O with this id with `res` (the device is not touched).
@@ -188,8 +263,7 @@ impl Driver {
         if res.is_ok() {
             assert!(self.perform(&io).is_ok());
         }
-        self.m.handle_io_completion(io.id, res).expect("known I/O");
-        self.drain();
+        self.report(&io, res);
     }
 
     fn perform(&mut self, io: &Io) -> Result<(), MemberError> {
@@ -549,6 +623,16 @@ fn read_error_scenario(
     transient: bool,
     reads: u64,
 ) -> (Vec<mdraid::raid1::MemberCounters>, Vec<Notice>, u64) {
+    read_error_scenario_by(fast, false, transient, reads)
+}
+
+/// As [`read_error_scenario`], the reads submitted with `submit_read` when `direct`.
+fn read_error_scenario_by(
+    fast: bool,
+    direct: bool,
+    transient: bool,
+    reads: u64,
+) -> (Vec<mdraid::raid1::MemberCounters>, Vec<Notice>, u64) {
     let mut d = Driver::new(Setup::default());
     d.m.set_fast_reads(fast);
     d.transient = transient;
@@ -560,10 +644,16 @@ fn read_error_scenario(
     let mut n = 0;
     for k in 0..reads {
         let s = (k * 24) % 1000;
-        let id = d.read(s, 8);
-        let t = d.token_of_last();
-        d.settle();
-        d.check_read(id, t, s, 8);
+        if direct {
+            let (t, _) = d.direct_read(s, 8);
+            d.settle();
+            d.check_direct(t, s, 8);
+        } else {
+            let id = d.read(s, 8);
+            let t = d.token_of_last();
+            d.settle();
+            d.check_read(id, t, s, 8);
+        }
         n += 1;
     }
     assert_eq!(n, reads);
@@ -932,4 +1022,164 @@ fn busy_while_only_a_read_repair_is_in_flight() {
         d.check_read(id, t, s, 8);
     }
     assert!(seen > 0, "no read left a repair running");
+}
+
+// ---- direct reads (`Machine::submit_read`, the C driver's path) ----
+
+/// A healthy array hands a read's one member I/O straight back; its success finishes the
+/// read there and then (nothing through `poll_io` or `poll_completion`), and the machine is
+/// busy exactly while one is out.
+#[test]
+fn direct_reads_are_handed_back_and_finish_at_their_completion() {
+    let mut d = Driver::new(Setup::default());
+    let before = d.taken();
+    let mut reads = Vec::new();
+    for k in 0..8u64 {
+        let (t, direct) = d.direct_read(k * 64, 8);
+        assert!(direct, "read {k} was not direct");
+        reads.push((t, k * 64));
+    }
+    assert_eq!(d.taken(), before + 8);
+    assert!(d.m.is_busy(), "idle with direct reads out");
+    assert_eq!(d.m.engine().requests_in_flight(), 8);
+    let members: std::collections::HashSet<usize> = d.pending.iter().map(|i| i.member).collect();
+    assert_eq!(members.len(), 2, "read balancing used one mirror only");
+    while !d.pending.is_empty() {
+        d.complete(0);
+        assert!(d.m.poll_completion().is_none());
+    }
+    assert!(!d.m.is_busy());
+    for (t, s) in reads {
+        d.check_direct(t, s, 8);
+    }
+    // A direct read's id is refused by the general completion call (and stays completable).
+    let (t, direct) = d.direct_read(8, 8);
+    assert!(direct);
+    let io = d.pending[0];
+    assert!(d.m.handle_io_completion(io.id, Ok(())).is_err());
+    d.complete(0);
+    d.check_direct(t, 8, 8);
+}
+
+/// A member error on a direct read: the read goes on as an ordinary one, served by the other
+/// mirror, and the error is counted, repaired and (past md's limit) fails the member exactly
+/// as on the general path.
+#[test]
+fn direct_read_errors_are_handled_like_the_general_path() {
+    for transient in [true, false] {
+        let reads = if transient { 12 } else { 60 };
+        let (dc, dn, fallbacks) = read_error_scenario_by(true, true, transient, reads);
+        let (gc, gn, _) = read_error_scenario(false, transient, reads);
+        assert!(fallbacks > 0, "no direct read met the error");
+        assert_eq!(dc, gc, "member counters differ (transient {transient})");
+        assert_eq!(dn, gn, "notices differ (transient {transient})");
+    }
+}
+
+/// What waits for direct reads: a stop writes nothing until they completed, a member with one
+/// out cannot be removed, and a sync action hands out no I/O until they are done. A write over
+/// an in-flight direct read goes out at once (md orders neither way), and a read over an
+/// in-flight write is not direct.
+#[test]
+fn stop_remove_sync_and_writes_around_direct_reads() {
+    // Stop.
+    let mut d = Driver::new(Setup::default());
+    let w = d.write(0, 8);
+    d.settle();
+    d.done.remove(&w).unwrap().unwrap();
+    let (t, direct) = d.direct_read(100, 8);
+    assert!(direct);
+    d.m.stop();
+    d.drain();
+    assert_eq!(
+        d.pending.len(),
+        1,
+        "stop wrote before the direct read completed"
+    );
+    assert!(!d.m.is_stopped());
+    d.complete(0);
+    assert!(
+        !d.pending.is_empty(),
+        "the stop did not go on after the read"
+    );
+    d.settle();
+    assert!(d.m.is_stopped());
+    d.check_direct(t, 100, 8);
+
+    // Remove: refused while a failed member still has a direct read out.
+    let mut d = Driver::new(Setup::default());
+    let mut on0 = None;
+    let mut tokens = Vec::new();
+    for k in 0..4u64 {
+        let (t, direct) = d.direct_read(k * 200, 8);
+        assert!(direct);
+        tokens.push((t, k * 200));
+        if on0.is_none() {
+            on0 = d.pending.iter().copied().find(|i| i.member == 0);
+        }
+    }
+    let io0 = on0.expect("a direct read on member 0");
+    d.m.fail_member(0).unwrap();
+    d.drain();
+    assert!(d.m.remove_member(0).is_err(), "removed with a read out");
+    d.complete_with(&io0, Err(MemberError::Io(5)));
+    d.settle();
+    for (t, s) in tokens {
+        d.check_direct(t, s, 8);
+    }
+    assert!(d.m.remove_member(0).is_ok());
+
+    // Sync: no sync I/O while a direct read is out.
+    for action in [SyncAction::Check, SyncAction::Repair] {
+        let mut d = Driver::new(Setup::default());
+        let (t, direct) = d.direct_read(16, 16);
+        assert!(direct);
+        d.m.start_sync(action).unwrap();
+        d.drain();
+        // However long the read takes (the sync's timers firing meanwhile).
+        for _ in 0..5 {
+            assert_eq!(
+                d.pending.len(),
+                1,
+                "{action:?}: sync I/O with a direct read out"
+            );
+            d.now.mono_ns += 10_000_000;
+            d.m.handle_timeout(d.now);
+            d.drain();
+        }
+        d.complete(0);
+        d.settle();
+        d.check_direct(t, 16, 16);
+        assert!(d
+            .notices
+            .iter()
+            .any(|n| matches!(n, Notice::SyncDone(r) if r.action == action)));
+    }
+
+    // Writes.
+    let mut d = Driver::new(Setup::default());
+    let w = d.write(300, 8);
+    d.settle();
+    d.done.remove(&w).unwrap().unwrap();
+    let (t, direct) = d.direct_read(300, 8);
+    assert!(direct);
+    let w = d.write(300, 8);
+    assert_eq!(
+        d.pending.iter().filter(|i| i.kind == IoKind::Write).count(),
+        2,
+        "the write waited for the direct read"
+    );
+    // The read completes before the write (same data: the pattern is rewritten).
+    let r = d
+        .pending
+        .iter()
+        .position(|i| i.id.is_direct_read())
+        .unwrap();
+    d.complete(r);
+    d.check_direct(t, 300, 8);
+    let (t2, direct) = d.direct_read(300, 8);
+    assert!(!direct, "a read over an in-flight write was direct");
+    d.settle();
+    d.done.remove(&w).unwrap().unwrap();
+    d.check_direct(t2, 300, 8);
 }

@@ -966,6 +966,12 @@ enum mdraid_result mdraid_array_discard(struct mdraid_array *array, uint64_t off
  on this thread (synchronous members, or an async callback that completes inline) —
  otherwise never. Alignment as `mdraid_array_read`.
 
+ Ordering: a read submitted while an overlapping write is in flight waits for it (it
+ returns the write's data). A write submitted while an overlapping read is in flight need
+ not wait for the read, which may then return the old data, the new or a mix, as on md:
+ wait for a read's completion before overwriting what it reads. A read on a healthy array
+ is one member read started from this call and finished by that read's completion.
+
  Errors (nothing queued, `complete` not called): `MDRAID_NULL_PARAMETER` (array, complete,
  or buf for read/write), `MDRAID_INVALID_HANDLE`, `MDRAID_INVALID_ARGUMENT`,
  `MDRAID_OUT_OF_RANGE`, `MDRAID_MISALIGNED`, `MDRAID_READ_ONLY`, `MDRAID_BUSY` (the

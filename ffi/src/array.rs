@@ -9,11 +9,11 @@
 //! action is interrupted) and hands it back to the facade (`Array::from_machine`).
 
 use crate::clock;
-use crate::driver::{mdraid_complete_fn, pump, Bounce, Work};
+use crate::driver::{mdraid_complete_fn, pump, timers_to_check, Bounce, IoCall, Work};
 use crate::error::*;
 use crate::handle::{self, Obj};
 use crate::member::{mdraid_member, Dev, MDRAID_IO_FUA};
-use md::array::machine::Machine;
+use md::array::machine::{Machine, ReadSubmit};
 use md::array::{
     AddOptions, AddOutcome, Array, AssembleOptions, CreateOptions, CreateSlot, MemberState,
 };
@@ -319,7 +319,9 @@ impl ArrayObj {
         Ok(())
     }
 
-    /// Submits one request; on success it is in `st.by_id` under its slot.
+    /// Submits one request; returns its slot in `st.reqs`. A read the machine serves
+    /// directly comes with its one member I/O, to carry out with [`ArrayObj::run_direct`];
+    /// any other request is in `st.by_id` under its slot.
     #[allow(clippy::too_many_arguments)]
     fn submit_locked(
         &self,
@@ -332,7 +334,8 @@ impl ArrayObj {
         waiter: bool,
         cb: mdraid_complete_fn,
         user: usize,
-    ) -> FfiResult<usize> {
+        w: &mut Work,
+    ) -> FfiResult<(usize, Option<IoCall>)> {
         if flags & !MDRAID_IO_FUA != 0 {
             return Err(Fail::new(
                 MDRAID_INVALID_ARGUMENT,
@@ -395,14 +398,26 @@ impl ArrayObj {
             _ => ArrayRequest::flush(),
         };
         let m = self.running(st)?;
-        match m.handle_submit(ar) {
-            Ok(id) => {
+        match m.submit_read(ar) {
+            Ok(ReadSubmit::Direct(io)) => match IoCall::direct(st, &io) {
+                Some(c) => Ok((slot, Some(c))),
+                None => {
+                    // (No device or buffer for it: cannot happen, the machine handed out
+                    // one of ours on this request's buffer.) Reported failed (ENODEV): the
+                    // read goes on from another mirror, or ends, through `w`.
+                    if let Some(d) = crate::driver::direct_done_locked(st, io.id.raw(), 19, w)? {
+                        w.push_done(d);
+                    }
+                    Ok((slot, None))
+                }
+            },
+            Ok(ReadSubmit::Queued(id)) => {
                 let i = id.index();
                 if st.by_id.len() <= i {
                     st.by_id.resize(i + 1, None);
                 }
                 st.by_id[i] = Some((id.raw(), slot));
-                Ok(slot)
+                Ok((slot, None))
             }
             Err(e) => {
                 st.reqs[slot] = None;
@@ -421,9 +436,15 @@ impl ArrayObj {
         let mut w = Work::default();
         let slot = {
             let mut st = self.lock();
-            let slot = self.submit_locked(&mut st, op, offset, ptr, len, flags, true, None, 0)?;
-            let n = pump(&mut st, &mut w);
-            self.notify(&st, n);
+            let (slot, direct) =
+                self.submit_locked(&mut st, op, offset, ptr, len, flags, true, None, 0, &mut w)?;
+            if let Some(c) = direct {
+                drop(st);
+                self.run_direct(c);
+            } else {
+                let n = pump(&mut st, &mut w);
+                self.notify(&st, n);
+            }
             slot
         };
         self.run(&mut w);
@@ -897,6 +918,12 @@ pub extern "C" fn mdraid_array_discard(
 /// on this thread (synchronous members, or an async callback that completes inline) —
 /// otherwise never. Alignment as `mdraid_array_read`.
 ///
+/// Ordering: a read submitted while an overlapping write is in flight waits for it (it
+/// returns the write's data). A write submitted while an overlapping read is in flight need
+/// not wait for the read, which may then return the old data, the new or a mix, as on md:
+/// wait for a read's completion before overwriting what it reads. A read on a healthy array
+/// is one member read started from this call and finished by that read's completion.
+///
 /// Errors (nothing queued, `complete` not called): `MDRAID_NULL_PARAMETER` (array, complete,
 /// or buf for read/write), `MDRAID_INVALID_HANDLE`, `MDRAID_INVALID_ARGUMENT`,
 /// `MDRAID_OUT_OF_RANGE`, `MDRAID_MISALIGNED`, `MDRAID_READ_ONLY`, `MDRAID_BUSY` (the
@@ -922,15 +949,22 @@ pub unsafe extern "C" fn mdraid_array_submit(
             return Err(Fail::new(MDRAID_NULL_PARAMETER, "complete is NULL"));
         }
         let mut w = Work::default();
-        {
+        let direct = {
             let mut st = a.lock();
             let len = if op == MDRAID_OP_FLUSH { 0 } else { len };
-            a.submit_locked(&mut st, op, offset, buf as usize, len, flags, false, complete, user_data as usize)?;
-            let n = pump(&mut st, &mut w);
-            a.notify(&st, n);
-        }
+            let (_, direct) = a.submit_locked(&mut st, op, offset, buf as usize, len, flags, false, complete, user_data as usize, &mut w)?;
+            // A direct read queued nothing: only due timers want a pass.
+            if direct.is_none() || timers_to_check(&st) {
+                let n = pump(&mut st, &mut w);
+                a.notify(&st, n);
+            }
+            direct
+        };
         a.run(&mut w);
         w.dispose();
+        if let Some(c) = direct {
+            a.run_direct(c);
+        }
         Ok(())
     }
 }

@@ -9,17 +9,21 @@
 //! member callback and no completion callback ever runs with the lock held, so callbacks may
 //! call back into the library (complete inline, submit more).
 //!
-//! A read on a healthy array takes the machine's read fast path (md's: one member read, handed
-//! out at submission, whose completion finishes the request): one lock round trip for the
-//! submit and one for the completion, request slots found by index (`ReqId::index`), and work
-//! lists whose first entry lives inline, so that path touches neither the heap nor the pool.
+//! A read on a healthy array is a direct read (`Machine::submit_read`: md's fast path, its
+//! one member read handed straight back at submission, its completion finishing the read
+//! there and then): one lock round trip for the submit and one for the completion, no pass
+//! over the machine's queues unless a timer is due or the completion let other work go, the
+//! completion callback called directly. Other requests' slots are found by index
+//! (`ReqId::index`), and work lists keep their first entry inline, so neither path touches
+//! the heap or the pool.
 
 use crate::array::{ArrayObj, Form, St};
 use crate::clock;
 use crate::error::*;
 use crate::member::{dev_err, mdraid_io_token, DevInner, MDRAID_IO_FUA, MDRAID_IO_PREFLUSH};
-use md::array::machine::{BufIdx, IoBuffer, IoId, IoKind, Notice};
+use md::array::machine::{BufIdx, Io, IoBuffer, IoId, IoKind, Notice};
 use md::device::IoOp;
+use md::raid1::DirectDone;
 use md::raid1::MemberError;
 use std::ffi::{c_int, c_void};
 use std::sync::Arc;
@@ -132,7 +136,7 @@ impl Work {
             .push(c, |v| *v = pooled(|p| std::mem::take(&mut p.0)));
     }
     #[inline]
-    fn push_done(&mut self, d: (mdraid_complete_fn, usize, mdraid_result)) {
+    pub(crate) fn push_done(&mut self, d: (mdraid_complete_fn, usize, mdraid_result)) {
         self.done
             .push(d, |v| *v = pooled(|p| std::mem::take(&mut p.1)));
     }
@@ -344,8 +348,80 @@ pub(crate) fn pump(st: &mut St, w: &mut Work) -> bool {
     notify
 }
 
+/// Whether a pass of [`pump`] would look at the timers now: one is armed and the coarse
+/// clock moved since they were last looked at.
+#[inline]
+pub(crate) fn timers_to_check(st: &St) -> bool {
+    matches!(&st.form, Form::Running { m, .. } if m.poll_timeout().is_some())
+        && clock::coarse_ns() != st.timer_checked
+}
+
+/// Feeds a direct read's outcome to the machine (under the lock). A finished read's slot is
+/// released and its completion callback returned (to call once the lock is dropped; a
+/// blocking read's waiter is told instead); a read whose member failed goes on as an
+/// ordinary request, registered and pumped into `w` like any other.
+pub(crate) fn direct_done_locked(
+    st: &mut St,
+    id: u64,
+    rc: c_int,
+    w: &mut Work,
+) -> FfiResult<Option<(mdraid_complete_fn, usize, mdraid_result)>> {
+    let Form::Running { m, .. } = &mut st.form else {
+        return Err(Fail::new(MDRAID_UNKNOWN_TOKEN, "the array is not running"));
+    };
+    let res = if rc == 0 {
+        Ok(())
+    } else {
+        Err(MemberError::Io(rc.checked_abs().unwrap_or(5).max(1)))
+    };
+    let done = m
+        .complete_direct_read(IoId::from_raw(id), res)
+        .map_err(|e| Fail::new(MDRAID_UNKNOWN_TOKEN, e.to_string()))?;
+    // Whatever the completion let go (I/O of requests that waited for pool space) takes the
+    // ordinary pass, and so do the timers when they are to be looked at.
+    let more = !m.is_drained();
+    let mut out = None;
+    match done {
+        DirectDone::Finished(buf, r) => {
+            let slot = buf.0 as usize;
+            let code = if r.is_ok() {
+                MDRAID_OK
+            } else {
+                MDRAID_IO_ERROR
+            };
+            if let Some(req) = st.reqs.get_mut(slot).and_then(|r| r.as_mut()) {
+                if req.waiter {
+                    req.done = Some(code);
+                } else if let Some(req) = st.reqs[slot].take() {
+                    st.free.push(slot);
+                    out = Some((req.cb, req.user, code));
+                }
+            }
+        }
+        DirectDone::Continues(rid, buf) => {
+            let i = rid.index();
+            if st.by_id.len() <= i {
+                st.by_id.resize(i + 1, None);
+            }
+            st.by_id[i] = Some((rid.raw(), buf.0 as usize));
+        }
+    }
+    if more || matches!(done, DirectDone::Continues(..)) || timers_to_check(st) {
+        pump(st, w);
+    }
+    Ok(out)
+}
+
 /// Feeds one member I/O's outcome to the machine (under the lock).
-pub(crate) fn complete_locked(st: &mut St, id: u64, rc: c_int) -> FfiResult {
+/// `Ok(true)`: a direct read finished, which a waiter (a blocking read, a stop) may want to
+/// hear of.
+pub(crate) fn complete_locked(st: &mut St, id: u64, rc: c_int, w: &mut Work) -> FfiResult<bool> {
+    if IoId::from_raw(id).is_direct_read() {
+        if let Some(d) = direct_done_locked(st, id, rc, w)? {
+            w.push_done(d);
+        }
+        return Ok(true);
+    }
     let Form::Running { m, .. } = &mut st.form else {
         return Err(Fail::new(MDRAID_UNKNOWN_TOKEN, "the array is not running"));
     };
@@ -375,10 +451,36 @@ pub(crate) fn complete_locked(st: &mut St, id: u64, rc: c_int) -> FfiResult {
     if let Some(b) = bounce {
         st.pool.push(b.buf);
     }
-    r.map_err(|e| Fail::new(MDRAID_UNKNOWN_TOKEN, e.to_string()))
+    r.map(|()| false)
+        .map_err(|e| Fail::new(MDRAID_UNKNOWN_TOKEN, e.to_string()))
 }
 
 impl IoCall {
+    /// A direct read's member I/O on its request's buffer; `None` if the device or the
+    /// buffer range is not the array's (never, for an I/O the machine handed out).
+    pub(crate) fn direct(st: &St, io: &Io) -> Option<IoCall> {
+        let Form::Running { devs, .. } = &st.form else {
+            return None;
+        };
+        let IoBuffer::Caller { token, offset } = io.buf else {
+            return None;
+        };
+        let len = usize::try_from(io.len).ok()?;
+        let r = st.reqs.get(token.0 as usize)?.as_ref()?;
+        if offset.checked_add(io.len)? > r.len as u64 {
+            return None;
+        }
+        Some(IoCall {
+            dev: devs.get(io.member)?.inner.clone(),
+            id: io.id.raw(),
+            kind: io.kind,
+            offset: io.offset,
+            len,
+            ptr: r.ptr + offset as usize,
+            flags: 0,
+        })
+    }
+
     /// Carries out a synchronous member's I/O here and now; returns 0 or an errno.
     fn perform_sync(&self) -> c_int {
         let r = match self.kind {
@@ -501,9 +603,9 @@ impl ArrayObj {
                     rc => rc,
                 };
                 let mut st = self.lock();
-                let _ = complete_locked(&mut st, c.id, rc);
+                let direct = complete_locked(&mut st, c.id, rc, w).unwrap_or(false);
                 let notify = pump(&mut st, w);
-                self.notify(&st, notify);
+                self.notify(&st, notify || direct);
                 false
             }
             (None, Some(_)) => {
@@ -542,11 +644,14 @@ impl ArrayObj {
             // vector kept.
             if !w.results.is_empty() {
                 let mut st = self.lock();
-                for (id, rc) in w.results.drain() {
-                    let _ = complete_locked(&mut st, id, rc);
+                let mut results = std::mem::take(&mut w.results);
+                let mut direct = false;
+                for (id, rc) in results.drain() {
+                    direct |= complete_locked(&mut st, id, rc, w).unwrap_or(false);
                 }
+                w.results = results;
                 let notify = pump(&mut st, w);
-                self.notify(&st, notify);
+                self.notify(&st, notify || direct);
             }
         }
         if w.ios.rest.capacity() < ios.rest.capacity() {
@@ -561,12 +666,40 @@ impl ArrayObj {
         }
     }
 
+    /// Carries out a direct read's member I/O (no lock held): an asynchronous member's is
+    /// started (its completion comes through `mdraid_member_io_complete`), a synchronous
+    /// member's done here and reported.
+    pub(crate) fn run_direct(&self, c: IoCall) {
+        // Through `run`: its depth limit keeps a chain of inline completions that submit
+        // again (synchronous members) from growing the stack.
+        let mut w = Work::default();
+        w.push_io(c);
+        self.run(&mut w);
+        w.dispose();
+    }
+
     /// `mdraid_member_io_complete` for one of this array's I/Os.
     pub(crate) fn complete_io(&self, id: u64, rc: c_int) -> FfiResult {
         let mut w = Work::default();
+        if IoId::from_raw(id).is_direct_read() {
+            // A direct read: one lock round trip, the completion callback called directly.
+            let done = {
+                let mut st = self.lock();
+                let d = direct_done_locked(&mut st, id, rc, &mut w)?;
+                // A stop or quiesce may wait for this read.
+                self.notify(&st, true);
+                d
+            };
+            self.run(&mut w);
+            w.dispose();
+            if let Some((Some(f), user, code)) = done {
+                f(user as *mut c_void, code);
+            }
+            return Ok(());
+        }
         {
             let mut st = self.lock();
-            complete_locked(&mut st, id, rc)?;
+            complete_locked(&mut st, id, rc, &mut w)?;
             let notify = pump(&mut st, &mut w);
             self.notify(&st, notify);
         }

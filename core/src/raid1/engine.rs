@@ -14,7 +14,7 @@ use core::cmp::Reverse;
 
 mod build;
 mod fast;
-pub use fast::{FastReadStats, Submitted};
+pub use fast::{DirectDone, FastReadStats, Submitted, DIRECT_BIT};
 mod gates;
 mod issue;
 mod membership;
@@ -236,6 +236,9 @@ struct IoSlot {
     fix_targets: u64,
     failfast: bool,
     epoch: u32,
+    /// A direct read's buffer (`fast`; `req` is [`fast::DIRECT`]).
+    buf: BufRef,
+    buf_offset: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -371,6 +374,8 @@ pub struct Raid1 {
     pool_waiters: Vec<usize>,
     /// The read fast path's switch and counters (`fast`).
     fast: fast::FastReads,
+    /// Direct reads in flight (`fast`): counted in `user_live`, not in `order`.
+    direct_live: usize,
     /// Tests: every round visits every request (the reference behaviour).
     #[cfg(test)]
     always_full: bool,

@@ -138,7 +138,7 @@ mod balance;
 mod engine;
 pub mod sim;
 
-pub use engine::{FastReadStats, Raid1, Submitted};
+pub use engine::{DirectDone, FastReadStats, Raid1, Submitted, DIRECT_BIT};
 
 use alloc::vec::Vec;
 

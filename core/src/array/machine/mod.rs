@@ -68,6 +68,7 @@
 
 pub(crate) mod config;
 mod fast_read;
+pub use fast_read::ReadSubmit;
 mod grow;
 pub use grow::{BitmapGrow, GrowReport, GrowRequest, GrowSize, SizeChange};
 mod membership;
@@ -136,6 +137,12 @@ impl IoId {
     /// [`Machine::handle_io_completion`].
     pub fn from_raw(raw: u64) -> Self {
         IoId(raw)
+    }
+    /// A direct read's I/O (from [`Machine::submit_read`]): complete it with
+    /// [`Machine::complete_direct_read`], not [`Machine::handle_io_completion`].
+    #[inline]
+    pub fn is_direct_read(self) -> bool {
+        self.0 & META_BIT == 0 && self.0 & crate::raid1::DIRECT_BIT != 0
     }
 }
 

@@ -148,6 +148,8 @@ impl Raid1 {
                 fix_targets: 0,
                 failfast: false,
                 epoch: 0,
+                buf: BufRef(0),
+                buf_offset: 0,
             });
         }
         let mut free_ios = Vec::new();
@@ -300,6 +302,7 @@ impl Raid1 {
             gate_waiters,
             pool_waiters,
             fast: fast::FastReads::default(),
+            direct_live: 0,
             #[cfg(test)]
             always_full: false,
         };

@@ -23,6 +23,24 @@
 use super::balance::{balance_choice, note_choice};
 use super::*;
 
+/// `IoSlot::req` of a direct read: no request slot stands behind it.
+pub(super) const DIRECT: usize = usize::MAX;
+
+/// Direct reads' member-I/O ids carry this bit (one of the two `MemberIoId` leaves free).
+pub const DIRECT_BIT: u64 = 1 << 62;
+
+/// How a direct read (see [`Raid1::submit_direct_read`]) ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirectDone {
+    /// The read is done: its buffer token and its outcome (an error only when no request
+    /// slot was left to retry it in, which the engine's sizing rules out).
+    Finished(BufRef, Result<(), ArrayIoError>),
+    /// Its member read failed: the read goes on as an ordinary request, retried on another
+    /// mirror, counted and repaired by the general path's rules; its completion comes from
+    /// [`Raid1::poll_completion`] under this id.
+    Continues(ReqId, BufRef),
+}
+
 /// The read fast path's switch and counters.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct FastReads {
@@ -177,6 +195,172 @@ impl Raid1 {
         }
         self.fast.taken += 1;
         true
+    }
+
+    /// md's read fast path with the member read handed straight back: when the read may be
+    /// served directly (the fast path's conditions, and no earlier overlapping write in
+    /// flight), its one member read is returned instead of queued, and the read holds no
+    /// request slot and no place in the submission order until it completes. Its completion
+    /// goes to [`Raid1::handle_direct_completion`] (its id has [`DIRECT_BIT`]), whose success
+    /// finishes it there and then. `None`: submit the read with [`Raid1::handle_submit`]
+    /// (which also reports what is wrong with an invalid one).
+    ///
+    /// A direct read is in flight to everything that asks: it counts in
+    /// [`Raid1::requests_in_flight`] and [`Raid1::member_ios_in_flight`] (so a stop or a
+    /// member removal waits for it) and in its member's pending count (read balancing), and
+    /// no sync block starts while one is out. Writes submitted after it do not wait for it
+    /// (md orders neither way: overlapping reads and writes in flight together see either
+    /// data); should it fail, its retry orders after them.
+    pub fn submit_direct_read(&mut self, req: &ArrayRequest) -> Option<MemberIo> {
+        if req.kind != RequestKind::Read || !self.fast.enabled || req.sectors == 0 {
+            return None;
+        }
+        let (sector, sectors) = (req.sector, req.sectors);
+        let end = sector.checked_add(sectors)?;
+        if end > self.array_sectors
+            || end > self.resync_offset
+            || sectors
+                .checked_mul(crate::SECTOR_SIZE)
+                .and_then(|b| b.checked_add(req.buf_offset))
+                .is_none()
+            || self.user_live + self.completions.len() >= self.max_requests
+            || !self.fast_reads_possible()
+        {
+            return None;
+        }
+        if self.writers > 0
+            && self
+                .order
+                .iter()
+                .any(|o| o.writes && o.sector < end && sector < o.end)
+        {
+            return None;
+        }
+        let c = balance_choice(&self.mirrors, self.resync_offset, sector, sectors, 0)?;
+        if c.sectors < sectors || !self.mirrors.get(c.member).is_some_and(|m| m.is_in_sync()) {
+            return None;
+        }
+        let id = self.claim_io(
+            DIRECT,
+            c.member,
+            MemberIoKind::Read,
+            sector,
+            sectors,
+            0,
+            0,
+            c.failfast,
+        )?;
+        if let Some(io) = self.ios.get_mut((id.0 & 0xffff_ffff) as usize) {
+            io.buf = req.buf;
+            io.buf_offset = req.buf_offset;
+        }
+        note_choice(&mut self.mirrors, sector, c);
+        self.user_live += 1;
+        self.direct_live += 1;
+        self.last_user_submit = Some(self.now);
+        self.fast.taken += 1;
+        Some(MemberIo {
+            id: MemberIoId(id.0 | DIRECT_BIT),
+            member: c.member,
+            kind: MemberIoKind::Read,
+            sector,
+            sectors,
+            fua: false,
+            buf: IoBuf::Caller {
+                buf: req.buf,
+                offset: req.buf_offset,
+            },
+        })
+    }
+
+    /// Reports a direct read's member I/O outcome (see [`Raid1::submit_direct_read`]).
+    pub fn handle_direct_completion(
+        &mut self,
+        id: MemberIoId,
+        result: Result<(), MemberError>,
+    ) -> Result<DirectDone, EngineError> {
+        if id.0 & DIRECT_BIT == 0 {
+            return Err(EngineError::UnknownMemberIo(id.0));
+        }
+        let raw = id.0 & !DIRECT_BIT;
+        let slot = (raw & 0xffff_ffff) as usize;
+        let gen = (raw >> 32) as u32;
+        let io = match self.ios.get_mut(slot) {
+            Some(io) if io.live && io.gen == gen && io.req == DIRECT => {
+                io.live = false;
+                *io
+            }
+            _ => return Err(EngineError::UnknownMemberIo(id.0)),
+        };
+        self.free_ios.push(slot);
+        self.direct_live = self.direct_live.saturating_sub(1);
+        let stale = self
+            .mirrors
+            .get(io.member)
+            .is_none_or(|m| m.epoch != io.epoch);
+        let result = if stale {
+            Err(MemberError::Io(5))
+        } else {
+            result
+        };
+        if let Some(m) = self.mirrors.get_mut(io.member).filter(|_| !stale) {
+            m.counters.pending = m.counters.pending.saturating_sub(1);
+            match result {
+                Ok(()) => m.head_position = io.sector.saturating_add(io.sectors),
+                Err(_) => m.counters.errors += 1,
+            }
+        }
+        // Pool space, and (the last one out) room for a waiting sync block.
+        self.wake_list(LIST_POOL);
+        if self.direct_live == 0 && self.sync.is_some() {
+            self.full_next = true;
+        }
+        if result.is_ok() {
+            self.user_live = self.user_live.saturating_sub(1);
+            self.progress();
+            return Ok(DirectDone::Finished(io.buf, Ok(())));
+        }
+        self.fast.fallbacks += 1;
+        if !stale {
+            self.note_read_error(io.member, io.failfast);
+        }
+        let still = !stale
+            && self
+                .mirrors
+                .get(io.member)
+                .is_some_and(|m| m.state.is_working());
+        // The read becomes an ordinary one, enlisted now: its retry (on another mirror, the
+        // failed one blocked and, while it still works, repaired) orders after the writes
+        // submitted meanwhile.
+        let Some(r) = self.free_reqs.pop() else {
+            self.user_live = self.user_live.saturating_sub(1);
+            self.progress();
+            return Ok(DirectDone::Finished(
+                io.buf,
+                Err(ArrayIoError::ReadFailed { sector: io.sector }),
+            ));
+        };
+        let req = &mut self.reqs[r];
+        req.reset(
+            Op::Read,
+            io.sector,
+            io.sectors,
+            false,
+            io.buf,
+            io.buf_offset,
+        );
+        req.cursor = req.end();
+        req.retries.push(Piece {
+            sector: io.sector,
+            sectors: io.sectors,
+            blocked: bit(io.member),
+            fix_targets: if still { bit(io.member) } else { 0 },
+        });
+        let rid = ReqId(((req.gen as u64) << 32) | r as u64);
+        self.enlist(r);
+        self.wake(r);
+        self.progress();
+        Ok(DirectDone::Continues(rid, io.buf))
     }
 
     /// A fast read's member I/O completed (its outcome already recorded by

@@ -23,12 +23,47 @@ impl Raid1 {
         fix_targets: u64,
         failfast: bool,
     ) -> bool {
-        let Some(slot) = self.free_ios.pop() else {
+        let Some(id) = self.claim_io(
+            req,
+            member,
+            kind,
+            sector,
+            sectors,
+            blocked,
+            fix_targets,
+            failfast,
+        ) else {
             return false;
         };
-        let Some(io) = self.ios.get_mut(slot) else {
-            return false;
-        };
+        self.out_ios.push_back(MemberIo {
+            id,
+            member,
+            kind,
+            sector,
+            sectors,
+            fua,
+            buf,
+        });
+        true
+    }
+
+    /// Takes a pool slot for a member I/O of request slot `req` (counted on the member and
+    /// the request); `None` when the pool is empty.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub(super) fn claim_io(
+        &mut self,
+        req: usize,
+        member: usize,
+        kind: MemberIoKind,
+        sector: u64,
+        sectors: u64,
+        blocked: u64,
+        fix_targets: u64,
+        failfast: bool,
+    ) -> Option<MemberIoId> {
+        let slot = self.free_ios.pop()?;
+        let io = self.ios.get_mut(slot)?;
         io.live = true;
         // The generation wraps below bit 30, keeping the id's two top bits free (see
         // `MemberIoId`): a slot reused 2^31 times must not hand out an id with bit 63.
@@ -61,16 +96,7 @@ impl Raid1 {
         if let Some(r) = self.reqs.get_mut(req) {
             r.inflight += 1;
         }
-        self.out_ios.push_back(MemberIo {
-            id,
-            member,
-            kind,
-            sector,
-            sectors,
-            fua,
-            buf,
-        });
-        true
+        Some(id)
     }
 
     pub(super) fn issue_read(&mut self, slot: usize) {

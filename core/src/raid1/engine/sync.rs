@@ -581,6 +581,12 @@ impl Raid1 {
             if !self.sync_throttle_allows(len) {
                 return changed;
             }
+            // A sync block orders after the reads in flight over it (md's barrier waits for
+            // them); direct reads are not in `order`, so blocks wait for all of them (none
+            // start while a sync action runs: the last one out lets the blocks go).
+            if self.direct_live > 0 {
+                return changed;
+            }
             let Some(slot) = self.free_reqs.pop() else {
                 return changed;
             };

@@ -38,6 +38,15 @@ fn drain(e: &mut Raid1) -> Outputs {
     (ios, evs, done)
 }
 
+/// A member completion, routed as a driver routes it (direct reads by their id's bit).
+fn complete(e: &mut Raid1, id: MemberIoId, res: Result<(), MemberError>) -> String {
+    if id.raw() & DIRECT_BIT != 0 {
+        format!("{:?}", e.handle_direct_completion(id, res))
+    } else {
+        format!("{:?}", e.handle_member_completion(id, res))
+    }
+}
+
 fn config(rng: &mut Rng) -> Raid1Config {
     let slots = 2 + rng.below(2) as usize;
     let size = 512;
@@ -73,7 +82,7 @@ fn config(rng: &mut Rng) -> Raid1Config {
 }
 
 /// One random case; `timers` false keeps time still (no full pass from timeouts).
-fn run_case(seed: u64, timers: bool) -> Result<(), String> {
+fn run_case(seed: u64, timers: bool) -> Result<FastReadStats, String> {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let cfg = config(&mut rng);
     let size = cfg.array_sectors;
@@ -121,6 +130,19 @@ fn run_case(seed: u64, timers: bool) -> Result<(), String> {
                     8 => ArrayRequest::flush(),
                     _ => ArrayRequest::discard(sector, len),
                 };
+                // A third of the reads try the direct path (the C driver's).
+                if req.kind == RequestKind::Read && rng.below(3) == 0 {
+                    let da = a.submit_direct_read(&req);
+                    let db = b.submit_direct_read(&req);
+                    if da != db {
+                        return Err(format!("seed {seed}: direct differs {da:?} {db:?}"));
+                    }
+                    if let Some(io) = da {
+                        ios.push(io);
+                        check(&mut a, &mut b, "direct", &mut ios, &mut tokens)?;
+                        continue;
+                    }
+                }
                 let ra = a.handle_submit(req);
                 let rb = b.handle_submit(req);
                 if ra != rb {
@@ -135,8 +157,8 @@ fn run_case(seed: u64, timers: bool) -> Result<(), String> {
                 } else {
                     Ok(())
                 };
-                let ra = a.handle_member_completion(io.id, res);
-                let rb = b.handle_member_completion(io.id, res);
+                let ra = complete(&mut a, io.id, res);
+                let rb = complete(&mut b, io.id, res);
                 if ra != rb {
                     return Err(format!("seed {seed}: completion differs {ra:?} {rb:?}"));
                 }
@@ -222,8 +244,8 @@ fn run_case(seed: u64, timers: bool) -> Result<(), String> {
     for _ in 0..100_000 {
         if !ios.is_empty() {
             let io = ios.remove(0);
-            let ra = a.handle_member_completion(io.id, Ok(()));
-            let rb = b.handle_member_completion(io.id, Ok(()));
+            let ra = complete(&mut a, io.id, Ok(()));
+            let rb = complete(&mut b, io.id, Ok(()));
             if ra != rb {
                 return Err(format!("seed {seed}: drain completion differs"));
             }
@@ -246,17 +268,27 @@ fn run_case(seed: u64, timers: bool) -> Result<(), String> {
     if a.requests_in_flight() != 0 || a.member_ios_in_flight() != 0 {
         return Err(format!("seed {seed}: requests left after draining"));
     }
-    Ok(())
+    Ok(a.fast_read_stats())
 }
 
 #[test]
 fn incremental_progress_matches_full_passes() {
     let mut failures: Vec<String> = Vec::new();
+    let (mut direct, mut fallbacks) = (0, 0);
     for seed in 0..1500u64 {
-        if let Err(e) = run_case(seed, seed % 3 != 0) {
-            failures.push(e);
+        match run_case(seed, seed % 3 != 0) {
+            Ok(s) => {
+                direct += s.taken;
+                fallbacks += s.fallbacks;
+            }
+            Err(e) => failures.push(e),
         }
     }
+    // The cases reach the direct path and its fallback to the general one.
+    assert!(
+        direct > 500 && fallbacks > 10,
+        "{direct} direct, {fallbacks} fell back"
+    );
     assert!(
         failures.is_empty(),
         "{} cases differ; first: {}",
