@@ -517,3 +517,36 @@ fn creation_on_blocks_larger_than_4k_is_refused_before_any_io() {
         }
     }
 }
+
+/// Direct reads (`Machine::submit_read`, the C driver's reads) on 4 KiB-sector members: a
+/// whole-block read is direct, whole blocks on the member; one that is not whole blocks of
+/// the array's block size is refused, never handed out.
+#[test]
+fn direct_reads_on_4k_members_are_whole_blocks() {
+    use mdraid::array::machine::{IoKind, Now, ReadSubmit};
+    use mdraid::raid1::{ArrayRequest, BufRef};
+    let devs: Vec<Blocks> = (0..2).map(|_| Blocks::new(32 * MIB, 4096)).collect();
+    let a = create(&devs, &opts(MetadataVersion::V1_2, true, true));
+    let now = Now {
+        mono_ns: 1_000_000_000,
+        wall_secs: 1_900_000_100,
+    };
+    let (mut m, _devs) = a.into_machine(now).unwrap();
+    while let Some(io) = m.poll_io() {
+        m.handle_io_completion(io.id, Ok(())).unwrap();
+    }
+    match m.submit_read(ArrayRequest::read(8, 8, BufRef(1))).unwrap() {
+        ReadSubmit::Direct(io) => {
+            assert_eq!(io.kind, IoKind::Read);
+            assert!(io.offset % BLOCK == 0 && io.len == BLOCK, "{io:?}");
+            assert!(m.complete_direct_read(io.id, Ok(())).is_ok());
+        }
+        other => panic!("a whole-block read was not direct: {other:?}"),
+    }
+    for (sector, sectors) in [(1, 8), (8, 1), (4, 8), (8, 12)] {
+        let r = m.submit_read(ArrayRequest::read(sector, sectors, BufRef(2)));
+        assert!(r.is_err(), "{sectors} sectors at {sector} accepted: {r:?}");
+        assert!(m.poll_io().is_none());
+    }
+    assert!(!m.is_busy());
+}

@@ -1052,6 +1052,13 @@ fn direct_reads_are_handed_back_and_finish_at_their_completion() {
     for (t, s) in reads {
         d.check_direct(t, s, 8);
     }
+    // With the fast path off, or stopping, `submit_read` is `handle_submit`.
+    d.m.set_fast_reads(false);
+    let (t, direct) = d.direct_read(8, 8);
+    assert!(!direct, "direct with the fast path off");
+    d.settle();
+    d.check_direct(t, 8, 8);
+    d.m.set_fast_reads(true);
     // A direct read's id is refused by the general completion call (and stays completable).
     let (t, direct) = d.direct_read(8, 8);
     assert!(direct);
@@ -1097,6 +1104,10 @@ fn stop_remove_sync_and_writes_around_direct_reads() {
         "stop wrote before the direct read completed"
     );
     assert!(!d.m.is_stopped());
+    assert!(d
+        .m
+        .submit_read(ArrayRequest::read(0, 8, BufRef(999)))
+        .is_err());
     d.complete(0);
     assert!(
         !d.pending.is_empty(),

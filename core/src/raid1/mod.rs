@@ -202,6 +202,11 @@ impl MemberIoId {
     pub fn raw(self) -> u64 {
         self.0
     }
+    /// An id from its raw value (FFI); one the engine did not hand out is refused by the
+    /// completion calls.
+    pub fn from_raw(raw: u64) -> Self {
+        MemberIoId(raw)
+    }
 }
 
 impl MetaToken {

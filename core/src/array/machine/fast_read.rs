@@ -92,11 +92,9 @@ impl Machine {
                 EngineError::UnknownMemberIo(raw) => MachineError::UnknownIo(raw),
                 e => MachineError::Engine(e),
             })?;
-        if matches!(done, DirectDone::Continues(..))
-            || self.stopping
-            || !self.meta.is_idle()
-            || self.engine.has_events()
-        {
+        // As after any data completion: metadata to move only with a stop waiting, a round
+        // under way or an engine event (a read error's failure, say).
+        if self.stopping || !self.meta.is_idle() || self.engine.has_events() {
             self.pump();
         }
         Ok(done)

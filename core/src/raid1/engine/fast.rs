@@ -310,11 +310,9 @@ impl Raid1 {
                 Err(_) => m.counters.errors += 1,
             }
         }
-        // Pool space, and (the last one out) room for a waiting sync block.
+        // Pool space. (A sync block waiting for the last direct read needs no wake: while an
+        // action runs, every progress round looks at the sync.)
         self.wake_list(LIST_POOL);
-        if self.direct_live == 0 && self.sync.is_some() {
-            self.full_next = true;
-        }
         if result.is_ok() {
             self.user_live = self.user_live.saturating_sub(1);
             self.progress();
