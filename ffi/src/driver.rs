@@ -348,6 +348,16 @@ pub(crate) fn pump(st: &mut St, w: &mut Work) -> bool {
     notify
 }
 
+/// A member callback's errno-style result as the machine takes it (a negative errno is
+/// taken as its magnitude).
+fn member_result(rc: c_int) -> Result<(), MemberError> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(MemberError::Io(rc.checked_abs().unwrap_or(5).max(1)))
+    }
+}
+
 /// Whether a pass of [`pump`] would look at the timers now: one is armed and the coarse
 /// clock moved since they were last looked at.
 #[inline]
@@ -369,11 +379,7 @@ pub(crate) fn direct_done_locked(
     let Form::Running { m, .. } = &mut st.form else {
         return Err(Fail::new(MDRAID_UNKNOWN_TOKEN, "the array is not running"));
     };
-    let res = if rc == 0 {
-        Ok(())
-    } else {
-        Err(MemberError::Io(rc.checked_abs().unwrap_or(5).max(1)))
-    };
+    let res = member_result(rc);
     let done = m
         .complete_direct_read(IoId::from_raw(id), res)
         .map_err(|e| Fail::new(MDRAID_UNKNOWN_TOKEN, e.to_string()))?;
@@ -425,11 +431,7 @@ pub(crate) fn complete_locked(st: &mut St, id: u64, rc: c_int, w: &mut Work) -> 
     let Form::Running { m, .. } = &mut st.form else {
         return Err(Fail::new(MDRAID_UNKNOWN_TOKEN, "the array is not running"));
     };
-    let res = if rc == 0 {
-        Ok(())
-    } else {
-        Err(MemberError::Io(rc.checked_abs().unwrap_or(5).max(1)))
-    };
+    let res = member_result(rc);
     let bounce = if st.bounces.is_empty() {
         None
     } else {

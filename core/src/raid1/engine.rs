@@ -582,26 +582,7 @@ impl Raid1 {
         self.free_ios.push(slot);
         // Pool space: requests that ran out of member I/Os may continue.
         self.wake_list(LIST_POOL);
-        // An I/O to a member that was removed (and maybe replaced) since it was issued: the
-        // completion is accepted, its data and outcome are ignored.
-        let stale = self
-            .mirrors
-            .get(io.member)
-            .is_none_or(|m| m.epoch != io.epoch);
-        let result = if stale {
-            Err(MemberError::Io(5))
-        } else {
-            result
-        };
-        if let Some(m) = self.mirrors.get_mut(io.member).filter(|_| !stale) {
-            m.counters.pending = m.counters.pending.saturating_sub(1);
-            if result.is_ok() && matches!(io.kind, MemberIoKind::Read | MemberIoKind::Write) {
-                m.head_position = io.sector.saturating_add(io.sectors);
-            }
-            if result.is_err() {
-                m.counters.errors += 1;
-            }
-        }
+        let (stale, result) = self.count_member_completion(&io, result);
         let Some(req) = self.reqs.get_mut(io.req) else {
             return Err(EngineError::Unreachable("member I/O without request"));
         };
@@ -843,6 +824,36 @@ impl Raid1 {
 
     fn in_sync_count(&self) -> usize {
         self.mirrors.iter().filter(|m| m.is_in_sync()).count()
+    }
+
+    /// Counts a member I/O's completion on its member: no longer pending, the head moved by
+    /// a read or write that succeeded, an error counted. An I/O to a member removed (and
+    /// maybe replaced) since it was issued is stale: accepted, its data and outcome ignored
+    /// (reported as an error, counted nowhere). Returns (stale, the outcome to act on).
+    fn count_member_completion(
+        &mut self,
+        io: &IoSlot,
+        result: Result<(), MemberError>,
+    ) -> (bool, Result<(), MemberError>) {
+        let stale = self
+            .mirrors
+            .get(io.member)
+            .is_none_or(|m| m.epoch != io.epoch);
+        let result = if stale {
+            Err(MemberError::Io(5))
+        } else {
+            result
+        };
+        if let Some(m) = self.mirrors.get_mut(io.member).filter(|_| !stale) {
+            m.counters.pending = m.counters.pending.saturating_sub(1);
+            if result.is_ok() && matches!(io.kind, MemberIoKind::Read | MemberIoKind::Write) {
+                m.head_position = io.sector.saturating_add(io.sectors);
+            }
+            if result.is_err() {
+                m.counters.errors += 1;
+            }
+        }
+        (stale, result)
     }
 
     fn finish(&mut self, slot: usize) {

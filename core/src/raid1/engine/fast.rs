@@ -294,22 +294,7 @@ impl Raid1 {
         };
         self.free_ios.push(slot);
         self.direct_live = self.direct_live.saturating_sub(1);
-        let stale = self
-            .mirrors
-            .get(io.member)
-            .is_none_or(|m| m.epoch != io.epoch);
-        let result = if stale {
-            Err(MemberError::Io(5))
-        } else {
-            result
-        };
-        if let Some(m) = self.mirrors.get_mut(io.member).filter(|_| !stale) {
-            m.counters.pending = m.counters.pending.saturating_sub(1);
-            match result {
-                Ok(()) => m.head_position = io.sector.saturating_add(io.sectors),
-                Err(_) => m.counters.errors += 1,
-            }
-        }
+        let (stale, result) = self.count_member_completion(&io, result);
         // Pool space. (A sync block waiting for the last direct read needs no wake: while an
         // action runs, every progress round looks at the sync.)
         self.wake_list(LIST_POOL);
