@@ -412,11 +412,7 @@ impl ArrayObj {
                 }
             },
             Ok(ReadSubmit::Queued(id)) => {
-                let i = id.index();
-                if st.by_id.len() <= i {
-                    st.by_id.resize(i + 1, None);
-                }
-                st.by_id[i] = Some((id.raw(), slot));
+                crate::driver::register(st, id, slot);
                 Ok((slot, None))
             }
             Err(e) => {

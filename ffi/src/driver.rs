@@ -17,14 +17,14 @@
 //! (`ReqId::index`), and work lists keep their first entry inline, so neither path touches
 //! the heap or the pool.
 
-use crate::array::{ArrayObj, Form, St};
+use crate::array::{ArrayObj, Form, Req, St};
 use crate::clock;
 use crate::error::*;
 use crate::member::{dev_err, mdraid_io_token, DevInner, MDRAID_IO_FUA, MDRAID_IO_PREFLUSH};
 use md::array::machine::{BufIdx, Io, IoBuffer, IoId, IoKind, Notice};
 use md::device::IoOp;
-use md::raid1::DirectDone;
 use md::raid1::MemberError;
+use md::raid1::{DirectDone, ReqId};
 use std::ffi::{c_int, c_void};
 use std::sync::Arc;
 
@@ -254,16 +254,8 @@ pub(crate) fn pump(st: &mut St, w: &mut Work) -> bool {
             let ptr = match io.buf {
                 IoBuffer::None => 0,
                 IoBuffer::Caller { token, offset } => {
-                    let fits = reqs
-                        .get(token.0 as usize)
-                        .and_then(|r| r.as_ref())
-                        .filter(|r| {
-                            offset
-                                .checked_add(io.len)
-                                .is_some_and(|e| e <= r.len as u64)
-                        });
-                    match fits {
-                        Some(r) => r.ptr + offset as usize,
+                    match caller_ptr(reqs, token.0, offset, io.len) {
+                        Some(p) => p,
                         None => {
                             let _ = m.handle_io_completion(io.id, Err(MemberError::Io(22)));
                             continue;
@@ -348,6 +340,25 @@ pub(crate) fn pump(st: &mut St, w: &mut Work) -> bool {
     notify
 }
 
+/// Where `len` bytes at `offset` of request slot `slot`'s caller buffer start, if they lie
+/// within it.
+#[inline]
+fn caller_ptr(reqs: &[Option<Req>], slot: u64, offset: u64, len: u64) -> Option<usize> {
+    let r = reqs.get(usize::try_from(slot).ok()?)?.as_ref()?;
+    (offset.checked_add(len)? <= r.len as u64).then(|| r.ptr + offset as usize)
+}
+
+/// Records that the machine's request `rid` is request slot `slot` (its completion comes
+/// through `poll_completion`).
+#[inline]
+pub(crate) fn register(st: &mut St, rid: ReqId, slot: usize) {
+    let i = rid.index();
+    if st.by_id.len() <= i {
+        st.by_id.resize(i + 1, None);
+    }
+    st.by_id[i] = Some((rid.raw(), slot));
+}
+
 /// A member callback's errno-style result as the machine takes it (a negative errno is
 /// taken as its magnitude).
 fn member_result(rc: c_int) -> Result<(), MemberError> {
@@ -404,13 +415,7 @@ pub(crate) fn direct_done_locked(
                 }
             }
         }
-        DirectDone::Continues(rid, buf) => {
-            let i = rid.index();
-            if st.by_id.len() <= i {
-                st.by_id.resize(i + 1, None);
-            }
-            st.by_id[i] = Some((rid.raw(), buf.0 as usize));
-        }
+        DirectDone::Continues(rid, buf) => register(st, rid, buf.0 as usize),
     }
     if more || matches!(done, DirectDone::Continues(..)) || timers_to_check(st) {
         pump(st, w);
@@ -467,18 +472,13 @@ impl IoCall {
         let IoBuffer::Caller { token, offset } = io.buf else {
             return None;
         };
-        let len = usize::try_from(io.len).ok()?;
-        let r = st.reqs.get(token.0 as usize)?.as_ref()?;
-        if offset.checked_add(io.len)? > r.len as u64 {
-            return None;
-        }
         Some(IoCall {
             dev: devs.get(io.member)?.inner.clone(),
             id: io.id.raw(),
             kind: io.kind,
             offset: io.offset,
-            len,
-            ptr: r.ptr + offset as usize,
+            len: usize::try_from(io.len).ok()?,
+            ptr: caller_ptr(&st.reqs, token.0, offset, io.len)?,
             flags: 0,
         })
     }

@@ -505,6 +505,35 @@ impl Raid1 {
             RequestKind::Flush => Op::Flush,
             RequestKind::Discard => Op::Discard,
         };
+        let (sector, sectors) = self.check_request(&req, op)?;
+        let Some(slot) = self.free_reqs.pop() else {
+            return Err(SubmitError::Busy {
+                max: self.max_requests,
+            });
+        };
+        let Some(r) = self.reqs.get_mut(slot) else {
+            return Err(SubmitError::Busy {
+                max: self.max_requests,
+            });
+        };
+        r.reset(op, sector, sectors, req.fua, req.buf, req.buf_offset);
+        let id = self.req_id(slot);
+        self.enlist(slot);
+        self.user_live += 1;
+        self.last_user_submit = Some(self.now);
+        if fast && op == Op::Read && self.try_fast_read(slot) {
+            return Ok(Submitted { id, fast: true });
+        }
+        self.wake(slot);
+        self.progress();
+        Ok(Submitted { id, fast: false })
+    }
+
+    /// A user request's range, checked: not empty (but a flush), within the array, its
+    /// buffer offset not overflowing, and room under the request limit (finished requests
+    /// not yet polled count).
+    #[inline]
+    fn check_request(&self, req: &ArrayRequest, op: Op) -> Result<(u64, u64), SubmitError> {
         let (sector, sectors) = if op == Op::Flush {
             (0, 0)
         } else {
@@ -536,27 +565,13 @@ impl Raid1 {
                 max: self.max_requests,
             });
         }
-        let Some(slot) = self.free_reqs.pop() else {
-            return Err(SubmitError::Busy {
-                max: self.max_requests,
-            });
-        };
-        let Some(r) = self.reqs.get_mut(slot) else {
-            return Err(SubmitError::Busy {
-                max: self.max_requests,
-            });
-        };
-        r.reset(op, sector, sectors, req.fua, req.buf, req.buf_offset);
-        let id = ReqId(((r.gen as u64) << 32) | slot as u64);
-        self.enlist(slot);
-        self.user_live += 1;
-        self.last_user_submit = Some(self.now);
-        if fast && op == Op::Read && self.try_fast_read(slot) {
-            return Ok(Submitted { id, fast: true });
-        }
-        self.wake(slot);
-        self.progress();
-        Ok(Submitted { id, fast: false })
+        Ok((sector, sectors))
+    }
+
+    /// The id of the request in `slot` (its current generation).
+    #[inline]
+    fn req_id(&self, slot: usize) -> ReqId {
+        ReqId(((self.reqs[slot].gen as u64) << 32) | slot as u64)
     }
 
     /// Reports a member I/O's outcome.
@@ -868,7 +883,7 @@ impl Raid1 {
                 .filter(|(_, m)| m.is_in_sync())
                 .fold(0u64, |acc, (i, _)| acc | bit(i))
         };
-        let (op, gen, result, degraded, held, sector, end) = {
+        let (op, result, degraded, held, sector, end) = {
             let r = &mut self.reqs[slot];
             r.live = false;
             let result = match r.op {
@@ -878,15 +893,7 @@ impl Raid1 {
                 Op::Flush if r.ok_in_sync => Ok(()),
                 _ => r.error.map_or(Ok(()), Err),
             };
-            (
-                r.op,
-                r.gen,
-                result,
-                r.degraded,
-                r.bitmap_held,
-                r.sector,
-                r.end(),
-            )
+            (r.op, result, r.degraded, r.bitmap_held, r.sector, r.end())
         };
         let seq = self.reqs[slot].seq;
         // Requests mostly finish oldest first: try the front before searching.
@@ -935,8 +942,7 @@ impl Raid1 {
             return;
         }
         self.user_live = self.user_live.saturating_sub(1);
-        self.completions
-            .push_back((ReqId(((gen as u64) << 32) | slot as u64), result));
+        self.completions.push_back((self.req_id(slot), result));
         if !op.user_write() {
             return;
         }

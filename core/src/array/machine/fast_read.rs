@@ -23,8 +23,8 @@
 
 use super::{Io, IoId, Machine, MachineError};
 use crate::raid1::{
-    ArrayRequest, DirectDone, EngineError, FastReadStats, MemberError, MemberIoId, ReqId,
-    RequestKind, SubmitError,
+    ArrayRequest, DirectDone, FastReadStats, MemberError, MemberIoId, ReqId, RequestKind,
+    SubmitError,
 };
 
 /// What [`Machine::submit_read`] did with a read.
@@ -50,9 +50,7 @@ impl Machine {
     /// the queues of `poll_io` and `poll_completion` for it. Anything else is
     /// [`Machine::handle_submit`].
     pub fn submit_read(&mut self, req: ArrayRequest) -> Result<ReadSubmit, SubmitError> {
-        let unit = self.block_size() / crate::SECTOR_SIZE;
-        let whole = unit <= 1 || (req.sector % unit == 0 && req.sectors % unit == 0);
-        if req.kind == RequestKind::Read && whole && self.fast_read_allowed() {
+        if req.kind == RequestKind::Read && self.whole_blocks(&req) && self.fast_read_allowed() {
             if let Some(mio) = self.engine.submit_direct_read(&req) {
                 if let Some(io) = self.data_io(&mio) {
                     return Ok(ReadSubmit::Direct(io));
@@ -88,13 +86,8 @@ impl Machine {
         let done = self
             .engine
             .handle_direct_completion(MemberIoId(id.0), result)
-            .map_err(|e| match e {
-                EngineError::UnknownMemberIo(raw) => MachineError::UnknownIo(raw),
-                e => MachineError::Engine(e),
-            })?;
-        // As after any data completion: metadata to move only with a stop waiting, a round
-        // under way or an engine event (a read error's failure, say).
-        if self.stopping || !self.meta.is_idle() || self.engine.has_events() {
+            .map_err(MachineError::from_data_io)?;
+        if self.data_completion_moves_metadata() {
             self.pump();
         }
         Ok(done)

@@ -273,6 +273,16 @@ pub enum MachineError {
     Engine(#[from] EngineError),
 }
 
+impl MachineError {
+    /// The engine's refusal of a data I/O's completion, as the machine reports it.
+    fn from_data_io(e: EngineError) -> Self {
+        match e {
+            EngineError::UnknownMemberIo(raw) => MachineError::UnknownIo(raw),
+            e => MachineError::Engine(e),
+        }
+    }
+}
+
 /// The array state machine (see the module documentation).
 #[derive(Debug)]
 pub struct Machine {
@@ -521,13 +531,7 @@ impl Machine {
         if self.readonly && req.kind != crate::raid1::RequestKind::Read {
             return Err(SubmitError::Invalid("the array is read-only"));
         }
-        // Whole logical blocks only, as the block layer guarantees md: a member with 4 KiB
-        // sectors (O_DIRECT, a 4Kn disk) refuses anything smaller.
-        let unit = self.block_size() / crate::SECTOR_SIZE;
-        if unit > 1
-            && req.kind != crate::raid1::RequestKind::Flush
-            && (req.sector % unit != 0 || req.sectors % unit != 0)
-        {
+        if !self.whole_blocks(&req) {
             return Err(SubmitError::Invalid(
                 "not whole blocks of the array's logical block size",
             ));
@@ -546,6 +550,24 @@ impl Machine {
         Ok(id)
     }
 
+    /// Whole logical blocks only, as the block layer guarantees md: a member with 4 KiB
+    /// sectors (O_DIRECT, a 4Kn disk) refuses anything smaller (a flush has no range).
+    #[inline]
+    fn whole_blocks(&self, req: &ArrayRequest) -> bool {
+        let unit = self.block_size() / crate::SECTOR_SIZE;
+        unit <= 1
+            || req.kind == crate::raid1::RequestKind::Flush
+            || (req.sector % unit == 0 && req.sectors % unit == 0)
+    }
+
+    /// Whether a data I/O's completion leaves metadata work to move: a stop waiting for
+    /// the last I/O, a round under way, or an engine event (a read error's failure, say).
+    /// Otherwise (a read that moved nothing) there is nothing to pump.
+    #[inline]
+    fn data_completion_moves_metadata(&self) -> bool {
+        self.stopping || !self.meta.is_idle() || self.engine.has_events()
+    }
+
     /// Reports an I/O from [`Self::poll_io`] done.
     pub fn handle_io_completion(
         &mut self,
@@ -557,13 +579,8 @@ impl Machine {
         } else {
             self.engine
                 .handle_member_completion(MemberIoId(id.0), result)
-                .map_err(|e| match e {
-                    EngineError::UnknownMemberIo(raw) => MachineError::UnknownIo(raw),
-                    e => MachineError::Engine(e),
-                })?;
-            if !self.stopping && self.meta.is_idle() && !self.engine.has_events() {
-                // (A data I/O that moved no metadata, e.g. a read, and no stop waiting for
-                // the last one: nothing to pump.)
+                .map_err(MachineError::from_data_io)?;
+            if !self.data_completion_moves_metadata() {
                 return Ok(());
             }
         }

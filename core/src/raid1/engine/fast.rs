@@ -20,7 +20,7 @@
 //! slot; and read balancing choosing one in-sync mirror for the whole range (so no bad block
 //! in the range on it; a write-mostly mirror only when it is the only readable one).
 
-use super::balance::{balance_choice, note_choice};
+use super::balance::{balance_choice, note_choice, Choice};
 use super::*;
 
 /// `IoSlot::req` of a direct read: no request slot stands behind it.
@@ -144,28 +144,35 @@ impl Raid1 {
         self.out_ios.is_empty() && self.completions.is_empty() && self.events.is_empty()
     }
 
+    /// The mirror a read of `[sector, sector+sectors)` takes on the fast path (either form),
+    /// when it may: nothing array-wide in the way, the range below the resync point, and
+    /// read balancing choosing one in-sync mirror for the whole range. Records nothing.
+    #[inline]
+    fn fast_read_choice(&self, sector: u64, sectors: u64) -> Option<Choice> {
+        if !self.fast_reads_possible() || sector.saturating_add(sectors) > self.resync_offset {
+            return None;
+        }
+        let c = balance_choice(&self.mirrors, self.resync_offset, sector, sectors, 0)?;
+        if c.sectors < sectors || !self.mirrors.get(c.member).is_some_and(|m| m.is_in_sync()) {
+            return None;
+        }
+        Some(c)
+    }
+
     /// Issues the freshly enlisted read in `slot` on the fast path, if it may be; `false`
     /// leaves it untouched for the general path.
     #[inline(never)]
     pub(super) fn try_fast_read(&mut self, slot: usize) -> bool {
-        if !self.fast_reads_possible() {
-            return false;
-        }
         let (sector, sectors, buf, buf_offset) = {
             let r = &self.reqs[slot];
             (r.sector, r.sectors, r.buf, r.buf_offset)
         };
-        if sector.saturating_add(sectors) > self.resync_offset
-            || (self.writers > 0 && self.blocked_by_earlier(slot))
-        {
+        if self.writers > 0 && self.blocked_by_earlier(slot) {
             return false;
         }
-        let Some(c) = balance_choice(&self.mirrors, self.resync_offset, sector, sectors, 0) else {
+        let Some(c) = self.fast_read_choice(sector, sectors) else {
             return false;
         };
-        if c.sectors < sectors || !self.mirrors.get(c.member).is_some_and(|m| m.is_in_sync()) {
-            return false;
-        }
         note_choice(&mut self.mirrors, sector, c);
         let r = &mut self.reqs[slot];
         r.fast = true;
@@ -215,19 +222,8 @@ impl Raid1 {
         if req.kind != RequestKind::Read || !self.fast.enabled || req.sectors == 0 {
             return None;
         }
-        let (sector, sectors) = (req.sector, req.sectors);
-        let end = sector.checked_add(sectors)?;
-        if end > self.array_sectors
-            || end > self.resync_offset
-            || sectors
-                .checked_mul(crate::SECTOR_SIZE)
-                .and_then(|b| b.checked_add(req.buf_offset))
-                .is_none()
-            || self.user_live + self.completions.len() >= self.max_requests
-            || !self.fast_reads_possible()
-        {
-            return None;
-        }
+        let (sector, sectors) = self.check_request(req, Op::Read).ok()?;
+        let end = sector + sectors;
         if self.writers > 0
             && self
                 .order
@@ -236,10 +232,7 @@ impl Raid1 {
         {
             return None;
         }
-        let c = balance_choice(&self.mirrors, self.resync_offset, sector, sectors, 0)?;
-        if c.sectors < sectors || !self.mirrors.get(c.member).is_some_and(|m| m.is_in_sync()) {
-            return None;
-        }
+        let c = self.fast_read_choice(sector, sectors)?;
         let id = self.claim_io(
             DIRECT,
             c.member,
@@ -339,7 +332,7 @@ impl Raid1 {
             blocked: bit(io.member),
             fix_targets: if still { bit(io.member) } else { 0 },
         });
-        let rid = ReqId(((req.gen as u64) << 32) | r as u64);
+        let rid = self.req_id(r);
         self.enlist(r);
         self.wake(r);
         self.progress();
