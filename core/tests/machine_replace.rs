@@ -223,3 +223,114 @@ fn the_recovery_check_resumes_a_stopped_replace() {
     // Nothing left to recover: the check starts nothing.
     assert!(!m.check_recovery());
 }
+
+/// A replaced original is written until the swap is recorded: while the round that records
+/// it is out, the machine already lists the original as faulty (its superblocks say so), yet
+/// a write still reaches it, so the original stays current should that round never land;
+/// once it is done, writes go to the replacement and the other mirror only. (Fails when
+/// `Machine::data_io` drops the I/O of every member it lists faulty.)
+#[test]
+fn writes_reach_the_retiring_original_until_the_swap_is_recorded() {
+    for v in [MetadataVersion::V1_2, MetadataVersion::V0_90] {
+        let a = create(v);
+        let (mut m, mut devs) = a
+            .into_machine(mdraid::array::machine::Now::default())
+            .unwrap();
+        m.replace_member(0, Some(2)).unwrap();
+        // A first write marks the array dirty (and it stays so: the clock does not move
+        // while the copy runs), so the write in the window needs no superblock round.
+        assert_eq!(
+            write_through(&mut m, &mut devs),
+            vec![0, 1, 2],
+            "{v}: before"
+        );
+        let mut window = false;
+        run(&mut m, &mut devs, &mut |m| {
+            window = m.members()[0].state == MemberState::Faulty && m.engine().is_retiring(0);
+            window
+        });
+        assert!(
+            window,
+            "{v}: no window between the swap's plan and its record"
+        );
+        let during = write_through(&mut m, &mut devs);
+        assert_eq!(during, vec![0, 1, 2], "{v}: the original is still written");
+        run_to_swap(&mut m, &mut devs, &v.to_string());
+        assert!(!m.engine().is_retiring(0), "{v}");
+        let after = write_through(&mut m, &mut devs);
+        assert_eq!(
+            after,
+            vec![1, 2],
+            "{v}: the retired original is not written"
+        );
+    }
+}
+
+/// Writes 8 sectors at sector 64 and carries the request through: its data writes at once,
+/// held metadata (another round, a dirty mark) only when the write cannot finish without
+/// it. Returns the members its data went to.
+fn write_through(m: &mut Machine, devs: &mut [MemDevice]) -> Vec<usize> {
+    use mdraid::array::machine::{IoBuffer, IoKind};
+    use mdraid::device::BlockDevice;
+    use mdraid::raid1::{ArrayRequest, BufRef};
+    let data = [0xa5u8; 4096];
+    let id = m
+        .handle_submit(ArrayRequest::write(64, 8, BufRef(7)))
+        .unwrap();
+    let mut held = Vec::new();
+    let mut written = Vec::new();
+    loop {
+        while let Some(io) = m.poll_io() {
+            match (io.kind, io.buf) {
+                (IoKind::Write, IoBuffer::Caller { token, offset }) => {
+                    assert_eq!(token, BufRef(7));
+                    let o = offset as usize;
+                    devs[io.member]
+                        .write_at(io.offset, &data[o..o + io.len as usize])
+                        .unwrap();
+                    written.push(io.member);
+                    m.handle_io_completion(io.id, Ok(())).unwrap();
+                }
+                _ => held.push(io),
+            }
+        }
+        if let Some((done, r)) = m.poll_completion() {
+            assert_eq!(done, id);
+            assert!(r.is_ok(), "{r:?}");
+            break;
+        }
+        let Some(io) = (!held.is_empty()).then(|| held.remove(0)) else {
+            panic!("the write neither finished nor waits for metadata")
+        };
+        carry_out(m, devs, io);
+    }
+    for io in held {
+        carry_out(m, devs, io);
+    }
+    written.sort_unstable();
+    written
+}
+
+/// Carries out one machine-buffer I/O (metadata, the copy) and reports it.
+fn carry_out(m: &mut Machine, devs: &mut [MemDevice], io: mdraid::array::machine::Io) {
+    use mdraid::array::machine::{IoBuffer, IoKind};
+    use mdraid::device::BlockDevice;
+    let len = io.len as usize;
+    let dev = &mut devs[io.member];
+    let res = match (io.kind, io.buf) {
+        (IoKind::Write, IoBuffer::Machine { index, offset }) => {
+            let b = m.buffer(index).unwrap()[offset..offset + len].to_vec();
+            dev.write_at(io.offset, &b)
+        }
+        (IoKind::Read, IoBuffer::Machine { index, offset }) => {
+            let mut b = vec![0u8; len];
+            let r = dev.read_at(io.offset, &mut b);
+            m.buffer_mut(index).unwrap()[offset..offset + len].copy_from_slice(&b);
+            r
+        }
+        (IoKind::Flush, _) => dev.flush(),
+        _ => Ok(()),
+    };
+    m.handle_io_completion(io.id, res.map_err(Into::into))
+        .unwrap();
+}
