@@ -195,3 +195,91 @@ fn a_resync_stopped_by_idle_restarts_at_once_and_the_report_is_the_last() {
         0
     );
 }
+
+/// The recovery of an add and the copy of a replace stop the same way (the CLI's SIGINT):
+/// `frozen` mid-copy ends it at its checkpoint with the report saying so, the array stays
+/// degraded (add) or the replacement unfinished (replace), and the next assembly resumes the
+/// copy from that checkpoint to a clean check.
+#[test]
+fn an_add_or_a_replace_frozen_mid_copy_resumes_from_its_checkpoint_at_assembly() {
+    use mdraid::array::AssembleOptions;
+    for replace in [false, true] {
+        let case = if replace { "replace" } else { "add" };
+        let mut a =
+            Array::create(mem_slots(2, BIG), &create_options(MetadataVersion::V1_2, 2)).unwrap();
+        a.write(0, &[0x5au8; 1 << 20]).unwrap();
+        let stop = SyncStop::new();
+        let mut freeze = |done: u64, all: u64| {
+            if done > 0 && done < all {
+                stop.request(true);
+            }
+        };
+        let r = if replace {
+            let out = a
+                .add_member(
+                    "m2".into(),
+                    MemDevice::new(BIG),
+                    &AddOptions::default(),
+                    &mut |_, _| {},
+                )
+                .unwrap();
+            assert_eq!(out, AddOutcome::Spare);
+            a.replace_member_stoppable("m0", Some("m2"), &mut freeze, &stop)
+                .unwrap()
+        } else {
+            a.fail_member("m0").unwrap();
+            a.remove_member("m0", None).unwrap();
+            match a
+                .add_member_stoppable(
+                    "m2".into(),
+                    MemDevice::new(BIG),
+                    &AddOptions::default(),
+                    &mut freeze,
+                    &stop,
+                )
+                .unwrap()
+            {
+                AddOutcome::Rebuilt(r) => r,
+                o => panic!("{case}: {o:?}"),
+            }
+        };
+        let total = a.component_sectors();
+        assert_eq!(r.action, SyncAction::Recovery, "{case}");
+        assert!(r.interrupted && r.sectors_done < total, "{case}: {r:?}");
+        assert!(a.sync_frozen(), "{case}");
+        if replace {
+            assert!(
+                in_sync(&a, "m0") && !in_sync(&a, "m2"),
+                "{case}: swapped early"
+            );
+        } else {
+            assert!(a.is_degraded(), "{case}");
+        }
+        let names: Vec<String> = a.members().iter().map(|m| m.name.clone()).collect();
+        let devs: Vec<(String, MemDevice)> = a
+            .stop()
+            .unwrap()
+            .into_iter()
+            .zip(names)
+            .map(|(m, n)| (n, m.dev))
+            .collect();
+        // Assembly runs md's recovery check: the copy resumes from the checkpoint.
+        let (mut b, _) = Array::assemble(devs, &AssembleOptions::default()).unwrap();
+        let r2 = b
+            .stop_sync(false, &mut |_, _| {})
+            .unwrap()
+            .or_else(|| b.last_sync())
+            .expect("the copy was not resumed");
+        assert!(!r2.interrupted, "{case}: {r2:?}");
+        assert!(
+            r2.sectors_copied < total,
+            "{case}: restarted, not resumed: {r:?} then {r2:?}"
+        );
+        assert!(in_sync(&b, "m2") && !b.is_degraded(), "{case}");
+        let check = b.run_sync(SyncAction::Check, &mut |_, _| {}).unwrap();
+        assert_eq!(check.mismatch_cnt, 0, "{case}");
+        let mut buf = vec![0u8; 1 << 20];
+        b.read(0, &mut buf).unwrap();
+        assert!(buf.iter().all(|&x| x == 0x5a), "{case}: data");
+    }
+}

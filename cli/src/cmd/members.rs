@@ -74,6 +74,8 @@ pub fn run(verb: Verb, a: &MemberArgs) -> CliResult {
     }
     members.retain(|m| verb == Verb::Fail || !same(m));
     let (mut array, report) = assemble(&members, &a.asm.options(false))?;
+    // A recovery stopped by a signal: where.
+    let mut interrupted = None;
     let outcome = match verb {
         Verb::Fail => {
             array.fail_member(&name)?;
@@ -105,12 +107,21 @@ pub fn run(verb: Verb, a: &MemberArgs) -> CliResult {
                 device_uuid: Some(crate::cmd::create::random_bytes()),
             };
             let mut bar = crate::cmd::sync::SyncBar::new("recovery");
-            let out = array.add_member(name.clone(), dev, &opts, &mut |done, total| {
-                bar.update(done, total)
-            })?;
+            crate::cmd::sync::stop_on_signals();
+            let out = array.add_member_stoppable(
+                name.clone(),
+                dev,
+                &opts,
+                &mut |done, total| bar.update(done, total),
+                &crate::cmd::sync::SIGNAL_STOP,
+            )?;
             bar.finish();
             match out {
                 AddOutcome::Spare => "spare".to_string(),
+                AddOutcome::Rebuilt(r) | AddOutcome::ReAdded(r) if r.interrupted => {
+                    interrupted = Some(r.sectors_done);
+                    format!("recovery interrupted ({} sectors copied)", r.sectors_copied)
+                }
                 AddOutcome::Rebuilt(r) => format!("rebuilt ({} sectors copied)", r.sectors_copied),
                 AddOutcome::ReAdded(r) => format!("re-added ({} sectors copied)", r.sectors_copied),
             }
@@ -128,6 +139,12 @@ pub fn run(verb: Verb, a: &MemberArgs) -> CliResult {
         );
     } else {
         eprintln!("mdraid: {name}: {outcome}");
+    }
+    if let Some(at) = interrupted {
+        return Err(CliError(format!(
+            "{name}: the recovery was interrupted at sector {at}: the array was stopped with it \
+             recorded; assembling the array resumes it there"
+        )));
     }
     if verb == Verb::ReAdd && outcome == "spare" {
         return Err(CliError(format!("{name} could not be re-added")));

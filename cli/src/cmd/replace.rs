@@ -85,9 +85,13 @@ pub fn run(a: &ReplaceArgs) -> CliResult {
         }),
     };
     let mut bar = crate::cmd::sync::SyncBar::new("replace");
-    let report = array.replace_member(&name, with.as_deref(), &mut |done, total| {
-        bar.update(done, total)
-    })?;
+    crate::cmd::sync::stop_on_signals();
+    let report = array.replace_member_stoppable(
+        &name,
+        with.as_deref(),
+        &mut |done, total| bar.update(done, total),
+        &crate::cmd::sync::SIGNAL_STOP,
+    )?;
     bar.finish();
     let replacement = array
         .rebuilt_spares()
@@ -98,7 +102,8 @@ pub fn run(a: &ReplaceArgs) -> CliResult {
     array.stop()?;
     if report.interrupted {
         return Err(CliError(format!(
-            "{name}: the replacement copy was interrupted ({} sectors copied)",
+            "{name}: the replacement copy was interrupted ({} sectors copied): the array was \
+             stopped with it recorded; `mdraid replace` of {name} resumes it",
             report.sectors_copied
         )));
     }

@@ -105,17 +105,17 @@ pub fn print_rebuilt(rebuilt: &[(String, u32)]) {
 
 /// What SIGINT or SIGTERM asks of a running sync action: md's `frozen` (it ends at its
 /// checkpoint and nothing restarts it), taken by the driver between member I/Os.
-static SIGNAL_STOP: SyncStop = SyncStop::new();
+pub(crate) static SIGNAL_STOP: SyncStop = SyncStop::new();
 
 extern "C" fn on_stop_signal(_: libc::c_int) {
     // One atomic store: async-signal-safe.
     SIGNAL_STOP.request(true);
 }
 
-/// Lets SIGINT and SIGTERM stop the sync action instead of killing the process mid-action
-/// (which the members survive too, but with the array left dirty): once; a second signal
-/// kills at once.
-fn stop_on_signals() {
+/// Lets SIGINT and SIGTERM stop the sync action (a resync, check, repair, or the recovery of
+/// add, re-add and replace) instead of killing the process mid-action (which the members
+/// survive too, but with the array left dirty): once; a second signal kills at once.
+pub(crate) fn stop_on_signals() {
     for sig in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: sigaction with a zeroed struct, an empty mask and a handler that only does
         // an atomic store; SA_RESETHAND puts the default action back after one delivery.

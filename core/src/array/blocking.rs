@@ -546,9 +546,35 @@ impl<D: BlockDevice> Array<D> {
     pub fn add_member(
         &mut self,
         name: String,
+        dev: D,
+        opts: &AddOptions,
+        progress: Progress<'_>,
+    ) -> Result<AddOutcome> {
+        self.add_member_with(name, dev, opts, progress, None)
+    }
+
+    /// [`Self::add_member`] whose rebuild another thread (or a signal handler) can stop
+    /// through `stop`, as [`Self::run_sync_stoppable`]'s: a `frozen` stop ends the recovery
+    /// at its checkpoint (the outcome's report says `interrupted`; the member keeps its
+    /// recovery offset and the next assembly resumes the copy there).
+    pub fn add_member_stoppable(
+        &mut self,
+        name: String,
+        dev: D,
+        opts: &AddOptions,
+        progress: Progress<'_>,
+        stop: &SyncStop,
+    ) -> Result<AddOutcome> {
+        self.add_member_with(name, dev, opts, progress, Some(stop))
+    }
+
+    fn add_member_with(
+        &mut self,
+        name: String,
         mut dev: D,
         opts: &AddOptions,
         progress: Progress<'_>,
+        stop: Option<&SyncStop>,
     ) -> Result<AddOutcome> {
         if self.machine.is_readonly() {
             return Err(ArrayError::ReadOnly.into());
@@ -557,7 +583,7 @@ impl<D: BlockDevice> Array<D> {
             return Err(ArrayError::Invalid(alloc::format!("{name} is already a member")).into());
         }
         // The spares md would have rebuilt when the array started come first.
-        self.recover_spares(progress)?;
+        self.recover_spares_stoppable(progress, stop)?;
         let found = probe(&mut dev, None).ok().map(|f| (f.sb, f.sector));
         let dev_sectors = dev.size() / SECTOR_SIZE;
         let plan = self
@@ -583,7 +609,7 @@ impl<D: BlockDevice> Array<D> {
             .add_member(member, plan.comeback)
             .map_err(|e| ArrayError::Invalid(alloc::format!("{name}: add: {e}")))?;
         self.devs.push(dev);
-        let seen = self.drive(&mut CallerBuf::None, Until::Idle, progress)?;
+        let seen = self.drive_stoppable(&mut CallerBuf::None, Until::Idle, progress, stop)?;
         let rebuilt = seen
             .syncs
             .into_iter()
@@ -604,6 +630,30 @@ impl<D: BlockDevice> Array<D> {
         name: &str,
         with: Option<&str>,
         progress: Progress<'_>,
+    ) -> Result<SyncReport> {
+        self.replace_member_with(name, with, progress, None)
+    }
+
+    /// [`Self::replace_member`] whose copy `stop` can stop (see
+    /// [`Self::add_member_stoppable`]): a `frozen` stop ends it at its checkpoint, the
+    /// report `interrupted`; on 1.x the replacement keeps its role and recovery offset and
+    /// the next assembly resumes the copy there (0.90 records no replacement: it restarts).
+    pub fn replace_member_stoppable(
+        &mut self,
+        name: &str,
+        with: Option<&str>,
+        progress: Progress<'_>,
+        stop: &SyncStop,
+    ) -> Result<SyncReport> {
+        self.replace_member_with(name, with, progress, Some(stop))
+    }
+
+    fn replace_member_with(
+        &mut self,
+        name: &str,
+        with: Option<&str>,
+        progress: Progress<'_>,
+        stop: Option<&SyncStop>,
     ) -> Result<SyncReport> {
         if self.machine.is_readonly() {
             return Err(ArrayError::ReadOnly.into());
@@ -639,13 +689,13 @@ impl<D: BlockDevice> Array<D> {
             (Some(_), _) => {}
             (None, _) => {
                 // The spares md would have rebuilt when the array started come first.
-                self.recover_spares(progress)?;
+                self.recover_spares_stoppable(progress, stop)?;
                 self.machine
                     .replace_member(i, w)
                     .map_err(|e| ArrayError::Invalid(alloc::format!("{name}: replace: {e}")))?;
             }
         }
-        let seen = self.drive(&mut CallerBuf::None, Until::Idle, progress)?;
+        let seen = self.drive_stoppable(&mut CallerBuf::None, Until::Idle, progress, stop)?;
         seen.syncs
             .into_iter()
             .rfind(|r| r.action == SyncAction::Recovery)
