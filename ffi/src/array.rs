@@ -38,6 +38,14 @@ pub(crate) enum Form {
     Stopped,
 }
 
+/// What [`ArrayObj::submit_locked`] did with a request (by its slot in `St::reqs`).
+pub(crate) enum Submitted {
+    /// A direct read: its one member I/O, to carry out.
+    Direct(usize, IoCall),
+    /// In the machine, for a pump pass; with a completion to call when it already ended.
+    Queued(usize, Option<(mdraid_complete_fn, usize, mdraid_result)>),
+}
+
 pub(crate) struct Req {
     pub ptr: usize,
     pub len: usize,
@@ -319,9 +327,9 @@ impl ArrayObj {
         Ok(())
     }
 
-    /// Submits one request; returns its slot in `st.reqs`. A read the machine serves
-    /// directly comes with its one member I/O, to carry out with [`ArrayObj::run_direct`];
-    /// any other request is in `st.by_id` under its slot.
+    /// Submits one request. A read the machine serves directly comes back with its one
+    /// member I/O, to carry out with [`ArrayObj::run_direct`] once the lock is dropped; any
+    /// other request is in `st.by_id` under its slot, for a [`pump`] pass.
     #[allow(clippy::too_many_arguments)]
     fn submit_locked(
         &self,
@@ -334,19 +342,13 @@ impl ArrayObj {
         waiter: bool,
         cb: mdraid_complete_fn,
         user: usize,
-        w: &mut Work,
-    ) -> FfiResult<(usize, Option<IoCall>)> {
+    ) -> FfiResult<Submitted> {
         if flags & !MDRAID_IO_FUA != 0 {
             return Err(Fail::new(
                 MDRAID_INVALID_ARGUMENT,
                 format!("unknown flags {flags:#x}"),
             ));
         }
-        let readonly = st.readonly;
-        let size = {
-            let m = self.running(st)?;
-            m.engine().array_sectors() * 512
-        };
         let kind = match op {
             MDRAID_OP_READ => RequestKind::Read,
             MDRAID_OP_WRITE => RequestKind::Write,
@@ -359,9 +361,10 @@ impl ArrayObj {
                 ))
             }
         };
-        if readonly && kind != RequestKind::Read {
+        if st.readonly && kind != RequestKind::Read {
             return Err(Fail::new(MDRAID_READ_ONLY, "the array is read-only"));
         }
+        let size = self.running(st)?.engine().array_sectors() * 512;
         match kind {
             RequestKind::Flush => {}
             RequestKind::Discard => Self::check_io(st, offset, st.align.max(1), len, size)?,
@@ -372,14 +375,20 @@ impl ArrayObj {
                 Self::check_io(st, offset, ptr, len, size)?
             }
         }
-        let slot = match st.free.pop() {
+        let St {
+            form, reqs, free, ..
+        } = st;
+        let Form::Running { m, devs } = form else {
+            return Err(Fail::new(MDRAID_STOPPED, "the array is stopped"));
+        };
+        let slot = match free.pop() {
             Some(s) => s,
             None => {
-                st.reqs.push(None);
-                st.reqs.len() - 1
+                reqs.push(None);
+                reqs.len() - 1
             }
         };
-        st.reqs[slot] = Some(Req {
+        reqs[slot] = Some(Req {
             ptr,
             len,
             waiter,
@@ -397,27 +406,24 @@ impl ArrayObj {
             RequestKind::Discard => ArrayRequest::discard(offset / 512, sectors),
             _ => ArrayRequest::flush(),
         };
-        let m = self.running(st)?;
         match m.submit_read(ar) {
-            Ok(ReadSubmit::Direct(io)) => match IoCall::direct(st, &io) {
-                Some(c) => Ok((slot, Some(c))),
+            Ok(ReadSubmit::Direct(io)) => match IoCall::direct(devs, &io, slot, ptr, len) {
+                Some(c) => Ok(Submitted::Direct(slot, c)),
                 None => {
                     // (No device or buffer for it: cannot happen, the machine handed out
                     // one of ours on this request's buffer.) Reported failed (ENODEV): the
-                    // read goes on from another mirror, or ends, through `w`.
-                    if let Some(d) = crate::driver::direct_done_locked(st, io.id.raw(), 19, w)? {
-                        w.push_done(d);
-                    }
-                    Ok((slot, None))
+                    // read goes on from another mirror, or ends.
+                    let done = crate::driver::direct_done_locked(st, io.id.raw(), 19)?.done;
+                    Ok(Submitted::Queued(slot, done))
                 }
             },
             Ok(ReadSubmit::Queued(id)) => {
                 crate::driver::register(st, id, slot);
-                Ok((slot, None))
+                Ok(Submitted::Queued(slot, None))
             }
             Err(e) => {
-                st.reqs[slot] = None;
-                st.free.push(slot);
+                reqs[slot] = None;
+                free.push(slot);
                 Err(match e {
                     SubmitError::Busy { .. } => Fail::new(MDRAID_BUSY, e.to_string()),
                     SubmitError::OutOfRange { .. } => Fail::new(MDRAID_OUT_OF_RANGE, e.to_string()),
@@ -427,23 +433,57 @@ impl ArrayObj {
         }
     }
 
-    /// A blocking request: submit, drive, wait for the completion.
-    fn blocking(&self, op: u32, offset: u64, ptr: usize, len: usize, flags: u32) -> FfiResult {
-        let mut w = Work::default();
-        let slot = {
-            let mut st = self.lock();
-            let (slot, direct) =
-                self.submit_locked(&mut st, op, offset, ptr, len, flags, true, None, 0, &mut w)?;
-            if let Some(c) = direct {
+    /// Submits one request and gets it going: a direct read's member I/O is carried out, any
+    /// other request's work pumped and run (completion callbacks included). Returns its slot
+    /// in `st.reqs` (a blocking request's, to wait on).
+    #[allow(clippy::too_many_arguments)]
+    fn submit(
+        &self,
+        op: u32,
+        offset: u64,
+        ptr: usize,
+        len: usize,
+        flags: u32,
+        waiter: bool,
+        cb: mdraid_complete_fn,
+        user: usize,
+    ) -> FfiResult<usize> {
+        let mut st = self.lock();
+        match self.submit_locked(&mut st, op, offset, ptr, len, flags, waiter, cb, user)? {
+            // A direct read queued nothing: only due timers want a pass.
+            Submitted::Direct(slot, c) if !timers_to_check(&st) => {
                 drop(st);
                 self.run_direct(c);
-            } else {
+                Ok(slot)
+            }
+            Submitted::Direct(slot, c) => {
+                let mut w = Work::default();
                 let n = pump(&mut st, &mut w);
                 self.notify(&st, n);
+                drop(st);
+                self.run(&mut w);
+                w.dispose();
+                self.run_direct(c);
+                Ok(slot)
             }
-            slot
-        };
-        self.run(&mut w);
+            Submitted::Queued(slot, done) => {
+                let mut w = Work::default();
+                if let Some(d) = done {
+                    w.push_done(d);
+                }
+                let n = pump(&mut st, &mut w);
+                self.notify(&st, n);
+                drop(st);
+                self.run(&mut w);
+                w.dispose();
+                Ok(slot)
+            }
+        }
+    }
+
+    /// A blocking request: submit, drive, wait for the completion.
+    fn blocking(&self, op: u32, offset: u64, ptr: usize, len: usize, flags: u32) -> FfiResult {
+        let slot = self.submit(op, offset, ptr, len, flags, true, None, 0)?;
         let mut st = self.lock();
         loop {
             if let Some(code) = st
@@ -794,8 +834,13 @@ pub unsafe extern "C" fn mdraid_array_assemble(
 #[no_mangle]
 pub extern "C" fn mdraid_array_free(array: *mut mdraid_array) {
     boundary_void(|| {
-        let o = handle::free_if(array, |o| matches!(o, Obj::Array(_)));
-        drop(o);
+        if let Some(Obj::Array(a)) = handle::free_if(array, |o| matches!(o, Obj::Array(_))) {
+            // Torn down here and now (the members let go, outstanding I/O forgotten): other
+            // threads' lookup caches may keep the object's memory a while longer.
+            let old = std::mem::replace(&mut a.lock().form, Form::Stopped);
+            drop(old);
+            handle::forget_cached_array();
+        }
     })
 }
 
@@ -944,23 +989,8 @@ pub unsafe extern "C" fn mdraid_array_submit(
         if complete.is_none() {
             return Err(Fail::new(MDRAID_NULL_PARAMETER, "complete is NULL"));
         }
-        let mut w = Work::default();
-        let direct = {
-            let mut st = a.lock();
-            let len = if op == MDRAID_OP_FLUSH { 0 } else { len };
-            let (_, direct) = a.submit_locked(&mut st, op, offset, buf as usize, len, flags, false, complete, user_data as usize, &mut w)?;
-            // A direct read queued nothing: only due timers want a pass.
-            if direct.is_none() || timers_to_check(&st) {
-                let n = pump(&mut st, &mut w);
-                a.notify(&st, n);
-            }
-            direct
-        };
-        a.run(&mut w);
-        w.dispose();
-        if let Some(c) = direct {
-            a.run_direct(c);
-        }
+        let len = if op == MDRAID_OP_FLUSH { 0 } else { len };
+        a.submit(op, offset, buf as usize, len, flags, false, complete, user_data as usize)?;
         Ok(())
     }
 }

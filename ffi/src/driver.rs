@@ -20,7 +20,7 @@
 use crate::array::{ArrayObj, Form, Req, St};
 use crate::clock;
 use crate::error::*;
-use crate::member::{dev_err, mdraid_io_token, DevInner, MDRAID_IO_FUA, MDRAID_IO_PREFLUSH};
+use crate::member::{dev_err, mdraid_io_token, Dev, DevInner, MDRAID_IO_FUA, MDRAID_IO_PREFLUSH};
 use md::array::machine::{BufIdx, Io, IoBuffer, IoId, IoKind, Notice};
 use md::device::IoOp;
 use md::raid1::MemberError;
@@ -157,11 +157,30 @@ const MAX_DEPTH: u32 = 4;
 struct Local {
     depth: std::cell::Cell<u32>,
     deferred: std::cell::RefCell<Vec<(u64, Work)>>,
+    /// Set when work is deferred (the outermost call's check, without the `RefCell`).
+    any_deferred: std::cell::Cell<bool>,
     pool: std::cell::RefCell<Vec<Vecs>>,
 }
 
 thread_local! {
     static LOCAL: Local = Local::default();
+}
+
+/// Runs the work deferred on this thread by nested calls (see [`ArrayObj::run`]), from the
+/// outermost one.
+fn run_deferred(l: &Local) {
+    if !l.any_deferred.get() {
+        return;
+    }
+    l.any_deferred.set(false);
+    loop {
+        let next = l.deferred.borrow_mut().pop();
+        let Some((owner, mut w)) = next else { break };
+        // The array may have been freed meanwhile: its work goes with it.
+        if let Some(a) = crate::handle::array_of(owner) {
+            a.run_now(&mut w);
+        }
+    }
 }
 
 /// A spill vector from the pool (empty when the pool has none).
@@ -377,16 +396,20 @@ pub(crate) fn timers_to_check(st: &St) -> bool {
         && clock::coarse_ns() != st.timer_checked
 }
 
+/// What feeding a direct read's outcome left to do (see [`direct_done_locked`]).
+pub(crate) struct DirectEnd {
+    /// A finished async read's completion callback, to call once the lock is dropped.
+    pub done: Option<(mdraid_complete_fn, usize, mdraid_result)>,
+    /// The machine has work for a [`pump`] pass (what the completion let go, a read going
+    /// on as an ordinary request, due timers).
+    pub pump: bool,
+}
+
 /// Feeds a direct read's outcome to the machine (under the lock). A finished read's slot is
-/// released and its completion callback returned (to call once the lock is dropped; a
-/// blocking read's waiter is told instead); a read whose member failed goes on as an
-/// ordinary request, registered and pumped into `w` like any other.
-pub(crate) fn direct_done_locked(
-    st: &mut St,
-    id: u64,
-    rc: c_int,
-    w: &mut Work,
-) -> FfiResult<Option<(mdraid_complete_fn, usize, mdraid_result)>> {
+/// released and its completion callback returned (a blocking read's waiter is told
+/// instead); a read whose member failed goes on as an ordinary request, registered for the
+/// pump pass the result asks for.
+pub(crate) fn direct_done_locked(st: &mut St, id: u64, rc: c_int) -> FfiResult<DirectEnd> {
     let Form::Running { m, .. } = &mut st.form else {
         return Err(Fail::new(MDRAID_UNKNOWN_TOKEN, "the array is not running"));
     };
@@ -394,8 +417,6 @@ pub(crate) fn direct_done_locked(
     let done = m
         .complete_direct_read(IoId::from_raw(id), res)
         .map_err(|e| Fail::new(MDRAID_UNKNOWN_TOKEN, e.to_string()))?;
-    // Whatever the completion let go (I/O of requests that waited for pool space) takes the
-    // ordinary pass, and so do the timers when they are to be looked at.
     let more = !m.is_drained();
     let mut out = None;
     match done {
@@ -417,10 +438,10 @@ pub(crate) fn direct_done_locked(
         }
         DirectDone::Continues(rid, buf) => register(st, rid, buf.0 as usize),
     }
-    if more || matches!(done, DirectDone::Continues(..)) || timers_to_check(st) {
-        pump(st, w);
-    }
-    Ok(out)
+    // (Timers are looked at by submissions and ticks, not here: the next read's submission
+    // is no later than this one's completion callback.)
+    let pump = more || matches!(done, DirectDone::Continues(..));
+    Ok(DirectEnd { done: out, pump })
 }
 
 /// Feeds one member I/O's outcome to the machine (under the lock).
@@ -428,7 +449,8 @@ pub(crate) fn direct_done_locked(
 /// hear of.
 pub(crate) fn complete_locked(st: &mut St, id: u64, rc: c_int, w: &mut Work) -> FfiResult<bool> {
     if IoId::from_raw(id).is_direct_read() {
-        if let Some(d) = direct_done_locked(st, id, rc, w)? {
+        // (The caller's pump pass follows.)
+        if let Some(d) = direct_done_locked(st, id, rc)?.done {
             w.push_done(d);
         }
         return Ok(true);
@@ -463,22 +485,34 @@ pub(crate) fn complete_locked(st: &mut St, id: u64, rc: c_int, w: &mut Work) -> 
 }
 
 impl IoCall {
-    /// A direct read's member I/O on its request's buffer; `None` if the device or the
-    /// buffer range is not the array's (never, for an I/O the machine handed out).
-    pub(crate) fn direct(st: &St, io: &Io) -> Option<IoCall> {
-        let Form::Running { devs, .. } = &st.form else {
-            return None;
-        };
+    /// A direct read's member I/O on the buffer of its request (`slot`: `len` bytes at
+    /// `ptr`); `None` if the device or the buffer range is not that request's (never, for
+    /// an I/O the machine handed out).
+    pub(crate) fn direct(
+        devs: &[Dev],
+        io: &Io,
+        slot: usize,
+        ptr: usize,
+        len: usize,
+    ) -> Option<IoCall> {
         let IoBuffer::Caller { token, offset } = io.buf else {
             return None;
         };
+        if token.0 != slot as u64 {
+            return None;
+        }
+        let n = usize::try_from(io.len).ok()?;
+        let offset = usize::try_from(offset).ok()?;
+        if offset.checked_add(n)? > len {
+            return None;
+        }
         Some(IoCall {
             dev: devs.get(io.member)?.inner.clone(),
             id: io.id.raw(),
             kind: io.kind,
             offset: io.offset,
-            len: usize::try_from(io.len).ok()?,
-            ptr: caller_ptr(&st.reqs, token.0, offset, io.len)?,
+            len: n,
+            ptr: ptr + offset,
             flags: 0,
         })
     }
@@ -561,6 +595,7 @@ impl ArrayObj {
                 l.deferred
                     .borrow_mut()
                     .push((self.owner(), std::mem::take(w)));
+                l.any_deferred.set(true);
                 return;
             }
             l.depth.set(depth + 1);
@@ -568,14 +603,7 @@ impl ArrayObj {
                 self.run_now(w);
             }
             if depth == 0 {
-                loop {
-                    let next = l.deferred.borrow_mut().pop();
-                    let Some((owner, mut w)) = next else { break };
-                    // The array may have been freed meanwhile: its work goes with it.
-                    if let Some(a) = crate::handle::array_of(owner) {
-                        a.run_now(&mut w);
-                    }
-                }
+                run_deferred(l);
             }
             l.depth.set(depth);
         });
@@ -672,6 +700,38 @@ impl ArrayObj {
     /// started (its completion comes through `mdraid_member_io_complete`), a synchronous
     /// member's done here and reported.
     pub(crate) fn run_direct(&self, c: IoCall) {
+        if c.dev.is_async() {
+            // The common case, without a work list: started right here under `run`'s depth
+            // limit (a chain of reads each completed inline in its member callback and
+            // submitting the next nests through here).
+            let started = LOCAL
+                .try_with(|l| {
+                    let depth = l.depth.get();
+                    if depth >= MAX_DEPTH {
+                        return None;
+                    }
+                    l.depth.set(depth + 1);
+                    let rc = c.start_async(self.owner());
+                    if depth == 0 {
+                        run_deferred(l);
+                    }
+                    l.depth.set(depth);
+                    Some(rc)
+                })
+                .ok()
+                .flatten();
+            match started {
+                Some(0) => return,
+                Some(rc) => {
+                    // Not started: its outcome goes in now (the read goes on from another
+                    // mirror, or ends).
+                    let _ = self.complete_io(c.id, if rc == i32::MIN { 0 } else { rc });
+                    return;
+                }
+                // Too deep (or the thread's teardown): `run` defers it.
+                None => {}
+            }
+        }
         // Through `run`: its depth limit keeps a chain of inline completions that submit
         // again (synchronous members) from growing the stack.
         let mut w = Work::default();
@@ -682,23 +742,32 @@ impl ArrayObj {
 
     /// `mdraid_member_io_complete` for one of this array's I/Os.
     pub(crate) fn complete_io(&self, id: u64, rc: c_int) -> FfiResult {
-        let mut w = Work::default();
         if IoId::from_raw(id).is_direct_read() {
-            // A direct read: one lock round trip, the completion callback called directly.
-            let done = {
+            // A direct read: one lock round trip, the completion callback called directly,
+            // a pump pass only when the machine has something for it.
+            let (done, more) = {
                 let mut st = self.lock();
-                let d = direct_done_locked(&mut st, id, rc, &mut w)?;
+                let d = direct_done_locked(&mut st, id, rc)?;
+                let mut more = None;
+                if d.pump {
+                    let mut w = Work::default();
+                    pump(&mut st, &mut w);
+                    more = Some(w);
+                }
                 // A stop or quiesce may wait for this read.
                 self.notify(&st, true);
-                d
+                (d.done, more)
             };
-            self.run(&mut w);
-            w.dispose();
+            if let Some(mut w) = more {
+                self.run(&mut w);
+                w.dispose();
+            }
             if let Some((Some(f), user, code)) = done {
                 f(user as *mut c_void, code);
             }
             return Ok(());
         }
+        let mut w = Work::default();
         {
             let mut st = self.lock();
             complete_locked(&mut st, id, rc, &mut w)?;

@@ -3,14 +3,14 @@
 //! handle is therefore refused with `MDRAID_INVALID_HANDLE` instead of being dereferenced, and
 //! freeing a handle twice is a no-op. C never dereferences these pointers (the types are
 //! opaque). The I/O path's array lookups ([`array_of`]) hit a per-thread cache of the last
-//! array instead of the table's lock; any free invalidates every cache.
+//! array instead of the table's lock and reference count; any free invalidates every cache.
 
 use crate::array::ArrayObj;
 use crate::error::{Fail, FfiResult, MDRAID_INVALID_HANDLE, MDRAID_NULL_PARAMETER};
 use crate::member::{MemberObj, Waiter};
 use crate::registry::{RegRefObj, RegistryObj};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// What a handle names.
 #[derive(Clone)]
@@ -44,11 +44,57 @@ static TABLE: RwLock<Table> = RwLock::new(Table {
 /// has not moved (a free bumps it under the table's write lock, before it returns).
 static REMOVALS: AtomicU64 = AtomicU64::new(0);
 
+/// A thread's cache of the last array it looked up.
+struct ArrayCache {
+    /// (handle, `REMOVALS` then, the object). A strong reference: a hit takes no reference
+    /// count. A freed array is torn down by `mdraid_array_free` itself (its members let
+    /// go), so what a stale entry keeps until it is replaced is the object's memory only.
+    last: std::cell::RefCell<Option<(u64, u64, Arc<ArrayObj>)>>,
+    /// [`ArrayRef::Cached`] references alive on this thread: while any is, the entry is not
+    /// replaced (which could drop the object under them).
+    borrows: std::cell::Cell<u32>,
+}
+
 thread_local! {
-    /// The last array handle this thread looked up: (handle, `REMOVALS` then, the object).
-    /// Weak, so a freed array is dropped as soon as its last user lets go.
-    static LAST_ARRAY: std::cell::RefCell<Option<(u64, u64, Weak<ArrayObj>)>> =
-        const { std::cell::RefCell::new(None) };
+    static LAST_ARRAY: ArrayCache = const {
+        ArrayCache {
+            last: std::cell::RefCell::new(None),
+            borrows: std::cell::Cell::new(0),
+        }
+    };
+}
+
+/// An array looked up by handle, for the length of one call on this thread.
+pub struct ArrayRef(RefKind);
+
+enum RefKind {
+    /// The object in this thread's cache (no reference count taken).
+    Cached(std::ptr::NonNull<ArrayObj>, *const ArrayCache),
+    /// A counted reference (the cache missed, or was in use).
+    Owned(Arc<ArrayObj>),
+}
+
+impl std::ops::Deref for ArrayRef {
+    type Target = ArrayObj;
+    fn deref(&self) -> &ArrayObj {
+        match &self.0 {
+            // SAFETY: the cache entry holding this object (a strong reference) is not
+            // replaced or cleared while `borrows` counts this reference, and the cache lives
+            // as long as the thread, which this value (not `Send`) does not outlive.
+            RefKind::Cached(p, _) => unsafe { p.as_ref() },
+            RefKind::Owned(a) => a,
+        }
+    }
+}
+
+impl Drop for ArrayRef {
+    fn drop(&mut self) {
+        if let RefKind::Cached(_, c) = &self.0 {
+            // SAFETY: `c` is this thread's cache (see `deref`).
+            let c = unsafe { &**c };
+            c.borrows.set(c.borrows.get() - 1);
+        }
+    }
 }
 
 // A panic while the table was locked cannot leave it inconsistent (every change is one
@@ -117,13 +163,19 @@ pub fn remove(h: u64) -> Option<Obj> {
 /// The array a handle value names, if live: [`get`] with a per-thread cache of the last
 /// array looked up (the I/O path looks the same array up on every call). A handle freed
 /// before this call (ordered by the caller's own synchronisation) is refused, as by `get`.
-pub fn array_of(h: u64) -> Option<Arc<ArrayObj>> {
+pub fn array_of(h: u64) -> Option<ArrayRef> {
     let epoch = REMOVALS.load(Ordering::Acquire);
     let hit = LAST_ARRAY
         .try_with(|c| {
-            let c = c.try_borrow().ok()?;
-            match &*c {
-                Some((ch, ce, w)) if *ch == h && *ce == epoch => w.upgrade(),
+            let last = c.last.try_borrow().ok()?;
+            match &*last {
+                Some((ch, ce, a)) if *ch == h && *ce == epoch => {
+                    c.borrows.set(c.borrows.get() + 1);
+                    Some(ArrayRef(RefKind::Cached(
+                        std::ptr::NonNull::from(&**a),
+                        c as *const ArrayCache,
+                    )))
+                }
                 _ => None,
             }
         })
@@ -136,11 +188,29 @@ pub fn array_of(h: u64) -> Option<Arc<ArrayObj>> {
         return None;
     };
     let _ = LAST_ARRAY.try_with(|c| {
-        if let Ok(mut c) = c.try_borrow_mut() {
-            *c = Some((h, epoch, Arc::downgrade(&a)));
+        if c.borrows.get() == 0 {
+            if let Ok(mut last) = c.last.try_borrow_mut() {
+                // (The entry replaced may be a freed array's last reference: dropped here,
+                // with no reference into it left on this thread.)
+                *last = Some((h, epoch, a.clone()));
+            }
         }
     });
-    Some(a)
+    Some(ArrayRef(RefKind::Owned(a)))
+}
+
+/// Forgets this thread's cached array (after freeing it: its memory goes now rather than at
+/// the next lookup), unless a reference into it is alive on this thread.
+pub fn forget_cached_array() {
+    let _ = LAST_ARRAY.try_with(|c| {
+        if c.borrows.get() == 0 {
+            if let Ok(mut last) = c.last.try_borrow_mut() {
+                let old = last.take();
+                drop(last);
+                drop(old);
+            }
+        }
+    });
 }
 
 fn bad(what: &str) -> Fail {
@@ -164,7 +234,7 @@ pub fn member<T>(p: *const T) -> FfiResult<Arc<MemberObj>> {
     }
 }
 
-pub fn array<T>(p: *const T) -> FfiResult<Arc<ArrayObj>> {
+pub fn array<T>(p: *const T) -> FfiResult<ArrayRef> {
     if p.is_null() {
         return Err(Fail::new(MDRAID_NULL_PARAMETER, "array is NULL"));
     }

@@ -68,6 +68,8 @@ typedef struct memdev {
     uint8_t *dirty;   /* per 512-byte sector: written since the last flush */
     int fail_reads;   /* inject EIO on reads (and `fail_writes` on writes) */
     int fail_writes;
+    int refuse_reads; /* async mode: the read callback does not start the I/O (EAGAIN) */
+    unsigned long refused;
     int destroyed;
     unsigned long reads, writes, flushes, fuas, preflushes;
     struct reactor *reactor; /* async mode: where I/O goes */
@@ -293,6 +295,10 @@ static int reactor_push(reactor *r, op o) {
 
 static int async_read(void *ctx, uint64_t off, uint8_t *buf, size_t len, mdraid_io_token t) {
     memdev *d = ctx;
+    if (__atomic_load_n(&d->refuse_reads, __ATOMIC_RELAXED)) {
+        __atomic_fetch_add(&d->refused, 1, __ATOMIC_RELAXED);
+        return EAGAIN;
+    }
     return reactor_push(d->reactor, (op){d, OP_READ, off, buf, len, 0, t});
 }
 static int async_write(void *ctx, uint64_t off, const uint8_t *buf, size_t len, uint32_t fl, mdraid_io_token t) {

@@ -245,6 +245,71 @@ static void test_eio(void) {
     world_free(&w, 1);
 }
 
+/* ---- a read callback that does not start its I/O: the read goes on from the other mirror ---- */
+
+static void test_refused_start(void) {
+    g_test = "refused";
+    world w;
+    world_new(&w, 17, 1);
+    uint8_t buf[BLOCK], got[BLOCK];
+    for (int b = 0; b < 32; b++) {
+        fill(buf, BLOCK, (uint64_t)b * BLOCK, 9);
+        OK(mdraid_array_write(w.a, (uint64_t)b * BLOCK, buf, BLOCK, 0));
+    }
+    OK(mdraid_array_flush(w.a));
+    __atomic_store_n(&w.d[1]->refuse_reads, 1, __ATOMIC_RELAXED);
+    unsigned long before = w.d[0]->reads;
+    /* Reads two at a time: md's balancing sends the second to the less busy mirror 1. */
+    uint8_t got2[BLOCK];
+    for (int i = 0; i < 32; i++) {
+        int b = (i * 13) % 32, b2 = (i * 7 + 3) % 32;
+        memset(got, 0, sizeof got);
+        memset(got2, 0, sizeof got2);
+        waitgroup wg;
+        wg_init(&wg);
+        wg_add(&wg);
+        wg_add(&wg);
+        OK(mdraid_array_submit(w.a, MDRAID_OP_READ, (uint64_t)b * BLOCK, got, BLOCK, 0, wg_done, &wg));
+        OK(mdraid_array_submit(w.a, MDRAID_OP_READ, (uint64_t)b2 * BLOCK, got2, BLOCK, 0, wg_done, &wg));
+        wg_wait(&wg);
+        CHECK(wg.errors == 0);
+        wg_destroy(&wg);
+        CHECK(matches(got, BLOCK, (uint64_t)b * BLOCK, 9));
+        CHECK(matches(got2, BLOCK, (uint64_t)b2 * BLOCK, 9));
+        OK(mdraid_array_read(w.a, (uint64_t)b2 * BLOCK, got2, BLOCK));
+        CHECK(matches(got2, BLOCK, (uint64_t)b2 * BLOCK, 9));
+    }
+    /* The reads sent to mirror 1 were refused there and served by mirror 0. */
+    CHECK(__atomic_load_n(&w.d[1]->refused, __ATOMIC_RELAXED) > 0);
+    CHECK(w.d[0]->reads - before >= 96);
+    __atomic_store_n(&w.d[1]->refuse_reads, 0, __ATOMIC_RELAXED);
+    world_free(&w, 1);
+}
+
+/* ---- freeing an array lets its members go at once, whatever other threads looked it up ---- */
+
+static void test_free_releases_members(void) {
+    g_test = "free";
+    world w;
+    world_new(&w, 19, 1);
+    uint8_t buf[BLOCK], got[BLOCK];
+    for (int b = 0; b < 16; b++) {
+        fill(buf, BLOCK, (uint64_t)b * BLOCK, 10);
+        OK(mdraid_array_write(w.a, (uint64_t)b * BLOCK, buf, BLOCK, 0));
+        OK(mdraid_array_read(w.a, (uint64_t)b * BLOCK, got, BLOCK));
+    }
+    /* The reactor's threads completed that I/O: each looked the array up (and caches it).
+     * Freed without a stop (as a crash leaves it): the members are no longer in use and
+     * assemble again right away, with the reactor threads still running. */
+    mdraid_array_free(w.a);
+    OK(mdraid_array_assemble(w.m, 2, 0, &w.a));
+    for (int b = 0; b < 16; b++) {
+        OK(mdraid_array_read(w.a, (uint64_t)b * BLOCK, got, BLOCK));
+        CHECK(matches(got, BLOCK, (uint64_t)b * BLOCK, 10));
+    }
+    world_free(&w, 1);
+}
+
 /* ---- power cut ---- */
 
 #define CUT_BLOCKS 256
@@ -413,6 +478,8 @@ int main(int argc, char **argv) {
     test_concurrent();
     test_tick();
     test_eio();
+    test_refused_start();
+    test_free_releases_members();
     test_inline_completion();
     for (int i = 0; i < cuts; i++) test_power_cut(1000 + (unsigned)i);
     return finish();
