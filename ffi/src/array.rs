@@ -998,8 +998,8 @@ pub unsafe extern "C" fn mdraid_array_submit(
 /// Drives the array's timers: md's safe-mode clean marking (~200 ms after the last write),
 /// bitmap clearing after idle daemon passes, sync speed limits, read-error decay. Call it
 /// when the deadline it returns passes (or every ~100 ms); every other call on the array
-/// drives the timers too, so a busy array needs no ticks, but an idle one goes clean only
-/// through them. `*next_ns` (optional, NULL allowed) gets the nanoseconds until the next
+/// (but the completion of a read's member I/O) drives the timers too, so a busy array needs
+/// no ticks, but an idle one goes clean only through them. `*next_ns` (optional, NULL allowed) gets the nanoseconds until the next
 /// deadline, or `UINT64_MAX` when none is pending.
 ///
 /// Errors: `MDRAID_NULL_PARAMETER`, `MDRAID_INVALID_HANDLE`, `MDRAID_STOPPED`, `MDRAID_BUSY`.
