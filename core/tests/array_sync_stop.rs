@@ -283,3 +283,65 @@ fn an_add_or_a_replace_frozen_mid_copy_resumes_from_its_checkpoint_at_assembly()
         assert!(buf.iter().all(|&x| x == 0x5a), "{case}: data");
     }
 }
+
+/// A grow's recovery into its new slot stops the same way: the change is made and recorded,
+/// the copy ends at its checkpoint (frozen, the report `interrupted`), and the next assembly
+/// finishes it from there to a clean check.
+#[test]
+fn a_grow_frozen_mid_recovery_keeps_the_change_and_resumes_at_assembly() {
+    use mdraid::array::machine::GrowRequest;
+    use mdraid::array::AssembleOptions;
+    let mut a =
+        Array::create(mem_slots(2, BIG), &create_options(MetadataVersion::V1_2, 2)).unwrap();
+    a.write(0, &[0x3cu8; 1 << 20]).unwrap();
+    let out = a
+        .add_member(
+            "m2".into(),
+            MemDevice::new(BIG),
+            &AddOptions::default(),
+            &mut |_, _| {},
+        )
+        .unwrap();
+    assert_eq!(out, AddOutcome::Spare);
+    let stop = SyncStop::new();
+    let report = a
+        .grow_stoppable(
+            GrowRequest::RaidDisks { n: 3, force: false },
+            &mut |done, all| {
+                if done > 0 && done < all {
+                    stop.request(true);
+                }
+            },
+            &stop,
+        )
+        .unwrap();
+    let total = a.component_sectors();
+    let r = report.syncs.last().copied().expect("no recovery ran");
+    assert_eq!(r.action, SyncAction::Recovery);
+    assert!(r.interrupted && r.sectors_done < total, "{r:?}");
+    assert!(a.sync_frozen());
+    assert_eq!(a.raid_disks(), 3, "the change is made");
+    assert!(!in_sync(&a, "m2") && a.is_degraded());
+    let names: Vec<String> = a.members().iter().map(|m| m.name.clone()).collect();
+    let devs: Vec<(String, MemDevice)> = a
+        .stop()
+        .unwrap()
+        .into_iter()
+        .zip(names)
+        .map(|(m, n)| (n, m.dev))
+        .collect();
+    let (mut b, _) = Array::assemble(devs, &AssembleOptions::default()).unwrap();
+    assert_eq!(b.raid_disks(), 3);
+    let r2 = b
+        .stop_sync(false, &mut |_, _| {})
+        .unwrap()
+        .or_else(|| b.last_sync())
+        .expect("the recovery was not resumed");
+    assert!(
+        !r2.interrupted && r2.sectors_copied < total,
+        "{r:?} then {r2:?}"
+    );
+    assert!(in_sync(&b, "m2") && !b.is_degraded());
+    let check = b.run_sync(SyncAction::Check, &mut |_, _| {}).unwrap();
+    assert_eq!(check.mismatch_cnt, 0);
+}

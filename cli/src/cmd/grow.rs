@@ -81,10 +81,16 @@ pub fn run(a: &GrowArgs) -> CliResult {
     let req = request(a)?;
     let (mut array, _) = assemble(&a.asm.members, &a.asm.options(false))?;
     let mut bar = SyncBar::new("grow");
-    let report = array.grow(req, &mut |done, total| bar.update(done, total))?;
+    crate::cmd::sync::stop_on_signals();
+    let report = array.grow_stoppable(
+        req,
+        &mut |done, total| bar.update(done, total),
+        &crate::cmd::sync::SIGNAL_STOP,
+    )?;
     bar.finish();
     let (raid_disks, size_kib) = (array.raid_disks(), array.component_sectors() / 2);
     let bitmap = array.bitmap().is_some();
+    let stopped = array.sync_frozen();
     array.stop()?;
     if a.json {
         let syncs: Vec<_> = report.syncs.iter().map(report_json).collect();
@@ -108,13 +114,31 @@ pub fn run(a: &GrowArgs) -> CliResult {
                 );
             }
         }
-        for s in &report.syncs {
+        for s in report.syncs.iter().filter(|s| !s.interrupted) {
             eprintln!(
                 "mdraid: {} done: {} sectors copied",
                 s.action.as_str(),
                 s.sectors_copied
             );
         }
+    }
+    if stopped {
+        let at = report
+            .syncs
+            .iter()
+            .rfind(|s| s.interrupted)
+            .map(|s| {
+                format!(
+                    " ({} interrupted at sector {})",
+                    s.action.as_str(),
+                    s.sectors_done
+                )
+            })
+            .unwrap_or_default();
+        return Err(CliError(format!(
+            "the grow's sync was stopped by a signal{at}: the change is made and the array was \
+             stopped with the rest recorded; the next command that assembles it resumes it"
+        )));
     }
     Ok(())
 }

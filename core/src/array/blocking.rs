@@ -719,10 +719,33 @@ impl<D: BlockDevice> Array<D> {
     /// new slots are filled from spares (recovery), a grown region is resynced. The spares md
     /// would have rebuilt when the array started come first. `progress` sees the syncs.
     pub fn grow(&mut self, req: GrowRequest, progress: Progress<'_>) -> Result<GrowReport> {
+        self.grow_with(req, progress, None)
+    }
+
+    /// [`Self::grow`] whose sync actions (the recovery into new slots, the resync of a grown
+    /// region) `stop` can stop, as [`Self::run_sync_stoppable`]'s: a `frozen` stop ends the
+    /// running one at its checkpoint (its report `interrupted`) and starts no other; the
+    /// change itself is made and recorded whole before any of them, and the next assembly
+    /// resumes what is left. [`Self::sync_frozen`] afterwards says whether that happened.
+    pub fn grow_stoppable(
+        &mut self,
+        req: GrowRequest,
+        progress: Progress<'_>,
+        stop: &SyncStop,
+    ) -> Result<GrowReport> {
+        self.grow_with(req, progress, Some(stop))
+    }
+
+    fn grow_with(
+        &mut self,
+        req: GrowRequest,
+        progress: Progress<'_>,
+        stop: Option<&SyncStop>,
+    ) -> Result<GrowReport> {
         if self.machine.is_readonly() {
             return Err(ArrayError::ReadOnly.into());
         }
-        self.recover_spares(progress)?;
+        self.recover_spares_stoppable(progress, stop)?;
         self.settle()?;
         let refused = |e: super::machine::MachineError| -> crate::Error {
             ArrayError::Invalid(alloc::format!("grow: {e}")).into()
@@ -741,14 +764,20 @@ impl<D: BlockDevice> Array<D> {
                 )
             }
         }
-        self.drive(&mut CallerBuf::None, Until::Idle, progress)?;
-        if let Some(r) = self.recover_spares(progress)? {
+        self.drive_stoppable(&mut CallerBuf::None, Until::Idle, progress, stop)?;
+        if let Some(r) = self.recover_spares_stoppable(progress, stop)? {
             report.syncs.push(r);
         }
+        if self.machine.engine().sync_frozen() {
+            // Stopped: what is owed waits for the next assembly (or `run_sync`).
+            return Ok(report);
+        }
         if self.machine.needs_resync() {
-            report
-                .syncs
-                .push(self.run_sync(SyncAction::Resync, progress)?);
+            let r = match stop {
+                Some(stop) => self.run_sync_stoppable(SyncAction::Resync, progress, stop)?,
+                None => self.run_sync(SyncAction::Resync, progress)?,
+            };
+            report.syncs.push(r);
         }
         Ok(report)
     }
