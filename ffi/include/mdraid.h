@@ -52,6 +52,10 @@
  *   sync_wait) on an array with async members wait for completions that only your reactor
  *   delivers: run the reactor on another thread (or use mdraid_array_submit from the
  *   reactor thread itself).
+ *   A reactor that drives an array alone may bind it to its thread
+ *   (mdraid_array_bind_thread): the I/O path then takes no lock, and every call on the
+ *   array, completions included, must come from that thread (others get
+ *   MDRAID_WRONG_THREAD) until mdraid_array_unbind_thread or the thread's end.
  *
  * TIME
  *   The library reads CLOCK_MONOTONIC (timers) and the wall clock (superblock times) itself.
@@ -399,6 +403,11 @@ typedef enum mdraid_result {
    On-disk metadata is malformed or unsupported.
    */
   MDRAID_FORMAT_ERROR = 9016,
+  /*
+   The array is bound to another thread (`mdraid_array_bind_thread`): the call did
+   nothing.
+   */
+  MDRAID_WRONG_THREAD = 9017,
   /*
    A bug: the library panicked. The panic was caught at the boundary (it never unwinds
    into C); the object involved may be left unusable, but memory is safe.
@@ -975,7 +984,8 @@ enum mdraid_result mdraid_array_discard(struct mdraid_array *array, uint64_t off
  Errors (nothing queued, `complete` not called): `MDRAID_NULL_PARAMETER` (array, complete,
  or buf for read/write), `MDRAID_INVALID_HANDLE`, `MDRAID_INVALID_ARGUMENT`,
  `MDRAID_OUT_OF_RANGE`, `MDRAID_MISALIGNED`, `MDRAID_READ_ONLY`, `MDRAID_BUSY` (the
- request pool is full: complete some I/O, retry), `MDRAID_STOPPED`. Thread-safe.
+ request pool is full: complete some I/O, retry), `MDRAID_STOPPED`, `MDRAID_WRONG_THREAD`
+ (bound to another thread). Thread-safe.
 
  # Safety
  `buf` is valid for `len` bytes until the completion.
@@ -1177,6 +1187,40 @@ enum mdraid_result mdraid_array_detail(struct mdraid_array *array,
                                        size_t *out_len);
 
 /*
+ Binds the array to the calling thread (a reactor that drives it alone): from then on the
+ array's I/O path takes no lock. The contract while it is bound:
+
+ - Every call naming the array, and every `mdraid_member_io_complete` of its member I/O,
+   comes from this thread. From any other thread they fail with `MDRAID_WRONG_THREAD` and
+   do nothing (a completion so refused is not taken: deliver it again from this thread);
+   `mdraid_array_free` from another thread is ignored (the handle stays valid).
+ - Calls that would wait for member I/O (the blocking read/write/flush/discard, stop, sync
+   wait, and the calls that quiesce: detail, add) fail with `MDRAID_BUSY` when a member is
+   an async-callback member (its completions could only come from this thread, which would
+   be waiting); over synchronous members and files they work as before.
+ - Callbacks are invoked on this thread, from inside its calls, as before.
+
+ Bind while the array is idle (no request or member I/O in flight, no other thread inside
+ a call on it: otherwise `MDRAID_BUSY`). Binding again from the same thread is OK; from
+ another one `MDRAID_WRONG_THREAD`. When the thread ends with the array still bound, the
+ binding ends with it. `mdraid_array_unbind_thread` ends it earlier.
+
+ Errors: `MDRAID_NULL_PARAMETER`, `MDRAID_INVALID_HANDLE`, `MDRAID_BUSY`, `MDRAID_STOPPED`,
+ `MDRAID_WRONG_THREAD`.
+ */
+enum mdraid_result mdraid_array_bind_thread(struct mdraid_array *array);
+
+/*
+ Ends the array's binding (see `mdraid_array_bind_thread`): every thread may call it again,
+ under its lock. From the bound thread only (from another one `MDRAID_WRONG_THREAD`); an
+ array that is not bound is left as it is (`MDRAID_OK`). I/O in flight may go on: its
+ completions may then come from any thread.
+
+ Errors: `MDRAID_NULL_PARAMETER`, `MDRAID_INVALID_HANDLE`, `MDRAID_WRONG_THREAD`.
+ */
+enum mdraid_result mdraid_array_unbind_thread(struct mdraid_array *array);
+
+/*
  Opens a file or block device at `path` as a member. `flags`: `MDRAID_OPEN_READ_ONLY`,
  `MDRAID_OPEN_DIRECT`, `MDRAID_OPEN_UNLOCKED` (or 0). The member's name (in reports and
  messages) is `path`. I/O on it is blocking (pread/pwrite/fdatasync on the calling thread).
@@ -1224,7 +1268,9 @@ void mdraid_member_free(struct mdraid_member *member);
  returns, and may call member callbacks for the I/O that follows.
 
  Errors: `MDRAID_UNKNOWN_TOKEN` (not outstanding: completed twice, forged, or its array was
- freed). Thread-safe; many threads may complete I/Os of one array at once.
+ freed), `MDRAID_WRONG_THREAD` (its array is bound to another thread: the completion was
+ not taken; deliver it from that thread). Thread-safe; many threads may complete I/Os of
+ one array at once (of a bound array: its thread alone).
  */
 enum mdraid_result mdraid_member_io_complete(struct mdraid_io_token token, int result);
 

@@ -8,6 +8,7 @@
 //! facade again (add, detail) quiesces the machine (in-flight work drains, a running sync
 //! action is interrupted) and hands it back to the facade (`Array::from_machine`).
 
+use crate::binding::StGuard;
 use crate::clock;
 use crate::driver::{mdraid_complete_fn, pump, timers_to_check, Bounce, IoCall, Work};
 use crate::error::*;
@@ -23,7 +24,8 @@ use md::format::MetadataVersion;
 use md::raid1::{ArrayRequest, BufRef, RequestKind, SubmitError, SyncAction};
 use std::collections::HashMap;
 use std::ffi::{c_char, c_void};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 /// A running (or stopped) array (opaque). Made by `mdraid_array_create` or
@@ -34,8 +36,14 @@ pub struct mdraid_array {
 
 pub(crate) enum Form {
     Resting(Box<Array<Dev>>),
-    Running { m: Box<Machine>, devs: Vec<Dev> },
+    Running {
+        m: Box<Machine>,
+        devs: Vec<Dev>,
+    },
     Stopped,
+    /// The mutex's placeholder while the array is bound to a thread (its state is in the
+    /// lease): what every other thread finds.
+    Bound,
 }
 
 /// What [`ArrayObj::submit_locked`] did with a request (by its slot in `St::reqs`).
@@ -87,9 +95,9 @@ pub(crate) struct St {
     /// The coarse clock reading at which the timers were last looked at.
     pub timer_checked: u64,
     /// A quiesce or stop is under way: new work is refused (`MDRAID_BUSY`).
-    changing: bool,
+    pub(crate) changing: bool,
     /// Threads waiting on the condition variable.
-    waiters: usize,
+    pub(crate) waiters: usize,
     /// Buffer address alignment (O_DIRECT members) and offset/length granularity.
     align: usize,
     block: u64,
@@ -99,16 +107,45 @@ pub(crate) struct St {
 /// The object behind an `mdraid_array` handle.
 pub struct ArrayObj {
     handle: OnceLock<u64>,
-    st: Mutex<St>,
+    /// The state; while the array is bound to a thread, a placeholder ([`Form::Bound`]).
+    pub(crate) st: Mutex<St>,
     cv: Condvar,
+    /// While the array is bound to a thread ([`crate::binding`]): the state, which only that
+    /// thread touches.
+    pub(crate) lease: std::cell::UnsafeCell<Option<Box<St>>>,
+    /// The bound thread (`binding::this_thread`), 0 when unbound.
+    pub(crate) bound: AtomicUsize,
+    /// The bound thread holds the lease (a guard is out).
+    pub(crate) leased: AtomicBool,
+}
+
+// SAFETY: everything but `lease` is Sync; `lease` is read and written only by the thread the
+// array is bound to (`crate::binding` checks `bound` against the calling thread first, and
+// moves the state in and out under the mutex on that thread).
+unsafe impl Sync for ArrayObj {}
+
+impl St {
+    /// What the mutex holds while the array is bound to a thread.
+    pub(crate) fn placeholder() -> St {
+        St {
+            form: Form::Bound,
+            reqs: Vec::new(),
+            free: Vec::new(),
+            by_id: Vec::new(),
+            bounces: IdMap::default(),
+            pool: Vec::new(),
+            failures: 0,
+            timer_checked: 0,
+            changing: false,
+            waiters: 0,
+            align: 1,
+            block: 512,
+            readonly: false,
+        }
+    }
 }
 
 impl ArrayObj {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, St> {
-        // The state is consistent between statements that touch it; after a caught panic the
-        // object is still memory-safe to use.
-        self.st.lock().unwrap_or_else(|e| e.into_inner())
-    }
     pub(crate) fn owner(&self) -> u64 {
         self.handle.get().copied().unwrap_or(0)
     }
@@ -117,15 +154,34 @@ impl ArrayObj {
             self.cv.notify_all();
         }
     }
-    /// Waits (lock released) for news or `timeout`; then drives the machine's timers.
-    fn wait<'a>(&'a self, mut st: MutexGuard<'a, St>, timeout: Duration) -> MutexGuard<'a, St> {
-        st.waiters += 1;
-        let (mut st, to) = self
-            .cv
-            .wait_timeout(st, timeout)
-            .unwrap_or_else(|e| e.into_inner());
-        st.waiters -= 1;
-        if to.timed_out() {
+    /// Waits (lock released) for news or `timeout`; then drives the machine's timers. On the
+    /// thread an array is bound to, nothing else can bring news: it sleeps, unless a member
+    /// is an async-callback one (its completions could only come from this thread, which
+    /// would be waiting: `MDRAID_BUSY`).
+    fn wait<'a>(&'a self, st: StGuard<'a>, timeout: Duration) -> FfiResult<StGuard<'a>> {
+        let (mut st, timed_out) = match st {
+            StGuard::Locked(mut g) => {
+                g.waiters += 1;
+                let (mut g, to) = self
+                    .cv
+                    .wait_timeout(g, timeout)
+                    .unwrap_or_else(|e| e.into_inner());
+                g.waiters -= 1;
+                (StGuard::Locked(g), to.timed_out())
+            }
+            leased => {
+                if Self::has_async_members(&leased) {
+                    return Err(Fail::new(
+                        MDRAID_BUSY,
+                        "the array is bound to this thread and has async-callback members: a \
+                         call that waits for their I/O cannot be made from it (unbind first)",
+                    ));
+                }
+                std::thread::sleep(timeout);
+                (leased, true)
+            }
+        };
+        if timed_out {
             let mut w = Work::default();
             let n = pump(&mut st, &mut w);
             self.notify(&st, n);
@@ -133,7 +189,16 @@ impl ArrayObj {
             self.run(&mut w);
             st = self.lock();
         }
-        st
+        Ok(st)
+    }
+
+    /// Whether a member of the array is an async-callback one.
+    fn has_async_members(st: &St) -> bool {
+        match &st.form {
+            Form::Running { devs, .. } => devs.iter().any(|d| d.inner.is_async()),
+            Form::Resting(a) => a.devices().iter().any(|d| d.inner.is_async()),
+            _ => false,
+        }
     }
 
     fn new(form: Form) -> Arc<ArrayObj> {
@@ -177,6 +242,9 @@ impl ArrayObj {
                 readonly,
             }),
             cv: Condvar::new(),
+            lease: std::cell::UnsafeCell::new(None),
+            bound: AtomicUsize::new(0),
+            leased: AtomicBool::new(false),
         })
     }
 
@@ -193,6 +261,7 @@ impl ArrayObj {
         }
         match &mut st.form {
             Form::Running { m, .. } => Ok(m),
+            Form::Bound => Err(wrong_thread()),
             _ => Err(Fail::new(MDRAID_STOPPED, "the array is stopped")),
         }
     }
@@ -200,7 +269,7 @@ impl ArrayObj {
     /// A resting array becomes its machine (once; out of line, off the I/O path).
     #[cold]
     #[inline(never)]
-    fn start_machine(st: &mut St) -> FfiResult {
+    pub(crate) fn start_machine(st: &mut St) -> FfiResult {
         if let Form::Resting(_) = st.form {
             let Form::Resting(a) = std::mem::replace(&mut st.form, Form::Stopped) else {
                 unreachable!()
@@ -216,27 +285,41 @@ impl ArrayObj {
 
     /// Stops the machine and waits until it has (driving the work meanwhile). The devices
     /// come back.
-    fn stop_machine<'a>(&'a self, mut st: MutexGuard<'a, St>) -> (MutexGuard<'a, St>, Vec<Dev>) {
+    fn stop_machine<'a>(&'a self, mut st: StGuard<'a>) -> FfiResult<(StGuard<'a>, Vec<Dev>)> {
+        Self::may_wait(&st)?;
         st.changing = true;
         if let Form::Running { m, .. } = &mut st.form {
             m.stop();
         }
-        let mut st = self.drive_until(st, Machine::is_stopped);
+        let mut st = self.drive_until(st, Machine::is_stopped)?;
         let devs = match std::mem::replace(&mut st.form, Form::Stopped) {
             Form::Running { devs, .. } => devs,
             _ => Vec::new(),
         };
         st.changing = false;
-        (st, devs)
+        Ok((st, devs))
+    }
+
+    /// Refuses a call that may wait for member I/O on the thread the array is bound to, when
+    /// only this thread could deliver that I/O's completions (see [`Self::wait`]).
+    fn may_wait(st: &StGuard<'_>) -> FfiResult {
+        if matches!(st, StGuard::Leased(..)) && Self::has_async_members(st) {
+            return Err(Fail::new(
+                MDRAID_BUSY,
+                "the array is bound to this thread and has async-callback members: a call \
+                 that waits for their I/O cannot be made from it (unbind first)",
+            ));
+        }
+        Ok(())
     }
 
     /// Pumps the running machine and carries out its work (member I/O, completion
     /// callbacks) until `done` holds of it and no work is left.
     fn drive_until<'a>(
         &'a self,
-        mut st: MutexGuard<'a, St>,
+        mut st: StGuard<'a>,
         done: fn(&Machine) -> bool,
-    ) -> MutexGuard<'a, St> {
+    ) -> FfiResult<StGuard<'a>> {
         let finished = |st: &St| match &st.form {
             Form::Running { m, .. } => done(m),
             _ => true,
@@ -246,19 +329,19 @@ impl ArrayObj {
             let n = pump(&mut st, &mut w);
             self.notify(&st, n);
             if finished(&st) && w.is_empty() {
-                return st;
+                return Ok(st);
             }
             drop(st);
             self.run(&mut w);
             st = self.lock();
             if !finished(&st) {
-                st = self.wait(st, Duration::from_millis(50));
+                st = self.wait(st, Duration::from_millis(50))?;
             }
         }
     }
 
     /// The facade form; a running machine is quiesced and handed back to the facade.
-    fn resting<'a>(&'a self, st: MutexGuard<'a, St>) -> FfiResult<MutexGuard<'a, St>> {
+    fn resting<'a>(&'a self, st: StGuard<'a>) -> FfiResult<StGuard<'a>> {
         if st.changing {
             return Err(Fail::new(
                 MDRAID_BUSY,
@@ -268,9 +351,10 @@ impl ArrayObj {
         match st.form {
             Form::Resting(_) => return Ok(st),
             Form::Stopped => return Err(Fail::new(MDRAID_STOPPED, "the array is stopped")),
+            Form::Bound => return Err(wrong_thread()),
             Form::Running { .. } => {}
         }
-        let (mut st, m, devs) = self.quiesce_machine(st);
+        let (mut st, m, devs) = self.quiesce_machine(st)?;
         st.form = Form::Resting(Box::new(Array::from_machine(*m, devs)?));
         Ok(st)
     }
@@ -279,8 +363,9 @@ impl ArrayObj {
     /// quiesce does; nothing else is written) and takes it out of the array.
     fn quiesce_machine<'a>(
         &'a self,
-        mut st: MutexGuard<'a, St>,
-    ) -> (MutexGuard<'a, St>, Box<Machine>, Vec<Dev>) {
+        mut st: StGuard<'a>,
+    ) -> FfiResult<(StGuard<'a>, Box<Machine>, Vec<Dev>)> {
+        Self::may_wait(&st)?;
         st.changing = true;
         if let Form::Running { m, .. } = &mut st.form {
             if m.engine().sync_status().is_some() {
@@ -288,12 +373,12 @@ impl ArrayObj {
                 let _ = m.abort_sync();
             }
         }
-        let mut st = self.drive_until(st, |m| !m.is_busy());
+        let mut st = self.drive_until(st, |m| !m.is_busy())?;
         let Form::Running { m, devs } = std::mem::replace(&mut st.form, Form::Stopped) else {
             unreachable!("quiesce_machine is called on a running array")
         };
         st.changing = false;
-        (st, m, devs)
+        Ok((st, m, devs))
     }
 
     fn check_io(st: &St, offset: u64, ptr: usize, len: usize, size: u64) -> FfiResult {
@@ -483,6 +568,8 @@ impl ArrayObj {
 
     /// A blocking request: submit, drive, wait for the completion.
     fn blocking(&self, op: u32, offset: u64, ptr: usize, len: usize, flags: u32) -> FfiResult {
+        // (Before anything is submitted: a request refused after it would still be in flight.)
+        Self::may_wait(&self.lock())?;
         let slot = self.submit(op, offset, ptr, len, flags, true, None, 0)?;
         let mut st = self.lock();
         loop {
@@ -502,7 +589,7 @@ impl ArrayObj {
                     ),
                 };
             }
-            st = self.wait(st, Duration::from_millis(100));
+            st = self.wait(st, Duration::from_millis(100))?;
         }
     }
 
@@ -519,6 +606,15 @@ impl ArrayObj {
         self.run(&mut w);
         Ok(())
     }
+}
+
+/// The error of a call on an array bound to another thread (the state here is the
+/// placeholder).
+pub(crate) fn wrong_thread() -> Fail {
+    Fail::new(
+        MDRAID_WRONG_THREAD,
+        "the array is bound to another thread (mdraid_array_bind_thread)",
+    )
 }
 
 fn refused(e: md::array::machine::MachineError) -> Fail {
@@ -834,6 +930,18 @@ pub unsafe extern "C" fn mdraid_array_assemble(
 #[no_mangle]
 pub extern "C" fn mdraid_array_free(array: *mut mdraid_array) {
     boundary_void(|| {
+        if let Ok(a) = handle::array_arc(array) {
+            if a.bound_elsewhere() {
+                // Not from here: the handle stays valid (the header's binding contract).
+                record(wrong_thread());
+                return;
+            }
+            // Bound to this thread: the state goes back to the mutex, to be torn down.
+            if let Err(e) = crate::binding::release_for_free(&a) {
+                record(e);
+                return;
+            }
+        }
         if let Some(Obj::Array(a)) = handle::free_if(array, |o| matches!(o, Obj::Array(_))) {
             // Torn down here and now (the members let go, outstanding I/O forgotten): other
             // threads' lookup caches may keep the object's memory a while longer.
@@ -862,6 +970,7 @@ pub extern "C" fn mdraid_array_stop(array: *mut mdraid_array) -> mdraid_result {
         }
         match st.form {
             Form::Stopped => Ok(()),
+            Form::Bound => Err(wrong_thread()),
             Form::Resting(_) => {
                 let mut st = st;
                 let Form::Resting(arr) = std::mem::replace(&mut st.form, Form::Stopped) else { unreachable!() };
@@ -870,7 +979,7 @@ pub extern "C" fn mdraid_array_stop(array: *mut mdraid_array) -> mdraid_result {
                 Ok(())
             }
             Form::Running { .. } => {
-                let (_st, devs) = a.stop_machine(st);
+                let (_st, devs) = a.stop_machine(st)?;
                 drop(devs);
                 Ok(())
             }
@@ -968,7 +1077,8 @@ pub extern "C" fn mdraid_array_discard(
 /// Errors (nothing queued, `complete` not called): `MDRAID_NULL_PARAMETER` (array, complete,
 /// or buf for read/write), `MDRAID_INVALID_HANDLE`, `MDRAID_INVALID_ARGUMENT`,
 /// `MDRAID_OUT_OF_RANGE`, `MDRAID_MISALIGNED`, `MDRAID_READ_ONLY`, `MDRAID_BUSY` (the
-/// request pool is full: complete some I/O, retry), `MDRAID_STOPPED`. Thread-safe.
+/// request pool is full: complete some I/O, retry), `MDRAID_STOPPED`, `MDRAID_WRONG_THREAD`
+/// (bound to another thread). Thread-safe.
 ///
 /// # Safety
 /// `buf` is valid for `len` bytes until the completion.
@@ -1125,6 +1235,7 @@ pub unsafe extern "C" fn mdraid_array_sync_frozen(
             Form::Resting(arr) => arr.sync_frozen(),
             Form::Running { m, .. } => m.engine().sync_frozen(),
             Form::Stopped => return Err(Fail::new(MDRAID_STOPPED, "the array is stopped")),
+            Form::Bound => return Err(wrong_thread()),
         };
         // SAFETY: non-NULL and writable (caller's promise).
         unsafe { *frozen = u32::from(f) };
@@ -1146,7 +1257,7 @@ pub extern "C" fn mdraid_array_sync_wait(array: *mut mdraid_array) -> mdraid_res
             if m.sync_status().is_none() {
                 return Ok(());
             }
-            st = a.wait(st, Duration::from_millis(20));
+            st = a.wait(st, Duration::from_millis(20))?;
         }
     }
 }
@@ -1224,6 +1335,7 @@ pub unsafe extern "C" fn mdraid_array_sync_status(
             Form::Resting(arr) => (None, arr.last_sync()),
             Form::Running { m, .. } => (m.sync_status(), m.last_sync()),
             Form::Stopped => return Err(Fail::new(MDRAID_STOPPED, "the array is stopped")),
+            Form::Bound => return Err(wrong_thread()),
         };
         let _ = &mut st;
         if let Some(x) = status {
@@ -1459,6 +1571,7 @@ pub unsafe extern "C" fn mdraid_array_get_info(
                 i.events = m.events();
             }
             Form::Stopped => i.stopped = 1,
+            Form::Bound => return Err(wrong_thread()),
         }
         // SAFETY: non-NULL and writable (caller's promise).
         unsafe { *out = i };
@@ -1557,6 +1670,7 @@ pub unsafe extern "C" fn mdraid_array_member_info(
                 member_info(x, slot_of(&x.state).and_then(|s| m.engine().member_counters(s)))
             }
             Form::Stopped => return Err(Fail::new(MDRAID_STOPPED, "the array is stopped")),
+            Form::Bound => return Err(wrong_thread()),
         };
         // SAFETY: non-NULL and writable (caller's promise).
         unsafe { *out = info };
@@ -1585,6 +1699,7 @@ pub unsafe extern "C" fn mdraid_array_member_name(
             Form::Resting(arr) => arr.members().get(index).map(|m| m.name.clone()),
             Form::Running { m, .. } => m.members().get(index).map(|m| m.name.clone()),
             Form::Stopped => return Err(Fail::new(MDRAID_STOPPED, "the array is stopped")),
+            Form::Bound => return Err(wrong_thread()),
         }
         .ok_or_else(|| Fail::new(MDRAID_NOT_FOUND, format!("no member {index}")))?;
         // SAFETY: the caller's promise for the output.

@@ -54,6 +54,9 @@ pub enum mdraid_result {
     MDRAID_BUFFER_TOO_SMALL = 9015,
     /// On-disk metadata is malformed or unsupported.
     MDRAID_FORMAT_ERROR = 9016,
+    /// The array is bound to another thread (`mdraid_array_bind_thread`): the call did
+    /// nothing.
+    MDRAID_WRONG_THREAD = 9017,
     /// A bug: the library panicked. The panic was caught at the boundary (it never unwinds
     /// into C); the object involved may be left unusable, but memory is safe.
     MDRAID_PANIC = 9100,
@@ -308,6 +311,7 @@ pub extern "C" fn mdraid_result_text(result: u32) -> *const c_char {
         9014 => c"MDRAID_UNKNOWN_TOKEN: no such outstanding I/O",
         9015 => c"MDRAID_BUFFER_TOO_SMALL: output buffer too small",
         9016 => c"MDRAID_FORMAT_ERROR: malformed or unsupported metadata",
+        9017 => c"MDRAID_WRONG_THREAD: the array is bound to another thread",
         9100 => c"MDRAID_PANIC: internal error (caught panic)",
         _ => c"unknown result",
     };

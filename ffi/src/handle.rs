@@ -238,7 +238,19 @@ pub fn array<T>(p: *const T) -> FfiResult<ArrayRef> {
     if p.is_null() {
         return Err(Fail::new(MDRAID_NULL_PARAMETER, "array is NULL"));
     }
-    array_of(p as u64).ok_or_else(|| bad("array"))
+    let a = array_of(p as u64).ok_or_else(|| bad("array"))?;
+    if a.bound_elsewhere() {
+        return Err(crate::array::wrong_thread());
+    }
+    Ok(a)
+}
+
+/// The array a handle names, as a counted reference.
+pub fn array_arc<T>(p: *const T) -> FfiResult<Arc<ArrayObj>> {
+    match lookup(p, "array")? {
+        Obj::Array(a) => Ok(a),
+        _ => Err(bad("array")),
+    }
 }
 
 pub fn registry<T>(p: *const T) -> FfiResult<Arc<RegistryObj>> {

@@ -8,8 +8,8 @@
 //! (`ffi/include/mdraid.h`, generated from the doc comments here by cbindgen).
 //!
 //! Modules, one per C object: [`member`] (`mdraid_member`, `mdraid_member_io_complete`,
-//! `mdraid_examine`), [`array`] (`mdraid_array`), [`registry`] (`mdraid_registry`), plus the
-//! infrastructure: [`error`] (`mdraid_result`, the per-thread last error, the panic boundary)
+//! `mdraid_examine`), [`array`] (`mdraid_array`), [`binding`] (arrays bound to one thread),
+//! [`registry`] (`mdraid_registry`), plus the infrastructure: [`error`] (`mdraid_result`, the per-thread last error, the panic boundary)
 //! and [`handle`] (the table that makes handles checkable).
 #![allow(non_camel_case_types)]
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -20,6 +20,7 @@ compile_error!("libmdraid encodes handles in 64-bit pointers");
 #[macro_use]
 pub mod error;
 pub mod array;
+pub mod binding;
 mod clock;
 mod driver;
 pub mod handle;

@@ -549,7 +549,9 @@ pub extern "C" fn mdraid_member_free(member: *mut mdraid_member) {
 /// returns, and may call member callbacks for the I/O that follows.
 ///
 /// Errors: `MDRAID_UNKNOWN_TOKEN` (not outstanding: completed twice, forged, or its array was
-/// freed). Thread-safe; many threads may complete I/Os of one array at once.
+/// freed), `MDRAID_WRONG_THREAD` (its array is bound to another thread: the completion was
+/// not taken; deliver it from that thread). Thread-safe; many threads may complete I/Os of
+/// one array at once (of a bound array: its thread alone).
 #[no_mangle]
 pub extern "C" fn mdraid_member_io_complete(
     token: mdraid_io_token,
@@ -557,6 +559,9 @@ pub extern "C" fn mdraid_member_io_complete(
 ) -> mdraid_result {
     ffi_boundary! {
         if let Some(a) = handle::array_of(token.owner) {
+            if a.bound_elsewhere() {
+                return Err(crate::array::wrong_thread());
+            }
             return a.complete_io(token.id, result);
         }
         match handle::get(token.owner) {

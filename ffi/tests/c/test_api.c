@@ -22,7 +22,7 @@ static void test_basics(void) {
     CHECK(strncmp(mdraid_result_text(MDRAID_OK), "MDRAID_OK", 9) == 0);
     CHECK(strncmp(mdraid_result_text(MDRAID_PANIC), "MDRAID_PANIC", 12) == 0);
     CHECK(strcmp(mdraid_result_text(12345), "unknown result") == 0);
-    for (unsigned r = 9001; r <= 9016; r++) CHECK(strncmp(mdraid_result_text(r), "MDRAID_", 7) == 0);
+    for (unsigned r = 9001; r <= 9017; r++) CHECK(strncmp(mdraid_result_text(r), "MDRAID_", 7) == 0);
     /* The values are part of the ABI. */
     CHECK(MDRAID_NULL_PARAMETER == 9001 && MDRAID_INVALID_HANDLE == 9002 && MDRAID_MISALIGNED == 9005 &&
           MDRAID_STOPPED == 9013 && MDRAID_PANIC == 9100);

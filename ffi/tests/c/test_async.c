@@ -245,47 +245,6 @@ static void test_eio(void) {
     world_free(&w, 1);
 }
 
-/* ---- a read callback that does not start its I/O: the read goes on from the other mirror ---- */
-
-static void test_refused_start(void) {
-    g_test = "refused";
-    world w;
-    world_new(&w, 17, 1);
-    uint8_t buf[BLOCK], got[BLOCK];
-    for (int b = 0; b < 32; b++) {
-        fill(buf, BLOCK, (uint64_t)b * BLOCK, 9);
-        OK(mdraid_array_write(w.a, (uint64_t)b * BLOCK, buf, BLOCK, 0));
-    }
-    OK(mdraid_array_flush(w.a));
-    __atomic_store_n(&w.d[1]->refuse_reads, 1, __ATOMIC_RELAXED);
-    unsigned long before = w.d[0]->reads;
-    /* Reads two at a time: md's balancing sends the second to the less busy mirror 1. */
-    uint8_t got2[BLOCK];
-    for (int i = 0; i < 32; i++) {
-        int b = (i * 13) % 32, b2 = (i * 7 + 3) % 32;
-        memset(got, 0, sizeof got);
-        memset(got2, 0, sizeof got2);
-        waitgroup wg;
-        wg_init(&wg);
-        wg_add(&wg);
-        wg_add(&wg);
-        OK(mdraid_array_submit(w.a, MDRAID_OP_READ, (uint64_t)b * BLOCK, got, BLOCK, 0, wg_done, &wg));
-        OK(mdraid_array_submit(w.a, MDRAID_OP_READ, (uint64_t)b2 * BLOCK, got2, BLOCK, 0, wg_done, &wg));
-        wg_wait(&wg);
-        CHECK(wg.errors == 0);
-        wg_destroy(&wg);
-        CHECK(matches(got, BLOCK, (uint64_t)b * BLOCK, 9));
-        CHECK(matches(got2, BLOCK, (uint64_t)b2 * BLOCK, 9));
-        OK(mdraid_array_read(w.a, (uint64_t)b2 * BLOCK, got2, BLOCK));
-        CHECK(matches(got2, BLOCK, (uint64_t)b2 * BLOCK, 9));
-    }
-    /* The reads sent to mirror 1 were refused there and served by mirror 0. */
-    CHECK(__atomic_load_n(&w.d[1]->refused, __ATOMIC_RELAXED) > 0);
-    CHECK(w.d[0]->reads - before >= 96);
-    __atomic_store_n(&w.d[1]->refuse_reads, 0, __ATOMIC_RELAXED);
-    world_free(&w, 1);
-}
-
 /* ---- freeing an array lets its members go at once, whatever other threads looked it up ---- */
 
 static void test_free_releases_members(void) {
@@ -473,13 +432,320 @@ static void test_inline_completion(void) {
     }
 }
 
+/* ---- an array bound to one thread (mdraid_array_bind_thread) ---- */
+
+/* A reactor of the test's own: member callbacks queue the I/O, and whoever calls q_drain
+ * carries it out and completes it on its own thread (a helper during setup, then the thread
+ * the array is bound to). */
+typedef struct qop { memdev *d; int kind; uint64_t off; uint8_t *buf; size_t len; uint32_t fl; mdraid_io_token t; } qop;
+static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
+static qop q_ring[1024];
+static unsigned q_head, q_tail;
+static int q_push(qop o) {
+    pthread_mutex_lock(&q_mu);
+    int full = q_tail - q_head == 1024;
+    if (!full) q_ring[q_tail++ % 1024] = o;
+    pthread_mutex_unlock(&q_mu);
+    return full ? EAGAIN : 0;
+}
+static int q_pop(qop *o) {
+    pthread_mutex_lock(&q_mu);
+    int have = q_head != q_tail;
+    if (have) *o = q_ring[q_head++ % 1024];
+    pthread_mutex_unlock(&q_mu);
+    return have;
+}
+static int q_serve(qop *o) {
+    switch (o->kind) {
+    case 0: return memdev_do_read(o->d, o->off, o->buf, o->len);
+    case 1: return memdev_do_write(o->d, o->off, o->buf, o->len, o->fl);
+    default: return memdev_do_flush(o->d);
+    }
+}
+/* Completes everything queued (and what that queues); returns how many. */
+static int q_drain(void) {
+    int n = 0;
+    qop o;
+    while (q_pop(&o)) {
+        OK(mdraid_member_io_complete(o.t, q_serve(&o)));
+        n++;
+    }
+    return n;
+}
+static int q_read(void *c, uint64_t off, uint8_t *b, size_t l, mdraid_io_token t) {
+    memdev *d = c;
+    if (__atomic_load_n(&d->refuse_reads, __ATOMIC_RELAXED)) {
+        d->refused++;
+        return EAGAIN; /* not started */
+    }
+    return q_push((qop){c, 0, off, b, l, 0, t});
+}
+static int q_write(void *c, uint64_t off, const uint8_t *b, size_t l, uint32_t fl, mdraid_io_token t) {
+    return q_push((qop){c, 1, off, (uint8_t *)b, l, fl, t});
+}
+static int q_flush(void *c, mdraid_io_token t) { return q_push((qop){c, 2, 0, NULL, 0, 0, t}); }
+
+static int q_helper_quit;
+static void *q_helper(void *arg) {
+    (void)arg;
+    while (!__atomic_load_n(&q_helper_quit, __ATOMIC_ACQUIRE)) {
+        if (!q_drain()) {
+            struct timespec ts = {0, 100000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return NULL;
+}
+
+/* An array over two q-members, set up with the helper completing its I/O, which is left to
+ * the caller's q_drain afterwards. */
+static mdraid_array *q_array(memdev *d[2], mdraid_member *m[2], uint32_t gen) {
+    for (int i = 0; i < 2; i++) {
+        d[i] = memdev_new(16 * MIB);
+        mdraid_member_callbacks cb = {d[i], d[i]->size, 512, MDRAID_CALLBACK_ASYNC, q_read, q_write,
+                                      q_flush, NULL, mark_destroyed};
+        MUST(mdraid_member_new(&cb, i ? "q1" : "q0", &m[i]));
+    }
+    pthread_t helper;
+    __atomic_store_n(&q_helper_quit, 0, __ATOMIC_RELEASE);
+    pthread_create(&helper, NULL, q_helper, NULL);
+    mdraid_create_options o;
+    MUST(mdraid_create_options_init(&o));
+    o.bitmap = MDRAID_BITMAP_INTERNAL;
+    o.flags = MDRAID_CREATE_ASSUME_CLEAN;
+    mdraid_array *a;
+    MUST(mdraid_array_create(&o, m, 2, &a));
+    uint8_t buf[BLOCK];
+    for (int b = 0; b < 32; b++) {
+        fill(buf, BLOCK, (uint64_t)b * BLOCK, gen);
+        OK(mdraid_array_write(a, (uint64_t)b * BLOCK, buf, BLOCK, 0));
+    }
+    OK(mdraid_array_flush(a));
+    __atomic_store_n(&q_helper_quit, 1, __ATOMIC_RELEASE);
+    pthread_join(helper, NULL);
+    return a;
+}
+
+static void q_array_free(mdraid_array *a, memdev *d[2], mdraid_member *m[2]) {
+    mdraid_array_free(a);
+    for (int i = 0; i < 2; i++) {
+        mdraid_member_free(m[i]);
+        CHECK(d[i]->destroyed == 1);
+        memdev_free(d[i]);
+    }
+}
+
+/* ---- a read callback that does not start its I/O: the read goes on from the other mirror ---- */
+
+static void test_refused_start(void) {
+    g_test = "refused";
+    memdev *d[2];
+    mdraid_member *m[2];
+    mdraid_array *a = q_array(d, m, 9);
+    d[1]->refuse_reads = 1;
+    unsigned long before = d[0]->reads;
+    /* Reads two at a time, completed only when both are out: md's balancing sends the second
+     * to the less busy mirror 1, which refuses it; it is served by mirror 0. */
+    uint8_t got[2][BLOCK];
+    for (int i = 0; i < 32; i++) {
+        int b[2] = {(i * 13) % 32, (i * 7 + 3) % 32};
+        waitgroup wg;
+        wg_init(&wg);
+        for (int k = 0; k < 2; k++) {
+            memset(got[k], 0, BLOCK);
+            wg_add(&wg);
+            OK(mdraid_array_submit(a, MDRAID_OP_READ, (uint64_t)b[k] * BLOCK, got[k], BLOCK, 0, wg_done, &wg));
+        }
+        q_drain();
+        CHECK(wg.pending == 0 && wg.errors == 0);
+        wg_destroy(&wg);
+        for (int k = 0; k < 2; k++) CHECK(matches(got[k], BLOCK, (uint64_t)b[k] * BLOCK, 9));
+    }
+    /* (Mirror 0 also serves the repairs of the reads mirror 1 refused.) */
+    CHECK(d[1]->refused > 0);
+    CHECK(d[0]->reads - before >= 64);
+    q_array_free(a, d, m);
+}
+
+/* What another thread gets while the array is bound to the test's thread. */
+typedef struct elsewhere {
+    mdraid_array *a;
+    mdraid_io_token t; /* an outstanding I/O to try to complete, when t.owner != 0 */
+    mdraid_result info, submit, complete, unbind, bind, readr;
+    int freed_ignored;
+} elsewhere;
+static void *elsewhere_main(void *arg) {
+    elsewhere *e = arg;
+    mdraid_array_info info;
+    uint8_t buf[BLOCK];
+    e->info = mdraid_array_get_info(e->a, &info);
+    e->submit = mdraid_array_submit(e->a, MDRAID_OP_READ, 0, buf, BLOCK, 0, wg_done, NULL);
+    e->readr = mdraid_array_read(e->a, 0, buf, BLOCK);
+    e->complete = e->t.owner ? mdraid_member_io_complete(e->t, 0) : MDRAID_OK;
+    e->unbind = mdraid_array_unbind_thread(e->a);
+    e->bind = mdraid_array_bind_thread(e->a);
+    mdraid_array_free(e->a); /* ignored: the handle stays valid */
+    e->freed_ignored = mdraid_array_get_info(e->a, &info) == MDRAID_WRONG_THREAD;
+    return NULL;
+}
+
+/* A thread that binds the array, submits a read, completes it and ends, bound. */
+static void *binder_main(void *arg) {
+    mdraid_array *a = arg;
+    uint8_t buf[BLOCK];
+    OK(mdraid_array_bind_thread(a));
+    waitgroup wg;
+    wg_init(&wg);
+    wg_add(&wg);
+    OK(mdraid_array_submit(a, MDRAID_OP_READ, 3 * BLOCK, buf, BLOCK, 0, wg_done, &wg));
+    q_drain();
+    CHECK(wg.pending == 0 && wg.errors == 0);
+    CHECK(matches(buf, BLOCK, 3 * BLOCK, 11));
+    wg_destroy(&wg);
+    return NULL;
+}
+
+static void test_bound(void) {
+    g_test = "bound";
+    memdev *d[2];
+    mdraid_member *m[2];
+    mdraid_array *a = q_array(d, m, 11);
+    uint8_t buf[BLOCK], got[BLOCK];
+    pthread_t helper;
+
+    /* Bound while I/O is in flight: refused. */
+    waitgroup wg;
+    wg_init(&wg);
+    wg_add(&wg);
+    OK(mdraid_array_submit(a, MDRAID_OP_READ, 0, got, BLOCK, 0, wg_done, &wg));
+    EXPECT(mdraid_array_bind_thread(a), MDRAID_BUSY);
+    q_drain();
+    CHECK(wg.pending == 0);
+    OK(mdraid_array_bind_thread(a));
+    OK(mdraid_array_bind_thread(a)); /* again, from the same thread: fine */
+    EXPECT(mdraid_array_bind_thread(NULL), MDRAID_NULL_PARAMETER);
+    EXPECT(mdraid_array_unbind_thread(NULL), MDRAID_NULL_PARAMETER);
+
+    /* Reads and writes from this thread, completed here, each read checked. */
+    for (int round = 0; round < 4; round++) {
+        uint8_t rbuf[8][BLOCK];
+        for (int i = 0; i < 8; i++) {
+            int b = (i * 5 + round) % 32;
+            wg_add(&wg);
+            OK(mdraid_array_submit(a, MDRAID_OP_READ, (uint64_t)b * BLOCK, rbuf[i], BLOCK, 0, wg_done, &wg));
+        }
+        fill(buf, BLOCK, 40 * BLOCK, 12);
+        wg_add(&wg);
+        OK(mdraid_array_submit(a, MDRAID_OP_WRITE, 40 * BLOCK, buf, BLOCK, 0, wg_done, &wg));
+        CHECK(q_drain() >= 9);
+        CHECK(wg.pending == 0 && wg.errors == 0);
+        for (int i = 0; i < 8; i++) CHECK(matches(rbuf[i], BLOCK, (uint64_t)((i * 5 + round) % 32) * BLOCK, 11));
+    }
+    mdraid_array_info info;
+    OK(mdraid_array_get_info(a, &info));
+    CHECK(info.in_sync == 2);
+    /* Calls that would wait for the async members' I/O: refused on this thread, before
+     * anything is submitted. */
+    EXPECT(mdraid_array_read(a, 0, got, BLOCK), MDRAID_BUSY);
+    EXPECT(mdraid_array_flush(a), MDRAID_BUSY);
+    EXPECT(mdraid_array_stop(a), MDRAID_BUSY);
+    CHECK(q_drain() == 0);
+
+    /* Another thread: every call refused with MDRAID_WRONG_THREAD, including the completion
+     * of an I/O that is out (which stays out: completed here afterwards). */
+    wg_add(&wg);
+    OK(mdraid_array_submit(a, MDRAID_OP_READ, 7 * BLOCK, got, BLOCK, 0, wg_done, &wg));
+    qop pending;
+    CHECK(q_pop(&pending));
+    elsewhere e = {a, pending.t, 0, 0, 0, 0, 0, 0, 0};
+    pthread_t th;
+    pthread_create(&th, NULL, elsewhere_main, &e);
+    pthread_join(th, NULL);
+    CHECK(e.info == MDRAID_WRONG_THREAD);
+    CHECK(e.submit == MDRAID_WRONG_THREAD);
+    CHECK(e.readr == MDRAID_WRONG_THREAD);
+    CHECK(e.complete == MDRAID_WRONG_THREAD);
+    CHECK(e.unbind == MDRAID_WRONG_THREAD);
+    CHECK(e.bind == MDRAID_WRONG_THREAD);
+    CHECK(e.freed_ignored);
+    CHECK(wg.pending == 1);
+    OK(mdraid_member_io_complete(pending.t, q_serve(&pending)));
+    CHECK(wg.pending == 0 && wg.errors == 0);
+    CHECK(matches(got, BLOCK, 7 * BLOCK, 11));
+
+    /* Unbound: other threads may call again (a helper serves the blocking calls' I/O). */
+    OK(mdraid_array_unbind_thread(a));
+    OK(mdraid_array_unbind_thread(a)); /* not bound: fine */
+    /* A thread that ends bound gives the array back. */
+    pthread_create(&th, NULL, binder_main, a);
+    pthread_join(th, NULL);
+    __atomic_store_n(&q_helper_quit, 0, __ATOMIC_RELEASE);
+    pthread_create(&helper, NULL, q_helper, NULL);
+    OK(mdraid_array_get_info(a, &info));
+    OK(mdraid_array_read(a, 40 * BLOCK, got, BLOCK));
+    fill(buf, BLOCK, 40 * BLOCK, 12);
+    CHECK(memcmp(got, buf, BLOCK) == 0);
+    OK(mdraid_array_sync_start(a, MDRAID_SYNC_CHECK));
+    OK(mdraid_array_sync_wait(a));
+    mdraid_sync_status st;
+    OK(mdraid_array_sync_status(a, &st));
+    CHECK(st.last_valid && st.last_mismatch_cnt == 0);
+    __atomic_store_n(&q_helper_quit, 1, __ATOMIC_RELEASE);
+    pthread_join(helper, NULL);
+    /* Freed while bound, from its own thread (without a stop, as a crash): the handle goes
+     * and the members are let go (their destructors run at their own free below). */
+    OK(mdraid_array_bind_thread(a));
+    wg_destroy(&wg);
+    q_array_free(a, d, m);
+    EXPECT(mdraid_array_get_info(a, &info), MDRAID_INVALID_HANDLE);
+}
+
+/* Bound over synchronous members: the blocking calls work as before (nothing to wait for but
+ * the members themselves, which complete inline), a sync action included. */
+static void test_bound_sync(void) {
+    g_test = "bound-sync";
+    memdev *d[2];
+    mdraid_member *m[2];
+    for (int i = 0; i < 2; i++) {
+        d[i] = memdev_new(8 * MIB);
+        m[i] = member_sync(d[i], i ? "s1" : "s0");
+    }
+    mdraid_array *a;
+    MUST(mdraid_array_create(NULL, m, 2, &a)); /* a resync is owed */
+    OK(mdraid_array_bind_thread(a));
+    uint8_t buf[BLOCK], got[BLOCK];
+    for (int b = 0; b < 16; b++) {
+        fill(buf, BLOCK, (uint64_t)b * BLOCK, 13);
+        OK(mdraid_array_write(a, (uint64_t)b * BLOCK, buf, BLOCK, 0));
+        OK(mdraid_array_read(a, (uint64_t)b * BLOCK, got, BLOCK));
+        CHECK(matches(got, BLOCK, (uint64_t)b * BLOCK, 13));
+    }
+    OK(mdraid_array_flush(a));
+    OK(mdraid_array_sync_start(a, MDRAID_SYNC_RESYNC));
+    OK(mdraid_array_sync_wait(a));
+    mdraid_array_info info;
+    OK(mdraid_array_get_info(a, &info));
+    CHECK(info.needs_resync == 0);
+    OK(mdraid_array_stop(a));
+    OK(mdraid_array_get_info(a, &info));
+    CHECK(info.stopped == 1);
+    mdraid_array_free(a);
+    for (int i = 0; i < 2; i++) {
+        mdraid_member_free(m[i]);
+        CHECK(d[i]->destroyed == 1);
+        memdev_free(d[i]);
+    }
+}
+
 int main(int argc, char **argv) {
     int cuts = argc > 1 ? atoi(argv[1]) : 6;
     test_concurrent();
     test_tick();
     test_eio();
-    test_refused_start();
     test_free_releases_members();
+    test_refused_start();
+    test_bound();
+    test_bound_sync();
     test_inline_completion();
     for (int i = 0; i < cuts; i++) test_power_cut(1000 + (unsigned)i);
     return finish();
