@@ -475,8 +475,8 @@ fn a_signal_stops_a_replace_at_its_checkpoint_and_the_next_replace_resumes_it() 
             name,
         );
         // Paced at 2 MB/s: the 64 MiB copy would take half a minute.
-        let child = Command::new(env!("CARGO_BIN_EXE_mdraid"))
-            .args([
+        let o = mdraid_signalled(
+            &[
                 "replace",
                 &a,
                 &b,
@@ -486,23 +486,14 @@ fn a_signal_stops_a_replace_at_its_checkpoint_and_the_next_replace_resumes_it() 
                 &c,
                 "--speed-min=1000",
                 "--speed-max=2000",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(1500));
-        let k = Command::new("kill")
-            .args([sig, &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(k.success());
-        let o = child.wait_with_output().unwrap();
+            ],
+            sig,
+            1500,
+        );
         let err = String::from_utf8_lossy(&o.stderr).into_owned();
         assert_eq!(o.status.code(), Some(1), "{name}: {err}");
         assert!(err.contains("copy was interrupted"), "{name}: {err}");
-        // Stopped cleanly with the copy recorded: c is a:s replacement part way.
+        // Stopped cleanly with the copy recorded: c is a's replacement part way.
         let text = String::from_utf8_lossy(&mdraid(&["examine", &c]).stdout).into_owned();
         assert!(
             text.contains("Device Role : Replacement device 0"),

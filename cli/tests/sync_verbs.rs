@@ -4,6 +4,8 @@ use mdraid::testutil::*;
 use serde_json::Value;
 use std::process::{Command, Output, Stdio};
 
+mod support;
+
 fn mdraid(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mdraid"))
         .args(args)
@@ -288,27 +290,18 @@ fn a_signal_stops_a_resync_at_its_checkpoint_and_the_next_resync_resumes_there()
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     for (sig, name) in [("-INT", "SIGINT"), ("-TERM", "SIGTERM")] {
         // Paced at 2 MiB/s: the 64 MiB resync would take half a minute.
-        let child = Command::new(env!("CARGO_BIN_EXE_mdraid"))
-            .args([
+        let o = support::mdraid_signalled(
+            &[
                 "resync",
                 "--json",
                 "--speed-min=1000",
                 "--speed-max=2000",
                 &a,
                 &b,
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(1500));
-        let k = Command::new("kill")
-            .args([sig, &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(k.success());
-        let o = child.wait_with_output().unwrap();
+            ],
+            sig,
+            1500,
+        );
         let err = String::from_utf8_lossy(&o.stderr).into_owned();
         assert_eq!(o.status.code(), Some(1), "{name}: {err}");
         assert!(

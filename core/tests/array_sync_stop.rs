@@ -202,7 +202,6 @@ fn a_resync_stopped_by_idle_restarts_at_once_and_the_report_is_the_last() {
 /// copy from that checkpoint to a clean check.
 #[test]
 fn an_add_or_a_replace_frozen_mid_copy_resumes_from_its_checkpoint_at_assembly() {
-    use mdraid::array::AssembleOptions;
     for replace in [false, true] {
         let case = if replace { "replace" } else { "add" };
         let mut a =
@@ -255,16 +254,8 @@ fn an_add_or_a_replace_frozen_mid_copy_resumes_from_its_checkpoint_at_assembly()
         } else {
             assert!(a.is_degraded(), "{case}");
         }
-        let names: Vec<String> = a.members().iter().map(|m| m.name.clone()).collect();
-        let devs: Vec<(String, MemDevice)> = a
-            .stop()
-            .unwrap()
-            .into_iter()
-            .zip(names)
-            .map(|(m, n)| (n, m.dev))
-            .collect();
         // Assembly runs md's recovery check: the copy resumes from the checkpoint.
-        let (mut b, _) = Array::assemble(devs, &AssembleOptions::default()).unwrap();
+        let mut b = reassemble(a);
         let r2 = b
             .stop_sync(false, &mut |_, _| {})
             .unwrap()
@@ -290,7 +281,6 @@ fn an_add_or_a_replace_frozen_mid_copy_resumes_from_its_checkpoint_at_assembly()
 #[test]
 fn a_grow_frozen_mid_recovery_keeps_the_change_and_resumes_at_assembly() {
     use mdraid::array::machine::GrowRequest;
-    use mdraid::array::AssembleOptions;
     let mut a =
         Array::create(mem_slots(2, BIG), &create_options(MetadataVersion::V1_2, 2)).unwrap();
     a.write(0, &[0x3cu8; 1 << 20]).unwrap();
@@ -322,15 +312,7 @@ fn a_grow_frozen_mid_recovery_keeps_the_change_and_resumes_at_assembly() {
     assert!(a.sync_frozen());
     assert_eq!(a.raid_disks(), 3, "the change is made");
     assert!(!in_sync(&a, "m2") && a.is_degraded());
-    let names: Vec<String> = a.members().iter().map(|m| m.name.clone()).collect();
-    let devs: Vec<(String, MemDevice)> = a
-        .stop()
-        .unwrap()
-        .into_iter()
-        .zip(names)
-        .map(|(m, n)| (n, m.dev))
-        .collect();
-    let (mut b, _) = Array::assemble(devs, &AssembleOptions::default()).unwrap();
+    let mut b = reassemble(a);
     assert_eq!(b.raid_disks(), 3);
     let r2 = b
         .stop_sync(false, &mut |_, _| {})
@@ -344,4 +326,19 @@ fn a_grow_frozen_mid_recovery_keeps_the_change_and_resumes_at_assembly() {
     assert!(in_sync(&b, "m2") && !b.is_degraded());
     let check = b.run_sync(SyncAction::Check, &mut |_, _| {}).unwrap();
     assert_eq!(check.mismatch_cnt, 0);
+}
+
+/// Stops `a` and assembles its members again (by their names).
+fn reassemble(a: Array<MemDevice>) -> Array<MemDevice> {
+    let names: Vec<String> = a.members().iter().map(|m| m.name.clone()).collect();
+    let devs: Vec<(String, MemDevice)> = a
+        .stop()
+        .unwrap()
+        .into_iter()
+        .zip(names)
+        .map(|(m, n)| (n, m.dev))
+        .collect();
+    Array::assemble(devs, &mdraid::array::AssembleOptions::default())
+        .unwrap()
+        .0
 }

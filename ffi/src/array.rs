@@ -125,10 +125,9 @@ pub struct ArrayObj {
 unsafe impl Sync for ArrayObj {}
 
 impl St {
-    /// What the mutex holds while the array is bound to a thread.
-    pub(crate) fn placeholder() -> St {
+    fn new(form: Form, align: usize, block: u64, readonly: bool) -> St {
         St {
-            form: Form::Bound,
+            form,
             reqs: Vec::new(),
             free: Vec::new(),
             by_id: Vec::new(),
@@ -138,10 +137,15 @@ impl St {
             timer_checked: 0,
             changing: false,
             waiters: 0,
-            align: 1,
-            block: 512,
-            readonly: false,
+            align,
+            block,
+            readonly,
         }
+    }
+
+    /// What the mutex holds while the array is bound to a thread.
+    pub(crate) fn placeholder() -> St {
+        St::new(Form::Bound, 1, 512, false)
     }
 }
 
@@ -226,21 +230,7 @@ impl ArrayObj {
         };
         Arc::new(ArrayObj {
             handle: OnceLock::new(),
-            st: Mutex::new(St {
-                form,
-                reqs: Vec::new(),
-                free: Vec::new(),
-                by_id: Vec::new(),
-                bounces: IdMap::default(),
-                pool: Vec::new(),
-                failures: 0,
-                timer_checked: 0,
-                changing: false,
-                waiters: 0,
-                align,
-                block,
-                readonly,
-            }),
+            st: Mutex::new(St::new(form, align, block, readonly)),
             cv: Condvar::new(),
             lease: std::cell::UnsafeCell::new(None),
             bound: AtomicUsize::new(0),

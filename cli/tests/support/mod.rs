@@ -64,6 +64,25 @@ pub fn mdadm(bin: &Path, args: &[&str]) -> String {
     s
 }
 
+/// Starts `mdraid` with `args`, sends it `sig` (`kill`'s form: "-INT") after `ms`
+/// milliseconds and waits for it: its output.
+pub fn mdraid_signalled(args: &[&str], sig: &str, ms: u64) -> Output {
+    let child = Command::new(env!("CARGO_BIN_EXE_mdraid"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    let k = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(k.success(), "kill {sig}");
+    child.wait_with_output().unwrap()
+}
+
 /// Runs `mdraid`, which must succeed; its stdout.
 pub fn mdraid_ok(args: &[&str], what: &str) -> String {
     let o = mdraid(args);

@@ -191,6 +191,15 @@ static void test_tick(void) {
     world_free(&w, 1);
 }
 
+/* Writes blocks 0..n-1 with pattern `gen`. */
+static void write_blocks(mdraid_array *a, int n, uint32_t gen) {
+    uint8_t buf[BLOCK];
+    for (int b = 0; b < n; b++) {
+        fill(buf, BLOCK, (uint64_t)b * BLOCK, gen);
+        OK(mdraid_array_write(a, (uint64_t)b * BLOCK, buf, BLOCK, 0));
+    }
+}
+
 /* ---- EIO from the callbacks: never wrong data ---- */
 
 static void test_eio(void) {
@@ -198,10 +207,7 @@ static void test_eio(void) {
     world w;
     world_new(&w, 13, 1);
     uint8_t buf[BLOCK], got[BLOCK];
-    for (int b = 0; b < 32; b++) {
-        fill(buf, BLOCK, (uint64_t)b * BLOCK, 5);
-        OK(mdraid_array_write(w.a, (uint64_t)b * BLOCK, buf, BLOCK, 0));
-    }
+    write_blocks(w.a, 32, 5);
     OK(mdraid_array_flush(w.a));
     /* Reads fail on mirror 1: every read still returns the right bytes (from mirror 0). */
     __atomic_store_n(&w.d[1]->fail_reads, 1, __ATOMIC_RELAXED);
@@ -251,12 +257,9 @@ static void test_free_releases_members(void) {
     g_test = "free";
     world w;
     world_new(&w, 19, 1);
-    uint8_t buf[BLOCK], got[BLOCK];
-    for (int b = 0; b < 16; b++) {
-        fill(buf, BLOCK, (uint64_t)b * BLOCK, 10);
-        OK(mdraid_array_write(w.a, (uint64_t)b * BLOCK, buf, BLOCK, 0));
-        OK(mdraid_array_read(w.a, (uint64_t)b * BLOCK, got, BLOCK));
-    }
+    uint8_t got[BLOCK];
+    write_blocks(w.a, 16, 10);
+    for (int b = 0; b < 16; b++) OK(mdraid_array_read(w.a, (uint64_t)b * BLOCK, got, BLOCK));
     /* The reactor's threads completed that I/O: each looked the array up (and caches it).
      * Freed without a stop (as a crash leaves it): the members are no longer in use and
      * assemble again right away, with the reactor threads still running. */
@@ -515,11 +518,7 @@ static mdraid_array *q_array(memdev *d[2], mdraid_member *m[2], uint32_t gen) {
     o.flags = MDRAID_CREATE_ASSUME_CLEAN;
     mdraid_array *a;
     MUST(mdraid_array_create(&o, m, 2, &a));
-    uint8_t buf[BLOCK];
-    for (int b = 0; b < 32; b++) {
-        fill(buf, BLOCK, (uint64_t)b * BLOCK, gen);
-        OK(mdraid_array_write(a, (uint64_t)b * BLOCK, buf, BLOCK, 0));
-    }
+    write_blocks(a, 32, gen);
     OK(mdraid_array_flush(a));
     __atomic_store_n(&q_helper_quit, 1, __ATOMIC_RELEASE);
     pthread_join(helper, NULL);
