@@ -214,15 +214,7 @@ fn an_add_or_a_replace_frozen_mid_copy_resumes_from_its_checkpoint_at_assembly()
             }
         };
         let r = if replace {
-            let out = a
-                .add_member(
-                    "m2".into(),
-                    MemDevice::new(BIG),
-                    &AddOptions::default(),
-                    &mut |_, _| {},
-                )
-                .unwrap();
-            assert_eq!(out, AddOutcome::Spare);
+            add_spare(&mut a, "m2");
             a.replace_member_stoppable("m0", Some("m2"), &mut freeze, &stop)
                 .unwrap()
         } else {
@@ -284,15 +276,7 @@ fn a_grow_frozen_mid_recovery_keeps_the_change_and_resumes_at_assembly() {
     let mut a =
         Array::create(mem_slots(2, BIG), &create_options(MetadataVersion::V1_2, 2)).unwrap();
     a.write(0, &[0x3cu8; 1 << 20]).unwrap();
-    let out = a
-        .add_member(
-            "m2".into(),
-            MemDevice::new(BIG),
-            &AddOptions::default(),
-            &mut |_, _| {},
-        )
-        .unwrap();
-    assert_eq!(out, AddOutcome::Spare);
+    add_spare(&mut a, "m2");
     let stop = SyncStop::new();
     let report = a
         .grow_stoppable(
@@ -341,4 +325,17 @@ fn reassemble(a: Array<MemDevice>) -> Array<MemDevice> {
     Array::assemble(devs, &mdraid::array::AssembleOptions::default())
         .unwrap()
         .0
+}
+
+/// Adds a blank device as `name`, which becomes a spare.
+fn add_spare(a: &mut Array<MemDevice>, name: &str) {
+    let out = a
+        .add_member(
+            name.into(),
+            MemDevice::new(BIG),
+            &AddOptions::default(),
+            &mut |_, _| {},
+        )
+        .unwrap();
+    assert_eq!(out, AddOutcome::Spare);
 }

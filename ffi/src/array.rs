@@ -46,6 +46,21 @@ pub(crate) enum Form {
     Bound,
 }
 
+/// An array request as the caller made it: `op` (`MDRAID_OP_*`) of `len` bytes at `offset`
+/// with the caller's memory at `ptr`; a blocking call's (`waiter`) or one whose completion
+/// calls `cb(user)`.
+#[derive(Clone, Copy)]
+pub(crate) struct NewRequest {
+    op: u32,
+    offset: u64,
+    ptr: usize,
+    len: usize,
+    flags: u32,
+    waiter: bool,
+    cb: mdraid_complete_fn,
+    user: usize,
+}
+
 /// What [`ArrayObj::submit_locked`] did with a request (by its slot in `St::reqs`).
 pub(crate) enum Submitted {
     /// A direct read: its one member I/O, to carry out.
@@ -405,19 +420,17 @@ impl ArrayObj {
     /// Submits one request. A read the machine serves directly comes back with its one
     /// member I/O, to carry out with [`ArrayObj::run_direct`] once the lock is dropped; any
     /// other request is in `st.by_id` under its slot, for a [`pump`] pass.
-    #[allow(clippy::too_many_arguments)]
-    fn submit_locked(
-        &self,
-        st: &mut St,
-        op: u32,
-        offset: u64,
-        ptr: usize,
-        len: usize,
-        flags: u32,
-        waiter: bool,
-        cb: mdraid_complete_fn,
-        user: usize,
-    ) -> FfiResult<Submitted> {
+    fn submit_locked(&self, st: &mut St, r: &NewRequest) -> FfiResult<Submitted> {
+        let NewRequest {
+            op,
+            offset,
+            ptr,
+            len,
+            flags,
+            waiter,
+            cb,
+            user,
+        } = *r;
         if flags & !MDRAID_IO_FUA != 0 {
             return Err(Fail::new(
                 MDRAID_INVALID_ARGUMENT,
@@ -511,20 +524,9 @@ impl ArrayObj {
     /// Submits one request and gets it going: a direct read's member I/O is carried out, any
     /// other request's work pumped and run (completion callbacks included). Returns its slot
     /// in `st.reqs` (a blocking request's, to wait on).
-    #[allow(clippy::too_many_arguments)]
-    fn submit(
-        &self,
-        op: u32,
-        offset: u64,
-        ptr: usize,
-        len: usize,
-        flags: u32,
-        waiter: bool,
-        cb: mdraid_complete_fn,
-        user: usize,
-    ) -> FfiResult<usize> {
+    fn submit(&self, r: &NewRequest) -> FfiResult<usize> {
         let mut st = self.lock();
-        match self.submit_locked(&mut st, op, offset, ptr, len, flags, waiter, cb, user)? {
+        match self.submit_locked(&mut st, r)? {
             // A direct read queued nothing: only due timers want a pass.
             Submitted::Direct(slot, c) if !timers_to_check(&st) => {
                 drop(st);
@@ -560,7 +562,16 @@ impl ArrayObj {
     fn blocking(&self, op: u32, offset: u64, ptr: usize, len: usize, flags: u32) -> FfiResult {
         // (Before anything is submitted: a request refused after it would still be in flight.)
         Self::may_wait(&self.lock())?;
-        let slot = self.submit(op, offset, ptr, len, flags, true, None, 0)?;
+        let slot = self.submit(&NewRequest {
+            op,
+            offset,
+            ptr,
+            len,
+            flags,
+            waiter: true,
+            cb: None,
+            user: 0,
+        })?;
         let mut st = self.lock();
         loop {
             if let Some(code) = st
@@ -1090,7 +1101,16 @@ pub unsafe extern "C" fn mdraid_array_submit(
             return Err(Fail::new(MDRAID_NULL_PARAMETER, "complete is NULL"));
         }
         let len = if op == MDRAID_OP_FLUSH { 0 } else { len };
-        a.submit(op, offset, buf as usize, len, flags, false, complete, user_data as usize)?;
+        a.submit(&NewRequest {
+            op,
+            offset,
+            ptr: buf as usize,
+            len,
+            flags,
+            waiter: false,
+            cb: complete,
+            user: user_data as usize,
+        })?;
         Ok(())
     }
 }
