@@ -178,17 +178,17 @@ impl ArrayObj {
     /// is an async-callback one (its completions could only come from this thread, which
     /// would be waiting: `MDRAID_BUSY`).
     fn wait<'a>(&'a self, st: StGuard<'a>, timeout: Duration) -> FfiResult<StGuard<'a>> {
-        let (mut st, timed_out) = match st {
-            StGuard::Locked(mut g) => {
+        let (mut st, timed_out) = match st.into_locked() {
+            Ok(mut g) => {
                 g.waiters += 1;
                 let (mut g, to) = self
                     .cv
                     .wait_timeout(g, timeout)
                     .unwrap_or_else(|e| e.into_inner());
                 g.waiters -= 1;
-                (StGuard::Locked(g), to.timed_out())
+                (StGuard::locked(g), to.timed_out())
             }
-            leased => {
+            Err(leased) => {
                 if Self::has_async_members(&leased) {
                     return Err(Fail::new(
                         MDRAID_BUSY,
@@ -308,7 +308,7 @@ impl ArrayObj {
     /// Refuses a call that may wait for member I/O on the thread the array is bound to, when
     /// only this thread could deliver that I/O's completions (see [`Self::wait`]).
     fn may_wait(st: &StGuard<'_>) -> FfiResult {
-        if matches!(st, StGuard::Leased(..)) && Self::has_async_members(st) {
+        if st.is_leased() && Self::has_async_members(st) {
             return Err(Fail::new(
                 MDRAID_BUSY,
                 "the array is bound to this thread and has async-callback members: a call \
@@ -611,6 +611,8 @@ impl ArrayObj {
 
 /// The error of a call on an array bound to another thread (the state here is the
 /// placeholder).
+#[cold]
+#[inline(never)]
 pub(crate) fn wrong_thread() -> Fail {
     Fail::new(
         MDRAID_WRONG_THREAD,

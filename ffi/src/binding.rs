@@ -23,39 +23,65 @@ pub(crate) fn this_thread() -> usize {
 }
 
 /// The array's state as one call holds it: under the mutex, or (the bound thread) the lease.
-pub(crate) enum StGuard<'a> {
+pub(crate) struct StGuard<'a> {
+    /// The state this guard holds (the mutex's data, or the lease): the deref target,
+    /// without a look at `hold` on every access.
+    st: std::ptr::NonNull<St>,
+    hold: Hold<'a>,
+}
+
+/// What keeps [`StGuard::st`] exclusively this guard's.
+pub(crate) enum Hold<'a> {
     Locked(MutexGuard<'a, St>),
-    Leased(Lease<'a>),
+    /// The bound thread's hold of the lease.
+    #[allow(dead_code)] // (held for its drop)
+    Leased(LeaseHeld<'a>),
 }
 
-/// The bound thread's hold of the lease (released when dropped).
-pub(crate) struct Lease<'a> {
-    a: &'a ArrayObj,
-    st: &'a mut St,
+/// Clears the array's `leased` when dropped.
+pub(crate) struct LeaseHeld<'a>(&'a ArrayObj);
+
+impl<'a> StGuard<'a> {
+    pub(crate) fn locked(mut g: MutexGuard<'a, St>) -> Self {
+        StGuard {
+            st: std::ptr::NonNull::from(&mut *g),
+            hold: Hold::Locked(g),
+        }
+    }
+
+    /// The mutex guard back (a condition-variable wait), or `Err(self)` for the lease.
+    pub(crate) fn into_locked(self) -> Result<MutexGuard<'a, St>, Self> {
+        match self.hold {
+            Hold::Locked(g) => Ok(g),
+            hold => Err(StGuard { st: self.st, hold }),
+        }
+    }
+
+    pub(crate) fn is_leased(&self) -> bool {
+        matches!(self.hold, Hold::Leased(_))
+    }
 }
 
-impl Drop for Lease<'_> {
+impl Drop for LeaseHeld<'_> {
     fn drop(&mut self) {
-        self.a.leased.store(false, Ordering::Relaxed);
+        self.0.leased.store(false, Ordering::Relaxed);
     }
 }
 
 impl std::ops::Deref for StGuard<'_> {
     type Target = St;
     fn deref(&self) -> &St {
-        match self {
-            StGuard::Locked(g) => g,
-            StGuard::Leased(l) => l.st,
-        }
+        // SAFETY: `st` points at the state `hold` keeps exclusively this guard's (the
+        // mutex's data while its guard lives; the lease while `leased` is set, which no
+        // other guard, binding or unbinding takes then), for the guard's lifetime.
+        unsafe { self.st.as_ref() }
     }
 }
 
 impl std::ops::DerefMut for StGuard<'_> {
     fn deref_mut(&mut self) -> &mut St {
-        match self {
-            StGuard::Locked(g) => g,
-            StGuard::Leased(l) => l.st,
-        }
+        // SAFETY: as in `deref`; `&mut self` makes the access unique.
+        unsafe { self.st.as_mut() }
     }
 }
 
@@ -64,24 +90,43 @@ impl ArrayObj {
     /// mutex (on another thread while the array is bound: the placeholder).
     #[inline]
     pub(crate) fn lock(&self) -> StGuard<'_> {
-        let bound = self.bound.load(Ordering::Acquire);
-        if bound != 0 && bound == this_thread() && !self.leased.load(Ordering::Relaxed) {
-            self.leased.store(true, Ordering::Relaxed);
-            // SAFETY: the lease is touched only by the bound thread (this one: checked
-            // above), and only through a guard, of which `leased` allows one at a time;
-            // binding and unbinding, the only other writers, run on this thread too and
-            // refuse while a guard is out.
-            if let Some(st) = unsafe { (*self.lease.get()).as_deref_mut() } {
-                return StGuard::Leased(Lease { a: self, st });
+        if self.bound.load(Ordering::Acquire) != 0 {
+            if let Some(g) = self.lease() {
+                return g;
             }
-            self.leased.store(false, Ordering::Relaxed);
         }
         // The state is consistent between statements that touch it; after a caught panic the
         // object is still memory-safe to use.
-        StGuard::Locked(self.st.lock().unwrap_or_else(|e| e.into_inner()))
+        StGuard::locked(self.st.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The lease, on the bound thread when no guard holds it.
+    #[inline(never)]
+    fn lease(&self) -> Option<StGuard<'_>> {
+        if self.bound.load(Ordering::Acquire) != this_thread()
+            || self.leased.load(Ordering::Relaxed)
+        {
+            return None;
+        }
+        self.leased.store(true, Ordering::Relaxed);
+        // SAFETY: the lease is touched only by the bound thread (this one: checked above),
+        // and only through a guard, of which `leased` allows one at a time; binding and
+        // unbinding, the only other writers, run on this thread too and refuse while a
+        // guard is out.
+        match unsafe { (*self.lease.get()).as_deref_mut() } {
+            Some(st) => Some(StGuard {
+                st: std::ptr::NonNull::from(st),
+                hold: Hold::Leased(LeaseHeld(self)),
+            }),
+            None => {
+                self.leased.store(false, Ordering::Relaxed);
+                None
+            }
+        }
     }
 
     /// Whether the array is bound to a thread other than this one.
+    #[inline]
     pub(crate) fn bound_elsewhere(&self) -> bool {
         let b = self.bound.load(Ordering::Acquire);
         b != 0 && b != this_thread()
