@@ -101,7 +101,7 @@ impl ArrayObj {
     }
 
     /// The lease, on the bound thread when no guard holds it.
-    #[inline(never)]
+    #[inline]
     fn lease(&self) -> Option<StGuard<'_>> {
         if self.bound.load(Ordering::Acquire) != this_thread()
             || self.leased.load(Ordering::Relaxed)
