@@ -164,13 +164,23 @@ impl ArrayObj {
         if g.waiters > 0 {
             return Err(Fail::new(MDRAID_BUSY, "another thread waits on the array"));
         }
+        // Recorded first: the thread's end gives the array back (and a thread already
+        // ending cannot take one).
+        let recorded = BOUND_HERE
+            .try_with(|b| {
+                b.try_borrow_mut()
+                    .map(|mut b| b.push(Arc::downgrade(self)))
+                    .is_ok()
+            })
+            .unwrap_or(false);
+        if !recorded {
+            return Err(Fail::new(MDRAID_BUSY, "this thread is ending"));
+        }
         let st = std::mem::replace(&mut *g, St::placeholder());
         // SAFETY: no thread holds the lease (the array is not bound, and the mutex, held
         // here, is what a binding goes through).
         unsafe { *self.lease.get() = Some(Box::new(st)) };
         self.bound.store(this_thread(), Ordering::Release);
-        drop(g);
-        BOUND_HERE.with(|b| b.borrow_mut().push(Arc::downgrade(self)));
         Ok(())
     }
 

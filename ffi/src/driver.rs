@@ -401,7 +401,7 @@ pub(crate) struct DirectEnd {
     /// A finished async read's completion callback, to call once the lock is dropped.
     pub done: Option<(mdraid_complete_fn, usize, mdraid_result)>,
     /// The machine has work for a [`pump`] pass (what the completion let go, a read going
-    /// on as an ordinary request, due timers).
+    /// on as an ordinary request).
     pub pump: bool,
 }
 
