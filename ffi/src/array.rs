@@ -189,13 +189,7 @@ impl ArrayObj {
                 (StGuard::locked(g), to.timed_out())
             }
             Err(leased) => {
-                if Self::has_async_members(&leased) {
-                    return Err(Fail::new(
-                        MDRAID_BUSY,
-                        "the array is bound to this thread and has async-callback members: a \
-                         call that waits for their I/O cannot be made from it (unbind first)",
-                    ));
-                }
+                Self::may_wait(&leased)?;
                 std::thread::sleep(timeout);
                 (leased, true)
             }
@@ -437,6 +431,7 @@ impl ArrayObj {
                 format!("unknown flags {flags:#x}"),
             ));
         }
+        let size = self.running(st)?.engine().array_sectors() * 512;
         let kind = match op {
             MDRAID_OP_READ => RequestKind::Read,
             MDRAID_OP_WRITE => RequestKind::Write,
@@ -452,7 +447,6 @@ impl ArrayObj {
         if st.readonly && kind != RequestKind::Read {
             return Err(Fail::new(MDRAID_READ_ONLY, "the array is read-only"));
         }
-        let size = self.running(st)?.engine().array_sectors() * 512;
         match kind {
             RequestKind::Flush => {}
             RequestKind::Discard => Self::check_io(st, offset, st.align.max(1), len, size)?,
@@ -526,42 +520,37 @@ impl ArrayObj {
     /// in `st.reqs` (a blocking request's, to wait on).
     fn submit(&self, r: &NewRequest) -> FfiResult<usize> {
         let mut st = self.lock();
-        match self.submit_locked(&mut st, r)? {
-            // A direct read queued nothing: only due timers want a pass.
-            Submitted::Direct(slot, c) if !timers_to_check(&st) => {
-                drop(st);
-                self.run_direct(c);
-                Ok(slot)
-            }
-            Submitted::Direct(slot, c) => {
-                let mut w = Work::default();
-                let n = pump(&mut st, &mut w);
-                self.notify(&st, n);
-                drop(st);
-                self.run(&mut w);
-                w.dispose();
-                self.run_direct(c);
-                Ok(slot)
-            }
-            Submitted::Queued(slot, done) => {
-                let mut w = Work::default();
-                if let Some(d) = done {
-                    w.push_done(d);
-                }
-                let n = pump(&mut st, &mut w);
-                self.notify(&st, n);
-                drop(st);
-                self.run(&mut w);
-                w.dispose();
-                Ok(slot)
-            }
+        if r.waiter {
+            // (Before anything is submitted: a request refused after it would still be in
+            // flight.)
+            Self::may_wait(&st)?;
         }
+        let (slot, direct, done) = match self.submit_locked(&mut st, r)? {
+            Submitted::Direct(slot, c) => (slot, Some(c), None),
+            Submitted::Queued(slot, done) => (slot, None, done),
+        };
+        // A direct read queued nothing: only due timers want a pass.
+        if direct.is_none() || timers_to_check(&st) {
+            let mut w = Work::default();
+            if let Some(d) = done {
+                w.push_done(d);
+            }
+            let n = pump(&mut st, &mut w);
+            self.notify(&st, n);
+            drop(st);
+            self.run(&mut w);
+            w.dispose();
+        } else {
+            drop(st);
+        }
+        if let Some(c) = direct {
+            self.run_direct(c);
+        }
+        Ok(slot)
     }
 
     /// A blocking request: submit, drive, wait for the completion.
     fn blocking(&self, op: u32, offset: u64, ptr: usize, len: usize, flags: u32) -> FfiResult {
-        // (Before anything is submitted: a request refused after it would still be in flight.)
-        Self::may_wait(&self.lock())?;
         let slot = self.submit(&NewRequest {
             op,
             offset,
@@ -940,7 +929,7 @@ pub extern "C" fn mdraid_array_free(array: *mut mdraid_array) {
                 return;
             }
             // Bound to this thread: the state goes back to the mutex, to be torn down.
-            if let Err(e) = crate::binding::release_for_free(&a) {
+            if let Err(e) = a.unbind() {
                 record(e);
                 return;
             }

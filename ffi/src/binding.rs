@@ -184,8 +184,12 @@ impl ArrayObj {
         Ok(())
     }
 
-    /// Gives the state back to the mutex. On the bound thread, with no guard out.
-    fn unbind(&self) -> FfiResult {
+    /// Gives the state back to the mutex. On the bound thread, with no guard out; an array
+    /// that is not bound is left as it is.
+    pub(crate) fn unbind(&self) -> FfiResult {
+        if self.bound.load(Ordering::Acquire) == 0 {
+            return Ok(());
+        }
         let mut g = self.st.lock().unwrap_or_else(|e| e.into_inner());
         match self.bound.load(Ordering::Acquire) {
             0 => return Ok(()),
@@ -234,14 +238,6 @@ impl std::ops::Deref for BoundHere {
 
 thread_local! {
     static BOUND_HERE: BoundHere = const { BoundHere(std::cell::RefCell::new(Vec::new())) };
-}
-
-/// Unbinds `a` when it is bound to this thread (before it is freed here).
-pub(crate) fn release_for_free(a: &ArrayObj) -> FfiResult {
-    if a.bound.load(Ordering::Acquire) == 0 {
-        return Ok(());
-    }
-    a.unbind()
 }
 
 /// Binds the array to the calling thread (a reactor that drives it alone): from then on the

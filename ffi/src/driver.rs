@@ -166,6 +166,19 @@ thread_local! {
     static LOCAL: Local = Local::default();
 }
 
+/// Runs `f` one nesting level deeper on this thread; at the outermost level, then the work
+/// nested calls deferred.
+fn deeper<R>(l: &Local, f: impl FnOnce() -> R) -> R {
+    let depth = l.depth.get();
+    l.depth.set(depth + 1);
+    let r = f();
+    if depth == 0 {
+        run_deferred(l);
+    }
+    l.depth.set(depth);
+    r
+}
+
 /// Runs the work deferred on this thread by nested calls (see [`ArrayObj::run`]), from the
 /// outermost one.
 fn run_deferred(l: &Local) {
@@ -598,14 +611,11 @@ impl ArrayObj {
                 l.any_deferred.set(true);
                 return;
             }
-            l.depth.set(depth + 1);
-            if !self.run_one(w) {
-                self.run_now(w);
-            }
-            if depth == 0 {
-                run_deferred(l);
-            }
-            l.depth.set(depth);
+            deeper(l, || {
+                if !self.run_one(w) {
+                    self.run_now(w);
+                }
+            });
         });
         // (Thread teardown: no thread-local state left; run it here.)
         if ran.is_err() {
@@ -706,17 +716,10 @@ impl ArrayObj {
             // submitting the next nests through here).
             let started = LOCAL
                 .try_with(|l| {
-                    let depth = l.depth.get();
-                    if depth >= MAX_DEPTH {
+                    if l.depth.get() >= MAX_DEPTH {
                         return None;
                     }
-                    l.depth.set(depth + 1);
-                    let rc = c.start_async(self.owner());
-                    if depth == 0 {
-                        run_deferred(l);
-                    }
-                    l.depth.set(depth);
-                    Some(rc)
+                    Some(deeper(l, || c.start_async(self.owner())))
                 })
                 .ok()
                 .flatten();

@@ -112,8 +112,8 @@ extern "C" fn on_stop_signal(_: libc::c_int) {
     SIGNAL_STOP.request(true);
 }
 
-/// Lets SIGINT and SIGTERM stop the sync action (a resync, check, repair, or the recovery of
-/// add, re-add and replace) instead of killing the process mid-action (which the members
+/// Lets SIGINT and SIGTERM stop the sync action (a resync, check, repair, or the syncs of
+/// add, re-add, replace and grow) instead of killing the process mid-action (which the members
 /// survive too, but with the array left dirty): once; a second signal kills at once.
 pub(crate) fn stop_on_signals() {
     for sig in [libc::SIGINT, libc::SIGTERM] {

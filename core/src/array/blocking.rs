@@ -768,7 +768,7 @@ impl<D: BlockDevice> Array<D> {
         if let Some(r) = self.recover_spares_stoppable(progress, stop)? {
             report.syncs.push(r);
         }
-        if self.machine.engine().sync_frozen() {
+        if stop.is_some() && self.machine.engine().sync_frozen() {
             // Stopped: what is owed waits for the next assembly (or `run_sync`).
             return Ok(report);
         }

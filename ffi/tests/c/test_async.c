@@ -525,7 +525,8 @@ static mdraid_array *q_array(memdev *d[2], mdraid_member *m[2], uint32_t gen) {
     return a;
 }
 
-static void q_array_free(mdraid_array *a, memdev *d[2], mdraid_member *m[2]) {
+/* Frees the array, then its two members (each destroyed once) and their devices. */
+static void free_all(mdraid_array *a, memdev *d[2], mdraid_member *m[2]) {
     mdraid_array_free(a);
     for (int i = 0; i < 2; i++) {
         mdraid_member_free(m[i]);
@@ -563,7 +564,7 @@ static void test_refused_start(void) {
     /* (Mirror 0 also serves the repairs of the reads mirror 1 refused.) */
     CHECK(d[1]->refused > 0);
     CHECK(d[0]->reads - before >= 64);
-    q_array_free(a, d, m);
+    free_all(a, d, m);
 }
 
 /* What another thread gets while the array is bound to the test's thread. */
@@ -695,7 +696,7 @@ static void test_bound(void) {
      * and the members are let go (their destructors run at their own free below). */
     OK(mdraid_array_bind_thread(a));
     wg_destroy(&wg);
-    q_array_free(a, d, m);
+    free_all(a, d, m);
     EXPECT(mdraid_array_get_info(a, &info), MDRAID_INVALID_HANDLE);
 }
 
@@ -728,12 +729,7 @@ static void test_bound_sync(void) {
     OK(mdraid_array_stop(a));
     OK(mdraid_array_get_info(a, &info));
     CHECK(info.stopped == 1);
-    mdraid_array_free(a);
-    for (int i = 0; i < 2; i++) {
-        mdraid_member_free(m[i]);
-        CHECK(d[i]->destroyed == 1);
-        memdev_free(d[i]);
-    }
+    free_all(a, d, m);
 }
 
 int main(int argc, char **argv) {
